@@ -1,0 +1,157 @@
+"""Apply the ordered CQL files under ``include/cql`` once each, recording them in Cassandra.
+
+Why not inline DDL: the schema then has a history, reviewable per file, and every
+environment (a laptop, CI, a test's private keyspace) reaches the same schema the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from string import Template
+
+from cassandra import InvalidRequest
+from cassandra.cluster import Session
+
+from kafkapipeline import settings
+
+log = logging.getLogger(__name__)
+
+MIGRATION_FILE = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.cql$")
+DEFAULT_REPLICATION = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+DDL_TIMEOUT_SECONDS = 60.0
+
+
+class MigrationError(RuntimeError):
+    """The migration files or the recorded history are inconsistent."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    path: Path
+    checksum: str
+
+    def statements(self, keyspace: str, replication: str = DEFAULT_REPLICATION) -> list[str]:
+        text = Template(self.path.read_text(encoding="utf-8")).substitute(
+            keyspace=keyspace, replication=replication
+        )
+        return split_statements(text)
+
+
+@dataclass
+class MigrationReport:
+    keyspace: str
+    applied: list[str] = field(default_factory=list)
+    already_applied: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.applied)
+
+    def summary(self) -> str:
+        if not self.applied:
+            return f"keyspace {self.keyspace}: schema up to date ({len(self.already_applied)} migrations applied before)"
+        return f"keyspace {self.keyspace}: applied {', '.join(self.applied)}"
+
+
+def split_statements(cql: str) -> list[str]:
+    """Split a CQL script on semicolons, ignoring ``--`` and ``//`` comments and quoted text."""
+    statements: list[str] = []
+    current: list[str] = []
+    quote: str | None = None
+    i = 0
+    while i < len(cql):
+        ch = cql[i]
+        if quote:
+            current.append(ch)
+            if ch == quote:
+                quote = None
+        elif ch in ("'", '"'):
+            quote = ch
+            current.append(ch)
+        elif cql.startswith("--", i) or cql.startswith("//", i):
+            end = cql.find("\n", i)
+            i = len(cql) if end == -1 else end
+            continue
+        elif ch == ";":
+            statement = "".join(current).strip()
+            if statement:
+                statements.append(statement)
+            current = []
+        else:
+            current.append(ch)
+        i += 1
+    tail = "".join(current).strip()
+    if tail:
+        statements.append(tail)
+    return statements
+
+
+def discover(cql_dir: Path | None = None) -> list[Migration]:
+    """All migration files in version order; refuses stray names and duplicate versions."""
+    folder = cql_dir or settings.cql_dir()
+    if not folder.is_dir():
+        raise MigrationError(f"CQL migration folder {folder} does not exist (set KAFKAPIPELINE_INCLUDE_DIR)")
+    migrations: dict[int, Migration] = {}
+    for path in sorted(folder.glob("*.cql")):
+        match = MIGRATION_FILE.match(path.name)
+        if not match:
+            raise MigrationError(f"{path.name}: migration files must be named NNNN_lower_snake.cql")
+        version = int(match["version"])
+        if version in migrations:
+            raise MigrationError(f"{path.name}: version {version} is used by {migrations[version].path.name} too")
+        checksum = hashlib.sha256(path.read_bytes()).hexdigest()
+        migrations[version] = Migration(version, match["name"], path, checksum)
+    if not migrations:
+        raise MigrationError(f"no migration files in {folder}")
+    return [migrations[v] for v in sorted(migrations)]
+
+
+def applied_checksums(session: Session, keyspace: str) -> dict[int, str]:
+    """Versions already recorded; empty while the keyspace or the history table does not exist."""
+    try:
+        rows = session.execute(f"SELECT version, checksum FROM {keyspace}.schema_migrations")
+    except InvalidRequest:
+        return {}
+    return {row.version: row.checksum for row in rows}
+
+
+def apply_pending(
+    session: Session,
+    keyspace: str | None = None,
+    *,
+    replication: str = DEFAULT_REPLICATION,
+    cql_dir: Path | None = None,
+) -> MigrationReport:
+    """Apply every migration not yet recorded, in order, and record each one after it succeeds."""
+    keyspace = keyspace or settings.keyspace()
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,47}", keyspace):
+        raise MigrationError(f"keyspace name {keyspace!r} is not a valid lower-case Cassandra identifier")
+    report = MigrationReport(keyspace=keyspace)
+    recorded = applied_checksums(session, keyspace)
+    for migration in discover(cql_dir):
+        label = f"{migration.version:04d}_{migration.name}"
+        if migration.version in recorded:
+            if recorded[migration.version] != migration.checksum:
+                raise MigrationError(
+                    f"{label} was applied with a different checksum: applied migrations must not be "
+                    "edited; add a new numbered file instead"
+                )
+            report.already_applied.append(label)
+            continue
+        for statement in migration.statements(keyspace, replication):
+            log.info("%s: %s", label, statement.splitlines()[0])
+            session.execute(statement, timeout=DDL_TIMEOUT_SECONDS)
+        session.execute(
+            f"INSERT INTO {keyspace}.schema_migrations (version, name, checksum, applied_at) VALUES (%s, %s, %s, %s)",
+            (migration.version, migration.name, migration.checksum, datetime.now(timezone.utc)),
+            timeout=DDL_TIMEOUT_SECONDS,
+        )
+        report.applied.append(label)
+    return report

@@ -1,0 +1,60 @@
+"""Names shared by every part of the pipeline, overridable through environment variables.
+
+One place decides topic names, the keyspace, connection ids and consumer groups, so a
+test can point the whole pipeline at a unique topic and keyspace by setting variables
+instead of patching code.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: Airflow connection ids. Kafka client settings live in the ``kafka_default`` extra.
+KAFKA_CONN_ID = "kafka_default"
+CASSANDRA_CONN_ID = "cassandra_default"
+OPENWEATHERMAP_CONN_ID = "openweathermap_default"
+X_API_CONN_ID = "x_api_default"
+
+#: Version written into every JSON value the pipeline produces.
+SCHEMA_VERSION = 1
+
+DEAD_LETTER_SUFFIX = ".dlq"
+
+
+def keyspace() -> str:
+    """Cassandra keyspace holding the pipeline's tables."""
+    return os.environ.get("KAFKAPIPELINE_KEYSPACE", "kafkapipeline")
+
+
+def tweets_topic() -> str:
+    """Topic the tweet ingest produces to and the tweet drain reads from."""
+    return os.environ.get("KAFKAPIPELINE_TWEETS_TOPIC", "tweets")
+
+
+def weather_topic() -> str:
+    """Topic the weather ingest produces to and the weather drain reads from."""
+    return os.environ.get("KAFKAPIPELINE_WEATHER_TOPIC", "weather")
+
+
+def dead_letter_topic(topic: str) -> str:
+    """The dead-letter topic paired with ``topic``."""
+    return f"{topic}{DEAD_LETTER_SUFFIX}"
+
+
+def consumer_group(role: str, topic: str) -> str:
+    """One consumer group per role and topic, so roles never steal each other's offsets."""
+    prefix = os.environ.get("KAFKAPIPELINE_GROUP_PREFIX", "kafkapipeline")
+    return f"{prefix}.{role}.{topic}"
+
+
+def include_dir() -> Path:
+    """Folder with the CQL migrations; defaults to the repository's ``include/``."""
+    configured = os.environ.get("KAFKAPIPELINE_INCLUDE_DIR")
+    if configured:
+        return Path(configured)
+    return Path(__file__).resolve().parents[2] / "include"
+
+
+def cql_dir() -> Path:
+    return include_dir() / "cql"

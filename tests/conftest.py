@@ -1,0 +1,124 @@
+"""Shared fixtures: the project's environment, real Kafka and Cassandra, unique topics and keyspaces.
+
+The environment comes from scripts/env.sh (the same file the Makefile and the run
+command source), so tests see exactly the configuration a user runs with.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+REFERENCE_DATA = REPO_ROOT.parent / "shared" / "reference-data"
+
+
+def _load_project_env() -> None:
+    output = subprocess.run(
+        ["bash", "-c", f". {REPO_ROOT / 'scripts' / 'env.sh'} && env -0"],
+        check=True,
+        capture_output=True,
+        env={k: v for k, v in os.environ.items() if k.startswith(("AIRFLOW", "KAFKA", "CASSANDRA", "PATH", "HOME"))}
+        | {"PATH": os.environ.get("PATH", "")},
+    ).stdout
+    for entry in output.split(b"\0"):
+        if b"=" not in entry:
+            continue
+        key, _, value = entry.decode().partition("=")
+        if key.startswith(("AIRFLOW", "KAFKAPIPELINE", "KAFKA_", "CASSANDRA_", "REPO_ROOT")):
+            os.environ.setdefault(key, value)
+    # Tests run tasks in-process; keep Airflow's unit-test mode off so env connections are used.
+    os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
+
+
+_load_project_env()
+
+
+def unique_name(prefix: str) -> str:
+    """A Kafka topic / Cassandra keyspace name no other test uses."""
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def reference_data() -> Path:
+    if not REFERENCE_DATA.is_dir():
+        pytest.fail(f"shared reference data not found at {REFERENCE_DATA}")
+    return REFERENCE_DATA
+
+
+@pytest.fixture(scope="session")
+def kafka_hook():
+    from kafkapipeline.kafka_hook import PipelineKafkaHook
+
+    hook = PipelineKafkaHook()
+    admin = hook.admin()
+    try:
+        admin.list_topics(timeout=10)
+    except Exception as err:  # pragma: no cover - environment problem, say what to do
+        pytest.fail(f"Kafka is not reachable ({err}); start it with: scripts/services up")
+    return hook
+
+
+@pytest.fixture
+def make_topic(kafka_hook) -> Iterator[Callable[..., str]]:
+    """Create uniquely named topics for one test and delete them afterwards."""
+    from kafkapipeline.topics import TopicSpec, ensure_topics
+
+    created: list[str] = []
+
+    def _make(prefix: str = "test", partitions: int = 3, with_dlq: bool = True) -> str:
+        name = unique_name(prefix)
+        specs = [TopicSpec(name, partitions, 3_600_000)]
+        if with_dlq:
+            specs.append(TopicSpec(f"{name}.dlq", 1, 3_600_000))
+        ensure_topics(kafka_hook.admin(), specs)
+        created.extend(spec.name for spec in specs)
+        return name
+
+    yield _make
+    if created:
+        futures = kafka_hook.admin().delete_topics(created, operation_timeout=30)
+        for future in futures.values():
+            try:
+                future.result(timeout=30)
+            except Exception:  # noqa: BLE001 - cleanup is best effort
+                pass
+
+
+@pytest.fixture(scope="session")
+def cassandra():
+    """A session on the real Cassandra (no default keyspace), shut down at the end."""
+    from kafkapipeline.cassandra_session import cassandra_session
+
+    try:
+        with cassandra_session() as session:
+            session.execute("SELECT release_version FROM system.local")
+            yield session
+    except Exception as err:
+        if "NoHostAvailable" in type(err).__name__:
+            pytest.fail(f"Cassandra is not reachable ({err}); start it with: scripts/services up")
+        raise
+
+
+@pytest.fixture
+def keyspace(cassandra, monkeypatch) -> Iterator[str]:
+    """A fresh keyspace with every migration applied, set as the pipeline's keyspace, dropped after."""
+    from kafkapipeline.migrations import apply_pending
+
+    name = unique_name("test")
+    apply_pending(cassandra, name)
+    monkeypatch.setenv("KAFKAPIPELINE_KEYSPACE", name)
+    yield name
+    cassandra.execute(f"DROP KEYSPACE IF EXISTS {name}", timeout=60)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """Airflow's metadata database, migrated once per session (dag.test() needs it)."""
+    airflow = Path(os.environ.get("VIRTUAL_ENV", REPO_ROOT / ".venv")) / "bin" / "airflow"
+    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, timeout=600)
