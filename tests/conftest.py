@@ -6,6 +6,7 @@ command source), so tests see exactly the configuration a user runs with.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import uuid
@@ -23,7 +24,11 @@ def _load_project_env() -> None:
         ["bash", "-c", f". {REPO_ROOT / 'scripts' / 'env.sh'} && env -0"],
         check=True,
         capture_output=True,
-        env={k: v for k, v in os.environ.items() if k.startswith(("AIRFLOW", "KAFKA", "CASSANDRA", "PATH", "HOME"))}
+        env={
+            k: v
+            for k, v in os.environ.items()
+            if k.startswith(("AIRFLOW", "KAFKA", "CASSANDRA", "PATH", "HOME"))
+        }
         | {"PATH": os.environ.get("PATH", "")},
     ).stdout
     for entry in output.split(b"\0"):
@@ -84,10 +89,8 @@ def make_topic(kafka_hook) -> Iterator[Callable[..., str]]:
     if created:
         futures = kafka_hook.admin().delete_topics(created, operation_timeout=30)
         for future in futures.values():
-            try:
+            with contextlib.suppress(Exception):  # cleanup is best effort
                 future.result(timeout=30)
-            except Exception:  # noqa: BLE001 - cleanup is best effort
-                pass
 
 
 @pytest.fixture(scope="session")

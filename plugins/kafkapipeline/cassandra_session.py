@@ -10,9 +10,9 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from airflow.sdk.exceptions import AirflowNotFoundException
 from cassandra.cluster import Session
 
-from airflow.sdk.exceptions import AirflowNotFoundException
 from kafkapipeline import settings
 from kafkapipeline.errors import missing_connection
 

@@ -8,7 +8,7 @@ what failed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 HEADER_ERROR = "dlq.error"
 HEADER_SOURCE_TOPIC = "dlq.source.topic"
@@ -50,7 +50,7 @@ class DeadLetter:
             source_topic=source_topic,
             source_partition=source_partition,
             source_offset=source_offset,
-            failed_at=datetime.now(timezone.utc).isoformat(),
+            failed_at=datetime.now(UTC).isoformat(),
             replay_count=replay_count,
         )
 

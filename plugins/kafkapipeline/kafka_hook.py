@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from airflow.providers.apache.kafka.hooks.base import KafkaBaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
-from airflow.providers.apache.kafka.hooks.base import KafkaBaseHook
-from airflow.sdk.exceptions import AirflowNotFoundException
 from kafkapipeline import settings
 from kafkapipeline.errors import ConfigurationError, missing_connection
 

@@ -10,7 +10,7 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from string import Template
 
@@ -56,7 +56,8 @@ class MigrationReport:
 
     def summary(self) -> str:
         if not self.applied:
-            return f"keyspace {self.keyspace}: schema up to date ({len(self.already_applied)} migrations applied before)"
+            done = len(self.already_applied)
+            return f"keyspace {self.keyspace}: schema up to date ({done} migrations applied before)"
         return f"keyspace {self.keyspace}: applied {', '.join(self.applied)}"
 
 
@@ -105,7 +106,9 @@ def discover(cql_dir: Path | None = None) -> list[Migration]:
             raise MigrationError(f"{path.name}: migration files must be named NNNN_lower_snake.cql")
         version = int(match["version"])
         if version in migrations:
-            raise MigrationError(f"{path.name}: version {version} is used by {migrations[version].path.name} too")
+            raise MigrationError(
+                f"{path.name}: version {version} is used by {migrations[version].path.name} too"
+            )
         checksum = hashlib.sha256(path.read_bytes()).hexdigest()
         migrations[version] = Migration(version, match["name"], path, checksum)
     if not migrations:
@@ -135,6 +138,9 @@ def apply_pending(
         raise MigrationError(f"keyspace name {keyspace!r} is not a valid lower-case Cassandra identifier")
     report = MigrationReport(keyspace=keyspace)
     recorded = applied_checksums(session, keyspace)
+    # Migrations applied before the history table exists (the keyspace itself, the table)
+    # are recorded as soon as it does.
+    unrecorded: list[Migration] = []
     for migration in discover(cql_dir):
         label = f"{migration.version:04d}_{migration.name}"
         if migration.version in recorded:
@@ -148,10 +154,32 @@ def apply_pending(
         for statement in migration.statements(keyspace, replication):
             log.info("%s: %s", label, statement.splitlines()[0])
             session.execute(statement, timeout=DDL_TIMEOUT_SECONDS)
-        session.execute(
-            f"INSERT INTO {keyspace}.schema_migrations (version, name, checksum, applied_at) VALUES (%s, %s, %s, %s)",
-            (migration.version, migration.name, migration.checksum, datetime.now(timezone.utc)),
-            timeout=DDL_TIMEOUT_SECONDS,
-        )
+        unrecorded.append(migration)
+        if _history_table_exists(session, keyspace):
+            for done in unrecorded:
+                _record(session, keyspace, done)
+            unrecorded.clear()
         report.applied.append(label)
+    if unrecorded:
+        raise MigrationError(
+            f"{keyspace}.schema_migrations does not exist after all migrations ran; "
+            "one of the first migrations must create it"
+        )
     return report
+
+
+def _history_table_exists(session: Session, keyspace: str) -> bool:
+    rows = session.execute(
+        "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s AND table_name = %s",
+        (keyspace, "schema_migrations"),
+    )
+    return rows.one() is not None
+
+
+def _record(session: Session, keyspace: str, migration: Migration) -> None:
+    session.execute(
+        f"INSERT INTO {keyspace}.schema_migrations (version, name, checksum, applied_at) "
+        "VALUES (%s, %s, %s, %s)",
+        (migration.version, migration.name, migration.checksum, datetime.now(UTC)),
+        timeout=DDL_TIMEOUT_SECONDS,
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, fields
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from kafkapipeline.settings import SCHEMA_VERSION
@@ -23,8 +23,8 @@ class InvalidRecord(ValueError):
 def utc(moment: datetime) -> datetime:
     """Normalise to an aware UTC datetime (naive input is taken as UTC)."""
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def isoformat_utc(moment: datetime) -> str:
@@ -55,7 +55,7 @@ def _number(payload: dict[str, Any], name: str, *, optional: bool = False) -> fl
 
 def _int(payload: dict[str, Any], name: str, *, optional: bool = True) -> int | None:
     number = _number(payload, name, optional=optional)
-    return None if number is None else int(round(number))
+    return None if number is None else round(number)
 
 
 def _text(payload: dict[str, Any], name: str, *, optional: bool = False) -> str | None:

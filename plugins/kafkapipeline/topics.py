@@ -113,7 +113,7 @@ def ensure_topics(admin: AdminClient, specs: list[TopicSpec]) -> TopicReport:
     if present:
         resources = [ConfigResource(ResourceType.TOPIC, s.name) for s in present]
         described = admin.describe_configs(resources)
-        for spec, resource in zip(present, resources):
+        for spec, resource in zip(present, resources, strict=True):
             configs = described[resource].result(timeout=ADMIN_TIMEOUT_SECONDS)
             current = configs.get("retention.ms")
             if current is None or current.value != str(spec.retention_ms):

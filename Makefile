@@ -1,0 +1,65 @@
+# The project's commands. The first two are the ones the README starts with:
+#   make run    - install, start Kafka + Cassandra, run Airflow with the pipeline's DAGs
+#   make test   - install, start Kafka + Cassandra, lint, run the whole test suite
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV ?= .venv
+VENV_BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+PYTEST_ARGS ?=
+
+.PHONY: help install run stop services-up services-down services-status test lint format unit bench lock clean
+
+help:  ## list the commands
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@scripts/check-prerequisites python
+	$(PYTHON) -m venv $(VENV)
+	$(VENV_BIN)/pip install --quiet --upgrade pip
+	$(VENV_BIN)/pip install --quiet -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)  ## create .venv and install the pinned requirements
+
+services-up:  ## start Kafka and Cassandra (downloads them from Maven Central the first time)
+	scripts/services up
+
+services-down:  ## stop Kafka and Cassandra
+	scripts/services down
+
+services-status:  ## show whether Kafka and Cassandra are up
+	scripts/services status
+
+run: install  ## run the whole pipeline: services, Airflow (UI on :8080), bootstrap, ingest and drains
+	scripts/run-pipeline
+
+stop:  ## stop Airflow and the services started by make run
+	scripts/run-pipeline --stop
+
+lint: install  ## ruff check and format check
+	$(VENV_BIN)/ruff check .
+	$(VENV_BIN)/ruff format --check .
+
+test: install services-up lint  ## the whole test suite against real Kafka, Cassandra and Airflow
+	. scripts/env.sh && $(VENV_BIN)/pytest $(PYTEST_ARGS)
+
+unit: install  ## only the tests that need no services
+	. scripts/env.sh && $(VENV_BIN)/pytest tests/unit tests/dags $(PYTEST_ARGS)
+
+format: install  ## apply ruff fixes and formatting
+	$(VENV_BIN)/ruff check --fix .
+	$(VENV_BIN)/ruff format .
+
+bench: install services-up  ## the benchmarks under bench/ (print figures)
+	. scripts/env.sh && for b in bench/*.py; do $(VENV_BIN)/python $$b || exit 1; done
+
+lock:  ## re-pin requirements.txt from the current .venv
+	$(VENV_BIN)/pip freeze --exclude-editable | grep -vE '^(pytest|pytest-timeout|responses|ruff|iniconfig)==' > requirements.lock.tmp
+	@echo "review requirements.lock.tmp and move it over requirements.txt"
+
+clean:  ## stop everything and delete local state (.state) but keep the artifact cache
+	-scripts/run-pipeline --stop
+	-scripts/services down --purge
+	rm -rf .state

@@ -1,0 +1,62 @@
+"""
+### bootstrap
+
+Brings the pipeline's storage to the wanted state. Safe to run any time:
+
+1. **apply_cql_migrations** applies the pending files of `include/cql/` to the keyspace
+   (`KAFKAPIPELINE_KEYSPACE`, default `kafkapipeline`), recording each one in
+   `<keyspace>.schema_migrations`.
+2. **create_kafka_topics** creates the source topics and their `.dlq` dead-letter topics,
+   grows partition counts and aligns retention to the Params.
+3. **report** says what changed; a second run reports that nothing did.
+
+Trigger it from the UI (Params let you choose partitions and retention).
+Connections: `cassandra_default`, `kafka_default`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from kafkapipeline.bootstrap import apply_cql_migrations, create_kafka_topics, report_bootstrap
+
+
+@dag(
+    dag_id="bootstrap",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["kafkapipeline", "bootstrap"],
+    default_args={"owner": "data-platform", "retries": 2, "retry_delay": timedelta(seconds=30)},
+    params={
+        "tweets_partitions": Param(
+            3, type="integer", minimum=1, maximum=64, description="Partitions of the tweets topic"
+        ),
+        "weather_partitions": Param(
+            3, type="integer", minimum=1, maximum=64, description="Partitions of the weather topic"
+        ),
+        "retention_hours": Param(
+            168, type="integer", minimum=1, description="How long the source topics keep messages"
+        ),
+        "dead_letter_retention_hours": Param(
+            720, type="integer", minimum=1, description="How long the .dlq topics keep messages"
+        ),
+    },
+)
+def bootstrap():
+    schema = task(task_id="apply_cql_migrations")(apply_cql_migrations)()
+    topics = task(task_id="create_kafka_topics")(create_kafka_topics)(
+        tweets_partitions="{{ params.tweets_partitions }}",
+        weather_partitions="{{ params.weather_partitions }}",
+        retention_hours="{{ params.retention_hours }}",
+        dead_letter_retention_hours="{{ params.dead_letter_retention_hours }}",
+    )
+    task(task_id="report")(report_bootstrap)(schema, topics)
+
+
+bootstrap()

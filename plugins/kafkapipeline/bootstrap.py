@@ -1,0 +1,96 @@
+"""Tasks of the ``bootstrap`` DAG: bring Cassandra's schema and Kafka's topics to the wanted state.
+
+Each task is idempotent and reports what it changed, so running bootstrap again is
+always safe and tells the user "nothing to do" when nothing was.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from kafkapipeline import settings
+from kafkapipeline.migrations import DEFAULT_REPLICATION, apply_pending
+from kafkapipeline.topics import TopicSpec, ensure_topics
+
+log = logging.getLogger(__name__)
+
+HOUR_MS = 3_600_000
+
+
+def apply_cql_migrations() -> dict[str, Any]:
+    """Apply pending include/cql migrations to the pipeline's keyspace and say which ran."""
+    from kafkapipeline.cassandra_session import cassandra_session
+
+    keyspace = settings.keyspace()
+    replication = os.environ.get("KAFKAPIPELINE_REPLICATION", DEFAULT_REPLICATION)
+    with cassandra_session() as session:
+        report = apply_pending(session, keyspace, replication=replication)
+    log.info("%s", report.summary())
+    return {
+        "keyspace": keyspace,
+        "applied": report.applied,
+        "already_applied": len(report.already_applied),
+        "changed": report.changed,
+    }
+
+
+def pipeline_topic_specs(
+    tweets_partitions: int, weather_partitions: int, retention_hours: int, dead_letter_retention_hours: int
+) -> list[TopicSpec]:
+    """The topics the pipeline uses: one per source plus its dead-letter topic."""
+    specs = []
+    for topic, partitions in (
+        (settings.tweets_topic(), tweets_partitions),
+        (settings.weather_topic(), weather_partitions),
+    ):
+        specs.append(TopicSpec(topic, partitions, retention_hours * HOUR_MS))
+        specs.append(TopicSpec(settings.dead_letter_topic(topic), 1, dead_letter_retention_hours * HOUR_MS))
+    return specs
+
+
+def create_kafka_topics(
+    tweets_partitions: int, weather_partitions: int, retention_hours: int, dead_letter_retention_hours: int
+) -> dict[str, Any]:
+    """Create missing topics, grow partitions and align retention; say what changed."""
+    from kafkapipeline.kafka_hook import PipelineKafkaHook
+
+    specs = pipeline_topic_specs(
+        int(tweets_partitions),
+        int(weather_partitions),
+        int(retention_hours),
+        int(dead_letter_retention_hours),
+    )
+    report = ensure_topics(PipelineKafkaHook().admin(), specs)
+    log.info("Kafka topics: %s", report.summary())
+    return {
+        "created": report.created,
+        "partitions_increased": report.partitions_increased,
+        "retention_changed": report.retention_changed,
+        "unchanged": report.unchanged,
+        "warnings": report.warnings,
+        "changed": report.changed,
+    }
+
+
+def report_bootstrap(schema: dict[str, Any], topics: dict[str, Any]) -> str:
+    """One readable line for the log and XCom: what bootstrap changed, or that it changed nothing."""
+    if not schema["changed"] and not topics["changed"]:
+        message = (
+            f"Nothing to do: keyspace {schema['keyspace']} is up to date "
+            f"({schema['already_applied']} migrations) and all {len(topics['unchanged'])} topics "
+            "exist as configured."
+        )
+    else:
+        changes = []
+        if schema["applied"]:
+            changes.append(f"applied migrations {', '.join(schema['applied'])} to {schema['keyspace']}")
+        for label in ("created", "partitions_increased", "retention_changed"):
+            if topics[label]:
+                changes.append(f"topics {label.replace('_', ' ')}: {', '.join(topics[label])}")
+        message = "Bootstrap changed: " + "; ".join(changes)
+    for warning in topics.get("warnings", []):
+        message += f" Warning: {warning}"
+    log.info("%s", message)
+    return message

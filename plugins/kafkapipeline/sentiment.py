@@ -1,0 +1,65 @@
+"""Tweet sentiment with VADER, the lexicon-and-rule model built for short social media text.
+
+VADER's compound score is a normalised sum of the valence of every word, in [-1, 1]. The
+thresholds below are the ones its authors recommend. The lexicon ships inside the
+``vaderSentiment`` package, so scoring needs no download and no network.
+
+The analyzer loads a 7,500-word lexicon when it is built, so it is built once per process,
+on first use (never at import: DAG parsing must stay cheap), and reused afterwards.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+POSITIVE = "Positive"
+NEGATIVE = "Negative"
+NEUTRAL = "Neutral"
+LABELS = (POSITIVE, NEGATIVE, NEUTRAL)
+
+#: The VADER authors' thresholds on the compound score.
+POSITIVE_THRESHOLD = 0.05
+NEGATIVE_THRESHOLD = -0.05
+
+_analyzer: SentimentIntensityAnalyzer | None = None
+_analyzer_lock = threading.Lock()
+
+
+class Sentiment(NamedTuple):
+    """A compound score in [-1, 1] and the label it falls under."""
+
+    score: float
+    label: str
+
+
+def analyzer() -> SentimentIntensityAnalyzer:
+    """The process's VADER analyzer, built on first call."""
+    global _analyzer  # noqa: PLW0603 - one analyzer per process is the point
+    if _analyzer is None:
+        with _analyzer_lock:
+            if _analyzer is None:
+                from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+                _analyzer = SentimentIntensityAnalyzer()
+    return _analyzer
+
+
+def label_for(score: float) -> str:
+    """Positive at or above 0.05, Negative at or below -0.05, Neutral in between."""
+    if score >= POSITIVE_THRESHOLD:
+        return POSITIVE
+    if score <= NEGATIVE_THRESHOLD:
+        return NEGATIVE
+    return NEUTRAL
+
+
+def score_text(text: str) -> Sentiment:
+    """VADER compound score and label of one text; empty or blank text is Neutral 0.0."""
+    if not text or not text.strip():
+        return Sentiment(0.0, NEUTRAL)
+    compound = float(analyzer().polarity_scores(text)["compound"])
+    return Sentiment(compound, label_for(compound))

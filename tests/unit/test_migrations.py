@@ -1,0 +1,40 @@
+"""The migration files and the runner's parsing, without a database."""
+
+from __future__ import annotations
+
+import pytest
+
+from kafkapipeline.migrations import MigrationError, discover, split_statements
+
+
+def test_split_statements_ignores_comments_and_semicolons_in_quotes():
+    cql = """
+    -- a comment; with a semicolon
+    CREATE TABLE a (x text); // another; comment
+    INSERT INTO a (x) VALUES ('semi;colon');
+    """
+    assert split_statements(cql) == ["CREATE TABLE a (x text)", "INSERT INTO a (x) VALUES ('semi;colon')"]
+
+
+def test_repository_migrations_are_ordered_idempotent_and_templated():
+    migrations = discover()
+    assert [m.version for m in migrations] == list(range(1, len(migrations) + 1))
+    for migration in migrations:
+        for statement in migration.statements("ks_test"):
+            assert "${" not in statement
+            upper = " ".join(statement.upper().split())
+            if upper.startswith("CREATE"):
+                assert "IF NOT EXISTS" in upper, f"{migration.path.name}: {statement[:60]} is not idempotent"
+            if upper.startswith("CREATE TABLE"):
+                assert "ks_test." in statement
+
+
+def test_discover_rejects_badly_named_and_duplicate_files(tmp_path):
+    (tmp_path / "0001_ok.cql").write_text("SELECT 1;")
+    (tmp_path / "0001_again.cql").write_text("SELECT 1;")
+    with pytest.raises(MigrationError, match="version 1"):
+        discover(tmp_path)
+    (tmp_path / "0001_again.cql").unlink()
+    (tmp_path / "2_bad.cql").write_text("SELECT 1;")
+    with pytest.raises(MigrationError, match="NNNN_lower_snake"):
+        discover(tmp_path)
