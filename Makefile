@@ -39,8 +39,8 @@ stop:  ## stop Airflow and the services started by make run
 	scripts/run-pipeline --stop
 
 lint: install  ## ruff check and format check
-	$(VENV_BIN)/ruff check .
-	$(VENV_BIN)/ruff format --check .
+	$(VENV_BIN)/ruff check . scripts/services
+	$(VENV_BIN)/ruff format --check . scripts/services
 
 test: install services-up lint  ## the whole test suite against real Kafka, Cassandra and Airflow
 	. scripts/env.sh && $(VENV_BIN)/pytest $(PYTEST_ARGS)
