@@ -24,8 +24,12 @@ export AIRFLOW__KAFKA__TRUSTED_CALLBACK_MODULES="${AIRFLOW__KAFKA__TRUSTED_CALLB
 
 # Connections as environment variables (Airflow reads AIRFLOW_CONN_<ID>). Kafka client
 # settings go in the extra; consumer groups are chosen per role by the code.
-export AIRFLOW_CONN_KAFKA_DEFAULT="${AIRFLOW_CONN_KAFKA_DEFAULT:-{\"conn_type\": \"kafka\", \"extra\": {\"bootstrap.servers\": \"127.0.0.1:$KAFKA_PORT\"}}}"
-export AIRFLOW_CONN_CASSANDRA_DEFAULT="${AIRFLOW_CONN_CASSANDRA_DEFAULT:-{\"conn_type\": \"cassandra\", \"host\": \"127.0.0.1\", \"port\": $CASSANDRA_PORT, \"extra\": {\"protocol_version\": 5, \"load_balancing_policy\": \"DCAwareRoundRobinPolicy\", \"load_balancing_policy_args\": {\"local_dc\": \"datacenter1\"}}}}"
+# (Defaults kept in plain variables: JSON braces inside ${VAR:-...} would end the expansion early.)
+_kafka_conn="{\"conn_type\": \"kafka\", \"extra\": {\"bootstrap.servers\": \"127.0.0.1:$KAFKA_PORT\"}}"
+_cassandra_conn="{\"conn_type\": \"cassandra\", \"host\": \"127.0.0.1\", \"port\": $CASSANDRA_PORT, \"extra\": {\"protocol_version\": 5, \"load_balancing_policy\": \"DCAwareRoundRobinPolicy\", \"load_balancing_policy_args\": {\"local_dc\": \"datacenter1\"}}}"
+export AIRFLOW_CONN_KAFKA_DEFAULT="${AIRFLOW_CONN_KAFKA_DEFAULT:-$_kafka_conn}"
+export AIRFLOW_CONN_CASSANDRA_DEFAULT="${AIRFLOW_CONN_CASSANDRA_DEFAULT:-$_cassandra_conn}"
+unset _kafka_conn _cassandra_conn
 
 export KAFKAPIPELINE_KEYSPACE="${KAFKAPIPELINE_KEYSPACE:-kafkapipeline}"
 export PYTHONPATH="$REPO_ROOT/plugins${PYTHONPATH:+:$PYTHONPATH}"

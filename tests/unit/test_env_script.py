@@ -1,0 +1,34 @@
+"""scripts/env.sh is sourced by the Makefile, the run command and the tests, sometimes twice."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+ENV_SH = Path(__file__).resolve().parents[2] / "scripts" / "env.sh"
+
+
+def _connections(script: str, extra_env: dict[str, str] | None = None) -> dict[str, dict]:
+    out = subprocess.run(
+        ["bash", "-c", f"{script}; env -0"],
+        capture_output=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin", **(extra_env or {})},
+    ).stdout.decode()
+    pairs = (item.partition("=") for item in out.split("\0") if item.startswith("AIRFLOW_CONN_"))
+    return {key: json.loads(value) for key, _, value in pairs}
+
+
+def test_connections_are_valid_json_when_sourced_twice():
+    once = _connections(f". {ENV_SH}")
+    twice = _connections(f". {ENV_SH}; . {ENV_SH}")
+    assert once == twice
+    assert once["AIRFLOW_CONN_KAFKA_DEFAULT"]["extra"]["bootstrap.servers"] == "127.0.0.1:9092"
+    assert once["AIRFLOW_CONN_CASSANDRA_DEFAULT"]["port"] == 9042
+
+
+def test_caller_settings_win():
+    conns = _connections(f". {ENV_SH}", {"KAFKA_PORT": "19092", "CASSANDRA_PORT": "19042"})
+    assert conns["AIRFLOW_CONN_KAFKA_DEFAULT"]["extra"]["bootstrap.servers"] == "127.0.0.1:19092"
+    assert conns["AIRFLOW_CONN_CASSANDRA_DEFAULT"]["port"] == 19042
