@@ -1,6 +1,6 @@
 """Airflow's plugin manager imports every .py file under plugins/ as a top-level module
 named after the file; the package must be excluded so none of its modules shadows a
-standard-library or third-party module (a sources/http.py once broke every component)."""
+standard-library or third-party module (a module named http.py once broke every component)."""
 
 from __future__ import annotations
 

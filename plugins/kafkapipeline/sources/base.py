@@ -13,7 +13,7 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
 
 from kafkapipeline.records import TweetRecord, WeatherRecord
@@ -44,8 +44,8 @@ class MalformedResponse(SourceError):
 def as_utc(moment: datetime) -> datetime:
     """A plain ``datetime`` in UTC (pendulum values from the Airflow context included)."""
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    moment = moment.astimezone(timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
     return datetime(
         moment.year,
         moment.month,
@@ -54,7 +54,7 @@ def as_utc(moment: datetime) -> datetime:
         moment.minute,
         moment.second,
         moment.microsecond,
-        tzinfo=timezone.utc,
+        tzinfo=UTC,
     )
 
 
@@ -95,11 +95,17 @@ class SourcePage(Generic[Record]):
     """The records one upstream response produced, plus what had to be skipped from it.
 
     :param label: what the page is, for logs (``"page 2"``, ``"Vancouver"``)
+    :param failure: set when the response should have had data but nothing usable came
+        back; the ingest task produces the other pages, then fails naming it
+    :param warnings: things worth a line in the log and the task's XCom (page cap
+        reached, partial errors the API reported)
     """
 
     label: str
     records: list[Record] = field(default_factory=list)
     skipped: list[SkippedItem] = field(default_factory=list)
+    failure: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 class RecordSource(ABC, Generic[Record]):

@@ -26,7 +26,7 @@ class Place:
 
     @property
     def owm_query(self) -> str:
-        """The ``q`` value for OpenWeatherMap; the country code keeps Vancouver, BC apart from Vancouver, WA."""
+        """The ``q`` value for OpenWeatherMap (the country keeps Vancouver, BC apart from Vancouver, WA)."""
         return f"{self.name},{self.country}" if self.country else self.name
 
 
@@ -81,8 +81,7 @@ def resolve_place(city: str) -> Place:
     except ValueError:
         known_names = ", ".join(sorted(place.name for place in METRO_VANCOUVER.values()))
         raise ConfigurationError(
-            f"unknown city {city!r}: use one of {known_names}, or coordinates as 'lat,lon' "
-            "or 'Name=lat,lon'"
+            f"unknown city {city!r}: use one of {known_names}, or coordinates as 'lat,lon' or 'Name=lat,lon'"
         ) from None
 
 

@@ -1,0 +1,96 @@
+"""
+### ingest_tweets
+
+Every 10 minutes, produces the tweets of the run's **data interval** to the tweets topic
+(`KAFKAPIPELINE_TWEETS_TOPIC`, default `tweets`), one JSON value per tweet keyed by
+the tweet id.
+
+**Source** (Param `source`):
+
+* `auto` (default): the X API recent search when connection `x_api_default` is set
+  (bearer token in the password, or extra `bearer_token`), otherwise the built-in
+  **replay** source: realistic, deterministic tweets with no key and no network.
+* `replay`: always the replay source (backfills of past ranges, demos).
+* `api`: always the X API; fails if `x_api_default` is not set.
+
+The task's XCom (`return_value`) says which source was used and why, the interval, and
+how many tweets were produced and skipped.
+
+**Interval**: each run covers `[data_interval_start, data_interval_end)`
+(`CronDataIntervalTimetable`). A manual run covers the last complete period before it.
+`airflow backfill create --dag-id ingest_tweets --from-date ... --to-date ...` re-produces
+exactly the records of those intervals with the replay source (the same tweet ids, so the
+Cassandra rows are upserts). X recent search only reaches back 7 days.
+
+**Schedule**: cron in `KAFKAPIPELINE_TWEETS_SCHEDULE` (default `*/10 * * * *`, UTC).
+At most 2 runs at a time, so a backfill cannot swamp the API.
+
+**Rate limits**: a 429 waits for the reset X announces (up to 10 minutes), then fetches
+the same page again; pages are produced once, as soon as they are fetched.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+
+from kafkapipeline.ingest import (
+    DEFAULT_TWEET_QUERY,
+    TWEETS_SCHEDULE_ENV,
+    ingest_tweets_task,
+    replay_rate_from_env,
+    schedule_from_env,
+)
+from kafkapipeline.sources import SOURCE_MODES
+
+
+@dag(
+    dag_id="ingest_tweets",
+    schedule=CronDataIntervalTimetable(schedule_from_env(TWEETS_SCHEDULE_ENV), timezone="UTC"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=2,
+    doc_md=__doc__,
+    tags=["kafkapipeline", "ingest", "tweets"],
+    default_args={
+        "owner": "data-platform",
+        "retries": 3,
+        "retry_delay": timedelta(minutes=1),
+        "retry_exponential_backoff": True,
+        "execution_timeout": timedelta(minutes=30),
+    },
+    params={
+        "source": Param(
+            "auto",
+            type="string",
+            enum=list(SOURCE_MODES),
+            description="auto: X API if x_api_default is set, else replay; replay: built-in; api: X API",
+        ),
+        "query": Param(
+            DEFAULT_TWEET_QUERY,
+            type="string",
+            minLength=1,
+            maxLength=512,
+            description="X recent-search query (the replay source ignores it)",
+        ),
+        "city": Param("Vancouver", type="string", minLength=1, description="City the tweets are filed under"),
+        "max_pages": Param(5, type="integer", minimum=1, maximum=50, description="Most X API pages per run"),
+        "max_results": Param(
+            100, type="integer", minimum=10, maximum=100, description="Tweets per X API page"
+        ),
+        "replay_tweets_per_10_minutes": Param(
+            replay_rate_from_env(),
+            type="integer",
+            minimum=0,
+            maximum=1000,
+            description="Average tweets per 10 minutes from the replay source",
+        ),
+    },
+)
+def ingest_tweets():
+    task(task_id="produce_tweets")(ingest_tweets_task)()
+
+
+ingest_tweets()

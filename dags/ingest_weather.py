@@ -1,0 +1,78 @@
+"""
+### ingest_weather
+
+Every 10 minutes, produces weather observations for the run's **data interval** to the
+weather topic (`KAFKAPIPELINE_WEATHER_TOPIC`, default `weather`), one JSON value per
+observation keyed by the city.
+
+**Source** (Param `source`):
+
+* `auto` (default): real providers when connection `openweathermap_default` is set (API
+  key in the password, or extra `api_key`), otherwise the built-in **replay** source:
+  a Vancouver-like climate model, one observation every 10 minutes, no key, no network.
+* `replay`: always the replay source (backfills, demos).
+* `api`: real providers; OpenWeatherMap for an interval that just ended (it only knows
+  the current weather), keyless Open-Meteo hourly history for older intervals (and for
+  recent ones when no OpenWeatherMap key is set).
+
+The task's XCom (`return_value`) says which source was used and why, and the counts.
+
+**Cities** (Param `cities`): Metro Vancouver names (Vancouver, Burnaby, Surrey, ...),
+`lat,lon`, or `Name=lat,lon`.
+
+**Interval**: each run covers `[data_interval_start, data_interval_end)`
+(`CronDataIntervalTimetable`); a manual run covers the last complete period before it.
+Replay observations sit on a fixed 10-minute grid, so re-runs and overlapping backfills
+produce identical records.
+
+**Schedule**: cron in `KAFKAPIPELINE_WEATHER_SCHEDULE` (default `*/10 * * * *`, UTC).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+
+from kafkapipeline.ingest import WEATHER_SCHEDULE_ENV, ingest_weather_task, schedule_from_env
+from kafkapipeline.sources import SOURCE_MODES
+
+
+@dag(
+    dag_id="ingest_weather",
+    schedule=CronDataIntervalTimetable(schedule_from_env(WEATHER_SCHEDULE_ENV), timezone="UTC"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=2,
+    doc_md=__doc__,
+    tags=["kafkapipeline", "ingest", "weather"],
+    default_args={
+        "owner": "data-platform",
+        "retries": 3,
+        "retry_delay": timedelta(minutes=1),
+        "retry_exponential_backoff": True,
+        "execution_timeout": timedelta(minutes=15),
+    },
+    params={
+        "source": Param(
+            "auto",
+            type="string",
+            enum=list(SOURCE_MODES),
+            description="auto: real APIs if openweathermap_default is set, else replay; replay; api",
+        ),
+        "cities": Param(
+            ["Vancouver"],
+            type="array",
+            items={"type": "string", "minLength": 1},
+            minItems=1,
+            maxItems=20,
+            description="Cities to observe: Metro Vancouver names, 'lat,lon' or 'Name=lat,lon'",
+        ),
+    },
+)
+def ingest_weather():
+    task(task_id="produce_weather")(ingest_weather_task)()
+
+
+ingest_weather()

@@ -1,0 +1,247 @@
+"""The ingest tasks: fetch one data interval from a source and produce it to Kafka.
+
+``dags/ingest_tweets.py`` and ``dags/ingest_weather.py`` wrap :func:`ingest_tweets_task`
+and :func:`ingest_weather_task`. What a run covers is its data interval
+``[data_interval_start, data_interval_end)``: the DAGs use ``CronDataIntervalTimetable``,
+so a scheduled run, a backfill run and a manual run (Airflow infers the last complete
+period before the trigger) all have a real interval. A zero-length interval (e.g. a run
+created with an explicit interval of nothing) covers the last schedule period ending at
+the run's end / logical date instead.
+
+Pages are produced as soon as they are fetched and flushed before the next fetch, so a
+delivery failure stops the run before more API quota is spent, and a page is never
+produced twice within a run. The task's return value (XCom) says which source was used
+and why, and how many records were produced and skipped, so the UI shows it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from kafkapipeline import settings
+from kafkapipeline.sources.base import Interval, MalformedResponse, as_utc
+from kafkapipeline.sources.selection import (
+    DEFAULT_TWEET_QUERY,
+    SourceChoice,
+    resolve_tweet_source,
+    resolve_weather_source,
+)
+
+if TYPE_CHECKING:
+    from kafkapipeline.kafka_hook import PipelineKafkaHook
+
+log = logging.getLogger(__name__)
+
+TWEETS_SCHEDULE_ENV = "KAFKAPIPELINE_TWEETS_SCHEDULE"
+WEATHER_SCHEDULE_ENV = "KAFKAPIPELINE_WEATHER_SCHEDULE"
+REPLAY_RATE_ENV = "KAFKAPIPELINE_REPLAY_TWEETS_PER_10_MINUTES"
+DEFAULT_SCHEDULE = "*/10 * * * *"
+#: Period covered by a zero-length run when the schedule's own period cannot be worked out.
+FALLBACK_PERIOD = timedelta(minutes=10)
+#: How many skip reasons the XCom carries (all of them are in the log).
+XCOM_REASONS = 5
+
+__all__ = [
+    "DEFAULT_SCHEDULE",
+    "DEFAULT_TWEET_QUERY",
+    "ingest",
+    "ingest_tweets_task",
+    "ingest_weather_task",
+    "interval_for_run",
+    "schedule_from_env",
+]
+
+
+def schedule_from_env(env_var: str, default: str = DEFAULT_SCHEDULE) -> str:
+    """The cron expression in ``env_var`` (read at DAG parse time, no DB access), else ``default``."""
+    return os.environ.get(env_var, "").strip() or default
+
+
+def replay_rate_from_env(default: int = 10) -> int:
+    value = os.environ.get(REPLAY_RATE_ENV, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{REPLAY_RATE_ENV} must be a whole number of tweets, got {value!r}") from None
+
+
+def _cron_expression(timetable: Any) -> str | None:
+    expression = getattr(timetable, "expression", None) or getattr(timetable, "_expression", None)
+    return expression if isinstance(expression, str) else None
+
+
+def schedule_period(timetable: Any, end: datetime) -> timedelta:
+    """The length of the schedule period ending at ``end`` (from the cron expression)."""
+    expression = _cron_expression(timetable)
+    if expression is None:
+        return FALLBACK_PERIOD
+    from croniter import croniter
+
+    previous = croniter(expression, end).get_prev(datetime)
+    following = croniter(expression, previous).get_next(datetime)
+    return following - previous
+
+
+def last_tick(timetable: Any, moment: datetime) -> datetime:
+    """The latest schedule tick at or before ``moment`` (``moment`` itself without a cron)."""
+    expression = _cron_expression(timetable)
+    if expression is None:
+        return moment
+    from croniter import croniter
+
+    return as_utc(croniter(expression, moment + timedelta(seconds=1)).get_prev(datetime))
+
+
+def interval_for_run(
+    data_interval_start: datetime | None,
+    data_interval_end: datetime | None,
+    logical_date: datetime | None = None,
+    timetable: Any = None,
+    run_after: datetime | None = None,
+) -> Interval:
+    """What a run covers.
+
+    Its data interval when it has a real one. A zero-length interval covers the schedule
+    period ending at its end (or at the logical date). A run with neither (a manual run
+    triggered without a logical date) covers the last complete period before ``run_after``,
+    as ``CronDataIntervalTimetable`` does for manual runs.
+    """
+    if (
+        data_interval_start is not None
+        and data_interval_end is not None
+        and as_utc(data_interval_start) < as_utc(data_interval_end)
+    ):
+        return Interval(data_interval_start, data_interval_end)
+    anchor = data_interval_end or logical_date
+    if anchor is not None:
+        end = as_utc(anchor)
+    else:
+        end = last_tick(timetable, as_utc(run_after) if run_after else datetime.now(UTC))
+    return Interval(end - schedule_period(timetable, end), end)
+
+
+def ingest(
+    choice: SourceChoice[Any],
+    interval: Interval,
+    topic: str,
+    hook: PipelineKafkaHook | None = None,
+) -> dict[str, Any]:
+    """Produce the interval's records from ``choice.source`` to ``topic``; return the XCom summary.
+
+    Raises :class:`~kafkapipeline.producing.DeliveryFailed` when Kafka did not acknowledge
+    a record, and :class:`~kafkapipeline.sources.base.MalformedResponse` (after producing
+    everything usable) when a response that should have had data had nothing usable.
+    """
+    from kafkapipeline.kafka_hook import PipelineKafkaHook
+    from kafkapipeline.producing import RecordProducer
+
+    source = choice.source
+    log.info(
+        "covering %s with %s (%s); producing to topic %s", interval, source.describe(), choice.reason, topic
+    )
+    pages = produced = skipped = 0
+    skip_reasons: list[str] = []
+    warnings: list[str] = []
+    failures: list[str] = []
+    hook = hook or PipelineKafkaHook()
+    with RecordProducer(hook.producer(), topic) as producer:
+        for page in source.pages(interval):
+            pages += 1
+            producer.produce(page.records)
+            producer.flush()  # a delivery failure stops the run here, before the next fetch
+            produced += len(page.records)
+            skipped += len(page.skipped)
+            for item in page.skipped:
+                log.warning("%s: skipped item %s: %s", page.label, item.item_id, item.reason)
+                if len(skip_reasons) < XCOM_REASONS:
+                    skip_reasons.append(f"{item.item_id}: {item.reason}")
+            for warning in page.warnings:
+                log.warning("%s", warning)
+            warnings.extend(page.warnings)
+            if page.failure:
+                log.error("%s", page.failure)
+                failures.append(page.failure)
+            log.info("%s: produced %d records, skipped %d", page.label, len(page.records), len(page.skipped))
+    summary = {
+        "source": source.name,
+        "source_reason": choice.reason,
+        "topic": topic,
+        "interval_start": interval.start.isoformat(),
+        "interval_end": interval.end.isoformat(),
+        "pages": pages,
+        "produced": produced,
+        "skipped": skipped,
+        "skip_reasons": skip_reasons,
+        "warnings": warnings[:XCOM_REASONS],
+    }
+    log.info(
+        "done: %d records from %s produced to %s (%d pages, %d skipped)",
+        produced,
+        source.name,
+        topic,
+        pages,
+        skipped,
+    )
+    if failures:
+        raise MalformedResponse(
+            f"{len(failures)} response(s) had data but nothing usable: {'; '.join(failures)}. "
+            f"{produced} records from the other responses were produced."
+        )
+    return summary
+
+
+def _run_interval(context: Any) -> Interval:
+    return interval_for_run(
+        context.get("data_interval_start"),
+        context.get("data_interval_end"),
+        context.get("logical_date"),
+        getattr(context.get("dag"), "timetable", None),
+        getattr(context.get("dag_run"), "run_after", None),
+    )
+
+
+def ingest_tweets_task() -> dict[str, Any]:
+    """Task: produce the run's interval of tweets to the tweets topic.
+
+    Params (see ``dags/ingest_tweets.py``): source, query, city, max_pages, max_results,
+    replay_tweets_per_10_minutes.
+    """
+    from airflow.sdk import get_current_context
+
+    context = get_current_context()
+    params = context["params"]
+    interval = _run_interval(context)
+    choice = resolve_tweet_source(
+        params.get("source", "auto"),
+        query=params.get("query") or DEFAULT_TWEET_QUERY,
+        city=params.get("city") or "Vancouver",
+        max_pages=int(params.get("max_pages", 5)),
+        max_results=int(params.get("max_results", 100)),
+        tweets_per_10_minutes=int(params.get("replay_tweets_per_10_minutes", replay_rate_from_env())),
+    )
+    result = ingest(choice, interval, settings.tweets_topic())
+    if choice.source.name == "x_api":  # the replay source does not search: no query to report
+        result["query"] = params.get("query") or DEFAULT_TWEET_QUERY
+    return result
+
+
+def ingest_weather_task() -> dict[str, Any]:
+    """Task: produce the run's interval of weather to the weather topic.
+
+    Params (see ``dags/ingest_weather.py``): source, cities.
+    """
+    from airflow.sdk import get_current_context
+
+    context = get_current_context()
+    params = context["params"]
+    interval = _run_interval(context)
+    cities = list(params.get("cities") or ["Vancouver"])
+    choice = resolve_weather_source(params.get("source", "auto"), cities=cities, interval=interval)
+    result = ingest(choice, interval, settings.weather_topic())
+    result["cities"] = cities
+    return result

@@ -1,0 +1,180 @@
+"""Produce records to Kafka and make sure every one of them was acknowledged.
+
+confluent-kafka's ``produce()`` only queues a message: whether the broker took it is
+known later, from the delivery report. :class:`RecordProducer` checks every report, and
+on ``flush()`` raises :class:`DeliveryFailed` saying how many records failed out of how
+many (with the first error) if any was not acknowledged. The producer comes from
+:class:`~kafkapipeline.kafka_hook.PipelineKafkaHook`, so it is idempotent with
+``acks=all``: a retried send can neither duplicate nor reorder records.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from confluent_kafka import KafkaError, Message, Producer
+
+    from kafkapipeline.kafka_hook import PipelineKafkaHook
+
+log = logging.getLogger(__name__)
+
+#: How long ``flush()`` waits for outstanding delivery reports before counting them as failed.
+DEFAULT_FLUSH_TIMEOUT_SECONDS = 60.0
+#: How long ``produce()`` waits for room when the local queue is full, per attempt.
+QUEUE_FULL_POLL_SECONDS = 1.0
+QUEUE_FULL_ATTEMPTS = 30
+
+
+class KafkaRecord(Protocol):
+    """What the producer needs from a record (``TweetRecord`` and ``WeatherRecord`` have it)."""
+
+    @property
+    def key(self) -> bytes: ...
+
+    def to_json(self) -> bytes: ...
+
+
+class DeliveryFailed(RuntimeError):
+    """Some records were not acknowledged by Kafka; the message says how many and why."""
+
+    def __init__(self, report: DeliveryReport) -> None:
+        self.report = report
+        super().__init__(
+            f"{report.failed} of {report.attempted} records to topic '{report.topic}' were not "
+            f"acknowledged by Kafka; first error: {report.first_error}"
+        )
+
+
+@dataclass
+class DeliveryReport:
+    """Counts of one producer's deliveries since it was created."""
+
+    topic: str
+    attempted: int = 0
+    delivered: int = 0
+    failed: int = 0
+    first_error: str | None = None
+
+    @property
+    def pending(self) -> int:
+        return self.attempted - self.delivered - self.failed
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic,
+            "attempted": self.attempted,
+            "delivered": self.delivered,
+            "failed": self.failed,
+            "first_error": self.first_error,
+        }
+
+
+class RecordProducer:
+    """Send records to one topic, JSON values keyed by ``record.key``, and account for each.
+
+    Use it as a context manager: leaving the block always flushes, and raises
+    :class:`DeliveryFailed` if any record was not acknowledged (unless the block is
+    already raising, in which case that error wins and the failure is logged).
+
+    :param producer: a confluent-kafka producer (``PipelineKafkaHook().producer()``)
+    :param topic: topic every record goes to
+    :param flush_timeout: seconds ``flush()`` waits for outstanding delivery reports
+    """
+
+    def __init__(
+        self, producer: Producer, topic: str, flush_timeout: float = DEFAULT_FLUSH_TIMEOUT_SECONDS
+    ) -> None:
+        if not topic:
+            raise ValueError("topic must not be empty")
+        if flush_timeout <= 0:
+            raise ValueError(f"flush_timeout must be positive, got {flush_timeout}")
+        self._producer = producer
+        self.topic = topic
+        self.flush_timeout = flush_timeout
+        self.report = DeliveryReport(topic=topic)
+
+    def _failed(self, reason: str, count: int = 1) -> None:
+        self.report.failed += count
+        if self.report.first_error is None:
+            self.report.first_error = reason
+
+    def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
+        if error is None:
+            self.report.delivered += 1
+            return
+        key = message.key() if message is not None else None
+        self._failed(f"{error.str()} (code {error.name()}, key {key!r})")
+
+    def produce(self, records: Iterable[KafkaRecord]) -> int:
+        """Queue ``records``; return how many were queued.
+
+        A record rejected locally (e.g. larger than ``message.max.bytes``) is counted as
+        failed, not raised, so ``flush()`` reports every failure of the batch at once.
+        """
+        from confluent_kafka import KafkaException
+
+        queued = 0
+        for record in records:
+            key, value = record.key, record.to_json()
+            self.report.attempted += 1
+            for _ in range(QUEUE_FULL_ATTEMPTS):
+                try:
+                    self._producer.produce(self.topic, key=key, value=value, on_delivery=self._on_delivery)
+                    queued += 1
+                    break
+                except BufferError:
+                    # Local queue full: serve delivery reports to make room, then try again.
+                    self._producer.poll(QUEUE_FULL_POLL_SECONDS)
+                except KafkaException as err:
+                    # Rejected before sending (e.g. larger than message.max.bytes).
+                    self._failed(f"{err.args[0].str()} (key {key!r})")
+                    break
+            else:
+                self._failed(f"local producer queue stayed full for {QUEUE_FULL_ATTEMPTS} s (key {key!r})")
+            self._producer.poll(0)
+        return queued
+
+    def flush(self) -> DeliveryReport:
+        """Wait for every outstanding delivery report; raise :class:`DeliveryFailed` if any record failed."""
+        remaining = self._producer.flush(self.flush_timeout)
+        if remaining > 0 and self.report.pending > 0:
+            self._failed(
+                f"no delivery report within {self.flush_timeout} s (is Kafka reachable?)",
+                count=self.report.pending,
+            )
+        if self.report.failed:
+            raise DeliveryFailed(self.report)
+        return self.report
+
+    def __enter__(self) -> RecordProducer:
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is None:
+            self.flush()
+            return
+        try:
+            self.flush()
+        except DeliveryFailed as failure:
+            if failure.report is not getattr(exc, "report", None):  # not the error already raised
+                log.error("while handling another error: %s", failure)
+
+
+def produce_records(
+    records: Iterable[KafkaRecord],
+    topic: str,
+    hook: PipelineKafkaHook | None = None,
+    flush_timeout: float = DEFAULT_FLUSH_TIMEOUT_SECONDS,
+    **producer_overrides: Any,
+) -> DeliveryReport:
+    """Produce ``records`` to ``topic``, flush, and return the counts; raise if any was not acknowledged."""
+    from kafkapipeline.kafka_hook import PipelineKafkaHook
+
+    hook = hook or PipelineKafkaHook()
+    with RecordProducer(hook.producer(**producer_overrides), topic, flush_timeout) as producer:
+        producer.produce(records)
+    return producer.report
