@@ -9,7 +9,7 @@ VENV_BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: help install run stop services-up services-down services-status test lint format unit bench lock clean
+.PHONY: system-deps help install run stop services-up services-down services-status test lint format unit bench lock clean
 
 help:  ## list the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -42,7 +42,10 @@ lint: install  ## ruff check and format check
 	$(VENV_BIN)/ruff check . scripts/services
 	$(VENV_BIN)/ruff format --check . scripts/services
 
-test: install services-up lint  ## the whole test suite against real Kafka, Cassandra and Airflow
+system-deps:  ## Debian packages the tests need (Chromium for the browser test)
+	scripts/install-system-deps
+
+test: install system-deps services-up lint  ## the whole test suite against real Kafka, Cassandra and Airflow
 	. scripts/env.sh && $(VENV_BIN)/pytest $(PYTEST_ARGS)
 
 unit: install  ## only the tests that need no services

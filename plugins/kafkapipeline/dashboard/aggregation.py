@@ -1,0 +1,402 @@
+"""The numbers behind the dashboard, computed in Python from the rows of bounded partition reads.
+
+Cassandra gives no GROUP BY over time buckets, and the rows of a 14-day range fit in memory
+easily (one city, one partition per day), so the queries fetch rows and this module
+buckets them per UTC hour. No Cassandra or FastAPI here, so every figure is unit tested.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Protocol
+
+from kafkapipeline.dashboard.models import (
+    DrainActivity,
+    DrainTopicTotals,
+    HealthCheck,
+    HealthFigure,
+    PipelineStateResponse,
+    SentimentHour,
+    SentimentWeatherResponse,
+    SentimentWeatherSummary,
+)
+
+HOUR = timedelta(hours=1)
+DEFAULT_RANGE = timedelta(hours=24)
+#: The widest range a request may ask for: 14 day partitions per table, a few thousand rows.
+MAX_RANGE = timedelta(days=14)
+SENTIMENT_LABELS = ("positive", "negative", "neutral")
+#: VADER's conventional compound-score thresholds; only used for a row whose label is missing.
+VADER_POSITIVE_THRESHOLD = 0.05
+VADER_NEGATIVE_THRESHOLD = -0.05
+#: Fewer hours than this give a meaningless correlation.
+MIN_CORRELATED_HOURS = 3
+HEALTH_METRICS = ("consumer_lag", "rows_per_hour", "dlq_messages", "freshness_seconds", "dag_last_run")
+
+
+class InvalidTimeRange(ValueError):
+    """The requested start/end cannot be shown; the message says how to fix the request."""
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Aware UTC; the Cassandra driver returns naive datetimes that are UTC."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def floor_hour(moment: datetime) -> datetime:
+    return as_utc(moment).replace(minute=0, second=0, microsecond=0)
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """A half-open UTC interval ``[start, end)``."""
+
+    start: datetime
+    end: datetime
+
+    def days(self) -> list[date]:
+        """The UTC days (Cassandra day partitions) the range touches, oldest first."""
+        first = self.start.date()
+        last = (self.end - timedelta(microseconds=1)).date()
+        return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
+
+    def hours(self) -> list[datetime]:
+        """Start of every UTC hour the range touches, oldest first."""
+        hours = []
+        hour = floor_hour(self.start)
+        while hour < self.end:
+            hours.append(hour)
+            hour += HOUR
+        return hours
+
+    def contains(self, moment: datetime) -> bool:
+        return self.start <= as_utc(moment) < self.end
+
+
+def resolve_time_range(
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    now: datetime,
+    default: timedelta = DEFAULT_RANGE,
+    maximum: timedelta = MAX_RANGE,
+) -> TimeRange:
+    """The range a request asks for: ``end`` defaults to now, ``start`` to ``default`` before end."""
+    end = as_utc(end) if end is not None else as_utc(now)
+    start = as_utc(start) if start is not None else end - default
+    if start >= end:
+        raise InvalidTimeRange(f"start ({start.isoformat()}) must be before end ({end.isoformat()})")
+    if end - start > maximum:
+        raise InvalidTimeRange(
+            f"the range {start.isoformat()} .. {end.isoformat()} spans {describe_span(end - start)}; "
+            f"at most {describe_span(maximum)} can be shown at once, narrow start/end"
+        )
+    return TimeRange(start, end)
+
+
+def describe_span(span: timedelta) -> str:
+    hours = span.total_seconds() / 3600
+    if hours < 48:
+        return f"{hours:g} hours"
+    return f"{hours / 24:g} days"
+
+
+class TweetRow(Protocol):
+    created_at: datetime
+    sentiment_score: float | None
+    sentiment_label: str | None
+
+
+class WeatherRow(Protocol):
+    observed_at: datetime
+    temperature_c: float | None
+    description: str | None
+
+
+class DrainBatchRow(Protocol):
+    finished_at: datetime
+    topic: str
+    messages_read: int | None
+    rows_written: int | None
+    dead_lettered: int | None
+    lag_after: int | None
+    seconds: float | None
+
+
+class HealthRow(Protocol):
+    checked_at: datetime
+    metric: str
+    subject: str
+    value: float | None
+    status: str | None
+    detail: str | None
+
+
+def sentiment_class(label: str | None, score: float | None) -> str | None:
+    """positive / negative / neutral from the stored label, else from the score; None if neither."""
+    if label:
+        normalised = label.strip().lower()
+        if normalised in SENTIMENT_LABELS:
+            return normalised
+    if score is None or not math.isfinite(score):
+        return None
+    if score >= VADER_POSITIVE_THRESHOLD:
+        return "positive"
+    if score <= VADER_NEGATIVE_THRESHOLD:
+        return "negative"
+    return "neutral"
+
+
+def percent(part: int, whole: int) -> float | None:
+    return round(100.0 * part / whole, 2) if whole else None
+
+
+def rounded_mean(values: list[float], digits: int) -> float | None:
+    return round(statistics.fmean(values), digits) if values else None
+
+
+def most_common_description(observations: list[tuple[datetime, str]]) -> str | None:
+    """The most frequent description; a tie goes to the one observed last."""
+    if not observations:
+        return None
+    counts = Counter(description for _, description in observations)
+    last_seen = {description: moment for moment, description in sorted(observations)}
+    return max(counts, key=lambda description: (counts[description], last_seen[description]))
+
+
+@dataclass
+class _SentimentBucket:
+    positive: int = 0
+    negative: int = 0
+    neutral: int = 0
+
+    def __post_init__(self) -> None:
+        self.scores: list[float] = []
+        self.temperatures: list[float] = []
+        self.descriptions: list[tuple[datetime, str]] = []
+        self.weather_reports = 0
+
+    @property
+    def tweets(self) -> int:
+        return self.positive + self.negative + self.neutral
+
+    def add_tweet(self, kind: str, score: float | None) -> None:
+        setattr(self, kind, getattr(self, kind) + 1)
+        if score is not None and math.isfinite(score):
+            self.scores.append(score)
+
+    def add_weather(self, row: WeatherRow) -> None:
+        self.weather_reports += 1
+        if row.temperature_c is not None and math.isfinite(row.temperature_c):
+            self.temperatures.append(row.temperature_c)
+        if row.description:
+            self.descriptions.append((as_utc(row.observed_at), row.description))
+
+
+def sentiment_against_weather(
+    city: str,
+    tweets: Iterable[TweetRow],
+    weather: Iterable[WeatherRow],
+    time_range: TimeRange,
+    *,
+    keyspace: str,
+) -> SentimentWeatherResponse:
+    """Per UTC hour: share of positive/negative/neutral tweets and mean score, against temperature."""
+    hours = time_range.hours()
+    buckets = {hour: _SentimentBucket() for hour in hours}
+    total = _SentimentBucket()
+    latest_tweet: datetime | None = None
+    latest_weather: datetime | None = None
+
+    for row in tweets:
+        created_at = as_utc(row.created_at)
+        kind = sentiment_class(row.sentiment_label, row.sentiment_score)
+        if kind is None or not time_range.contains(created_at):
+            continue
+        buckets[floor_hour(created_at)].add_tweet(kind, row.sentiment_score)
+        total.add_tweet(kind, row.sentiment_score)
+        latest_tweet = max(latest_tweet or created_at, created_at)
+
+    for row in weather:
+        observed_at = as_utc(row.observed_at)
+        if not time_range.contains(observed_at):
+            continue
+        buckets[floor_hour(observed_at)].add_weather(row)
+        total.add_weather(row)
+        latest_weather = max(latest_weather or observed_at, observed_at)
+
+    hourly = [_sentiment_hour(hour, buckets[hour]) for hour in hours]
+    paired = [
+        (hour.mean_score, hour.temperature_c)
+        for hour in hourly
+        if hour.mean_score is not None and hour.temperature_c is not None
+    ]
+    summary = SentimentWeatherSummary(
+        tweets=total.tweets,
+        positive=total.positive,
+        negative=total.negative,
+        neutral=total.neutral,
+        positive_pct=percent(total.positive, total.tweets),
+        negative_pct=percent(total.negative, total.tweets),
+        neutral_pct=percent(total.neutral, total.tweets),
+        mean_score=rounded_mean(total.scores, 4),
+        weather_reports=total.weather_reports,
+        mean_temperature_c=rounded_mean(total.temperatures, 2),
+        min_temperature_c=min(total.temperatures, default=None),
+        max_temperature_c=max(total.temperatures, default=None),
+        most_common_description=most_common_description(total.descriptions),
+        latest_tweet_at=latest_tweet,
+        latest_weather_at=latest_weather,
+        score_temperature_correlation=correlation(paired),
+        correlated_hours=len(paired),
+    )
+    has_data = bool(total.tweets or total.weather_reports)
+    return SentimentWeatherResponse(
+        city=city,
+        start=time_range.start,
+        end=time_range.end,
+        keyspace=keyspace,
+        has_data=has_data,
+        message=None if has_data else no_data_message(f"tweets or weather reports for {city}", time_range),
+        summary=summary,
+        hours=hourly,
+    )
+
+
+def _sentiment_hour(hour: datetime, bucket: _SentimentBucket) -> SentimentHour:
+    return SentimentHour(
+        hour=hour,
+        tweets=bucket.tweets,
+        positive=bucket.positive,
+        negative=bucket.negative,
+        neutral=bucket.neutral,
+        positive_pct=percent(bucket.positive, bucket.tweets),
+        negative_pct=percent(bucket.negative, bucket.tweets),
+        neutral_pct=percent(bucket.neutral, bucket.tweets),
+        mean_score=rounded_mean(bucket.scores, 4),
+        weather_reports=bucket.weather_reports,
+        temperature_c=rounded_mean(bucket.temperatures, 2),
+        weather_description=most_common_description(bucket.descriptions),
+    )
+
+
+def correlation(pairs: list[tuple[float, float]]) -> float | None:
+    """Pearson correlation of the pairs, or None when it would mean nothing."""
+    if len(pairs) < MIN_CORRELATED_HOURS:
+        return None
+    try:
+        return round(statistics.correlation([a for a, _ in pairs], [b for _, b in pairs]), 3)
+    except statistics.StatisticsError:  # one side is constant
+        return None
+
+
+def no_data_message(what: str, time_range: TimeRange) -> str:
+    return (
+        f"No data yet: no {what} between {time_range.start:%Y-%m-%d %H:%M} and "
+        f"{time_range.end:%Y-%m-%d %H:%M} UTC."
+    )
+
+
+def drain_activity(batches: Iterable[DrainBatchRow], time_range: TimeRange) -> DrainActivity:
+    """Rows written, dead-lettered and batches per UTC hour and topic, plus per-topic totals."""
+    hours = time_range.hours()
+    index = {hour: position for position, hour in enumerate(hours)}
+    rows_written: dict[str, list[int]] = defaultdict(lambda: [0] * len(hours))
+    dead_lettered: dict[str, list[int]] = defaultdict(lambda: [0] * len(hours))
+    batch_counts: dict[str, list[int]] = defaultdict(lambda: [0] * len(hours))
+    in_range: dict[str, list[DrainBatchRow]] = defaultdict(list)
+
+    for row in batches:
+        finished_at = as_utc(row.finished_at)
+        if not time_range.contains(finished_at):
+            continue
+        position = index[floor_hour(finished_at)]
+        rows_written[row.topic][position] += row.rows_written or 0
+        dead_lettered[row.topic][position] += row.dead_lettered or 0
+        batch_counts[row.topic][position] += 1
+        in_range[row.topic].append(row)
+
+    topics = sorted(in_range)
+    return DrainActivity(
+        hours=hours,
+        topics=topics,
+        rows_written={topic: rows_written[topic] for topic in topics},
+        dead_lettered={topic: dead_lettered[topic] for topic in topics},
+        batches={topic: batch_counts[topic] for topic in topics},
+        totals=[_drain_totals(topic, in_range[topic]) for topic in topics],
+    )
+
+
+def _drain_totals(topic: str, rows: list[DrainBatchRow]) -> DrainTopicTotals:
+    latest = max(rows, key=lambda row: as_utc(row.finished_at))
+    durations = [row.seconds for row in rows if row.seconds is not None]
+    return DrainTopicTotals(
+        topic=topic,
+        batches=len(rows),
+        messages_read=sum(row.messages_read or 0 for row in rows),
+        rows_written=sum(row.rows_written or 0 for row in rows),
+        dead_lettered=sum(row.dead_lettered or 0 for row in rows),
+        last_finished_at=as_utc(latest.finished_at),
+        last_lag_after=latest.lag_after,
+        mean_batch_seconds=rounded_mean(durations, 3),
+    )
+
+
+def natural_key(text: str) -> list[int | str]:
+    """Sort ``tweets/10`` after ``tweets/9``."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
+def health_check(rows: Iterable[HealthRow], *, now: datetime) -> HealthCheck:
+    """Group the rows of the latest check by metric; rows of older checks are ignored."""
+    rows = list(rows)
+    checked_at = max((as_utc(row.checked_at) for row in rows), default=None)
+    latest = [row for row in rows if as_utc(row.checked_at) == checked_at]
+    groups: dict[str, list[HealthFigure]] = defaultdict(list)
+    for row in sorted(latest, key=lambda row: (row.metric, natural_key(row.subject))):
+        figure = HealthFigure(
+            metric=row.metric, subject=row.subject, value=row.value, status=row.status, detail=row.detail
+        )
+        groups[row.metric if row.metric in HEALTH_METRICS else "other"].append(figure)
+    return HealthCheck(
+        checked_at=checked_at,
+        age_seconds=round((as_utc(now) - checked_at).total_seconds(), 1) if checked_at else None,
+        status_counts=dict(Counter((row.status or "unknown") for row in latest)),
+        **{metric: groups[metric] for metric in (*HEALTH_METRICS, "other")},
+    )
+
+
+def pipeline_state(
+    health_rows: Iterable[HealthRow],
+    batches: Iterable[DrainBatchRow],
+    time_range: TimeRange,
+    *,
+    now: datetime,
+    keyspace: str,
+) -> PipelineStateResponse:
+    """The latest health check and the drains' activity in the range, with a note on what is missing."""
+    health = health_check(health_rows, now=now)
+    drains = drain_activity(batches, time_range)
+    missing = []
+    if health.checked_at is None:
+        missing.append("the pipeline_health DAG has not written a health check yet")
+    if not drains.topics:
+        missing.append(no_data_message("drain batch finished", time_range).removeprefix("No data yet: "))
+    has_data = health.checked_at is not None or bool(drains.topics)
+    return PipelineStateResponse(
+        start=time_range.start,
+        end=time_range.end,
+        keyspace=keyspace,
+        has_data=has_data,
+        message=("No data yet: " + "; ".join(missing)) if missing else None,
+        health=health,
+        drains=drains,
+    )

@@ -1,0 +1,231 @@
+"""The dashboard's FastAPI app, mounted by the Airflow api-server at ``/kafkapipeline``.
+
+Endpoints (documented in this app's OpenAPI at ``/kafkapipeline/openapi.json``):
+
+* ``GET /kafkapipeline/`` - the page (HTML + Chart.js, served from ``static/``).
+* ``GET /kafkapipeline/api/cities`` - the cities the page offers.
+* ``GET /kafkapipeline/api/sentiment-weather?city=&start=&end=`` - hourly tweet sentiment against weather.
+* ``GET /kafkapipeline/api/pipeline-state?start=&end=`` - latest health check and drain activity.
+
+Auth: the same as Airflow's own API. A request needs the Airflow UI's session cookie (the
+page inside the Airflow UI has it) or an ``Authorization: Bearer`` token from
+``POST /auth/token``, and the auth manager must allow the user to see the Airflow website
+(``AccessView.WEBSITE``). The page redirects to the Airflow login when there is no session;
+only the static assets (JS, CSS, the vendored chart library) are public.
+
+Failures answer in JSON (``ErrorResponse``): 503 when Cassandra is unreachable, its schema
+is missing or the connection is not configured; 422 for a malformed parameter or a range
+the page cannot show (more than 14 days, or start not before end).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import FastAPI, HTTPException, Query, Request, Security, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
+
+from kafkapipeline import settings
+from kafkapipeline.dashboard import queries
+from kafkapipeline.dashboard.aggregation import (
+    InvalidTimeRange,
+    pipeline_state,
+    resolve_time_range,
+    sentiment_against_weather,
+)
+from kafkapipeline.dashboard.models import (
+    CitiesResponse,
+    ErrorResponse,
+    PipelineStateResponse,
+    SentimentWeatherResponse,
+)
+from kafkapipeline.dashboard.queries import CassandraUnavailable, DashboardSessions, SchemaMissing
+from kafkapipeline.errors import ConfigurationError
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+DEFAULT_CITIES = ("Vancouver",)
+NO_STORE = {"Cache-Control": "no-store"}
+
+ERROR_RESPONSES: dict[int | str, dict] = {
+    status.HTTP_401_UNAUTHORIZED: {"description": "No Airflow session cookie or bearer token"},
+    status.HTTP_403_FORBIDDEN: {"description": "The Airflow auth manager denies this user the website"},
+    status.HTTP_422_UNPROCESSABLE_CONTENT: {
+        "model": ErrorResponse,
+        "description": "start/end cannot be shown",
+    },
+    status.HTTP_503_SERVICE_UNAVAILABLE: {
+        "model": ErrorResponse,
+        "description": "Cassandra is unreachable, its schema is missing, or cassandra_default is not set",
+    },
+}
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An Airflow API token (POST /auth/token); in a browser the Airflow UI's session cookie "
+    "works too.",
+)
+
+
+def dashboard_cities() -> list[str]:
+    """Cities the page offers: KAFKAPIPELINE_DASHBOARD_CITIES, else KAFKAPIPELINE_CITIES (comma separated)."""
+    configured = os.environ.get("KAFKAPIPELINE_DASHBOARD_CITIES") or os.environ.get("KAFKAPIPELINE_CITIES")
+    cities = [city.strip() for city in (configured or "").split(",") if city.strip()]
+    return list(dict.fromkeys(cities)) or list(DEFAULT_CITIES)
+
+
+async def require_airflow_user(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
+) -> None:
+    """Authenticate exactly as Airflow's API does (cookie or bearer token) and require website access.
+
+    Airflow's security helpers are imported here, not at module level, so that loading the
+    plugin in a scheduler or worker does not pull in the API server's modules.
+    """
+    from airflow.api_fastapi.auth.managers.models.resource_details import AccessView
+    from airflow.api_fastapi.core_api.security import get_user, requires_access_view
+
+    user = await get_user(request, None, credentials)
+    requires_access_view(AccessView.WEBSITE)(request, user)
+
+
+def _error(status_code: int, error: str, detail: str) -> JSONResponse:
+    body = ErrorResponse(error=error, detail=detail).model_dump()
+    return JSONResponse(status_code=status_code, content=body, headers=NO_STORE)
+
+
+def create_app(sessions: DashboardSessions | None = None) -> FastAPI:
+    """Build the dashboard app; ``sessions`` is the Cassandra session cache (one per process)."""
+    sessions = sessions or DashboardSessions()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        sessions.close()
+
+    app = FastAPI(
+        title="Kafka pipeline dashboard",
+        description=(
+            "Tweet sentiment against weather per city, and the pipeline's own state, read from "
+            "Cassandra over bounded day partitions. Times are UTC (ISO-8601); a range is at most "
+            "14 days and defaults to the last 24 hours. Authenticate as for the Airflow API."
+        ),
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.sessions = sessions
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.exception_handler(CassandraUnavailable)
+    async def cassandra_unavailable(_request: Request, err: CassandraUnavailable) -> JSONResponse:
+        log.warning("Dashboard: %s", err)
+        return _error(status.HTTP_503_SERVICE_UNAVAILABLE, "cassandra_unreachable", str(err))
+
+    @app.exception_handler(SchemaMissing)
+    async def schema_missing(_request: Request, err: SchemaMissing) -> JSONResponse:
+        return _error(status.HTTP_503_SERVICE_UNAVAILABLE, "schema_missing", str(err))
+
+    @app.exception_handler(ConfigurationError)
+    async def configuration_error(_request: Request, err: ConfigurationError) -> JSONResponse:
+        return _error(status.HTTP_503_SERVICE_UNAVAILABLE, "configuration", str(err))
+
+    @app.exception_handler(InvalidTimeRange)
+    async def invalid_range(_request: Request, err: InvalidTimeRange) -> JSONResponse:
+        return _error(status.HTTP_422_UNPROCESSABLE_CONTENT, "invalid_range", str(err))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, err: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'][1:])}: {error['msg']}" for error in err.errors()
+        )
+        return _error(status.HTTP_422_UNPROCESSABLE_CONTENT, "invalid_request", problems)
+
+    @app.get("/", include_in_schema=False)
+    async def dashboard_page(request: Request) -> Response:
+        """The page; without an Airflow session it sends the browser to the Airflow login."""
+        try:
+            await require_airflow_user(request, await _bearer(request))
+        except HTTPException as err:
+            if err.status_code != status.HTTP_401_UNAUTHORIZED:
+                raise
+            from airflow.api_fastapi.app import get_auth_manager
+
+            return RedirectResponse(get_auth_manager().get_url_login(next_url=str(request.url)))
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html", headers=NO_STORE)
+
+    @app.get(
+        "/api/cities",
+        response_model=CitiesResponse,
+        dependencies=[Security(require_airflow_user)],
+        responses=ERROR_RESPONSES,
+        tags=["dashboard"],
+    )
+    def cities() -> CitiesResponse:
+        """Cities the page offers (KAFKAPIPELINE_DASHBOARD_CITIES); the data endpoints accept any city."""
+        configured = dashboard_cities()
+        return CitiesResponse(cities=configured, default_city=configured[0])
+
+    @app.get(
+        "/api/sentiment-weather",
+        response_model=SentimentWeatherResponse,
+        dependencies=[Security(require_airflow_user)],
+        responses=ERROR_RESPONSES,
+        tags=["dashboard"],
+    )
+    def sentiment_weather(
+        response: Response,
+        city: Annotated[
+            str | None,
+            Query(min_length=1, max_length=100, description="City; defaults to the first configured one"),
+        ] = None,
+        start: Annotated[datetime | None, Query(description="Range start, ISO-8601 (naive = UTC)")] = None,
+        end: Annotated[datetime | None, Query(description="Range end (exclusive); defaults to now")] = None,
+    ) -> SentimentWeatherResponse:
+        """Per UTC hour: share of positive/negative/neutral tweets and mean VADER score, against
+        mean temperature (°C) and the most frequent weather description."""
+        time_range = resolve_time_range(start, end, now=datetime.now(UTC))
+        city = city or dashboard_cities()[0]
+        keyspace = settings.keyspace()
+        tweets = queries.read_tweets(sessions, keyspace, city, time_range)
+        weather = queries.read_weather(sessions, keyspace, city, time_range)
+        response.headers.update(NO_STORE)
+        return sentiment_against_weather(city, tweets, weather, time_range, keyspace=keyspace)
+
+    @app.get(
+        "/api/pipeline-state",
+        response_model=PipelineStateResponse,
+        dependencies=[Security(require_airflow_user)],
+        responses=ERROR_RESPONSES,
+        tags=["dashboard"],
+    )
+    def pipeline_state_endpoint(
+        response: Response,
+        start: Annotated[datetime | None, Query(description="Range start for drain activity")] = None,
+        end: Annotated[datetime | None, Query(description="Range end (exclusive); defaults to now")] = None,
+    ) -> PipelineStateResponse:
+        """The latest pipeline_health check (consumer lag, rows per hour, dead letters, freshness,
+        last DAG runs) and the drains' committed batches per hour in the range."""
+        now = datetime.now(UTC)
+        time_range = resolve_time_range(start, end, now=now)
+        keyspace = settings.keyspace()
+        health_rows = queries.read_latest_health_check(sessions, keyspace, now)
+        batches = queries.read_drain_batches(sessions, keyspace, time_range)
+        response.headers.update(NO_STORE)
+        return pipeline_state(health_rows, batches, time_range, now=now, keyspace=keyspace)
+
+    return app
+
+
+#: The app the plugin mounts. Creating it opens no connection.
+app = create_app()

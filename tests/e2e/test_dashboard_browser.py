@@ -1,0 +1,303 @@
+"""The dashboard in a real browser, inside a real Airflow api-server's UI.
+
+Starts ``airflow api-server`` (one worker, a free port, the project environment, a unique
+keyspace seeded with known rows), signs in through the simple auth manager's login page,
+opens the dashboard's entry in the Airflow navigation (rendered in an iframe) and checks
+that Chart.js drew the seeded data. Screenshots go to test-artifacts/ (git-ignored).
+
+Needs Debian's chromium (``apt-get install -y chromium``) and the ``playwright`` Python
+package; no browser is downloaded (``executable_path`` points at the system chromium).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.dashboard_rows import insert_drain_batches, insert_health, insert_tweets, insert_weather
+
+pytestmark = pytest.mark.e2e
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+CHROMIUM = Path(os.environ.get("KAFKAPIPELINE_CHROMIUM", "/usr/bin/chromium"))
+AIRFLOW = Path(sys.executable).parent / "airflow"
+USER = "admin"
+STARTUP_TIMEOUT_SECONDS = 240
+VIEWPORT = {"width": 1366, "height": 768}
+CLOSED_PORT_CONN = json.dumps({"conn_type": "cassandra", "host": "127.0.0.1", "port": 1})
+
+#: Reports per chart: each dataset's label and how many of its points hold a value.
+CHART_SUMMARY_JS = """
+() => {
+  const out = {};
+  for (const [id, chart] of Object.entries(window.pipelineDashboard.charts)) {
+    out[id] = {
+      type: chart.config.type,
+      labels: chart.data.labels ? chart.data.labels.length : 0,
+      datasets: chart.data.datasets.map((d) => ({
+        label: d.label,
+        points: d.data.filter((v) => v !== null && v !== undefined).length,
+        total: d.data.reduce((sum, v) => sum + (typeof v === "number" ? v : 0), 0),
+      })),
+      axes: Object.fromEntries(
+        Object.entries(chart.options.scales || {}).map(([key, s]) => [key, s.title && s.title.text])
+      ),
+    };
+  }
+  return out;
+}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def api_server(tmp_path: Path, password: str, **env_overrides: str) -> Iterator[str]:
+    """Run ``airflow api-server`` until the block ends; always stopped, whatever happens."""
+    port = free_port()
+    passwords = tmp_path / "simple_auth_manager_passwords.json"
+    passwords.write_text(json.dumps({USER: password}))
+    env = {
+        **os.environ,
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
+        "AIRFLOW__API__EXPOSE_CONFIG": "False",
+        **env_overrides,
+    }
+    ARTIFACTS.mkdir(exist_ok=True)
+    log_path = ARTIFACTS / f"api-server-{tmp_path.name}.log"
+    base_url = f"http://127.0.0.1:{port}"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(AIRFLOW), "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so stopping it stops its workers too
+        )
+    try:
+        wait_until_healthy(base_url, process, log_path)
+        yield base_url
+    finally:
+        stop(process)
+
+
+def wait_until_healthy(base_url: str, process: subprocess.Popen, log_path: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"airflow api-server exited with {process.returncode}; see {log_path}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{base_url}/api/v2/monitor/health", timeout=5).status_code == 200:
+                return
+        time.sleep(1)
+    pytest.fail(f"airflow api-server did not answer within {STARTUP_TIMEOUT_SECONDS}s; see {log_path}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def sign_in_and_open_dashboard(browser, base_url: str, password: str):
+    """Open the dashboard's nav entry; the UI sends us to its login page first."""
+    page = browser.new_context(viewport=VIEWPORT).new_page()
+    page.goto(f"{base_url}/plugin/pipeline-dashboard")
+    page.wait_for_url("**/auth/login**")
+    page.fill("input[name=username]", USER)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/plugin/pipeline-dashboard**", timeout=60_000)
+    page.frame_locator("iframe[title='Dashboard']").locator(
+        "body[data-state=ready], body[data-state=error]"
+    ).wait_for(timeout=90_000)
+    frame = next(
+        frame for frame in page.frames if "/kafkapipeline/" in frame.url and frame != page.main_frame
+    )
+    return page, frame
+
+
+def seed_known_rows(cassandra, keyspace: str, now: datetime) -> dict[str, int]:
+    """Twelve hours of Vancouver tweets, thirteen of weather, drain batches and a health check.
+
+    Times are relative to the start of the current hour, so every row lands in a known hour.
+    """
+    hour = now.replace(minute=0, second=0)
+    tweets, weather, batches = [], [], []
+    pattern = [
+        (0.62, "Positive"),
+        (-0.48, "Negative"),
+        (0.0, "Neutral"),
+        (0.31, "Positive"),
+        (-0.12, "Negative"),
+    ]
+    for hours_ago in range(1, 13):  # 1-4 tweets in each of the 12 hours before this one
+        for index in range(1 + hours_ago % 4):
+            score, label = pattern[(hours_ago + index) % len(pattern)]
+            tweets.append(
+                (hour - timedelta(hours=hours_ago) + timedelta(minutes=3 + 7 * index), score, label)
+            )
+    for half_hours_ago in range(1, 27):  # two reports in each of the 13 hours before this one
+        observed_at = hour - timedelta(minutes=30 * half_hours_ago - 1)
+        temperature = round(7.5 + 3.5 * math.sin(half_hours_ago / 4), 1)
+        description = ("light rain", "overcast clouds", "few clouds")[half_hours_ago // 9]
+        weather.append((observed_at, temperature, description))
+    for tens_ago in range(1, 72):  # a drain batch every 10 minutes
+        finished_at = now - timedelta(minutes=10 * tens_ago)
+        dead_lettered = 1 if tens_ago % 7 == 0 else 0
+        batches.append((finished_at, "tweets", 12, 11 + tens_ago % 3, dead_lettered, 3, 0.8))
+        if tens_ago % 3 == 0:
+            batches.append((finished_at, "weather", 3, 3, 0, 0, 0.3))
+    insert_tweets(cassandra, keyspace, "Vancouver", tweets)
+    insert_tweets(cassandra, keyspace, "Burnaby", [(now - timedelta(hours=2), 0.5, "Positive")])
+    insert_weather(cassandra, keyspace, "Vancouver", weather)
+    insert_drain_batches(cassandra, keyspace, batches)
+    insert_health(
+        cassandra,
+        keyspace,
+        now - timedelta(minutes=3),
+        [
+            ("consumer_lag", "tweets/0", 4.0, "ok", None),
+            ("consumer_lag", "tweets/1", 0.0, "ok", None),
+            ("consumer_lag", "tweets/2", 180.0, "warn", "above 100 messages"),
+            ("consumer_lag", "weather/0", 1.0, "ok", None),
+            ("rows_per_hour", "tweets", 72.0, "ok", None),
+            ("rows_per_hour", "weather_reports", 6.0, "ok", None),
+            ("dlq_messages", "tweets.dlq", 2.0, "warn", None),
+            ("dlq_messages", "weather.dlq", 0.0, "ok", None),
+            ("freshness_seconds", "tweets", 95.0, "ok", None),
+            ("freshness_seconds", "weather_reports", 150.0, "ok", None),
+            ("dag_last_run", "ingest_tweets", 1.0, "ok", "success"),
+            ("dag_last_run", "drain_tweets", 1.0, "ok", "success"),
+            ("dag_last_run", "pipeline_health", 0.0, "fail", "failed"),
+        ],
+    )
+    return {"tweets": len(tweets), "weather": len(weather)}
+
+
+def test_dashboard_renders_seeded_data_inside_the_airflow_ui(
+    airflow_db, cassandra, keyspace, browser, tmp_path
+):
+    now = datetime.now(UTC).replace(microsecond=0)
+    seeded = seed_known_rows(cassandra, keyspace, now)
+    password = secrets.token_urlsafe(12)
+
+    with api_server(tmp_path, password, KAFKAPIPELINE_DASHBOARD_CITIES="Vancouver,Burnaby") as base_url:
+        # The plugin's API is protected like Airflow's: no credentials, no data.
+        assert httpx.get(f"{base_url}/kafkapipeline/api/sentiment-weather").status_code == 401
+        page_without_session = httpx.get(f"{base_url}/kafkapipeline/")
+        assert page_without_session.status_code == 307
+        assert page_without_session.headers["location"].startswith("/auth/login?next=")
+        token = httpx.post(f"{base_url}/auth/token", json={"username": USER, "password": password}).json()
+        bearer = {"Authorization": f"Bearer {token['access_token']}"}
+        api = httpx.get(f"{base_url}/kafkapipeline/api/sentiment-weather", headers=bearer, timeout=30)
+        assert api.status_code == 200 and api.json()["summary"]["tweets"] == seeded["tweets"]
+
+        page, frame = sign_in_and_open_dashboard(browser, base_url, password)
+        assert frame.evaluate("document.body.dataset.state") == "ready"
+        frame.wait_for_timeout(500)  # let the last chart finish its first paint before the screenshot
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "dashboard-in-airflow-ui.png"))
+
+        charts = frame.evaluate(CHART_SUMMARY_JS)
+        state = frame.evaluate("window.pipelineDashboard.sentiment.summary")
+        assert state["tweets"] == seeded["tweets"]
+        assert state["weather_reports"] == seeded["weather"]
+
+        sentiment = {d["label"]: d for d in charts["sentiment-chart"]["datasets"]}
+        assert set(sentiment) == {"Positive", "Neutral", "Negative", "Mean score"}
+        assert charts["sentiment-chart"]["labels"] in (24, 25)  # one bar group per UTC hour
+        assert sentiment["Mean score"]["points"] == 12  # the 12 hours that have tweets
+        assert sentiment["Positive"]["points"] == 12 and sentiment["Positive"]["total"] > 0
+        assert charts["sentiment-chart"]["axes"] == {
+            "x": "Hour (UTC)",
+            "y": "Share of tweets (%)",
+            "score": "Mean VADER score (\u22121 \u2026 +1)",
+        }
+        weather = {d["label"]: d for d in charts["weather-chart"]["datasets"]}
+        assert weather["Temperature (°C)"]["points"] == 13
+        assert charts["weather-chart"]["axes"]["temp"] == "Temperature (°C)"
+        assert sum(d["points"] for d in charts["scatter-chart"]["datasets"]) == 12
+        drains = {d["label"]: d for d in charts["drain-chart"]["datasets"]}
+        assert {"tweets rows", "weather rows"} <= set(drains)
+        assert drains["tweets rows"]["total"] > 0
+        lag = charts["lag-chart"]["datasets"][0]
+        assert (lag["points"], lag["total"]) == (4, 185.0)
+
+        kpis = frame.inner_text("#kpis")
+        assert str(seeded["tweets"]) in kpis
+        assert "fail" in frame.inner_text("#dag-table")
+        assert frame.locator("#banner").is_hidden()
+
+        # The whole page, as a user scrolling the dashboard sees it.
+        full = page.context.new_page()  # same browser context: same Airflow session cookie
+        full.goto(f"{base_url}/kafkapipeline/?city=Vancouver&range=24")
+        full.locator("body[data-state=ready]").wait_for(timeout=60_000)
+        full.wait_for_timeout(500)
+        full.screenshot(path=str(ARTIFACTS / "dashboard-full-page.png"), full_page=True)
+        full.select_option("#city", "Burnaby")
+        full.wait_for_function("window.pipelineDashboard.sentiment.city === 'Burnaby'")
+        assert full.evaluate("window.pipelineDashboard.sentiment.summary.tweets") == 1
+        page.context.close()
+
+
+def test_dashboard_says_cassandra_is_unreachable_and_airflow_keeps_working(airflow_db, browser, tmp_path):
+    password = secrets.token_urlsafe(12)
+    with api_server(tmp_path, password, AIRFLOW_CONN_CASSANDRA_DEFAULT=CLOSED_PORT_CONN) as base_url:
+        token = httpx.post(f"{base_url}/auth/token", json={"username": USER, "password": password}).json()
+        bearer = {"Authorization": f"Bearer {token['access_token']}"}
+        response = httpx.get(f"{base_url}/kafkapipeline/api/pipeline-state", headers=bearer, timeout=30)
+        assert response.status_code == 503
+        assert response.json()["error"] == "cassandra_unreachable"
+        # The rest of Airflow is unaffected.
+        assert httpx.get(f"{base_url}/api/v2/dags", headers=bearer, timeout=30).status_code == 200
+
+        page, frame = sign_in_and_open_dashboard(browser, base_url, password)
+        assert frame.evaluate("document.body.dataset.state") == "error"
+        assert frame.inner_text("#banner").startswith("Cassandra is unreachable")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "dashboard-cassandra-unreachable.png"))
+        page.goto(f"{base_url}/dags")
+        page.get_by_role("heading", name="Dags").first.wait_for(timeout=60_000)
+        page.context.close()
