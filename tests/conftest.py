@@ -87,7 +87,10 @@ def make_topic(kafka_hook) -> Iterator[Callable[..., str]]:
 
     yield _make
     if created:
-        futures = kafka_hook.admin().delete_topics(created, operation_timeout=30)
+        # Keep the admin client referenced until the futures resolve: a client garbage-collected
+        # at once destroys its handle and the deletions fail silently (_DESTROY).
+        admin = kafka_hook.admin()
+        futures = admin.delete_topics(created, operation_timeout=30)
         for future in futures.values():
             with contextlib.suppress(Exception):  # cleanup is best effort
                 future.result(timeout=30)

@@ -37,6 +37,17 @@ def weather_topic() -> str:
     return os.environ.get("KAFKAPIPELINE_WEATHER_TOPIC", "weather")
 
 
+def cities() -> list[str]:
+    """Cities the pipeline files data under (``KAFKAPIPELINE_CITIES``, comma separated; default Vancouver).
+
+    Tables are partitioned by (city, day), and listing the partitions that exist is a full
+    scan, so the maintenance DAGs (export, health, purge) visit the partitions of these cities.
+    """
+    configured = os.environ.get("KAFKAPIPELINE_CITIES", "")
+    names = [city.strip() for city in configured.split(",") if city.strip()]
+    return list(dict.fromkeys(names)) or ["Vancouver"]
+
+
 def dead_letter_topic(topic: str) -> str:
     """The dead-letter topic paired with ``topic``."""
     return f"{topic}{DEAD_LETTER_SUFFIX}"
@@ -58,3 +69,16 @@ def include_dir() -> Path:
 
 def cql_dir() -> Path:
     return include_dir() / "cql"
+
+
+def drain_setting(name: str, default: int) -> int:
+    """Default of a drain knob (min_batch, max_wait_seconds, poll_seconds), overridable per
+    environment with ``KAFKAPIPELINE_DRAIN_<NAME>`` — e.g. short waits for tests and benchmarks.
+    Read when the DAG file is parsed: an environment variable, never a connection or the DB."""
+    raw = os.environ.get(f"KAFKAPIPELINE_DRAIN_{name.upper()}")
+    if raw is None or raw == "":
+        return default
+    value = round(float(raw))
+    if value < 1:
+        raise ValueError(f"KAFKAPIPELINE_DRAIN_{name.upper()} must be at least 1, got {raw!r}")
+    return value

@@ -1,0 +1,460 @@
+"""Benchmark the tweet drain against a write-only ceiling and the naive per-message pattern.
+
+Three ways to land the same N tweets (same rows, same machine, one run each), each into a
+keyspace of its own so none of them finds the rows of another:
+
+* ``drain``   - kafkapipeline.drain.drain_topic: Kafka -> decode/validate -> VADER -> Cassandra,
+                commit after the writes.
+* ``ceiling`` - no Kafka, no decoding, no sentiment: the finished rows written with
+                cassandra-driver's ``execute_concurrent_with_args`` and a prepared INSERT, one row
+                per request (the brief's baseline). A second figure writes the same rows through
+                the drain's own writer (single-partition UNLOGGED batches), the ceiling of the
+                drain's write strategy.
+* ``naive``   - the provider's ConsumeFromTopicOperator with an ``apply_function`` that decodes,
+                scores and runs a synchronous ``session.execute`` per message.
+
+Usage (services running, see scripts/services)::
+
+    .venv/bin/python bench/drain_benchmark.py --messages 100000
+
+Topics and keyspaces are unique per run and deleted at the end (``--keep`` keeps them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import multiprocessing
+import os
+import random
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+CITIES = ["London", "Paris", "Vancouver", "Tokyo", "Berlin", "Madrid", "Toronto", "Sydney"]
+POSITIVE = [
+    "love",
+    "great",
+    "sunny",
+    "happy",
+    "amazing",
+    "beautiful",
+    "nice",
+    "good",
+    "best",
+    "fun",
+    "wonderful",
+]
+NEGATIVE = ["hate", "awful", "rain", "sad", "terrible", "cold", "bad", "worst", "angry", "horrible", "grey"]
+NEUTRAL = [
+    "today", "weather", "walk", "bus", "coffee", "office", "park", "street", "morning", "evening",
+    "city", "train", "lunch", "friends", "weekend", "forecast", "outside", "people", "traffic", "news",
+]  # fmt: skip
+
+
+def load_project_env() -> None:
+    """The same environment the tests and the DAGs use (scripts/env.sh); the caller's values win."""
+    output = subprocess.run(
+        ["bash", "-c", f". {REPO_ROOT / 'scripts' / 'env.sh'} && env -0"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    for entry in output.split(b"\0"):
+        key, sep, value = entry.decode().partition("=")
+        if sep and key.startswith(("AIRFLOW", "KAFKAPIPELINE", "KAFKA_", "CASSANDRA_")):
+            os.environ.setdefault(key, value)
+    plugins = str(REPO_ROOT / "plugins")
+    if plugins not in sys.path:
+        sys.path.insert(0, plugins)
+
+
+def reference_texts() -> list[str]:
+    """Real tweet texts from the shared reference data when it is there (VADER's cost depends on
+    the text: real tweets hold fewer lexicon words than made-up ones); empty otherwise."""
+    path = Path(
+        os.environ.get("KAFKAPIPELINE_REFERENCE_DATA", REPO_ROOT.parent / "shared" / "reference-data")
+    )
+    seed = path / "seed_tweets_vancouver_2021.csv"
+    if not seed.is_file():
+        return []
+    with seed.open(encoding="utf-8", newline="") as handle:
+        return [row[0] for row in csv.reader(handle) if row and row[0].strip()]
+
+
+def make_tweets(count: int, seed: int = 7) -> tuple[list[Any], str]:
+    """Deterministic tweets with distinct ids and texts (8 cities over 2 days) and where the texts came from.
+
+    Texts are real tweets from the reference data, cycled, each made unique with a suffix; without
+    the reference data they are generated from a small vocabulary with a mix of sentiments.
+    """
+    from kafkapipeline.records import TweetRecord
+
+    rng = random.Random(seed)
+    start = datetime(2024, 5, 1, tzinfo=UTC)
+    real = reference_texts()
+    words = POSITIVE + NEGATIVE + NEUTRAL * 6
+    tweets = []
+    for i in range(count):
+        text = real[i % len(real)] if real else " ".join(rng.choice(words) for _ in range(rng.randint(6, 24)))
+        tweets.append(
+            TweetRecord(
+                tweet_id=str(1_700_000_000_000_000_000 + i),
+                text=f"{text} #{i}",
+                created_at=start + timedelta(seconds=i * 172_800 / max(count, 1)),
+                city=CITIES[i % len(CITIES)],
+                lang="en",
+                author_id=str(rng.randint(1, 50_000)),
+                retweet_count=rng.randint(0, 50),
+                reply_count=rng.randint(0, 10),
+                like_count=rng.randint(0, 500),
+                quote_count=rng.randint(0, 5),
+                source="benchmark",
+            )
+        )
+    origin = f"{len(real)} real tweet texts from the reference data, cycled" if real else "generated texts"
+    return tweets, origin
+
+
+def produce(hook: Any, topic: str, values: list[tuple[bytes, bytes]]) -> None:
+    producer = hook.producer()
+    for key, value in values:
+        while True:
+            try:
+                producer.produce(topic, key=key, value=value)
+                break
+            except BufferError:
+                producer.poll(0.2)
+    remaining = producer.flush(120)
+    if remaining:
+        raise RuntimeError(f"{remaining} benchmark messages were not acknowledged by Kafka")
+
+
+def _drain_partition(topic: str, group_id: str, keyspace: str, partition: int, queue: Any) -> None:
+    """One process of the per-partition way (what one mapped task per partition would do)."""
+    load_project_env()
+    from kafkapipeline import drain
+    from kafkapipeline.sentiment import analyzer
+
+    analyzer()
+    queue.put(("ready", partition))
+    summary = drain.drain_topic(
+        topic, "tweet", group_id, 10_000_000, partitions=[partition], keyspace=keyspace
+    )
+    queue.put(("done", summary.messages_read))
+
+
+class Benchmark:
+    """The ways to land the same tweets, each timed and checked (every row must be there)."""
+
+    WAYS = ("drain", "ceiling", "ceiling_batched", "naive", "per_partition")
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from kafkapipeline import cassandra_writer, drain
+        from kafkapipeline.kafka_hook import PipelineKafkaHook
+
+        self.args = args
+        self.n = args.messages
+        self.naive_n = min(args.naive_messages or self.n, self.n)
+        self.options = drain.DrainOptions(
+            concurrency=args.concurrency or cassandra_writer.DEFAULT_CONCURRENCY,
+            consume_batch=args.consume_batch or drain.DEFAULT_CONSUME_BATCH,
+            max_batch_rows=args.batch_rows or cassandra_writer.DEFAULT_MAX_BATCH_ROWS,
+        )
+        self.run_id = uuid.uuid4().hex[:8]
+        self.topic = f"bench_tweets_{self.run_id}"
+        self.keyspaces = {way: f"bench_{way}_{self.run_id}" for way in self.WAYS}
+        self.hook = PipelineKafkaHook()
+        self.admin = self.hook.admin()
+        self.values: list[tuple[bytes, bytes]] = []
+        self.results: dict[str, float] = {}
+        self.session: Any = None
+
+    def timed(self, way: str, label: str, count: int, fn: Callable[[], Any]) -> Any:
+        print(f"  running {label} ...", flush=True)
+        started = time.perf_counter()
+        result = fn()
+        seconds = time.perf_counter() - started
+        self.results[way] = count / seconds
+        print(f"    {count} messages in {seconds:.2f}s", flush=True)
+        return result
+
+    def count_rows(self, way: str) -> int:
+        return self.session.execute(f"SELECT count(*) FROM {self.keyspaces[way]}.tweets", timeout=120).one()[
+            0
+        ]
+
+    def expect_rows(self, way: str, expected: int) -> None:
+        rows = self.count_rows(way)
+        if rows != expected:
+            raise RuntimeError(f"{way}: the table holds {rows} rows, expected {expected}")
+
+    def setup(self) -> None:
+        from kafkapipeline import settings
+        from kafkapipeline.sentiment import analyzer
+        from kafkapipeline.topics import TopicSpec, ensure_topics
+
+        tweets, text_origin = make_tweets(self.n)
+        print(f"  texts: {text_origin}")
+        self.values = [(t.key, t.to_json()) for t in tweets]
+        ensure_topics(
+            self.admin,
+            [
+                TopicSpec(self.topic, self.args.partitions, 3_600_000),
+                TopicSpec(settings.dead_letter_topic(self.topic), 1, 3_600_000),
+            ],
+        )
+        started = time.perf_counter()
+        produce(self.hook, self.topic, self.values)
+        print(
+            f"  produced {self.n} messages in {time.perf_counter() - started:.1f}s (not part of any figure)"
+        )
+        analyzer()  # the lexicon loads once per process, not per message: keep it out of every figure
+
+    def run_drain(self) -> None:
+        from kafkapipeline import drain
+
+        summary = self.timed(
+            "drain",
+            "drain (Kafka -> decode/validate -> VADER -> Cassandra -> commit)",
+            self.n,
+            lambda: drain.drain_topic(
+                self.topic,
+                "tweet",
+                f"bench.drain.{self.run_id}",
+                self.n,
+                keyspace=self.keyspaces["drain"],
+                options=self.options,
+                record_batch=False,
+            ),
+        )
+        if summary.rows_written != self.n or not summary.committed:
+            raise RuntimeError(f"drain wrote {summary.rows_written} rows, expected {self.n}")
+        self.expect_rows("drain", self.n)
+
+    def run_ceilings(self) -> None:
+        from cassandra.concurrent import execute_concurrent_with_args
+
+        from kafkapipeline import cassandra_writer
+        from kafkapipeline.records import TweetRecord
+
+        ingested_at = datetime.now(UTC)
+        rows = [cassandra_writer.tweet_row(TweetRecord.from_json(v), ingested_at) for _, v in self.values]
+        unset_rows = [cassandra_writer.unset_nulls(row) for row in rows]  # exactly what the drain binds
+        statement = self.session.prepare(cassandra_writer.TWEETS.insert_cql(self.keyspaces["ceiling"]))
+        outcome = self.timed(
+            "ceiling",
+            "ceiling (finished rows, execute_concurrent_with_args, one row per request)",
+            self.n,
+            lambda: execute_concurrent_with_args(
+                self.session,
+                statement,
+                unset_rows,
+                concurrency=max(self.options.concurrency, 100),
+                raise_on_first_error=False,
+                results_generator=False,
+            ),
+        )
+        failed = sum(1 for ok, _ in outcome if not ok)
+        if failed:
+            raise RuntimeError(f"ceiling: {failed} writes failed")
+        self.expect_rows("ceiling", self.n)
+
+        def write_batched() -> cassandra_writer.WriteOutcome:
+            writer = cassandra_writer.ConcurrentRowWriter(
+                self.session,
+                self.keyspaces["ceiling_batched"],
+                cassandra_writer.TWEETS,
+                concurrency=self.options.concurrency,
+                max_batch_rows=self.options.max_batch_rows,
+            )
+            step = self.options.consume_batch
+            for i in range(0, self.n, step):
+                writer.write(rows[i : i + step])
+            return writer.flush()
+
+        outcome = self.timed(
+            "ceiling_batched",
+            "ceiling of the drain's write path (same rows, its batched writer)",
+            self.n,
+            write_batched,
+        )
+        if not outcome.ok:
+            raise RuntimeError(f"batched ceiling: {outcome.describe_failure()}")
+        self.expect_rows("ceiling_batched", self.n)
+
+    def run_naive(self) -> None:
+        from airflow.providers.apache.kafka.operators.consume import ConsumeFromTopicOperator
+
+        from kafkapipeline import cassandra_writer
+        from kafkapipeline.records import TweetRecord
+
+        # The provider's consumer settings come from the connection extra, group id included.
+        extra = self.hook.consumer_config(f"bench.naive.{self.run_id}", **{"enable.partition.eof": False})
+        os.environ["AIRFLOW_CONN_BENCH_NAIVE_KAFKA"] = json.dumps({"conn_type": "kafka", "extra": extra})
+        insert = self.session.prepare(cassandra_writer.TWEETS.insert_cql(self.keyspaces["naive"]))
+        ingested_at = datetime.now(UTC)
+        session = self.session
+
+        def write_one(message: Any) -> None:
+            record = TweetRecord.from_json(message.value())
+            session.execute(
+                insert, cassandra_writer.unset_nulls(cassandra_writer.tweet_row(record, ingested_at))
+            )
+
+        naive_consume = ConsumeFromTopicOperator(
+            task_id="naive_consume",
+            topics=[self.topic],
+            kafka_config_id="bench_naive_kafka",
+            apply_function=write_one,
+            commit_cadence="end_of_batch",
+            max_messages=self.naive_n,
+            max_batch_size=1000,
+            poll_timeout=10,
+        )
+        label = "naive (provider ConsumeFromTopicOperator, synchronous INSERT per message)"
+        if self.naive_n != self.n:
+            label += f" on {self.naive_n} messages"
+        self.timed("naive", label, self.naive_n, lambda: naive_consume.execute({}))
+        self.expect_rows("naive", self.naive_n)
+
+    def run_per_partition(self) -> None:
+        """One process per partition, started before the clock (mapped tasks would pay more to start)."""
+        context = multiprocessing.get_context("spawn")
+        queue = context.Queue()
+        processes = [
+            context.Process(
+                target=_drain_partition,
+                args=(
+                    self.topic,
+                    f"bench.pp.{self.run_id}",
+                    self.keyspaces["per_partition"],
+                    p,
+                    queue,
+                ),
+            )
+            for p in range(self.args.partitions)
+        ]
+        for process in processes:
+            process.start()
+        for _ in processes:
+            queue.get(timeout=120)
+
+        def wait_all() -> int:
+            total = sum(queue.get(timeout=3600)[1] for _ in processes)
+            for process in processes:
+                process.join(timeout=60)
+            return total
+
+        label = f"per-partition processes ({self.args.partitions} drains side by side, start-up excluded)"
+        total = self.timed("per_partition", label, self.n, wait_all)
+        if total != self.n:
+            raise RuntimeError(f"per-partition drains read {total} messages, expected {self.n}")
+        self.expect_rows("per_partition", self.n)
+
+    def drop_keyspaces(self) -> None:
+        for keyspace in self.keyspaces.values():
+            self.session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
+
+    def delete_topics(self) -> None:
+        from kafkapipeline import settings
+
+        futures = self.admin.delete_topics(
+            [self.topic, settings.dead_letter_topic(self.topic)], operation_timeout=30
+        )
+        for future in futures.values():
+            try:
+                future.result(timeout=30)
+            except Exception as err:
+                print(f"  could not delete a benchmark topic: {err}")
+
+    def report(self) -> None:
+        results, n = self.results, self.n
+        extrapolated = " (smaller sample)" if self.naive_n != n else ""
+        labels = {
+            "drain": "drain (this pipeline)",
+            "ceiling": "ceiling: write-only, one row per request",
+            "ceiling_batched": "ceiling: write-only, the drain's batched writer",
+            "naive": f"naive: provider operator, sync INSERT per message{extrapolated}",
+            "per_partition": "drain, one process per partition",
+        }
+        print()
+        print(f"Results, messages/s ({n} messages, {os.cpu_count()} CPUs):")
+        for key, label in labels.items():
+            if key in results:
+                print(f"  {label:<60} {results[key]:>9,.0f}")
+        if "drain" not in results:
+            return
+        drain_rate = results["drain"]
+        print()
+        ratios = [
+            ("ceiling", "drain / ceiling, row per request (target >= 80%)", "{:.0%}"),
+            ("ceiling_batched", "drain / ceiling, drain's write path", "{:.0%}"),
+            ("naive", "drain / naive (target >= 5x)", "{:.1f}x"),
+            ("per_partition", "one consumer / one process per partition", "{:.2f}x"),
+        ]
+        for key, label, fmt in ratios:
+            if key in results:
+                print(f"  {label:<60} {fmt.format(drain_rate / results[key]):>9}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--messages", type=int, default=100_000, help="tweets to land (default 100000)")
+    parser.add_argument("--naive-messages", type=int, default=None, help="measure naive on fewer messages")
+    parser.add_argument("--partitions", type=int, default=3, help="partitions of the benchmark topic")
+    parser.add_argument("--concurrency", type=int, default=None, help="Cassandra requests in flight")
+    parser.add_argument("--consume-batch", type=int, default=None, help="messages per consume() call")
+    parser.add_argument("--batch-rows", type=int, default=None, help="rows per single-partition batch")
+    parser.add_argument("--skip", action="append", default=[], choices=["drain", "ceiling", "naive"])
+    parser.add_argument(
+        "--per-partition", action="store_true", help="also time one drain process per partition"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the topic and keyspaces")
+    args = parser.parse_args(argv)
+    if args.messages < 1 or args.partitions < 1:
+        parser.error("--messages and --partitions must be at least 1")
+
+    load_project_env()
+    from kafkapipeline.cassandra_session import cassandra_session
+    from kafkapipeline.migrations import apply_pending
+
+    bench = Benchmark(args)
+    print(f"Drain benchmark: {bench.n} tweets, topic {bench.topic} ({args.partitions} partitions)")
+    print(f"  drain options: {bench.options}")
+    try:
+        bench.setup()
+        with cassandra_session() as session:
+            bench.session = session
+            try:
+                for keyspace in bench.keyspaces.values():
+                    apply_pending(session, keyspace)
+                if "drain" not in args.skip:
+                    bench.run_drain()
+                if "ceiling" not in args.skip:
+                    bench.run_ceilings()
+                if "naive" not in args.skip:
+                    bench.run_naive()
+                if args.per_partition:
+                    bench.run_per_partition()
+            finally:
+                if not args.keep:
+                    bench.drop_keyspaces()
+    finally:
+        if not args.keep:
+            bench.delete_topics()
+    bench.report()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""
+### drain_weather
+
+Drains the weather topic (`KAFKAPIPELINE_WEATHER_TOPIC`, default `weather`) into Cassandra
+`weather_reports` in **micro-batches**; observations are written as they are (Celsius).
+
+**Flow**: `wait_for_batch` (deferrable sensor, waits in the triggerer) fires when the drain's
+consumer group (`kafkapipeline.drain.<topic>`) is at least `min_batch` messages behind, or has
+any message pending for `max_wait_seconds`. `drain` then reads from the committed offsets up
+to the end offsets seen when it starts (at most `max_messages`), writes the rows, sends
+undecodable messages to `<topic>.dlq`, and commits only after every write is acknowledged.
+A failed drain commits nothing; its retry re-reads the same messages, and the writes are
+idempotent upserts keyed by (city, day, observed_at), so rows are neither lost nor
+duplicated. The XCom of `drain` holds the batch summary; each committed batch is also a row
+of `drain_batches`.
+
+**Schedule**: `@continuous` with `max_active_runs=1`: a new run starts as soon as the last
+one ends, its sensor defers at once (no worker slot while waiting), so the DAG behaves
+event-driven, and two drains never work on the same partitions. An idle topic ends a
+run as *skipped* after the sensor's timeout (1 hour); a Kafka error fails it.
+
+**Why a deferrable sensor and not an asset watcher**: Airflow 3 asset watchers need a
+trigger implementing the common-messaging `BaseEventTrigger` contract, and the Kafka one
+(`AwaitMessageTrigger`) consumes and commits one message per event in the triggerer:
+that would commit messages before they reach Cassandra and start one run per message.
+Batching needs a trigger that looks at the lag without consuming, which
+`ConsumerLagTrigger` does; paired with `@continuous` it gives event-driven micro-batches.
+
+**Partitions**: one consumer drains all partitions of the topic in one task; one process
+per partition was no faster on the 2-core target machine and costs a task start-up each
+(see `bench/drain_benchmark.py --per-partition` and the drain_tweets docs).
+
+**Params** (manual runs; scheduled runs use the defaults, which `KAFKAPIPELINE_DRAIN_MIN_BATCH`,
+`KAFKAPIPELINE_DRAIN_MAX_WAIT_SECONDS` and `KAFKAPIPELINE_DRAIN_POLL_SECONDS` override):
+`min_batch`, `max_wait_seconds`,
+`max_messages`. Weather arrives a few reports per city per poll, so the defaults favour
+latency over batch size.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from kafkapipeline import settings
+from kafkapipeline.drain import KIND_WEATHER, drain_task
+from kafkapipeline.sensors import WaitForConsumerLagSensor
+
+
+def _drain_group(topic: str) -> str:
+    return settings.consumer_group("drain", topic)
+
+
+@dag(
+    dag_id="drain_weather",
+    schedule="@continuous",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["kafkapipeline", "drain", "weather"],
+    default_args={
+        "owner": "data-platform",
+        "retries": 3,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": True,
+        "execution_timeout": timedelta(minutes=30),
+    },
+    params={
+        "min_batch": Param(
+            settings.drain_setting("min_batch", 20),
+            type="integer",
+            minimum=1,
+            maximum=1_000_000,
+            description="Messages that make a batch",
+        ),
+        "max_wait_seconds": Param(
+            settings.drain_setting("max_wait_seconds", 120),
+            type="number",
+            minimum=1,
+            maximum=86_400,
+            description="Longest a pending message waits for a batch",
+        ),
+        "max_messages": Param(
+            50_000, type="integer", minimum=1, maximum=1_000_000, description="Most messages drained per run"
+        ),
+    },
+    # Resolved when templates render (at run time), so the topic follows the environment.
+    user_defined_macros={"weather_topic": settings.weather_topic, "drain_group": _drain_group},
+)
+def drain_weather():
+    wait_for_batch = WaitForConsumerLagSensor(
+        task_id="wait_for_batch",
+        topic="{{ weather_topic() }}",
+        group_id="{{ drain_group(weather_topic()) }}",
+        min_batch="{{ params.min_batch }}",
+        max_wait_seconds="{{ params.max_wait_seconds }}",
+        poll_interval=settings.drain_setting("poll_seconds", 5),
+        timeout=timedelta(hours=1),
+        soft_fail=True,
+    )
+    drain = task(task_id="drain")(drain_task)(kind=KIND_WEATHER, max_messages="{{ params.max_messages }}")
+    wait_for_batch >> drain
+
+
+drain_weather()

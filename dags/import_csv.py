@@ -1,0 +1,72 @@
+"""
+### import_csv
+
+Loads CSV files into Cassandra, **idempotently**: every row is an upsert keyed by its natural id,
+so importing the same file twice adds no row. Trigger it manually with the Params:
+
+* `path`: a CSV file or a folder (every `*.csv` under it). A relative path is taken from the
+  export dir (`KAFKAPIPELINE_EXPORT_DIR`, default `.state/exports`), e.g. `tweets/2026-11-22.csv`.
+* `kind`: `auto` (per file: the export header says tweets or weather; otherwise 4 fields mean
+  the seed's tweets, 12 its weather), `tweets` / `weather` (files written by `export_csv`),
+  `seed_tweets` / `seed_weather` (the original 2021 seed CSVs, no header).
+* `fail_on_bad_rows`: fail the run (after importing every valid row) when a row was bad.
+
+**Bad rows** (wrong field count, unparseable timestamp or number, implausible temperature,
+invalid UTF-8, broken CSV quoting) are counted, logged with their line numbers and listed in the
+XCom (first 20 per file); the rest of the file is imported.
+
+**Seed mapping**: timestamps are UTC; seed tweets get a stable id (`seed-` + SHA-256 of the raw
+timestamp, text and location), `MetroVancouver` is filed under city `Vancouver`, escaped text
+(`\\n`, `\\u2026`, emoji surrogate pairs) is decoded, sentiment is computed with VADER like the
+drain does, and the seed's own label is kept in `source_label`. Weather in Kelvin becomes Celsius,
+provider `seed-csv`. Details: `kafkapipeline.csv_import`.
+
+**Streaming**: files are read record by record and written in chunks with prepared statements
+and bounded concurrency: memory stays constant whatever the file size.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from kafkapipeline.csv_import import DEFAULT_CHUNK_SIZE, KIND_AUTO, KINDS, import_csv_task
+
+
+@dag(
+    dag_id="import_csv",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["kafkapipeline", "maintenance", "import"],
+    default_args={"owner": "data-platform", "retries": 1, "retry_delay": timedelta(minutes=1)},
+    params={
+        "path": Param(
+            type="string",
+            minLength=1,
+            description="CSV file or folder; relative paths start at the export dir",
+        ),
+        "kind": Param(KIND_AUTO, type="string", enum=list(KINDS), description="Format of the files"),
+        "fail_on_bad_rows": Param(
+            False,
+            type="boolean",
+            description="Fail the run (after importing all valid rows) if any row was bad",
+        ),
+        "chunk_size": Param(
+            DEFAULT_CHUNK_SIZE,
+            type="integer",
+            minimum=1,
+            maximum=100_000,
+            description="Rows handed to the writer at a time",
+        ),
+    },
+)
+def import_csv():
+    task(task_id="import_files")(import_csv_task)()
+
+
+import_csv()

@@ -1,0 +1,69 @@
+"""
+### replay_dead_letters
+
+Re-produces the dead letters of `<topic>.dlq` to the topic they failed on, once their cause is
+fixed, so the drain tries them again. Trigger it manually.
+
+* Reads the DLQ with its own consumer group, `kafkapipeline.dlq-replay.<topic>`, from its
+  committed offsets up to the end offsets seen at the start (at most `max_messages`).
+* Each message goes back to its source topic (header `dlq.source.topic`) with its original key
+  and value and header `dlq.replay.count` = its count + 1. If the drain dead-letters it again,
+  the new dead letter carries that count.
+* A dead letter already replayed `max_replays` times (default 1) is **not** re-produced: it is
+  reported as *gave up* and stays on the DLQ for a person to look at, so a message that is still
+  bad returns to the DLQ once and does not loop.
+* The DLQ offsets are committed only after Kafka acknowledged every re-produced message; a
+  failed run commits nothing and its retry replays the same messages (harmless: the drain's
+  writes are idempotent upserts).
+* `dry_run`: reports what would be replayed and given up, counted per error reason; produces
+  and commits nothing.
+
+The XCom (`return_value`) has the counts: read, replayed, gave_up, unreadable, by_reason.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from kafkapipeline import settings
+from kafkapipeline.dead_letter_replay import DEFAULT_MAX_REPLAYS, replay_dead_letters_task
+
+
+@dag(
+    dag_id="replay_dead_letters",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["kafkapipeline", "maintenance", "dead-letters"],
+    default_args={"owner": "data-platform", "retries": 1, "retry_delay": timedelta(minutes=1)},
+    params={
+        "topic": Param(
+            settings.tweets_topic(),
+            type="string",
+            minLength=1,
+            pattern=r"^(?!.*\.dlq$)[A-Za-z0-9._-]+$",
+            description="Source topic whose dead letters (<topic>.dlq) are replayed",
+        ),
+        "max_messages": Param(
+            10_000, type="integer", minimum=1, maximum=1_000_000, description="Most dead letters read"
+        ),
+        "max_replays": Param(
+            DEFAULT_MAX_REPLAYS,
+            type="integer",
+            minimum=1,
+            maximum=100,
+            description="A dead letter replayed this many times already is given up",
+        ),
+        "dry_run": Param(False, type="boolean", description="Only report; produce and commit nothing"),
+    },
+)
+def replay_dead_letters():
+    task(task_id="replay")(replay_dead_letters_task)()
+
+
+replay_dead_letters()

@@ -1,0 +1,350 @@
+"""Export a day of each table to CSV: one file per table per UTC day, streamed, written atomically.
+
+The export format is the one :mod:`kafkapipeline.csv_import` reads back:
+
+* a header row with the column names (the table's columns, in :data:`EXPORT_TABLES` order);
+* timestamps as ISO-8601 UTC with milliseconds (``2026-11-22T13:05:09.120Z``: Cassandra
+  keeps milliseconds, so nothing is rounded), dates as ``YYYY-MM-DD``;
+* doubles as Python's shortest round-tripping ``repr`` (``21.4``, ``-0.3182``), ints as digits;
+* null as an empty field. (Optional text columns never hold ``""``: the record model turns an
+  empty optional text into null before it reaches a table, so the two cannot be confused.)
+* text as it is, quoted by the ``csv`` module when needed; embedded newlines stay inside quotes.
+
+Where a file goes: ``<export dir>/<table>/<YYYY-MM-DD>.csv``. The export dir is
+``KAFKAPIPELINE_EXPORT_DIR``, else ``<KAFKAPIPELINE_STATE>/exports`` (``KAFKAPIPELINE_STATE``
+defaults to the repository's ``.state``). A file is written under a temporary name in the same
+folder, flushed to disk, then renamed over the final name, so a reader never sees half a file
+and re-exporting a day replaces its file whole.
+
+Which partitions: tables are partitioned by (city, day), and listing the partitions that exist
+(``SELECT DISTINCT city, day``) is a full scan, so the export reads the partitions of the
+configured cities (:func:`kafkapipeline.settings.cities`, or the DAG's ``cities`` Param) for each
+day. Rows are read in pages of ``fetch_size`` and written as they arrive: memory stays constant
+whatever the size of the day.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cassandra import InvalidRequest
+from cassandra.util import Date as CassandraDate
+
+from kafkapipeline import settings
+from kafkapipeline.cassandra_writer import TWEETS, WEATHER_REPORTS, TableSpec
+
+log = logging.getLogger(__name__)
+
+EXPORT_DIR_ENV = "KAFKAPIPELINE_EXPORT_DIR"
+STATE_DIR_ENV = "KAFKAPIPELINE_STATE"
+#: Rows per page read from Cassandra.
+DEFAULT_FETCH_SIZE = 1_000
+READ_TIMEOUT_SECONDS = 60.0
+
+#: The tweets table as exported and imported: the drain's columns plus the label a tweet
+#: came with from its source (``source_label``, migration 0008).
+TWEETS_WITH_SOURCE_LABEL = TableSpec(
+    table=TWEETS.table,
+    columns=(*TWEETS.columns, "source_label"),
+    partition_key_width=TWEETS.partition_key_width,
+    size_column=TWEETS.size_column,
+)
+
+#: Tables the export writes, by name.
+EXPORT_TABLES: dict[str, TableSpec] = {
+    TWEETS.table: TWEETS_WITH_SOURCE_LABEL,
+    WEATHER_REPORTS.table: WEATHER_REPORTS,
+}
+
+#: CQL type of every exported column: how a value is written to and parsed from CSV.
+COLUMN_TYPES: dict[str, str] = {
+    "city": "text",
+    "day": "date",
+    "created_at": "timestamp",
+    "tweet_id": "text",
+    "text": "text",
+    "lang": "text",
+    "author_id": "text",
+    "retweet_count": "int",
+    "reply_count": "int",
+    "like_count": "int",
+    "quote_count": "int",
+    "place_id": "text",
+    "source": "text",
+    "sentiment_score": "double",
+    "sentiment_label": "text",
+    "source_label": "text",
+    "ingested_at": "timestamp",
+    "observed_at": "timestamp",
+    "description": "text",
+    "temperature_c": "double",
+    "feels_like_c": "double",
+    "temp_min_c": "double",
+    "temp_max_c": "double",
+    "pressure_hpa": "int",
+    "humidity_pct": "int",
+    "wind_speed_ms": "double",
+    "sunrise": "timestamp",
+    "sunset": "timestamp",
+    "provider": "text",
+}
+
+
+def default_export_dir() -> Path:
+    """``KAFKAPIPELINE_EXPORT_DIR``, else ``<KAFKAPIPELINE_STATE or the repository's .state>/exports``."""
+    configured = os.environ.get(EXPORT_DIR_ENV, "").strip()
+    if configured:
+        return Path(configured).expanduser()
+    state = os.environ.get(STATE_DIR_ENV, "").strip()
+    base = Path(state).expanduser() if state else Path(__file__).resolve().parents[2] / ".state"
+    return base / "exports"
+
+
+def export_path(export_dir: Path, table: str, day: date) -> Path:
+    """Where the export of ``table`` for ``day`` goes."""
+    return export_dir / table / f"{day.isoformat()}.csv"
+
+
+def format_value(value: Any) -> str:
+    """One cell of the export format (see the module docstring)."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):  # before date: a datetime is a date
+        text = _timestamp_text(value)
+    elif isinstance(value, date):
+        text = value.isoformat()
+    elif isinstance(value, CassandraDate):
+        text = value.date().isoformat()  # the driver's type for CQL date values
+    elif isinstance(value, float):
+        text = repr(value)
+    else:
+        text = str(value)
+    return text
+
+
+def _timestamp_text(moment: datetime) -> str:
+    """ISO-8601 UTC with exactly three fraction digits (Cassandra timestamps are milliseconds)."""
+    aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return aware.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def days_of(start: datetime, end: datetime) -> list[date]:
+    """UTC days that ``[start, end)`` touches; a zero-length interval gives the day of ``start``."""
+    first = start.astimezone(UTC).date()
+    last_moment = end.astimezone(UTC) - timedelta(microseconds=1)
+    last = max(first, last_moment.date())
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+@dataclass
+class FileExport:
+    """One file written: which table and day, where, how many rows."""
+
+    table: str
+    day: str
+    path: str
+    rows: int
+    cities: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "day": self.day,
+            "path": self.path,
+            "rows": self.rows,
+            "cities": self.cities,
+        }
+
+
+@dataclass
+class ExportSummary:
+    export_dir: str
+    days: list[str]
+    files: list[FileExport] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows for f in self.files)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "export_dir": self.export_dir,
+            "days": self.days,
+            "rows": self.rows,
+            "files": [f.as_dict() for f in self.files],
+        }
+
+
+def write_csv_atomically(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    """Write ``header`` and ``rows`` to ``path`` through a temporary file and a rename; return the row count.
+
+    The temporary file lives in the same folder (a rename within one file system is atomic) and
+    is removed if writing fails, so ``path`` is either the old file or the complete new one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    count = 0
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(header)
+            for row in rows:
+                writer.writerow([format_value(value) for value in row])
+                count += 1
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temp_name, 0o644)
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    return count
+
+
+class SchemaOutOfDate(RuntimeError):
+    """The keyspace lacks a table or column this code needs: the migrations have not all been applied."""
+
+
+def schema_hint(err: Exception, keyspace: str) -> SchemaOutOfDate:
+    return SchemaOutOfDate(
+        f"Cassandra refused a statement on keyspace {keyspace!r}: {err}. Is its schema up to date? "
+        "Run the bootstrap DAG to apply the pending migrations of include/cql (e.g. 0008 adds "
+        "tweets.source_label)"
+    )
+
+
+def select_day_cql(keyspace: str, spec: TableSpec) -> str:
+    return f"SELECT {', '.join(spec.columns)} FROM {keyspace}.{spec.table} WHERE city = ? AND day = ?"
+
+
+def iter_day_rows(
+    session: Any,
+    keyspace: str,
+    spec: TableSpec,
+    cities: Sequence[str],
+    day: date,
+    *,
+    fetch_size: int = DEFAULT_FETCH_SIZE,
+) -> Iterator[tuple[Any, ...]]:
+    """Rows of ``spec.table`` for ``day`` and each city in turn, read page by page.
+
+    Rows come as the session's named tuples, in ``spec.columns`` order.
+    """
+    try:
+        statement = session.prepare(select_day_cql(keyspace, spec))
+    except InvalidRequest as err:
+        raise schema_hint(err, keyspace) from err
+    for city in cities:
+        bound = statement.bind((city, day))
+        bound.fetch_size = fetch_size
+        # The driver fetches the next page only when iteration reaches the end of the current one.
+        yield from session.execute(bound, timeout=READ_TIMEOUT_SECONDS)
+
+
+def export_day(
+    session: Any,
+    keyspace: str,
+    export_dir: Path,
+    day: date,
+    *,
+    cities: Sequence[str],
+    tables: Sequence[str] | None = None,
+    fetch_size: int = DEFAULT_FETCH_SIZE,
+) -> list[FileExport]:
+    """Write one file per table for ``day`` (see the module docstring); return what was written."""
+    written = []
+    for table in tables or list(EXPORT_TABLES):
+        spec = EXPORT_TABLES[table]
+        path = export_path(export_dir, table, day)
+        rows = write_csv_atomically(
+            path, spec.columns, iter_day_rows(session, keyspace, spec, cities, day, fetch_size=fetch_size)
+        )
+        log.info("exported %d rows of %s.%s for %s (%s) to %s", rows, keyspace, table, day, cities, path)
+        written.append(
+            FileExport(table=table, day=day.isoformat(), path=str(path), rows=rows, cities=list(cities))
+        )
+    return written
+
+
+def _clean_cities(cities: Sequence[str] | None) -> list[str]:
+    names = [str(city).strip() for city in (cities or []) if str(city).strip()]
+    return list(dict.fromkeys(names)) or settings.cities()
+
+
+def export_interval(
+    start: datetime,
+    end: datetime,
+    *,
+    export_dir: Path | None = None,
+    cities: Sequence[str] | None = None,
+    tables: Sequence[str] | None = None,
+    keyspace: str | None = None,
+    fetch_size: int = DEFAULT_FETCH_SIZE,
+    cassandra_conn_id: str = settings.CASSANDRA_CONN_ID,
+) -> ExportSummary:
+    """Export every UTC day of ``[start, end)``: one file per table per day."""
+    from kafkapipeline.cassandra_session import cassandra_session
+
+    if fetch_size < 1:
+        raise ValueError(f"fetch_size must be at least 1, got {fetch_size}")
+    unknown = sorted(set(tables or []) - set(EXPORT_TABLES))
+    if unknown:
+        raise ValueError(f"unknown tables {unknown}; the export knows {sorted(EXPORT_TABLES)}")
+    folder = export_dir or default_export_dir()
+    keyspace = keyspace or settings.keyspace()
+    chosen = _clean_cities(cities)
+    days = days_of(start, end)
+    summary = ExportSummary(export_dir=str(folder), days=[d.isoformat() for d in days])
+    with cassandra_session(cassandra_conn_id) as session:
+        for day in days:
+            files = export_day(
+                session, keyspace, folder, day, cities=chosen, tables=tables, fetch_size=fetch_size
+            )
+            summary.files.extend(files)
+    return summary
+
+
+def export_csv_task() -> dict[str, Any]:
+    """The ``export_csv`` DAG's task: export the run's data interval (or the ``day`` Param) to CSV.
+
+    The interval comes from the run's context (``data_interval_start/end``), so a scheduled
+    run, a backfill run and a manual run each export the day(s) they cover. Params (see
+    ``dags/export_csv.py``): ``export_dir``, ``cities``, ``tables``, ``day``, ``fetch_size``.
+    The XCom summary names the files and their row counts.
+    """
+    from airflow.sdk import get_current_context
+
+    context = get_current_context()
+    params = context["params"]
+    day = params.get("day")
+    if day:
+        chosen = date.fromisoformat(str(day))
+        start = datetime(chosen.year, chosen.month, chosen.day, tzinfo=UTC)
+        end = start + timedelta(days=1)
+    else:
+        start = context.get("data_interval_start")
+        end = context.get("data_interval_end")
+        if start is None or end is None:
+            raise ValueError(
+                "this run has no data interval; trigger it with a logical date, or set the 'day' Param"
+            )
+    export_dir = params.get("export_dir")
+    summary = export_interval(
+        start,
+        end,
+        export_dir=Path(export_dir).expanduser() if export_dir else None,
+        cities=params.get("cities"),
+        tables=params.get("tables") or None,
+        fetch_size=int(params.get("fetch_size") or DEFAULT_FETCH_SIZE),
+    )
+    for written in summary.files:
+        log.info("%-16s %s  %7d rows  %s", written.table, written.day, written.rows, written.path)
+    return summary.as_dict()

@@ -1,0 +1,383 @@
+"""Replay dead letters: re-produce the messages of ``<topic>.dlq`` to the topic they failed on.
+
+A message lands on the dead-letter topic when the drain could not turn it into a row (see
+:mod:`kafkapipeline.drain` and :mod:`kafkapipeline.dead_letters`). Once the cause is fixed (a
+drain bug, a schema version now understood), replaying sends it through the drain again.
+
+The contract:
+
+1. The DLQ is read by its own consumer group, ``settings.consumer_group("dlq-replay", topic)``,
+   from its committed offsets up to the end offsets seen at the start (at most ``max_messages``).
+2. Each dead letter is re-produced to its source topic (the ``dlq.source.topic`` header) with
+   its original key and value, its non-``dlq.*`` headers, and ``dlq.replay.count`` set to the
+   dead letter's count + 1. When the drain dead-letters it again, it copies that count from the
+   incoming message (``drain._DeadLetterSink.send`` uses ``replay_count_of`` on the message's
+   headers), so the DLQ copy says how many times it was replayed.
+3. A dead letter whose replay count already reached ``max_replays`` is **not** re-produced:
+   it "gave up" and stays on the DLQ (until the topic's retention) for a person to look at.
+   With the default ``max_replays=1`` a message that is still bad goes back to the DLQ once
+   and then stops: replays cannot loop.
+4. The replay group's offsets are committed only after Kafka acknowledged every re-produced
+   message (``acks=all``, idempotent producer). If any was not, nothing is committed and the
+   run fails; its retry re-produces the same messages, which is harmless: the drain's writes
+   are upserts keyed by natural ids.
+5. ``dry_run`` reads the same messages and reports what would be replayed and what would be
+   given up, counted per error reason, and commits nothing.
+
+A message on the DLQ without the pipeline's dead-letter headers cannot be replayed (its source
+is unknown); it is counted as ``unreadable`` and skipped (committed past, like a given-up one).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from kafkapipeline import settings
+from kafkapipeline.dead_letters import HEADER_REPLAY_COUNT, DeadLetter
+from kafkapipeline.kafka_hook import PipelineKafkaHook
+from kafkapipeline.lag import partition_offsets, topic_partitions
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_REPLAYS = 1
+DEFAULT_KAFKA_TIMEOUT_SECONDS = 30.0
+#: How long to wait for a message the end offsets say exists before stopping the read.
+DEFAULT_IDLE_TIMEOUT_SECONDS = 15.0
+CONSUME_BATCH = 500
+#: Distinct error reasons listed in the summary (longer ones are cut); all are counted.
+MAX_REASONS_LISTED = 20
+MAX_REASON_LENGTH = 200
+OTHER_REASONS = "(other reasons)"
+QUEUE_FULL_ATTEMPTS = 120
+QUEUE_FULL_POLL_SECONDS = 0.5
+COMMIT_ATTEMPTS = 60
+
+
+class ReplayError(RuntimeError):
+    """The replay could not be completed; the DLQ offsets were not committed, so a retry reads the same."""
+
+
+@dataclass
+class ReplaySummary:
+    """What a replay run did (or, in a dry run, would do)."""
+
+    topic: str
+    dead_letter_topic: str
+    group_id: str
+    dry_run: bool
+    max_replays: int
+    read: int = 0
+    replayed: int = 0
+    gave_up: int = 0
+    unreadable: int = 0
+    committed: bool = False
+    stopped_early: str | None = None
+    replayed_to: dict[str, int] = field(default_factory=dict)
+    by_reason: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def count_reason(self, reason: str, outcome: str) -> None:
+        text = reason.strip()[:MAX_REASON_LENGTH] or "(no reason given)"
+        if text not in self.by_reason and len(self.by_reason) >= MAX_REASONS_LISTED:
+            text = OTHER_REASONS
+        counts = self.by_reason.setdefault(text, {"replay": 0, "gave_up": 0})
+        counts[outcome] += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic,
+            "dead_letter_topic": self.dead_letter_topic,
+            "group_id": self.group_id,
+            "dry_run": self.dry_run,
+            "max_replays": self.max_replays,
+            "read": self.read,
+            "replayed": self.replayed,
+            "gave_up": self.gave_up,
+            "unreadable": self.unreadable,
+            "committed": self.committed,
+            "stopped_early": self.stopped_early,
+            "replayed_to": self.replayed_to,
+            "by_reason": self.by_reason,
+        }
+
+    def describe(self) -> str:
+        verb = "would replay" if self.dry_run else "replayed"
+        lines = [
+            f"{self.dead_letter_topic} (group {self.group_id}): read {self.read}, {verb} {self.replayed}, "
+            f"gave up on {self.gave_up} (replay count >= {self.max_replays}), {self.unreadable} unreadable; "
+            f"offsets committed: {'yes' if self.committed else 'no'}"
+        ]
+        for reason, counts in sorted(self.by_reason.items(), key=lambda item: -sum(item[1].values())):
+            lines.append(f"  {counts['replay']:6d} {verb:<12} {counts['gave_up']:6d} gave up   {reason}")
+        if self.stopped_early:
+            lines.append(f"  stopped early: {self.stopped_early}")
+        return "\n".join(lines)
+
+
+def replay_headers(
+    message_headers: list[tuple[str, bytes | None]] | None, replay_count: int
+) -> list[tuple[str, bytes]]:
+    """Headers of the re-produced message: the original's own headers and the new replay count.
+
+    The ``dlq.*`` headers describe the failure and are dropped (the drain writes fresh ones if
+    the message fails again); only the replay count travels, incremented.
+    """
+    kept = [(key, value or b"") for key, value in message_headers or [] if not key.startswith("dlq.")]
+    return [*kept, (HEADER_REPLAY_COUNT, str(replay_count).encode())]
+
+
+class _Deliveries:
+    """Delivery reports of the re-produced messages."""
+
+    def __init__(self) -> None:
+        self.delivered = 0
+        self.errors: list[str] = []
+
+    def __call__(self, error: KafkaError | None, _message: Message) -> None:
+        if error is None:
+            self.delivered += 1
+        else:
+            self.errors.append(error.str())
+
+
+def replay_dead_letters(
+    topic: str,
+    *,
+    max_messages: int,
+    max_replays: int = DEFAULT_MAX_REPLAYS,
+    dry_run: bool = False,
+    kafka_config_id: str = settings.KAFKA_CONN_ID,
+    kafka_timeout: float = DEFAULT_KAFKA_TIMEOUT_SECONDS,
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT_SECONDS,
+) -> ReplaySummary:
+    """
+    Replay up to ``max_messages`` dead letters of ``topic``; see the module docstring.
+
+    :param topic: the source topic (e.g. ``tweets``); its dead letters are on ``<topic>.dlq``
+    :param max_messages: most dead letters read in this run (>= 1)
+    :param max_replays: a dead letter already replayed this many times is not replayed again (>= 1)
+    :param dry_run: report only; produce and commit nothing
+    :param kafka_config_id: Airflow connection with the librdkafka settings
+    :param kafka_timeout: seconds for each Kafka metadata, offset, flush and commit request
+    :param idle_timeout: seconds without a message before the read stops short of the end offsets
+    :raises ReplayError: reading, producing or committing failed; nothing was committed
+    """
+    if not topic:
+        raise ValueError("topic must not be empty")
+    if topic.endswith(settings.DEAD_LETTER_SUFFIX):
+        raise ValueError(f"give the source topic, not its dead-letter topic: {topic!r}")
+    for name, value in (("max_messages", max_messages), ("max_replays", max_replays)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    dlq = settings.dead_letter_topic(topic)
+    group_id = settings.consumer_group("dlq-replay", topic)
+    summary = ReplaySummary(
+        topic=topic, dead_letter_topic=dlq, group_id=group_id, dry_run=dry_run, max_replays=max_replays
+    )
+    hook = PipelineKafkaHook(kafka_config_id=kafka_config_id)
+    consumer = hook.consumer(group_id)
+    try:
+        ends = _plan(consumer, dlq, kafka_timeout)
+        if not ends:
+            log.info("%s: nothing to replay", dlq)
+            return summary
+        producer = None if dry_run else hook.producer()
+        deliveries = _Deliveries()
+        last_offsets = _read(
+            consumer,
+            producer,
+            deliveries,
+            ends,
+            summary,
+            max_messages=max_messages,
+            idle_timeout=idle_timeout,
+        )
+        if dry_run:
+            log.info("dry run: nothing produced, nothing committed")
+            return summary
+        _confirm(producer, deliveries, summary, kafka_timeout)
+        if last_offsets:
+            _commit(consumer, dlq, last_offsets, kafka_timeout)
+            summary.committed = True
+    finally:
+        consumer.close()
+        log.info("%s", summary.describe())
+    return summary
+
+
+def _plan(consumer: Consumer, dlq: str, timeout: float) -> dict[int, int]:
+    """Assign the DLQ's partitions that have something pending; return their end offsets."""
+    try:
+        partitions = topic_partitions(consumer, dlq, timeout)
+        offsets = partition_offsets(consumer, dlq, partitions, timeout)
+    except Exception as err:
+        raise ReplayError(f"could not read the offsets of {dlq}: {err}") from err
+    pending = {p.partition: p for p in offsets if p.lag > 0}
+    if pending:
+        consumer.assign([TopicPartition(dlq, number, p.start) for number, p in pending.items()])
+    return {number: p.high for number, p in pending.items()}
+
+
+def _read(
+    consumer: Consumer,
+    producer: Any,
+    deliveries: _Deliveries,
+    ends: dict[int, int],
+    summary: ReplaySummary,
+    *,
+    max_messages: int,
+    idle_timeout: float,
+) -> dict[int, int]:
+    """Read up to the end offsets (or ``max_messages``), re-producing as it goes; return the last offsets."""
+    dlq = summary.dead_letter_topic
+    open_partitions = set(ends)
+    last_offsets: dict[int, int] = {}
+    budget = max_messages
+    last_message_at = time.monotonic()
+    while open_partitions and budget > 0:
+        messages = consumer.consume(num_messages=min(CONSUME_BATCH, budget), timeout=1.0)
+        if not messages:
+            if time.monotonic() - last_message_at > idle_timeout:
+                summary.stopped_early = (
+                    f"no message for {idle_timeout:.0f}s while partitions {sorted(open_partitions)} of {dlq} "
+                    "had not reached their end offsets"
+                )
+                log.warning("%s", summary.stopped_early)
+                break
+            continue
+        last_message_at = time.monotonic()
+        for message in messages:
+            partition = message.partition()
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    open_partitions.discard(partition)
+                    continue
+                if error.fatal() or not error.retriable():
+                    raise ReplayError(f"Kafka error while reading {dlq}: {error.str()}; nothing committed")
+                log.warning("%s: transient Kafka error: %s", dlq, error.str())
+                continue
+            if partition not in open_partitions or budget <= 0:
+                continue
+            if message.offset() >= ends[partition]:
+                open_partitions.discard(partition)
+                continue
+            budget -= 1
+            summary.read += 1
+            last_offsets[partition] = message.offset()
+            _handle(message, producer, deliveries, summary)
+            if message.offset() + 1 >= ends[partition]:
+                open_partitions.discard(partition)
+        if producer is not None:
+            producer.poll(0)
+    return last_offsets
+
+
+def _handle(message: Message, producer: Any, deliveries: _Deliveries, summary: ReplaySummary) -> None:
+    try:
+        letter = DeadLetter.from_headers(message.headers())
+    except ValueError as err:
+        summary.unreadable += 1
+        log.warning(
+            "%s[%d]@%d cannot be replayed: %s",
+            summary.dead_letter_topic,
+            message.partition(),
+            message.offset(),
+            err,
+        )
+        return
+    if letter.replay_count >= summary.max_replays:
+        summary.gave_up += 1
+        summary.count_reason(letter.error, "gave_up")
+        return
+    summary.replayed += 1
+    summary.count_reason(letter.error, "replay")
+    summary.replayed_to[letter.source_topic] = summary.replayed_to.get(letter.source_topic, 0) + 1
+    if producer is None:
+        return
+    headers = replay_headers(message.headers(), letter.replay_count + 1)
+    where = f"{summary.dead_letter_topic}[{message.partition()}]@{message.offset()}"
+    for _ in range(QUEUE_FULL_ATTEMPTS):
+        try:
+            producer.produce(
+                letter.source_topic,
+                key=message.key(),
+                value=message.value(),
+                headers=headers,
+                on_delivery=deliveries,
+            )
+            return
+        except BufferError:
+            producer.poll(QUEUE_FULL_POLL_SECONDS)  # local queue full: serve delivery reports, then retry
+        except KafkaException as err:
+            raise ReplayError(
+                f"could not re-produce {where} to {letter.source_topic}: {err}; nothing committed"
+            ) from err
+    raise ReplayError(
+        f"could not re-produce {where} to {letter.source_topic}: the local producer queue stayed full "
+        f"for {QUEUE_FULL_ATTEMPTS * QUEUE_FULL_POLL_SECONDS:.0f}s (is Kafka reachable?); nothing committed"
+    )
+
+
+def _confirm(producer: Any, deliveries: _Deliveries, summary: ReplaySummary, timeout: float) -> None:
+    if producer is None or summary.replayed == 0:
+        return
+    remaining = producer.flush(timeout)
+    if remaining or deliveries.errors or deliveries.delivered != summary.replayed:
+        first = (
+            deliveries.errors[0]
+            if deliveries.errors
+            else f"{remaining} still unacknowledged after {timeout:.0f}s"
+        )
+        raise ReplayError(
+            f"{summary.replayed - deliveries.delivered} of {summary.replayed} replayed messages were not "
+            f"acknowledged by Kafka ({first}); the offsets of {summary.dead_letter_topic} were not "
+            "committed, so a retry replays them again (the drain's writes are idempotent upserts)"
+        )
+
+
+def _commit(consumer: Consumer, dlq: str, last_offsets: dict[int, int], timeout: float) -> None:
+    offsets = [
+        TopicPartition(dlq, partition, offset + 1) for partition, offset in sorted(last_offsets.items())
+    ]
+    deadline = time.monotonic() + timeout
+    result = None
+    for _ in range(COMMIT_ATTEMPTS):
+        try:
+            result = consumer.commit(offsets=offsets, asynchronous=False)
+            break
+        except KafkaException as err:
+            error = err.args[0] if err.args else None
+            retriable = isinstance(error, KafkaError) and error.retriable()
+            if not retriable or time.monotonic() >= deadline:
+                raise ReplayError(
+                    f"the messages were replayed but committing the offsets of {dlq} failed: {err}; a retry "
+                    "replays them again (harmless: the drain's writes are idempotent upserts)"
+                ) from err
+            log.warning("%s: commit failed (%s), retrying", dlq, error.str())
+            time.sleep(0.5)
+    failed = [tp for tp in result or [] if tp.error is not None]
+    if failed:
+        raise ReplayError(f"committing {dlq}[{failed[0].partition}] failed: {failed[0].error.str()}")
+
+
+def replay_dead_letters_task() -> dict[str, Any]:
+    """The ``replay_dead_letters`` DAG's task: replay and return the summary (XCom).
+
+    Params (see ``dags/replay_dead_letters.py``): ``topic``, ``max_messages``, ``max_replays``,
+    ``dry_run``.
+    """
+    from airflow.sdk import get_current_context
+
+    params = get_current_context()["params"]
+    summary = replay_dead_letters(
+        str(params.get("topic") or settings.tweets_topic()).strip(),
+        max_messages=int(params.get("max_messages") or 10_000),
+        max_replays=int(params.get("max_replays") or DEFAULT_MAX_REPLAYS),
+        dry_run=bool(params.get("dry_run")),
+    )
+    return summary.as_dict()

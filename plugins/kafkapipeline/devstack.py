@@ -1,0 +1,192 @@
+"""Drive a local stack the way a user does: the run command, then Airflow's REST API v2.
+
+Used by the end-to-end tests and the freshness benchmark, which both need an isolated
+Airflow (own AIRFLOW_HOME, port, keyspace and topics) started by ``scripts/run-pipeline``.
+Not used by the DAGs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+RUN_COMMAND = REPO_ROOT / "scripts" / "run-pipeline"
+TERMINAL_STATES = {"success", "failed"}
+
+
+class StackError(RuntimeError):
+    """The stack did not start or did not answer as expected."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout: float, interval: float = 2.0) -> Any:
+    """Poll ``probe`` until it returns something truthy; raise with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+@dataclass
+class AirflowApi:
+    """A small REST API v2 client logged in through the simple auth manager."""
+
+    base: str
+    session: requests.Session = field(default_factory=requests.Session)
+
+    @classmethod
+    def login(cls, base: str, username: str, password: str) -> AirflowApi:
+        response = requests.post(
+            f"{base}/auth/token", json={"username": username, "password": password}, timeout=30
+        )
+        if response.status_code >= 400:
+            raise StackError(f"login to {base} failed: {response.status_code} {response.text[:300]}")
+        api = cls(base)
+        api.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+        return api
+
+    def call(self, method: str, path: str, expect: tuple[int, ...] = (200,), **kwargs: Any) -> Any:
+        response = self.session.request(method, f"{self.base}/api/v2{path}", timeout=60, **kwargs)
+        if response.status_code not in expect:
+            raise StackError(f"{method} {path}: {response.status_code} {response.text[:800]}")
+        return response.json() if response.content else None
+
+    def unpause(self, dag_id: str) -> None:
+        self.call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+
+    def pause(self, dag_id: str) -> None:
+        self.call("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
+
+    def trigger(
+        self, dag_id: str, conf: dict[str, Any] | None = None, logical_date: str | None = None
+    ) -> str:
+        body = {"logical_date": logical_date, "conf": conf or {}}
+        return self.call("POST", f"/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
+
+    def backfill(
+        self, dag_id: str, from_date: str, to_date: str, conf: dict[str, Any], max_active_runs: int = 2
+    ):
+        return self.call(
+            "POST",
+            "/backfills",
+            json={
+                "dag_id": dag_id,
+                "from_date": from_date,
+                "to_date": to_date,
+                "run_backwards": False,
+                "dag_run_conf": conf,
+                "reprocess_behavior": "completed",
+                "max_active_runs": max_active_runs,
+            },
+        )
+
+    def runs(self, dag_id: str) -> list[dict[str, Any]]:
+        return self.call("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 200})["dag_runs"]
+
+    def run_state(self, dag_id: str, run_id: str) -> str:
+        return self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        return self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str) -> Any:
+        entry = self.call(
+            "GET",
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value",
+            params={"deserialize": "true"},
+        )
+        value = entry["value"]
+        return json.loads(value) if isinstance(value, str) and value[:1] in "{[" else value
+
+    def wait_run(self, dag_id: str, run_id: str, timeout: float = 300) -> str:
+        return wait_for(
+            f"{dag_id} run {run_id} to finish",
+            lambda: (state := self.run_state(dag_id, run_id)) in TERMINAL_STATES and state,
+            timeout,
+        )
+
+
+@dataclass
+class LocalStack:
+    """An Airflow started by the run command on its own home, port, keyspace and topics."""
+
+    api: AirflowApi
+    env: dict[str, str]
+    airflow_home: Path
+
+    @property
+    def keyspace(self) -> str:
+        return self.env["KAFKAPIPELINE_KEYSPACE"]
+
+    @property
+    def log(self) -> Path:
+        return self.airflow_home / "logs" / "standalone.log"
+
+
+@contextmanager
+def local_stack(airflow_home: Path, extra_env: dict[str, str] | None = None) -> Iterator[LocalStack]:
+    """Start ``scripts/run-pipeline --detach`` isolated under ``airflow_home``; stop Airflow on exit.
+
+    Kafka and Cassandra are shared (``scripts/services``) and stay up; the keyspace and
+    topics are unique to this stack.
+    """
+    suffix = uuid.uuid4().hex[:10]
+    password = f"local-{suffix}"
+    port = free_port()
+    env = {
+        **os.environ,
+        "KAFKAPIPELINE_KEYSPACE": f"stack_{suffix}",
+        "KAFKAPIPELINE_TWEETS_TOPIC": f"stack_tweets_{suffix}",
+        "KAFKAPIPELINE_WEATHER_TOPIC": f"stack_weather_{suffix}",
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(airflow_home / "passwords.json"),
+        "KAFKAPIPELINE_ADMIN_PASSWORD": password,
+        "PIPELINE_DAGS": "",
+        **(extra_env or {}),
+    }
+    try:
+        started = subprocess.run(
+            [str(RUN_COMMAND), "--detach"],
+            env=env,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if started.returncode != 0:
+            raise StackError(f"run command failed:\n{started.stdout[-3000:]}\n{started.stderr[-3000:]}")
+        base = f"http://127.0.0.1:{port}"
+        if base not in started.stdout:
+            raise StackError(f"run command did not print the UI address {base}:\n{started.stdout[-2000:]}")
+        yield LocalStack(AirflowApi.login(base, "admin", password), env, airflow_home)
+    finally:
+        subprocess.run([str(RUN_COMMAND), "--stop-airflow"], env=env, cwd=REPO_ROOT, timeout=120, check=False)
+
+
+def tail(path: Path, lines: int = 80) -> str:
+    if not path.exists():
+        return f"({path} does not exist)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

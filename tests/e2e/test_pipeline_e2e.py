@@ -1,0 +1,211 @@
+"""End to end through Airflow itself, the way a user drives it.
+
+Starts the stack with the README's run command (scripts/run-pipeline, detached, on its
+own AIRFLOW_HOME, port, keyspace and topics), then through Airflow's REST API v2 — the
+calls the UI makes — triggers bootstrap, triggers the ingest DAGs with Params, creates
+backfills over a past range, waits for the drains, and checks that Cassandra holds
+exactly the records the replay source produced for those intervals and that every DAG
+run ended successfully. Airflow is stopped at the end whatever happens.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kafkapipeline.devstack import AirflowApi, LocalStack, local_stack, tail, wait_for
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.e2e
+
+TERMINAL = {"success", "failed"}
+INGEST_DAGS = ("ingest_tweets", "ingest_weather")
+DRAIN_DAGS = ("drain_tweets", "drain_weather")
+CITIES = ["Vancouver", "Burnaby"]
+TWEETS_PER_10_MINUTES = 12
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, cassandra, kafka_hook) -> Iterator[LocalStack]:
+    """The run command's stack on an isolated AIRFLOW_HOME, port, keyspace and topics."""
+    home = tmp_path_factory.mktemp("airflow-home")
+    # Short waits so micro-batches follow the test's ingest runs quickly.
+    extra = {"KAFKAPIPELINE_DRAIN_MAX_WAIT_SECONDS": "3", "KAFKAPIPELINE_DRAIN_POLL_SECONDS": "1"}
+    stack = None
+    try:
+        with local_stack(home, extra) as stack:
+            yield stack
+    except BaseException:
+        print(
+            f"--- last lines of {home / 'logs' / 'standalone.log'}\n{tail(home / 'logs' / 'standalone.log')}"
+        )
+        raise
+    finally:
+        if stack is not None:
+            cassandra.execute(f"DROP KEYSPACE IF EXISTS {stack.keyspace}", timeout=60)
+            topics = [stack.env["KAFKAPIPELINE_TWEETS_TOPIC"], stack.env["KAFKAPIPELINE_WEATHER_TOPIC"]]
+            kafka_hook.admin().delete_topics([*topics, *(f"{t}.dlq" for t in topics)])
+
+
+def _expected_records(api: AirflowApi, dag_id: str) -> tuple[set, list[dict[str, Any]]]:
+    """Keys the replay source yields for every interval the finished ingest runs covered."""
+    from kafkapipeline.sources.base import Interval
+    from kafkapipeline.sources.replay import ReplayTweetSource, ReplayWeatherSource
+
+    keys: set = set()
+    summaries = []
+    task_id = "produce_tweets" if dag_id == "ingest_tweets" else "produce_weather"
+    for run in api.runs(dag_id):
+        assert run["state"] == "success", f"{dag_id} {run['dag_run_id']} ended {run['state']}"
+        summary = api.xcom(dag_id, run["dag_run_id"], task_id)
+        assert summary["source"] == "replay", summary
+        summaries.append(summary | {"run_type": run["run_type"]})
+        interval = Interval(
+            datetime.fromisoformat(summary["interval_start"]), datetime.fromisoformat(summary["interval_end"])
+        )
+        if dag_id == "ingest_tweets":
+            records = ReplayTweetSource("Vancouver", TWEETS_PER_10_MINUTES).records(interval)
+            keys |= {r.tweet_id for r in records}
+        else:
+            records = ReplayWeatherSource(summary["cities"]).records(interval)
+            keys |= {(r.city, r.observed_at) for r in records}
+        assert summary["produced"] == len(records), summary
+    return keys, summaries
+
+
+def _days(summaries: list[dict[str, Any]]) -> set:
+    days = set()
+    for summary in summaries:
+        start = datetime.fromisoformat(summary["interval_start"])
+        end = datetime.fromisoformat(summary["interval_end"])
+        days |= {start.date(), (end - timedelta(microseconds=1)).date()}
+    return days
+
+
+def test_pipeline_through_airflow(stack, cassandra):
+    api, keyspace = stack.api, stack.keyspace
+
+    # Bootstrap through the API; the run command already ran it once, so this one is a no-op.
+    api.unpause("bootstrap")
+    run_id = api.trigger("bootstrap", {"tweets_partitions": 3, "weather_partitions": 2})
+    assert api.wait_run("bootstrap", run_id) == "success"
+    assert api.xcom("bootstrap", run_id, "report").startswith(("Nothing to do", "Bootstrap changed"))
+
+    # Invalid Params are rejected before anything runs.
+    response = api.session.post(
+        f"{api.base}/api/v2/dags/ingest_tweets/dagRuns",
+        json={"logical_date": None, "conf": {"max_pages": 0}},
+        timeout=30,
+    )
+    assert response.status_code == 400 and "max_pages" in response.text, response.text
+
+    for dag_id in (*INGEST_DAGS, *DRAIN_DAGS):
+        api.unpause(dag_id)
+
+    # Manual triggers with Params, over an hour two days ago.
+    past = (datetime.now(UTC) - timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+    manual = [
+        (
+            "ingest_tweets",
+            api.trigger(
+                "ingest_tweets",
+                {"source": "replay", "replay_tweets_per_10_minutes": TWEETS_PER_10_MINUTES},
+                logical_date=past.isoformat(),
+            ),
+        ),
+        (
+            "ingest_weather",
+            api.trigger("ingest_weather", {"source": "replay", "cities": CITIES}, past.isoformat()),
+        ),
+    ]
+    # Backfills over three past 10-minute intervals, with the same Params.
+    backfill_from = past - timedelta(days=1)
+    for dag_id, conf in (
+        ("ingest_tweets", {"source": "replay", "replay_tweets_per_10_minutes": TWEETS_PER_10_MINUTES}),
+        ("ingest_weather", {"source": "replay", "cities": CITIES}),
+    ):
+        api.backfill(
+            dag_id, backfill_from.isoformat(), (backfill_from + timedelta(minutes=20)).isoformat(), conf
+        )
+    for dag_id, run_id in manual:
+        assert api.wait_run(dag_id, run_id) == "success"
+
+    def ingest_runs_done() -> bool:
+        runs = [run for dag_id in INGEST_DAGS for run in api.runs(dag_id)]
+        backfills = [run for run in runs if run["run_type"] == "backfill"]
+        return len(backfills) >= 6 and all(run["state"] in TERMINAL for run in runs)
+
+    wait_for("the ingest runs (manual and backfill) to finish", ingest_runs_done, timeout=600, interval=5)
+
+    tweet_ids, tweet_summaries = _expected_records(api, "ingest_tweets")
+    weather_keys, weather_summaries = _expected_records(api, "ingest_weather")
+    assert sum(s["run_type"] == "backfill" for s in tweet_summaries) == 3
+    assert sum(s["run_type"] == "backfill" for s in weather_summaries) == 3
+    assert tweet_ids and weather_keys
+
+    def rows_in_cassandra() -> tuple[set, set]:
+        tweets: set = set()
+        for day in _days(tweet_summaries):
+            rows = cassandra.execute(
+                f"SELECT tweet_id, sentiment_label FROM {keyspace}.tweets WHERE city = %s AND day = %s",
+                ("Vancouver", day),
+            )
+            for row in rows:
+                assert row.sentiment_label in {"Positive", "Negative", "Neutral"}
+                tweets.add(row.tweet_id)
+        weather: set = set()
+        for day in _days(weather_summaries):
+            for city in CITIES:
+                rows = cassandra.execute(
+                    f"SELECT city, observed_at FROM {keyspace}.weather_reports WHERE city = %s AND day = %s",
+                    (city, day),
+                )
+                weather |= {(row.city, row.observed_at.replace(tzinfo=UTC)) for row in rows}
+        return tweets, weather
+
+    wait_for(
+        "the drains to write every produced record",
+        lambda: (found := rows_in_cassandra()) and found[0] >= tweet_ids and found[1] >= weather_keys,
+        timeout=300,
+        interval=5,
+    )
+    tweets, weather = rows_in_cassandra()
+    assert tweets == tweet_ids, f"missing {len(tweet_ids - tweets)}, unexpected {len(tweets - tweet_ids)}"
+    assert weather == weather_keys, (
+        f"missing {len(weather_keys - weather)}, unexpected {len(weather - weather_keys)}"
+    )
+
+    # Every DAG run that ended, ended well (a drain's current run may still be waiting).
+    for dag_id in ("bootstrap", *INGEST_DAGS, *DRAIN_DAGS):
+        states = [run["state"] for run in api.runs(dag_id)]
+        assert "failed" not in states, f"{dag_id} has failed runs: {states}"
+    drains = [run for dag_id in DRAIN_DAGS for run in api.runs(dag_id) if run["state"] == "success"]
+    assert drains, "no drain run completed"
+
+
+def test_run_command_says_what_to_do_when_the_port_is_taken(tmp_path):
+    """The run command refuses a busy UI port with a message naming the fix."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [str(REPO_ROOT / "scripts" / "run-pipeline"), "--detach"],
+            env={**os.environ, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__API__PORT": str(port)},
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert result.returncode != 0
+    assert f"port {port} is already in use" in result.stderr
+    assert "AIRFLOW__API__PORT" in result.stderr
+    assert not Path(tmp_path, "standalone.pid").exists()

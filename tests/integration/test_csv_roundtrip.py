@@ -1,0 +1,143 @@
+"""Export a day with the export_csv DAG, delete it, import the files back: every row returns exactly."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from kafkapipeline.cassandra_writer import WEATHER_REPORTS, ConcurrentRowWriter, tweet_row, weather_row
+from kafkapipeline.csv_export import TWEETS_WITH_SOURCE_LABEL, export_path
+from kafkapipeline.csv_import import import_path
+from kafkapipeline.records import TweetRecord, WeatherRecord
+
+pytestmark = pytest.mark.integration
+
+DAY = datetime(2026, 11, 22, tzinfo=UTC)
+CITIES = ["Vancouver", "Burnaby"]
+INGESTED_AT = datetime(2026, 11, 22, 23, 59, 59, 123000, tzinfo=UTC)
+
+
+def tweet_rows() -> list[tuple]:
+    texts = [
+        "plain",
+        'multi\nline, with "quotes", a comma and an emoji \U0001f327',
+        "",  # an empty tweet text
+        "trailing backslash \\",
+        "I love this sunny day!",
+    ]
+    rows = []
+    for n, text in enumerate(texts * 6):
+        city = CITIES[n % 2]
+        record = TweetRecord(
+            tweet_id=f"{1862000000000000000 + n}",
+            text=text,
+            created_at=DAY + timedelta(minutes=7 * n, milliseconds=n),
+            city=city,
+            lang="en" if n % 3 else None,
+            author_id=None if n % 4 else f"author{n}",
+            retweet_count=n,
+            like_count=None if n % 2 else 10 * n,
+            source="x-api",
+        )
+        rows.append((*tweet_row(record, INGESTED_AT), "Positive" if n % 5 == 0 else None))
+    # A tweet of the next day: not part of the export of DAY.
+    late = TweetRecord(
+        tweet_id="999", text="tomorrow", created_at=DAY + timedelta(days=1, minutes=1), city="Vancouver"
+    )
+    rows.append((*tweet_row(late, INGESTED_AT), None))
+    return rows
+
+
+def weather_rows() -> list[tuple]:
+    rows = []
+    for n in range(12):
+        record = WeatherRecord(
+            city=CITIES[n % 2],
+            observed_at=DAY + timedelta(minutes=10 * n, seconds=n, milliseconds=250),
+            description=None if n == 3 else "light rain",
+            temperature_c=4.1 + n / 3,  # not a round decimal: must survive the CSV exactly
+            feels_like_c=None if n % 2 else 1.0 / 3.0,
+            temp_min_c=-0.0,
+            temp_max_c=1e-7,
+            pressure_hpa=1013,
+            humidity_pct=None if n == 5 else 90,
+            wind_speed_ms=3.6,
+            sunrise=DAY + timedelta(hours=15, minutes=31),
+            sunset=None,
+            provider="open-meteo",
+        )
+        rows.append(weather_row(record, INGESTED_AT))
+    return rows
+
+
+def write(cassandra, keyspace, spec, rows) -> None:
+    writer = ConcurrentRowWriter(cassandra, keyspace, spec)
+    writer.write(rows)
+    assert writer.flush().ok
+
+
+def day_rows(cassandra, keyspace: str, spec) -> dict[tuple, tuple]:
+    """Every row of DAY for the cities, all columns, keyed by primary key."""
+    statement = cassandra.prepare(
+        f"SELECT {', '.join(spec.columns)} FROM {keyspace}.{spec.table} WHERE city = ? AND day = ?"
+    )
+    rows = {}
+    for city in CITIES:
+        for row in cassandra.execute(statement, (city, DAY.date())):
+            rows[tuple(row[:4])] = tuple(row)
+    return rows
+
+
+def run_export(export_dir) -> dict:
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.dags.test_dag_integrity import DAGS_FOLDER
+
+    dag = DagBag(dag_folder=str(DAGS_FOLDER / "export_csv.py")).get_dag("export_csv")
+    # A manual run at the tick ending DAY covers the schedule period before it: [DAY, DAY + 1 day).
+    dag_run = dag.test(
+        logical_date=DAY + timedelta(days=1), run_conf={"export_dir": str(export_dir), "cities": CITIES}
+    )
+    assert dag_run.state == "success"
+    ti = next(iter(dag_run.get_task_instances()))
+    return ti.xcom_pull(task_ids=ti.task_id)
+
+
+def test_export_then_import_round_trips_every_row(airflow_db, keyspace, cassandra, tmp_path):
+    write(cassandra, keyspace, TWEETS_WITH_SOURCE_LABEL, tweet_rows())
+    write(cassandra, keyspace, WEATHER_REPORTS, weather_rows())
+    tweets_before = day_rows(cassandra, keyspace, TWEETS_WITH_SOURCE_LABEL)
+    weather_before = day_rows(cassandra, keyspace, WEATHER_REPORTS)
+    assert (len(tweets_before), len(weather_before)) == (30, 12)
+
+    summary = run_export(tmp_path)
+
+    assert summary["days"] == ["2026-11-22"]
+    assert {(f["table"], f["rows"]) for f in summary["files"]} == {("tweets", 30), ("weather_reports", 12)}
+    tweets_file = export_path(tmp_path, "tweets", DAY.date())
+    weather_file = export_path(tmp_path, "weather_reports", DAY.date())
+    assert sorted(p.name for p in tweets_file.parent.iterdir()) == ["2026-11-22.csv"]  # no temp file left
+    first_export = (tweets_file.read_bytes(), weather_file.read_bytes())
+
+    for spec in (TWEETS_WITH_SOURCE_LABEL, WEATHER_REPORTS):
+        for city in CITIES:
+            cassandra.execute(
+                f"DELETE FROM {keyspace}.{spec.table} WHERE city = %s AND day = %s", (city, DAY.date())
+            )
+    assert day_rows(cassandra, keyspace, TWEETS_WITH_SOURCE_LABEL) == {}
+
+    imported = import_path(tmp_path).as_dict()
+
+    assert (imported["records"], imported["bad_rows"]) == (42, 0)
+    assert day_rows(cassandra, keyspace, TWEETS_WITH_SOURCE_LABEL) == tweets_before
+    assert day_rows(cassandra, keyspace, WEATHER_REPORTS) == weather_before
+    tomorrow = cassandra.execute(
+        f"SELECT COUNT(*) FROM {keyspace}.tweets WHERE city = 'Vancouver' AND day = %s",
+        (DAY.date() + timedelta(days=1),),
+    ).one()[0]
+    assert tomorrow == 1  # the next day was neither exported nor touched
+
+    # Re-running the day rewrites the same files with the same content.
+    run_export(tmp_path)
+    assert (tweets_file.read_bytes(), weather_file.read_bytes()) == first_export

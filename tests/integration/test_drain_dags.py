@@ -1,0 +1,93 @@
+"""The drain DAGs run by Airflow (``dag.test()``): the sensor defers, its trigger fires, the rows land."""
+
+from __future__ import annotations
+
+import pytest
+
+from kafkapipeline import settings
+from tests.integration.drain_support import (
+    committed_offsets,
+    end_offsets,
+    produce,
+    produce_records,
+    tweet_ids,
+    tweets,
+    weather_reports,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def load_dag(dag_id: str):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.dags.test_dag_integrity import DAGS_FOLDER
+
+    return DagBag(dag_folder=str(DAGS_FOLDER / f"{dag_id}.py")).get_dag(dag_id)
+
+
+def run(dag_id: str, conf: dict):
+    dag_run = load_dag(dag_id).test(run_conf=conf)
+    results = {
+        ti.task_id: (ti.state, ti.xcom_pull(task_ids=ti.task_id)) for ti in dag_run.get_task_instances()
+    }
+    return dag_run, results
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_drain_tweets_dag_lands_the_produced_tweets(make_topic, keyspace, kafka_hook, cassandra, monkeypatch):
+    topic = make_topic("dag_drain_tweets", partitions=2)
+    monkeypatch.setenv("KAFKAPIPELINE_TWEETS_TOPIC", topic)  # read when the run renders, not at parse time
+    records = tweets(40)
+    produce_records(kafka_hook, topic, records)
+    produce(kafka_hook, topic, [(b"broken", b"{oops")])
+
+    dag_run, results = run("drain_tweets", {"min_batch": 20, "max_wait_seconds": 600, "max_messages": 1000})
+
+    assert dag_run.state == "success", results
+    sensor_state, event = results["wait_for_batch"]
+    assert sensor_state == "success"
+    assert (event["status"], event["reason"], event["topic"]) == ("ready", "min_batch", topic)
+    assert event["group_id"] == settings.consumer_group("drain", topic)
+    drain_state, summary = results["drain"]
+    assert drain_state == "success"
+    assert (summary["messages_read"], summary["rows_written"], summary["dead_lettered"]) == (41, 40, 1)
+    assert summary["committed"] and summary["lag_after"] == 0
+    assert sorted(tweet_ids(cassandra, keyspace)) == sorted(r.tweet_id for r in records)
+    assert committed_offsets(kafka_hook, topic, settings.consumer_group("drain", topic)) == end_offsets(
+        kafka_hook, topic
+    )
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_drain_weather_dag_fires_on_age_for_a_trickle(
+    make_topic, keyspace, kafka_hook, cassandra, monkeypatch
+):
+    topic = make_topic("dag_drain_weather", partitions=1)
+    monkeypatch.setenv("KAFKAPIPELINE_WEATHER_TOPIC", topic)
+    produce_records(kafka_hook, topic, weather_reports(3))
+
+    dag_run, results = run("drain_weather", {"min_batch": 1000, "max_wait_seconds": 1, "max_messages": 1000})
+
+    assert dag_run.state == "success", results
+    assert results["wait_for_batch"][1]["reason"] == "max_wait"
+    assert results["drain"][1]["rows_written"] == 3
+    [count] = cassandra.execute(f"SELECT count(*) FROM {keyspace}.weather_reports").one()
+    assert count == 3
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "reason"),
+    [
+        ("min_batch", 0, "less than the minimum of 1"),
+        ("max_wait_seconds", "soon", "is not of type 'number'"),
+        ("max_messages", -1, "less than the minimum of 1"),
+        ("max_messages", 10_000_000, "greater than the maximum"),
+    ],
+)
+@pytest.mark.parametrize("dag_id", ["drain_tweets", "drain_weather"])
+def test_params_are_validated(dag_id, name, value, reason):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    with pytest.raises(ParamValidationError, match=reason):
+        load_dag(dag_id).params.get_param(name).resolve(value)

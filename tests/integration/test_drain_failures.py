@@ -1,0 +1,232 @@
+"""The drain under failure, for real: a SIGKILLed drain, Cassandra vanishing or refusing writes mid-batch.
+
+In every case nothing is committed, and the next drain lands exactly the produced rows: none
+lost, none duplicated, the committed offsets at the end of the log.
+
+Cassandra "going away" is done with a TCP proxy between the drain and the shared Cassandra
+(on 127.0.0.2, with the driver white-listed to it): killing the proxy resets every
+connection and refuses new ones, which is what the driver sees when the Cassandra process
+dies. Stopping the shared Cassandra itself
+(``scripts/services down cassandra``) would do the same but fail every other test running
+against it, and takes a minute to come back on the 2-core machine.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from kafkapipeline import settings
+from kafkapipeline.drain import DrainError, DrainOptions, drain_topic
+from kafkapipeline.migrations import discover
+from tests.integration.drain_support import (
+    TcpProxy,
+    cassandra_conn_through,
+    closed_port,
+    committed_offsets,
+    end_offsets,
+    produce_records,
+    tweet_ids,
+    tweets,
+)
+
+pytestmark = pytest.mark.integration
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+KILLABLE_DRAIN = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from kafkapipeline.drain import DrainOptions, drain_topic
+
+    topic, group, marker, half = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
+    acknowledged = 0
+
+    def stall_after_half(rows):
+        global acknowledged
+        acknowledged += rows
+        if acknowledged >= half and not marker.exists():
+            marker.write_text(str(acknowledged))
+            time.sleep(600)  # stuck mid-batch, rows written, nothing committed: wait for SIGKILL
+
+    drain_topic(topic, "tweet", group, 100_000, options=DrainOptions(concurrency=4, max_batch_rows=4),
+                on_rows_acknowledged=stall_after_half)
+    """
+)
+
+
+DROP_TWEETS = (
+    "import sys\n"
+    "from kafkapipeline.cassandra_session import cassandra_session\n"
+    "with cassandra_session() as session:\n"
+    "    session.execute(f'DROP TABLE {sys.argv[1]}.tweets', timeout=60)\n"
+)
+
+
+def plugin_env() -> dict[str, str]:
+    """This test's environment (its keyspace included) for a child Python process."""
+    return {**os.environ, "PYTHONPATH": str(REPO_ROOT / "plugins")}
+
+
+def assert_nothing_committed(kafka_hook, topic: str, group: str) -> None:
+    committed = committed_offsets(kafka_hook, topic, group)
+    assert all(offset < 0 for offset in committed.values()), f"offsets were committed: {committed}"
+
+
+def assert_exactly_once(kafka_hook, cassandra, keyspace: str, topic: str, group: str, *, records) -> None:
+    ids = tweet_ids(cassandra, keyspace)
+    assert len(ids) == len(set(ids)) == len(records)
+    assert set(ids) == {r.tweet_id for r in records}
+    assert committed_offsets(kafka_hook, topic, group) == end_offsets(kafka_hook, topic)
+
+
+def test_a_drain_killed_mid_batch_loses_and_duplicates_nothing(
+    make_topic, keyspace, kafka_hook, cassandra, tmp_path
+):
+    topic = make_topic("drain_kill", partitions=3)
+    records = tweets(600)
+    produce_records(kafka_hook, topic, records)
+    group = settings.consumer_group("drain", topic)
+    marker = tmp_path / "half-written"
+
+    drain = subprocess.Popen(
+        [sys.executable, "-c", KILLABLE_DRAIN, topic, group, str(marker), "300"],
+        env=plugin_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while not marker.exists():
+            assert drain.poll() is None, drain.stdout.read().decode()[-3000:]
+            assert time.monotonic() < deadline, "the drain never wrote half of the batch"
+            time.sleep(0.1)
+        os.kill(drain.pid, signal.SIGKILL)
+        assert drain.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if drain.poll() is None:
+            drain.kill()
+            drain.wait(timeout=30)
+
+    written_before_kill = len(tweet_ids(cassandra, keyspace))
+    assert 300 <= written_before_kill < 600, written_before_kill
+    assert_nothing_committed(kafka_hook, topic, group)
+
+    rerun = drain_topic(topic, "tweet", group, 100_000)
+
+    assert rerun.messages_read == 600 and rerun.rows_written == 600  # the whole batch again, upserted
+    assert_exactly_once(kafka_hook, cassandra, keyspace, topic, group, records=records)
+
+
+def test_cassandra_vanishing_mid_batch_fails_the_drain_and_commits_nothing(
+    make_topic, keyspace, kafka_hook, cassandra, monkeypatch
+):
+    topic = make_topic("drain_cass_down", partitions=2)
+    records = tweets(900)
+    produce_records(kafka_hook, topic, records)
+    group = settings.consumer_group("drain", topic)
+    proxy = TcpProxy(int(os.environ.get("CASSANDRA_PORT", "9042")))
+    acknowledged = 0
+
+    def kill_cassandra_after_a_third(rows: int) -> None:
+        nonlocal acknowledged
+        acknowledged += rows
+        if acknowledged >= 300 and not proxy.killed.is_set():
+            proxy.kill()
+
+    # Only the connection is changed, and only for this drain (the keyspace stays the test's).
+    with monkeypatch.context() as patched, pytest.raises(DrainError) as failure:
+        patched.setenv("AIRFLOW_CONN_CASSANDRA_DEFAULT", cassandra_conn_through(proxy.port, proxy.host))
+        try:
+            drain_topic(
+                topic,
+                "tweet",
+                group,
+                100_000,
+                keyspace=keyspace,
+                options=DrainOptions(concurrency=8, max_batch_rows=4, consume_batch=100),
+                on_rows_acknowledged=kill_cassandra_after_a_third,
+            )
+        finally:
+            proxy.kill()
+
+    message = str(failure.value)
+    assert message.startswith("Cassandra write failed for "), message
+    assert "offsets not committed, the batch will be re-read on retry" in message
+    assert proxy.killed.is_set()
+    assert_nothing_committed(kafka_hook, topic, group)
+    assert 300 <= len(tweet_ids(cassandra, keyspace)) < 900
+
+    rerun = drain_topic(topic, "tweet", group, 100_000, keyspace=keyspace)  # Cassandra is back
+
+    assert rerun.messages_read == 900
+    assert_exactly_once(kafka_hook, cassandra, keyspace, topic, group, records=records)
+
+
+def test_cassandra_unreachable_at_start_reads_and_commits_nothing(
+    make_topic, keyspace, kafka_hook, monkeypatch
+):
+    topic = make_topic("drain_cass_closed", partitions=1)
+    produce_records(kafka_hook, topic, tweets(10))
+    group = settings.consumer_group("drain", topic)
+    monkeypatch.setenv("AIRFLOW_CONN_CASSANDRA_DEFAULT", cassandra_conn_through(closed_port()))
+
+    with pytest.raises(
+        DrainError, match=r"could not connect to Cassandra \(connection 'cassandra_default'\)"
+    ):
+        drain_topic(topic, "tweet", group, 100)
+
+    assert_nothing_committed(kafka_hook, topic, group)
+
+
+def test_writes_refused_mid_batch_fail_the_drain_and_commit_nothing(
+    make_topic, keyspace, kafka_hook, cassandra
+):
+    """A server-side error mid-batch (the table disappears under the drain) instead of a lost connection."""
+    topic = make_topic("drain_table_gone", partitions=1)
+    records = tweets(200)
+    produce_records(kafka_hook, topic, records)
+    group = settings.consumer_group("drain", topic)
+    acknowledged = 0
+
+    def drop_after_fifty(rows: int) -> None:
+        # One request in flight at a time, and this callback holds the driver's I/O thread: nothing
+        # else is written until the table is gone. The driver's event loop is shared by every
+        # Cluster in this process, so the DROP runs in a process of its own.
+        nonlocal acknowledged
+        acknowledged += rows
+        if acknowledged >= 50 and not dropped:
+            dropped.append(True)
+            subprocess.run(
+                [sys.executable, "-c", DROP_TWEETS, keyspace], env=plugin_env(), check=True, timeout=120
+            )
+
+    dropped: list[bool] = []
+    with pytest.raises(DrainError, match=r"Cassandra write failed for \d+ of \d+ rows") as failure:
+        drain_topic(
+            topic,
+            "tweet",
+            group,
+            1000,
+            options=DrainOptions(concurrency=1, max_batch_rows=1, consume_batch=20),
+            on_rows_acknowledged=drop_after_fifty,
+        )
+
+    assert dropped and "offsets not committed" in str(failure.value)
+    assert_nothing_committed(kafka_hook, topic, group)
+    tweets_migration = next(m for m in discover() if m.name == "tweets")
+    for statement in tweets_migration.statements(keyspace):
+        cassandra.execute(statement, timeout=60)
+
+    rerun = drain_topic(topic, "tweet", group, 1000)
+
+    assert rerun.messages_read == 200
+    assert_exactly_once(kafka_hook, cassandra, keyspace, topic, group, records=records)

@@ -1,0 +1,157 @@
+"""The health check against the real Kafka and Cassandra: it reports the lag it is given, writes its
+figures to pipeline_health, and fails (after writing) when a threshold is crossed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from kafkapipeline import settings
+from kafkapipeline.cassandra_writer import (
+    TWEETS,
+    WEATHER_REPORTS,
+    ConcurrentRowWriter,
+    tweet_row,
+    weather_row,
+)
+from kafkapipeline.dead_letters import DeadLetter
+from kafkapipeline.health import FAIL, OK, WARN, run_health_check
+from kafkapipeline.producing import produce_records
+from kafkapipeline.records import TweetRecord, WeatherRecord
+
+pytestmark = pytest.mark.integration
+
+PENDING = 7  # tweets produced and never drained: the lag the check must report
+DRAINED_ROWS = 120
+
+
+@pytest.fixture
+def pipeline(kafka_hook, make_topic, keyspace, cassandra, monkeypatch):
+    """Topics with PENDING undrained tweets and 2 dead letters, fresh rows, one drain batch."""
+    tweets_topic = make_topic("health_tweets", partitions=1, with_dlq=True)
+    weather_topic = make_topic("health_weather", partitions=1, with_dlq=True)
+    monkeypatch.setenv("KAFKAPIPELINE_TWEETS_TOPIC", tweets_topic)
+    monkeypatch.setenv("KAFKAPIPELINE_WEATHER_TOPIC", weather_topic)
+    monkeypatch.setenv("KAFKAPIPELINE_CITIES", "Vancouver")
+    now = datetime.now(UTC)
+    records = [
+        TweetRecord(tweet_id=str(n), text="pending", created_at=now, city="Vancouver") for n in range(PENDING)
+    ]
+    produce_records(records, tweets_topic, hook=kafka_hook)
+    producer = kafka_hook.producer()
+    for n in range(2):
+        headers = DeadLetter.for_failure("value is not JSON", tweets_topic, 0, n).headers()
+        producer.produce(settings.dead_letter_topic(tweets_topic), key=b"k", value=b"x", headers=headers)
+    assert producer.flush(30) == 0
+
+    tweet = TweetRecord(
+        tweet_id="fresh", text="hi", created_at=now - timedelta(seconds=120), city="Vancouver"
+    )
+    weather = WeatherRecord(
+        city="Vancouver", observed_at=now - timedelta(seconds=300), description=None, temperature_c=5.0
+    )
+    for spec, row in ((TWEETS, tweet_row(tweet, now)), (WEATHER_REPORTS, weather_row(weather, now))):
+        writer = ConcurrentRowWriter(cassandra, keyspace, spec)
+        writer.write([row])
+        assert writer.flush().ok
+    cassandra.execute(
+        f"INSERT INTO {keyspace}.drain_batches (day, finished_at, topic, batch_id, messages_read, "
+        "rows_written, dead_lettered, lag_after, seconds) "
+        "VALUES (%s, %s, %s, 'p0:0-119', 120, %s, 0, 0, 1.5)",
+        (now.date(), now - timedelta(minutes=10), tweets_topic, DRAINED_ROWS),
+    )
+    return tweets_topic, weather_topic
+
+
+def figures_by(report, metric: str) -> dict[str, tuple[float, str]]:
+    return {f.subject: (f.value, f.status) for f in report.figures if f.metric == metric}
+
+
+def stored(cassandra, keyspace: str, checked_at: datetime) -> dict[tuple[str, str], tuple[float, str]]:
+    rows = cassandra.execute(
+        f"SELECT metric, subject, value, status FROM {keyspace}.pipeline_health "
+        "WHERE day = %s AND checked_at = %s",
+        (checked_at.date(), checked_at),
+    )
+    return {(row.metric, row.subject): (row.value, row.status) for row in rows}
+
+
+def test_health_reports_the_lag_it_is_given_and_writes_its_figures(pipeline, keyspace, cassandra):
+    tweets_topic, weather_topic = pipeline
+
+    report = run_health_check(max_lag=PENDING, max_freshness_seconds=900, cities=["Vancouver"])
+
+    assert figures_by(report, "consumer_lag") == {
+        f"{tweets_topic}/0": (PENDING, OK),
+        f"{weather_topic}/0": (0, OK),
+    }
+    assert figures_by(report, "dlq_messages") == {
+        f"{tweets_topic}.dlq": (2, WARN),
+        f"{weather_topic}.dlq": (0, OK),
+    }
+    assert figures_by(report, "rows_per_hour") == {"tweets": (DRAINED_ROWS, OK), "weather_reports": (0, OK)}
+    freshness = figures_by(report, "freshness_seconds")
+    assert 120 <= freshness["tweets"][0] < 240 and freshness["tweets"][1] == OK
+    assert 300 <= freshness["weather_reports"][0] < 420 and freshness["weather_reports"][1] == OK
+    assert report.failures == []
+    assert report.notes == ["dag_last_run skipped: not running inside an Airflow task"]
+    assert stored(cassandra, keyspace, report.checked_at) == {
+        (f.metric, f.subject): (f.value, f.status) for f in report.figures
+    }
+    assert "consumer_lag" in report.table() and f"{tweets_topic}/0" in report.table()
+
+
+def test_health_fails_above_the_lag_threshold_and_for_stale_tables(pipeline, keyspace, cassandra):
+    tweets_topic, _ = pipeline
+
+    report = run_health_check(max_lag=PENDING - 1, max_freshness_seconds=200, cities=["Vancouver"])
+
+    assert figures_by(report, "consumer_lag")[f"{tweets_topic}/0"] == (PENDING, FAIL)
+    assert figures_by(report, "freshness_seconds")["weather_reports"][1] == FAIL  # 300 s old > 200 s
+    assert figures_by(report, "freshness_seconds")["tweets"][1] == OK
+    assert sorted((f.metric, f.subject) for f in report.failures) == [
+        ("consumer_lag", f"{tweets_topic}/0"),
+        ("freshness_seconds", "weather_reports"),
+    ]
+    assert stored(cassandra, keyspace, report.checked_at)[("consumer_lag", f"{tweets_topic}/0")] == (
+        PENDING,
+        FAIL,
+    )
+
+
+def test_health_of_a_city_without_rows_is_a_freshness_failure(pipeline):
+    report = run_health_check(max_lag=PENDING, max_freshness_seconds=900, cities=["Surrey"])
+    value, status = figures_by(report, "freshness_seconds")["tweets"]
+    assert status == FAIL and value >= 86_400  # at least since yesterday began
+
+
+def test_the_dag_writes_its_figures_then_fails(airflow_db, pipeline, keyspace, cassandra):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.dags.test_dag_integrity import DAGS_FOLDER
+
+    tweets_topic, _ = pipeline
+    dag = DagBag(dag_folder=str(DAGS_FOLDER / "pipeline_health.py")).get_dag("pipeline_health")
+    before = datetime.now(UTC) - timedelta(seconds=1)
+
+    dag_run = dag.test(
+        logical_date=datetime.now(UTC),
+        run_conf={"max_lag": PENDING - 1, "max_freshness_seconds": 900, "dag_ids": ["pipeline_health"]},
+    )
+
+    assert dag_run.state == "failed"
+    rows = list(
+        cassandra.execute(
+            f"SELECT checked_at, metric, subject, value, status, detail FROM {keyspace}.pipeline_health "
+            "WHERE day = %s AND checked_at >= %s",
+            (before.date(), before),
+        )
+    )
+    assert {row.checked_at for row in rows} and len({row.checked_at for row in rows}) == 1  # one check
+    by_key = {(row.metric, row.subject): row for row in rows}
+    lag = by_key[("consumer_lag", f"{tweets_topic}/0")]
+    assert (lag.value, lag.status) == (PENDING, FAIL)  # written before the task failed
+    # The last run of a DAG, read through the Task SDK: here the health DAG's own run, in progress.
+    last_run = by_key[("dag_last_run", "pipeline_health")]
+    assert last_run.status == OK and last_run.detail.startswith("running (manual")

@@ -1,0 +1,262 @@
+"""From a Kafka value to a Cassandra row: decoding, validation, row layout, summaries (no services)."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, date, datetime
+
+import pytest
+
+from kafkapipeline import settings
+from kafkapipeline.cassandra_writer import (
+    TWEETS,
+    WEATHER_REPORTS,
+    IdempotentRetryPolicy,
+    WriteOutcome,
+    tweet_row,
+    unset_nulls,
+    weather_row,
+)
+from kafkapipeline.drain import (
+    DrainOptions,
+    DrainSummary,
+    PartitionRange,
+    batch_id_for,
+    decode,
+    drain_task,
+    drain_topic,
+    record_kind,
+    topic_for_kind,
+)
+from kafkapipeline.records import InvalidRecord, TweetRecord, WeatherRecord
+from kafkapipeline.sentiment import score_text
+
+TWEET = TweetRecord(
+    tweet_id="1578516068309794817",
+    text="What a lovely sunny afternoon in Vancouver!",
+    created_at=datetime(2024, 5, 1, 23, 59, 58, 123000, tzinfo=UTC),
+    city="Vancouver",
+    lang="en",
+    author_id="42",
+    retweet_count=3,
+    like_count=10,
+    source="x_api",
+)
+WEATHER = WeatherRecord(
+    city="Vancouver",
+    observed_at=datetime(2024, 5, 1, 12, 0, tzinfo=UTC),
+    description="broken clouds",
+    temperature_c=12.5,
+    feels_like_c=11.0,
+    pressure_hpa=1013,
+    humidity_pct=80,
+    provider="openweathermap",
+)
+INGESTED_AT = datetime(2024, 5, 2, tzinfo=UTC)
+
+
+def table_columns(cql_file: str) -> list[str]:
+    """Column names of the CREATE TABLE in a migration file, in declaration order."""
+    text = (settings.cql_dir() / cql_file).read_text()
+    body = text[text.index("(") + 1 : text.index("PRIMARY KEY")]
+    return [m.group(1) for m in re.finditer(r"^\s*([a-z_]+)\s+[a-z<>, ]+,\s*$", body, re.MULTILINE)]
+
+
+def test_tweet_columns_match_the_migration():
+    assert sorted(TWEETS.columns) == sorted(table_columns("0004_tweets.cql"))
+    assert TWEETS.columns[: TWEETS.partition_key_width] == ("city", "day")
+
+
+def test_weather_columns_match_the_migration():
+    assert sorted(WEATHER_REPORTS.columns) == sorted(table_columns("0003_weather_reports.cql"))
+    assert WEATHER_REPORTS.columns[: WEATHER_REPORTS.partition_key_width] == ("city", "day")
+
+
+def test_insert_statement_is_a_prepared_upsert():
+    cql = TWEETS.insert_cql("ks")
+    assert cql.startswith("INSERT INTO ks.tweets (city, day, created_at, tweet_id,")
+    assert cql.count("?") == len(TWEETS.columns)
+    assert "IF NOT EXISTS" not in cql  # a plain INSERT is an upsert: replays rewrite the same row
+
+
+def test_tweet_row_has_sentiment_and_natural_key():
+    row = dict(zip(TWEETS.columns, tweet_row(TWEET, INGESTED_AT), strict=True))
+    assert row["city"] == "Vancouver"
+    assert row["day"] == date(2024, 5, 1)
+    assert row["created_at"] == TWEET.created_at
+    assert row["tweet_id"] == "1578516068309794817"
+    assert (row["sentiment_score"], row["sentiment_label"]) == tuple(score_text(TWEET.text))
+    assert row["sentiment_label"] == "Positive"
+    assert row["ingested_at"] == INGESTED_AT
+    assert row["reply_count"] is None
+
+
+def test_same_message_gives_the_same_row_apart_from_ingested_at():
+    first = tweet_row(TweetRecord.from_json(TWEET.to_json()), INGESTED_AT)
+    again = tweet_row(TweetRecord.from_json(TWEET.to_json()), datetime(2030, 1, 1, tzinfo=UTC))
+    assert first[:-1] == again[:-1]
+
+
+def test_weather_row_is_written_as_it_is():
+    row = dict(zip(WEATHER_REPORTS.columns, weather_row(WEATHER, INGESTED_AT), strict=True))
+    assert row["temperature_c"] == 12.5
+    assert row["day"] == date(2024, 5, 1)
+    assert row["description"] == "broken clouds"
+    assert row["provider"] == "openweathermap"
+    assert row["sunrise"] is None
+
+
+def test_decode_accepts_both_kinds():
+    assert decode(record_kind("tweet"), TWEET.to_json()) == TWEET
+    assert decode(record_kind("weather"), WEATHER.to_json()) == WEATHER
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"{not json", "not JSON"),
+        (None, "null message"),
+        (b"[1, 2]", "expected an object"),
+        (json.dumps({**TWEET.to_dict(), "schema_version": 99}).encode(), "schema_version 99"),
+        (json.dumps({k: v for k, v in TWEET.to_dict().items() if k != "city"}).encode(), "city"),
+        (json.dumps({**TWEET.to_dict(), "like_count": "many"}).encode(), "like_count"),
+        (json.dumps({**TWEET.to_dict(), "created_at": "yesterday"}).encode(), "created_at"),
+        (WEATHER.to_json(), "kind 'weather' does not belong on this topic"),
+    ],
+)
+def test_decode_rejects_bad_values_with_a_reason(value, reason):
+    with pytest.raises(InvalidRecord, match=re.escape(reason)):
+        decode(record_kind("tweet"), value)
+
+
+def test_unknown_kind_is_refused():
+    with pytest.raises(ValueError, match="kind must be one of tweet, weather"):
+        record_kind("tweets")
+
+
+def test_topic_is_resolved_from_the_environment_at_call_time(monkeypatch):
+    monkeypatch.setenv("KAFKAPIPELINE_TWEETS_TOPIC", "tweets_override")
+    monkeypatch.setenv("KAFKAPIPELINE_WEATHER_TOPIC", "weather_override")
+    assert topic_for_kind("tweet") == "tweets_override"
+    assert topic_for_kind("weather") == "weather_override"
+
+
+def test_batch_id_is_stable_and_names_the_ranges():
+    ranges = [
+        PartitionRange(
+            partition=0, start_offset=10, end_offset=20, first_offset=10, last_offset=19, messages=10
+        ),
+        PartitionRange(partition=1, start_offset=5, end_offset=5),
+    ]
+    assert batch_id_for("tweets", ranges) == "p0:10-19"
+    assert batch_id_for("tweets", ranges) == batch_id_for("tweets", list(ranges))
+    many = [
+        PartitionRange(
+            partition=p, start_offset=0, end_offset=99, first_offset=0, last_offset=99, messages=100
+        )
+        for p in range(40)
+    ]
+    long_id = batch_id_for("tweets", many)
+    assert len(long_id) == 32 and long_id == batch_id_for("tweets", many)
+
+
+def test_commit_offset_is_the_next_offset_to_read():
+    assert PartitionRange(0, 0, 10).commit_offset is None
+    assert PartitionRange(0, 0, 10, first_offset=0, last_offset=9, messages=10).commit_offset == 10
+
+
+def test_summary_is_json_for_xcom_and_readable_for_logs():
+    summary = DrainSummary(
+        topic="tweets",
+        kind="tweet",
+        group_id="g",
+        batch_id="p0:0-9",
+        messages_read=10,
+        rows_written=9,
+        dead_lettered=1,
+        lag_after=0,
+        seconds=0.5,
+        committed=True,
+        partitions=[PartitionRange(0, 0, 10, first_offset=0, last_offset=9, messages=10, done=True)],
+    )
+    payload = json.loads(json.dumps(summary.to_dict()))
+    assert payload["messages_per_second"] == 20.0
+    assert payload["partitions"][0]["last_offset"] == 9
+    text = summary.describe()
+    assert "10 messages read, 9 rows written, 1 dead-lettered" in text
+    assert "p0 0..9 (10)" in text
+
+
+def test_write_outcome_failure_text_counts_rows():
+    outcome = WriteOutcome(
+        rows_submitted=500, rows_written=497, rows_failed=3, first_error=RuntimeError("boom")
+    )
+    assert not outcome.ok
+    assert outcome.describe_failure() == "3 of 500 rows: RuntimeError: boom"
+    skipped = WriteOutcome(rows_submitted=500, rows_written=100, rows_failed=16, rows_not_attempted=384)
+    assert "400 of 500 rows (384 not attempted after the first failure)" in skipped.describe_failure()
+    assert WriteOutcome(rows_submitted=3, rows_written=3).ok
+
+
+def test_retry_policy_retries_idempotent_writes_then_gives_up():
+    policy = IdempotentRetryPolicy(max_retries=2)
+    kwargs = {
+        "consistency": 1,
+        "write_type": "UNLOGGED_BATCH",
+        "required_responses": 1,
+        "received_responses": 0,
+    }
+    assert policy.on_write_timeout(None, retry_num=0, **kwargs)[0] == policy.RETRY
+    assert policy.on_write_timeout(None, retry_num=2, **kwargs)[0] == policy.RETHROW
+    assert policy.on_request_error(None, 1, RuntimeError(), 0)[0] == policy.RETRY_NEXT_HOST
+    assert policy.on_unavailable(None, 1, 1, 0, 5)[0] == policy.RETHROW
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"kind": "tweets"}, "kind must be one of"),
+        ({"max_messages": 0}, "max_messages must be an integer >= 1"),
+        ({"max_messages": True}, "max_messages must be an integer >= 1"),
+        ({"topic": ""}, "topic must not be empty"),
+        ({"group_id": ""}, "group_id must not be empty"),
+    ],
+)
+def test_drain_topic_refuses_bad_arguments_before_connecting(kwargs, message, monkeypatch):
+    monkeypatch.delenv("AIRFLOW_CONN_CASSANDRA_DEFAULT", raising=False)  # it must not get that far
+    args = {"topic": "t", "kind": "tweet", "group_id": "g", "max_messages": 10} | kwargs
+    with pytest.raises(ValueError, match=message):
+        drain_topic(**args)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"consume_batch": 0},
+        {"concurrency": 0},
+        {"max_batch_rows": -1},
+        {"idle_timeout": 0},
+        {"kafka_timeout": -1},
+    ],
+)
+def test_drain_options_are_validated(options):
+    with pytest.raises(ValueError, match=next(iter(options))):
+        DrainOptions(**options)
+
+
+@pytest.mark.parametrize("max_messages", ["0", "-5", "ten", "1.5", None])
+def test_drain_task_validates_rendered_max_messages(max_messages):
+    with pytest.raises(ValueError, match="max_messages must be an integer >= 1"):
+        drain_task("tweet", max_messages)
+
+
+def test_empty_fields_are_bound_unset_so_no_tombstones_are_written():
+    from cassandra.query import UNSET_VALUE
+
+    row = tweet_row(TWEET, INGESTED_AT)
+    bound = unset_nulls(row)
+    for column, value, sent in zip(TWEETS.columns, row, bound, strict=True):
+        assert sent is (UNSET_VALUE if value is None else value), column
+    complete = ("a", 1, 2.5)
+    assert unset_nulls(complete) is complete
