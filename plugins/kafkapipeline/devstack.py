@@ -161,6 +161,7 @@ def local_stack(airflow_home: Path, extra_env: dict[str, str] | None = None) -> 
         "KAFKAPIPELINE_WEATHER_TOPIC": f"stack_weather_{suffix}",
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(airflow_home / "passwords.json"),
         "KAFKAPIPELINE_ADMIN_PASSWORD": password,
         "PIPELINE_DAGS": "",

@@ -60,6 +60,7 @@ CONTAINER_VALUES = {
         "/opt/airflow/state/simple_auth_manager_passwords.json"
     ),
     "AIRFLOW__API__HOST": "0.0.0.0",
+    "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": "http://airflow-apiserver:8080/execution/",
     "KAFKAPIPELINE_STATE": "/opt/airflow/state",
 }
 
