@@ -37,7 +37,12 @@ def stack(tmp_path_factory, cassandra, kafka_hook) -> Iterator[LocalStack]:
     """The run command's stack on an isolated AIRFLOW_HOME, port, keyspace and topics."""
     home = tmp_path_factory.mktemp("airflow-home")
     # Short waits so micro-batches follow the test's ingest runs quickly.
-    extra = {"KAFKAPIPELINE_DRAIN_MAX_WAIT_SECONDS": "3", "KAFKAPIPELINE_DRAIN_POLL_SECONDS": "1"}
+    # Scheduled runs use the same replay rate as the test's manual ones.
+    extra = {
+        "KAFKAPIPELINE_DRAIN_MAX_WAIT_SECONDS": "3",
+        "KAFKAPIPELINE_DRAIN_POLL_SECONDS": "1",
+        "KAFKAPIPELINE_REPLAY_TWEETS_PER_10_MINUTES": str(TWEETS_PER_10_MINUTES),
+    }
     stack = None
     try:
         with local_stack(home, extra) as stack:
