@@ -43,10 +43,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 
 from kafkapipeline import settings
-from kafkapipeline.drain import KIND_TWEET, drain_task
+from kafkapipeline.drain import KIND_TWEET, drain_params, drain_task
 from kafkapipeline.sensors import WaitForConsumerLagSensor
 
 
@@ -69,25 +69,7 @@ def _drain_group(topic: str) -> str:
         "retry_exponential_backoff": True,
         "execution_timeout": timedelta(minutes=30),
     },
-    params={
-        "min_batch": Param(
-            settings.drain_setting("min_batch", 500),
-            type="integer",
-            minimum=1,
-            maximum=1_000_000,
-            description="Messages that make a batch",
-        ),
-        "max_wait_seconds": Param(
-            settings.drain_setting("max_wait_seconds", 60),
-            type="number",
-            minimum=1,
-            maximum=86_400,
-            description="Longest a pending message waits for a batch",
-        ),
-        "max_messages": Param(
-            50_000, type="integer", minimum=1, maximum=1_000_000, description="Most messages drained per run"
-        ),
-    },
+    params=drain_params(min_batch=500, max_wait_seconds=60),
     # Resolved when templates render (at run time), so the topic follows the environment.
     user_defined_macros={"tweets_topic": settings.tweets_topic, "drain_group": _drain_group},
 )

@@ -609,3 +609,32 @@ def drain_task(kind: str, max_messages: int | str) -> dict[str, Any]:
     topic = topic_for_kind(kind)
     summary = drain_topic(topic, kind, settings.consumer_group("drain", topic), limit)
     return summary.to_dict()
+
+
+def drain_params(min_batch: int, max_wait_seconds: int) -> dict[str, Any]:
+    """The Params both drain DAGs expose, with per-topic defaults.
+
+    ``KAFKAPIPELINE_DRAIN_MIN_BATCH`` / ``KAFKAPIPELINE_DRAIN_MAX_WAIT_SECONDS`` override the
+    defaults (read at parse time from the environment only).
+    """
+    from airflow.sdk import Param
+
+    return {
+        "min_batch": Param(
+            settings.drain_setting("min_batch", min_batch),
+            type="integer",
+            minimum=1,
+            maximum=1_000_000,
+            description="Messages that make a batch",
+        ),
+        "max_wait_seconds": Param(
+            settings.drain_setting("max_wait_seconds", max_wait_seconds),
+            type="number",
+            minimum=1,
+            maximum=86_400,
+            description="Longest a pending message waits for a batch",
+        ),
+        "max_messages": Param(
+            50_000, type="integer", minimum=1, maximum=1_000_000, description="Most messages drained per run"
+        ),
+    }
