@@ -39,8 +39,8 @@ stop:  ## stop Airflow and the services started by make run
 	scripts/run-pipeline --stop
 
 lint: install  ## ruff check and format check
-	$(VENV_BIN)/ruff check . scripts/services
-	$(VENV_BIN)/ruff format --check . scripts/services
+	$(VENV_BIN)/ruff check . scripts/services scripts/test-failures
+	$(VENV_BIN)/ruff format --check . scripts/services scripts/test-failures
 
 system-deps:  ## Debian packages the tests need (Chromium for the browser test)
 	scripts/install-system-deps

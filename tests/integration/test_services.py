@@ -82,6 +82,14 @@ def status_lines(proc: subprocess.CompletedProcess) -> dict[str, str]:
     return lines
 
 
+def cassandra_log_tail(lines: int = 60) -> str:
+    log = state_dir() / "logs" / "cassandra.log"
+    try:
+        return f"--- last {lines} lines of {log} ---\n" + "\n".join(log.read_text().splitlines()[-lines:])
+    except OSError as e:
+        return f"(no cassandra log: {e})"
+
+
 def ensure_up() -> None:
     proc = run("up")
     assert proc.returncode == 0, explain(proc)
@@ -137,7 +145,7 @@ def test_down_makes_status_fail_and_up_heals_keeping_data():
     try:
         down = run("down", timeout=300)
         assert down.returncode == 0, explain(down)
-        assert pid_of("kafka") is None and pid_of("cassandra") is None
+        assert pid_of("kafka") is None and pid_of("cassandra") is None, explain(down)
 
         status = run("status", timeout=120)
         assert status.returncode != 0, explain(status)
@@ -163,7 +171,10 @@ def test_down_makes_status_fail_and_up_heals_keeping_data():
             f"SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = '{keyspace}'",
         )
         if own_node:
-            assert [r[0].decode() for r in rows] == [keyspace]
+            assert [r[0].decode() for r in rows] == [keyspace], (
+                f"keyspace {keyspace} did not survive the restart\n{explain(down)}\n{explain(up)}\n"
+                + cassandra_log_tail()
+            )
     finally:
         if run("status", timeout=120).returncode != 0:
             ensure_up()
