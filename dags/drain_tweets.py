@@ -9,10 +9,11 @@ consumer group (`kafkapipeline.drain.<topic>`) is at least `min_batch` messages 
 any message pending for `max_wait_seconds`. `drain` then reads from the committed offsets up
 to the end offsets seen when it starts (at most `max_messages`), writes the rows, sends
 undecodable messages to `<topic>.dlq`, and commits only after every write is acknowledged.
-A failed drain commits nothing; its retry re-reads the same messages, and the writes are
-idempotent upserts, so rows are neither lost nor duplicated. The XCom of `drain` holds the
-batch summary (offset ranges, counts, lag after); each committed batch is also a row of
-`drain_batches`.
+The dead letters and the offsets are committed in one Kafka transaction. A failed drain
+commits nothing and its dead letters are aborted; its retry re-reads the same messages, and
+the writes are idempotent upserts, so neither rows nor dead letters are lost or duplicated.
+The XCom of `drain` holds the batch summary (offset ranges, counts, lag after); each
+committed batch is also a row of `drain_batches`.
 
 **Schedule**: `@continuous` with `max_active_runs=1`: a new run starts as soon as the last
 one ends, its sensor defers at once (no worker slot while waiting), so the DAG behaves

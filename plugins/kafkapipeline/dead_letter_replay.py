@@ -187,7 +187,7 @@ def replay_dead_letters(
             return summary
         producer = None if dry_run else hook.producer()
         deliveries = _Deliveries()
-        last_offsets = _read(
+        next_offsets = _read(
             consumer,
             producer,
             deliveries,
@@ -200,8 +200,8 @@ def replay_dead_letters(
             log.info("dry run: nothing produced, nothing committed")
             return summary
         _confirm(producer, deliveries, summary, kafka_timeout)
-        if last_offsets:
-            _commit(consumer, dlq, last_offsets, kafka_timeout)
+        if next_offsets:
+            _commit(consumer, dlq, next_offsets, kafka_timeout)
             summary.committed = True
     finally:
         consumer.close()
@@ -232,10 +232,15 @@ def _read(
     max_messages: int,
     idle_timeout: float,
 ) -> dict[int, int]:
-    """Read up to the end offsets (or ``max_messages``), re-producing as it goes; return the last offsets."""
+    """Read up to the end offsets (or ``max_messages``), re-producing as it goes.
+
+    Returns the offset to commit per partition: after the last message handled, or the end
+    offset when Kafka reported the end of the partition with every message before it handled
+    (the drain's transaction markers take offsets but are never delivered).
+    """
     dlq = summary.dead_letter_topic
     open_partitions = set(ends)
-    last_offsets: dict[int, int] = {}
+    next_offsets: dict[int, int] = {}
     budget = max_messages
     last_message_at = time.monotonic()
     while open_partitions and budget > 0:
@@ -255,6 +260,8 @@ def _read(
             error = message.error()
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
+                    if partition in open_partitions and budget > 0 and message.offset() >= ends[partition]:
+                        next_offsets[partition] = ends[partition]
                     open_partitions.discard(partition)
                     continue
                 if error.fatal() or not error.retriable():
@@ -268,13 +275,13 @@ def _read(
                 continue
             budget -= 1
             summary.read += 1
-            last_offsets[partition] = message.offset()
+            next_offsets[partition] = message.offset() + 1
             _handle(message, producer, deliveries, summary)
             if message.offset() + 1 >= ends[partition]:
                 open_partitions.discard(partition)
         if producer is not None:
             producer.poll(0)
-    return last_offsets
+    return next_offsets
 
 
 def _handle(message: Message, producer: Any, deliveries: _Deliveries, summary: ReplaySummary) -> None:
@@ -340,10 +347,8 @@ def _confirm(producer: Any, deliveries: _Deliveries, summary: ReplaySummary, tim
         )
 
 
-def _commit(consumer: Consumer, dlq: str, last_offsets: dict[int, int], timeout: float) -> None:
-    offsets = [
-        TopicPartition(dlq, partition, offset + 1) for partition, offset in sorted(last_offsets.items())
-    ]
+def _commit(consumer: Consumer, dlq: str, next_offsets: dict[int, int], timeout: float) -> None:
+    offsets = [TopicPartition(dlq, partition, offset) for partition, offset in sorted(next_offsets.items())]
     deadline = time.monotonic() + timeout
     result = None
     for _ in range(COMMIT_ATTEMPTS):

@@ -13,19 +13,22 @@ The contract, in order:
    mapped task per partition where there are cores to spare.
 3. Decode and validate each value with :mod:`kafkapipeline.records`. A value that cannot
    become a row goes to ``<topic>.dlq`` with the original key and value and headers naming
-   the error and the source topic, partition and offset; the batch goes on. (A batch that
-   fails later and is retried sends its dead letters again; the source offset in their
-   headers makes such repeats recognisable.)
+   the error and the source topic, partition and offset; the batch goes on.
 4. Write rows with prepared statements, grouped into single-partition batches, many in
    flight (:mod:`kafkapipeline.cassandra_writer`). Rows are upserts keyed by natural ids,
    so a batch that is read and written twice leaves the same rows.
-5. Only when every write is acknowledged and every dead letter is acknowledged by Kafka,
-   commit ``last offset + 1`` per partition, synchronously. If anything failed, nothing is
-   committed and the error says so: the retry reads the same messages again.
+5. Only when every write is acknowledged, commit ``last offset + 1`` per partition. The
+   dead letters and the offsets go to Kafka in **one transaction** (a transactional producer,
+   ``send_offsets_to_transaction``): both land or neither does. If anything failed, the
+   transaction is aborted, so a retry re-reads the batch and its dead letters are not doubled
+   for ``read_committed`` readers (the replay DAG, the health check).
 
 A crash anywhere before step 5 therefore re-reads the batch (at-least-once delivery), and the
-idempotent upserts turn that into exactly-once rows. Two drains must never work on the same
-partition at once; the DAGs run with ``max_active_runs=1`` for that reason.
+idempotent upserts turn that into exactly-once rows; the transaction makes the dead letters
+exactly-once too. The transactional id is fixed per consumer group, topic and partition set,
+so a new drain's ``init_transactions`` aborts whatever a killed one left open and fences it if
+it is still alive. Two drains must never work on the same partition at once; the DAGs run with
+``max_active_runs=1`` for that reason.
 """
 
 from __future__ import annotations
@@ -71,6 +74,9 @@ DEFAULT_CONSUME_BATCH = 2_000
 #: that partition for this batch (it commits what it has; the rest waits for the next batch).
 DEFAULT_IDLE_TIMEOUT_SECONDS = 30.0
 DEFAULT_KAFKA_TIMEOUT_SECONDS = 30.0
+#: A batch's transaction may stay open this long (the broker's transaction.max.timeout.ms
+#: defaults to 15 minutes); a drain killed mid-batch leaves it to be aborted by the next one.
+TRANSACTION_TIMEOUT_MS = 10 * 60 * 1000
 
 #: Consumer settings for draining a backlog: fetch large chunks per partition per request.
 DRAIN_CONSUMER_SETTINGS = {
@@ -131,9 +137,14 @@ class PartitionRange:
     last_offset: int | None = None
     messages: int = 0
     done: bool = False
+    #: Kafka said end-of-partition at or past ``end_offset`` with every message before it
+    #: handled: offsets with no message (transaction markers) up to the end are done too.
+    reached_end: bool = False
 
     @property
     def commit_offset(self) -> int | None:
+        if self.reached_end:
+            return self.end_offset
         return None if self.last_offset is None else self.last_offset + 1
 
 
@@ -194,17 +205,46 @@ def batch_id_for(topic: str, ranges: Sequence[PartitionRange]) -> str:
     return hashlib.sha256(f"{topic}|{text}".encode()).hexdigest()[:32]
 
 
-class _DeadLetterSink:
-    """Produces dead letters and tracks their delivery reports."""
+class _BatchTransaction:
+    """The batch's Kafka transaction: its dead letters and, at the end, its offsets.
 
-    def __init__(self, producer_factory: Callable[[], Producer], source_topic: str) -> None:
-        self._factory = producer_factory
-        self._producer: Producer | None = None
+    The producer is transactional (``transactional.id`` fixed per group, topic and partitions),
+    created and initialised before anything is read; ``init_transactions`` aborts a transaction
+    a killed drain left open. Dead letters are produced inside the transaction; ``commit`` adds
+    the consumer offsets and commits both at once. ``close`` aborts whatever was not committed.
+    """
+
+    def __init__(
+        self,
+        producer_factory: Callable[..., Producer],
+        source_topic: str,
+        transactional_id: str,
+        timeout: float,
+    ) -> None:
         self.source_topic = source_topic
         self.topic = settings.dead_letter_topic(source_topic)
+        self.transactional_id = transactional_id
+        self.timeout = timeout
         self.sent = 0
         self.delivered = 0
         self.errors: list[str] = []
+        self._open = False
+        self._producer = producer_factory(
+            **{"transactional.id": transactional_id, "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS}
+        )
+        try:
+            self._producer.init_transactions(timeout)
+        except KafkaException as err:
+            raise DrainError(
+                f"could not start the Kafka transaction {transactional_id!r} for {source_topic}: {err} "
+                "(the broker needs transaction.state.log.replication.factor <= its broker count); "
+                "nothing was read or committed"
+            ) from err
+
+    def _begin(self) -> None:
+        if not self._open:
+            self._producer.begin_transaction()
+            self._open = True
 
     def _on_delivery(self, error: KafkaError | None, _message: Message) -> None:
         if error is not None:
@@ -213,8 +253,8 @@ class _DeadLetterSink:
             self.delivered += 1
 
     def send(self, message: Message, reason: str) -> None:
-        if self._producer is None:
-            self._producer = self._factory()
+        """Produce one dead letter (inside the transaction); delivery is checked in ``commit``."""
+        self._begin()
         original_headers = message.headers() or []
         letter = DeadLetter.for_failure(
             error=reason,
@@ -239,10 +279,9 @@ class _DeadLetterSink:
         self._producer.poll(0)
         self.sent += 1
 
-    def confirm(self, timeout: float) -> None:
-        """Wait until Kafka acknowledged every dead letter; raise if any was not."""
-        if self._producer is None:
-            return
+    def commit(self, consumer: Consumer, offsets: list[TopicPartition]) -> None:
+        """Check every dead letter was acknowledged, then commit them and ``offsets`` atomically."""
+        timeout = self.timeout
         remaining = self._producer.flush(timeout)
         if remaining:
             raise DrainError(
@@ -254,6 +293,52 @@ class _DeadLetterSink:
                 f"{len(self.errors)} dead letters could not be written to {self.topic}: {self.errors[0]} "
                 f"(does the topic exist?); offsets not committed, the batch will be re-read on retry"
             )
+        self._begin()
+        self._retry(
+            "sending the offsets to the transaction",
+            lambda left: self._producer.send_offsets_to_transaction(
+                offsets, consumer.consumer_group_metadata(), left
+            ),
+        )
+        self._retry("committing the transaction", self._producer.commit_transaction)
+        self._open = False
+
+    def _retry(self, what: str, call: Callable[[float], None]) -> None:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                call(max(1.0, deadline - time.monotonic()))
+                return
+            except KafkaException as err:
+                error = err.args[0] if err.args else None
+                retriable = isinstance(error, KafkaError) and error.retriable()
+                if retriable and time.monotonic() < deadline:
+                    log.warning("%s: %s failed (%s), retrying", self.source_topic, what, error.str())
+                    time.sleep(0.5)
+                    continue
+                raise DrainError(
+                    f"rows were written but {what} for {self.source_topic} failed: {err}; the transaction "
+                    "is aborted (no dead letter kept, no offset committed), so the batch will be re-read "
+                    "on retry and its rows rewritten (idempotent upserts, no duplicates)"
+                ) from err
+
+    def close(self) -> None:
+        """Abort an open transaction: its dead letters are dropped and no offset moves."""
+        if not self._open:
+            return
+        self._open = False
+        try:
+            self._producer.abort_transaction(self.timeout)
+        except KafkaException as err:
+            # The coordinator aborts it anyway after transaction.timeout.ms, or the next drain's
+            # init_transactions with the same transactional.id does.
+            log.warning("%s: could not abort the transaction: %s", self.source_topic, err)
+
+
+def transactional_id_for(group_id: str, topic: str, partitions: Sequence[int] | None) -> str:
+    """Stable per group, topic and partition set: a retry of the same work fences its predecessor."""
+    which = "all" if partitions is None else "p" + "-".join(str(p) for p in sorted(set(partitions)))
+    return f"{group_id}.{topic}.{which}"
 
 
 def _start_offsets(
@@ -361,6 +446,14 @@ def drain_topic(
         cleanup.callback(consumer.close)
         batch = _MicroBatch(consumer, spec, summary, options, max_messages)
         try:
+            # Before the committed offsets are read: this fences a predecessor that is still alive.
+            transaction = _BatchTransaction(
+                hook.producer,
+                topic,
+                transactional_id_for(group_id, topic, partitions),
+                options.kafka_timeout,
+            )
+            cleanup.callback(transaction.close)
             if batch.plan(partitions):
                 writer = ConcurrentRowWriter(
                     session,
@@ -370,9 +463,8 @@ def drain_topic(
                     max_batch_rows=options.max_batch_rows,
                     on_rows_acknowledged=on_rows_acknowledged,
                 )
-                dead_letters = _DeadLetterSink(hook.producer, topic)
-                batch.read_and_write(writer, dead_letters)
-                batch.commit(writer, dead_letters)
+                batch.read_and_write(writer, transaction)
+                batch.commit(writer, transaction)
         finally:
             summary.seconds = time.monotonic() - started
         if record_batch and summary.committed:
@@ -429,7 +521,7 @@ class _MicroBatch:
         self.consumer.assign([TopicPartition(topic, p, r.start_offset) for p, r in self.pending.items()])
         return True
 
-    def read_and_write(self, writer: ConcurrentRowWriter, dead_letters: _DeadLetterSink) -> None:
+    def read_and_write(self, writer: ConcurrentRowWriter, dead_letters: _BatchTransaction) -> None:
         """Consume in bulk up to the planned ends (or the budget), handing rows to the writer as they come."""
         consumer, options = self.consumer, self.options
         last_message_at = time.monotonic()
@@ -453,7 +545,7 @@ class _MicroBatch:
         self.summary.messages_read = sum(r.messages for r in self.summary.partitions)
         self.summary.dead_lettered = dead_letters.sent
 
-    def _rows_of(self, messages: list[Message], dead_letters: _DeadLetterSink) -> list[tuple[Any, ...]]:
+    def _rows_of(self, messages: list[Message], dead_letters: _BatchTransaction) -> list[tuple[Any, ...]]:
         spec, ingested_at, pending = self.spec, self.ingested_at, self.pending
         rows: list[tuple[Any, ...]] = []
         for message in messages:
@@ -485,9 +577,13 @@ class _MicroBatch:
 
     def _on_error(self, message: Message, error: KafkaError) -> None:
         if error.code() == KafkaError._PARTITION_EOF:
-            # The end of the log; with no transaction markers or compaction gaps this is the snapshot end.
+            # The end of the log. Transaction markers and compaction gaps take offsets but are never
+            # delivered, so the last message may sit below the snapshot end: commit up to that end,
+            # unless the budget ran out (then messages before the end were skipped, not handled).
             r = self.pending.get(message.partition())
             if r is not None and message.offset() >= r.end_offset:
+                if not r.done and self.budget > 0:
+                    r.reached_end = True
                 self._close(r)
             return
         if error.fatal() or not error.retriable():
@@ -502,7 +598,7 @@ class _MicroBatch:
         # Stop fetching a finished partition so its prefetch does not compete with the others.
         self.consumer.pause([TopicPartition(self.topic, r.partition)])
 
-    def commit(self, writer: ConcurrentRowWriter, dead_letters: _DeadLetterSink) -> None:
+    def commit(self, writer: ConcurrentRowWriter, dead_letters: _BatchTransaction) -> None:
         """Wait for every write and dead letter; commit only if all of them succeeded."""
         summary, timeout = self.summary, self.options.kafka_timeout
         outcome = writer.flush()
@@ -512,14 +608,13 @@ class _MicroBatch:
                 f"Cassandra write failed for {outcome.describe_failure()}; offsets not committed, "
                 f"the batch will be re-read on retry ({self.topic}, {summary.messages_read} messages read)"
             )
-        dead_letters.confirm(timeout)
         offsets = [
             TopicPartition(self.topic, r.partition, r.commit_offset)
             for r in summary.partitions
             if r.commit_offset is not None
         ]
         if offsets:
-            _commit(self.consumer, self.topic, offsets, timeout)
+            dead_letters.commit(self.consumer, offsets)
             summary.committed = True
         summary.batch_id = batch_id_for(self.topic, summary.partitions)
         try:
@@ -529,32 +624,6 @@ class _MicroBatch:
             summary.lag_after = sum(p.lag for p in after)
         except Exception as err:  # the batch is committed; a missing figure must not fail it
             log.warning("%s: could not read the lag after the commit: %s", self.topic, err)
-
-
-def _commit(consumer: Consumer, topic: str, offsets: list[TopicPartition], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = consumer.commit(offsets=offsets, asynchronous=False)
-        except KafkaException as err:
-            error = err.args[0] if err.args else None
-            retriable = isinstance(error, KafkaError) and error.retriable()
-            if retriable and time.monotonic() < deadline:
-                log.warning("%s: commit failed (%s), retrying", topic, error.str())
-                time.sleep(0.5)
-                continue
-            raise DrainError(
-                f"rows were written but committing the offsets of {topic} failed: {err}; the batch will be "
-                "re-read on retry and its rows rewritten (idempotent upserts, no duplicates)"
-            ) from err
-        failed = [tp for tp in result or [] if tp.error is not None]
-        if failed:
-            raise DrainError(
-                f"rows were written but committing {topic}[{failed[0].partition}] failed: "
-                f"{failed[0].error.str()}; the batch will be re-read on retry "
-                "(idempotent upserts, no duplicates)"
-            )
-        return
 
 
 def _record_batch(session: Any, keyspace: str, summary: DrainSummary) -> None:

@@ -8,9 +8,12 @@ with the same ``checked_at``, which the dashboard reads as "the latest check":
   (no consuming, no committing). ``fail`` above ``max_lag`` on a partition.
 * ``rows_per_hour`` (subject the table): rows the drains wrote per hour over the last ``hours``,
   summed from ``drain_batches``. Informational (``ok``).
-* ``dlq_messages`` (subject the ``.dlq`` topic): messages the dead-letter topic holds (high minus
-  low watermark, summed over partitions); the detail says how many the replay group has not
-  replayed yet. ``warn`` when not empty.
+* ``dlq_messages`` (subject the ``.dlq`` topic): messages the dead-letter topic holds, counted by
+  reading it (``read_committed``, no consumer group) when it has at most ``DLQ_COUNT_LIMIT``
+  offsets. The drain writes dead letters in Kafka transactions, whose commit markers take
+  offsets too, so high minus low watermark overstates the count; above the limit that offset
+  span is reported instead and the detail says so. The detail also says how many offsets the
+  replay group has not replayed yet. ``warn`` when not empty.
 * ``freshness_seconds`` (subject the table): age of the newest row, by its event time
   (``created_at`` / ``observed_at``). Tables are clustered newest first within a (city, day)
   partition, so the newest row of a day is its partition's first row: one ``LIMIT 1`` read per
@@ -35,6 +38,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -47,6 +51,8 @@ log = logging.getLogger(__name__)
 METRIC_LAG = "consumer_lag"
 METRIC_ROWS = "rows_per_hour"
 METRIC_DLQ = "dlq_messages"
+#: A dead-letter topic with at most this many offsets is read to count its messages exactly.
+DLQ_COUNT_LIMIT = 100_000
 METRIC_FRESHNESS = "freshness_seconds"
 METRIC_DAG_RUN = "dag_last_run"
 #: Metrics whose ``fail`` fails the health task.
@@ -263,10 +269,68 @@ def dlq_figures(topics: Sequence[str], kafka_config_id: str = settings.KAFKA_CON
                 HealthFigure(METRIC_DLQ, dlq, 0.0, WARN, _detail(f"unreadable: {_error_text(err)}"))
             )
             continue
-        held = sum(max(0, p.high - p.low) for p in lag.partitions)
-        detail = f"{lag.total} not replayed yet (group {group})"
+        span = sum(max(0, p.high - p.low) for p in lag.partitions)
+        detail = f"{lag.total} offsets not replayed yet (group {group})"
+        held = span
+        if 0 < span <= DLQ_COUNT_LIMIT:
+            try:
+                held = count_messages(
+                    dlq, {p.partition: (p.low, p.high) for p in lag.partitions}, kafka_config_id
+                )
+            except Exception as err:
+                detail += f"; counted as offsets, the messages could not be read: {_error_text(err)}"
+        elif span:
+            detail += f"; counted as offsets (over {DLQ_COUNT_LIMIT}), transaction markers included"
         figures.append(HealthFigure(METRIC_DLQ, dlq, float(held), WARN if held else OK, detail))
     return figures
+
+
+def count_messages(
+    topic: str,
+    ranges: dict[int, tuple[int, int]],
+    kafka_config_id: str = settings.KAFKA_CONN_ID,
+    timeout: float = KAFKA_TIMEOUT_SECONDS,
+) -> int:
+    """Committed messages in ``[low, high)`` per partition, read without a consumer group's commit.
+
+    Transaction markers and aborted messages take offsets but are not delivered to a
+    ``read_committed`` consumer, so this is the number a reader of the topic really sees.
+    """
+    from confluent_kafka import KafkaError, TopicPartition
+
+    from kafkapipeline.kafka_hook import PipelineKafkaHook
+
+    pending = {partition: (low, high) for partition, (low, high) in ranges.items() if high > low}
+    if not pending:
+        return 0
+    consumer = PipelineKafkaHook(kafka_config_id=kafka_config_id).consumer(
+        settings.consumer_group("health-count", topic)
+    )
+    try:
+        consumer.assign([TopicPartition(topic, p, low) for p, (low, _) in pending.items()])
+        counted, deadline = 0, time.monotonic() + timeout
+        while pending:
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"partitions {sorted(pending)} of {topic} not read to their end in {timeout:.0f}s"
+                )
+            for message in consumer.consume(num_messages=1000, timeout=1.0):
+                partition, error = message.partition(), message.error()
+                if partition not in pending:
+                    continue
+                if error is not None:
+                    if error.code() != KafkaError._PARTITION_EOF:
+                        raise RuntimeError(error.str())
+                    if message.offset() >= pending[partition][1]:
+                        del pending[partition]
+                    continue
+                if message.offset() < pending[partition][1]:
+                    counted += 1
+                if message.offset() + 1 >= pending[partition][1]:
+                    del pending[partition]
+        return counted
+    finally:
+        consumer.close()
 
 
 # -- Cassandra figures --------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """The drain under failure, for real: a SIGKILLed drain, Cassandra vanishing or refusing writes mid-batch.
 
 In every case nothing is committed, and the next drain lands exactly the produced rows: none
-lost, none duplicated, the committed offsets at the end of the log.
+lost, none duplicated, the committed offsets at the end of the log. Where the failed batch had
+already dead-lettered malformed messages, the dead-letter topic still holds each of them once:
+the failed batch's Kafka transaction was aborted.
 
 Cassandra "going away" is done with a TCP proxy between the drain and the shared Cassandra
 (on 127.0.0.2, with the driver white-listed to it): killing the proxy resets every
@@ -31,7 +33,9 @@ from tests.integration.drain_support import (
     cassandra_conn_through,
     closed_port,
     committed_offsets,
+    dead_letters,
     end_offsets,
+    produce,
     produce_records,
     tweet_ids,
     tweets,
@@ -81,6 +85,21 @@ def assert_nothing_committed(kafka_hook, topic: str, group: str) -> None:
     assert all(offset < 0 for offset in committed.values()), f"offsets were committed: {committed}"
 
 
+def produce_malformed(kafka_hook, topic: str, count: int) -> set[bytes]:
+    """``count`` values that cannot become rows, keyed so each lands on a known partition."""
+    keys = {f"malformed-{n}".encode() for n in range(count)}
+    produce(kafka_hook, topic, [(key, b"{not json " + key) for key in sorted(keys)])
+    return keys
+
+
+def assert_dead_lettered_once(kafka_hook, topic: str, keys: set[bytes]) -> None:
+    """Read as the replay DAG reads (``read_committed``): each malformed message exactly once."""
+    letters = dead_letters(kafka_hook, topic)
+    assert sorted(key for key, _, _ in letters) == sorted(keys), [key for key, _, _ in letters]
+    sources = [(letter.source_partition, letter.source_offset) for _, _, letter in letters]
+    assert len(set(sources)) == len(keys)
+
+
 def assert_exactly_once(kafka_hook, cassandra, keyspace: str, topic: str, group: str, *, records) -> None:
     ids = tweet_ids(cassandra, keyspace)
     assert len(ids) == len(set(ids)) == len(records)
@@ -92,6 +111,7 @@ def test_a_drain_killed_mid_batch_loses_and_duplicates_nothing(
     make_topic, keyspace, kafka_hook, cassandra, tmp_path
 ):
     topic = make_topic("drain_kill", partitions=3)
+    malformed = produce_malformed(kafka_hook, topic, 6)  # read, and dead-lettered, before the kill
     records = tweets(600)
     produce_records(kafka_hook, topic, records)
     group = settings.consumer_group("drain", topic)
@@ -122,8 +142,11 @@ def test_a_drain_killed_mid_batch_loses_and_duplicates_nothing(
 
     rerun = drain_topic(topic, "tweet", group, 100_000)
 
-    assert rerun.messages_read == 600 and rerun.rows_written == 600  # the whole batch again, upserted
+    # The whole batch again, upserted; the killed drain's open transaction (its dead letters) was
+    # aborted by this drain's init_transactions.
+    assert (rerun.messages_read, rerun.rows_written, rerun.dead_lettered) == (606, 600, 6)
     assert_exactly_once(kafka_hook, cassandra, keyspace, topic, group, records=records)
+    assert_dead_lettered_once(kafka_hook, topic, malformed)
 
 
 def test_cassandra_vanishing_mid_batch_fails_the_drain_and_commits_nothing(
@@ -192,6 +215,7 @@ def test_writes_refused_mid_batch_fail_the_drain_and_commit_nothing(
 ):
     """A server-side error mid-batch (the table disappears under the drain) instead of a lost connection."""
     topic = make_topic("drain_table_gone", partitions=1)
+    malformed = produce_malformed(kafka_hook, topic, 3)  # dead-lettered before the writes fail
     records = tweets(200)
     produce_records(kafka_hook, topic, records)
     group = settings.consumer_group("drain", topic)
@@ -228,5 +252,6 @@ def test_writes_refused_mid_batch_fail_the_drain_and_commit_nothing(
 
     rerun = drain_topic(topic, "tweet", group, 1000)
 
-    assert rerun.messages_read == 200
+    assert (rerun.messages_read, rerun.dead_lettered) == (203, 3)
     assert_exactly_once(kafka_hook, cassandra, keyspace, topic, group, records=records)
+    assert_dead_lettered_once(kafka_hook, topic, malformed)  # the failed batch's copies were aborted

@@ -155,3 +155,31 @@ def test_the_dag_writes_its_figures_then_fails(airflow_db, pipeline, keyspace, c
     # The last run of a DAG, read through the Task SDK: here the health DAG's own run, in progress.
     last_run = by_key[("dag_last_run", "pipeline_health")]
     assert last_run.status == OK and last_run.detail.startswith("running (manual")
+
+
+def test_dead_letters_are_counted_as_messages_not_offsets(kafka_hook, make_topic, keyspace):
+    """The drain's dead letters come in Kafka transactions: each commit marker takes an offset."""
+    from confluent_kafka import TopicPartition
+
+    from kafkapipeline.drain import drain_topic
+    from kafkapipeline.health import dlq_figures
+    from tests.integration.drain_support import produce
+
+    topic = make_topic("health_dlq", partitions=1, with_dlq=True)
+    group = settings.consumer_group("drain", topic)
+    for batch in range(3):  # three batches, each dead-letters 2 messages in its own transaction
+        produce(kafka_hook, topic, [(f"b{batch}-{n}".encode(), b"not json") for n in range(2)])
+        assert drain_topic(topic, "tweet", group, 100, keyspace=keyspace).dead_lettered == 2
+
+    consumer = kafka_hook.consumer(group)
+    try:
+        low, high = consumer.get_watermark_offsets(
+            TopicPartition(settings.dead_letter_topic(topic), 0), timeout=10, cached=False
+        )
+    finally:
+        consumer.close()
+    assert high - low == 9  # 6 dead letters and 3 commit markers
+
+    (figure,) = dlq_figures([topic])
+    assert (figure.subject, figure.value, figure.status) == (settings.dead_letter_topic(topic), 6.0, WARN)
+    assert "9 offsets not replayed yet" in figure.detail
