@@ -90,6 +90,16 @@ def cassandra_log_tail(lines: int = 60) -> str:
         return f"(no cassandra log: {e})"
 
 
+def eventually_ok(check, seconds: float = 30.0) -> subprocess.CompletedProcess:
+    """Run ``check`` until it exits 0 or ``seconds`` pass; return its last result."""
+    deadline = time.monotonic() + seconds
+    while True:
+        proc = check()
+        if proc.returncode == 0 or time.monotonic() > deadline:
+            return proc
+        time.sleep(1)
+
+
 def ensure_up() -> None:
     proc = run("up")
     assert proc.returncode == 0, explain(proc)
@@ -162,13 +172,16 @@ def test_down_makes_status_fail_and_up_heals_keeping_data():
         assert "kafka healthy in" in up.stdout, explain(up)
         assert "cassandra healthy in" in up.stdout, explain(up)
 
-        status = run("status", timeout=120)
-        assert status.returncode == 0, explain(status)
+        # `up` returned on the first healthy probe; a node that just started may still be
+        # settling (replaying its commit log, loading groups), so allow it a short grace.
+        status = eventually_ok(lambda: run("status", timeout=120))
+        assert status.returncode == 0, f"{explain(status)}\n{explain(up)}"
 
         # Data survives a restart (down without --purge keeps the data folders).
         rows = services.cql_query(
             cassandra_port(),
             f"SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = '{keyspace}'",
+            timeout=30,
         )
         if own_node:
             assert [r[0].decode() for r in rows] == [keyspace], (
