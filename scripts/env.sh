@@ -22,7 +22,9 @@ export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="${AIRFLOW__CORE__EXECUTION_API_S
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="${AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL:-30}"
 export AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK=True
 export AIRFLOW__LOGGING__LOGGING_LEVEL="${AIRFLOW__LOGGING__LOGGING_LEVEL:-INFO}"
-export AIRFLOW__KAFKA__TRUSTED_CALLBACK_MODULES="${AIRFLOW__KAFKA__TRUSTED_CALLBACK_MODULES:-}"
+# Dotted paths of the librdkafka callbacks (error_cb, oauth_cb, ...) a Kafka connection extra may
+# name; empty: none (the Kafka provider refuses any that is not listed).
+export AIRFLOW__APACHE_KAFKA__CALLBACK_ALLOWLIST="${AIRFLOW__APACHE_KAFKA__CALLBACK_ALLOWLIST:-}"
 
 # Connections as environment variables (Airflow reads AIRFLOW_CONN_<ID>). Kafka client
 # settings go in the extra; consumer groups are chosen per role by the code.

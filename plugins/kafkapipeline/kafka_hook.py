@@ -1,8 +1,10 @@
 """Kafka clients built from the ``kafka_default`` connection, with the pipeline's safety settings.
 
 The provider's ``KafkaBaseHook`` takes the connection extra as the confluent-kafka
-configuration. This hook keeps that convention and adds what the pipeline needs on top:
-idempotent, fully acknowledged producers and consumers that never auto-commit.
+configuration and resolves it in ``_build_config``: dotted-path callbacks allowed by
+``[apache_kafka] callback_allowlist``, and the OAuth token callbacks of Amazon MSK IAM and
+Google Managed Kafka. This hook builds on that same configuration and adds what the pipeline
+needs on top: idempotent, fully acknowledged producers and consumers that never auto-commit.
 """
 
 from __future__ import annotations
@@ -70,13 +72,17 @@ class PipelineKafkaHook(KafkaBaseHook):
                 conn = self.get_connection(self.kafka_config_id)
             except AirflowNotFoundException as err:
                 raise missing_connection(self.kafka_config_id, KAFKA_CONN_EXAMPLE) from err
-            config = dict(conn.extra_dejson)
-            if not config.get("bootstrap.servers"):
+            if not conn.extra_dejson.get("bootstrap.servers"):
                 raise ConfigurationError(
                     f"Airflow connection '{self.kafka_config_id}' has no 'bootstrap.servers' in its extra. "
                     f"Set it, for example: {KAFKA_CONN_EXAMPLE}"
                 )
-            self._base_config = config
+            try:
+                # The provider's own resolution: allow-listed callbacks, MSK IAM / Google OAuth.
+                config = self._build_config()
+            except ValueError as err:
+                raise ConfigurationError(f"Airflow connection '{self.kafka_config_id}': {err}") from err
+            self._base_config = dict(config)
         return dict(self._base_config)
 
     def producer_config(self, **overrides: Any) -> dict[str, Any]:
