@@ -8,7 +8,7 @@ hourly and daily variables, timezone=UTC).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -178,9 +178,14 @@ def test_owm_malformed_body_is_skipped_and_reported_as_a_failed_response():
 
 
 def open_meteo_body(times: list[str], temperatures: list[float | None], codes: list[int]) -> dict:
-    """A documented-format Open-Meteo body (timezone=UTC, wind_speed_unit=ms)."""
+    """A documented-format Open-Meteo body (timezone=UTC, wind_speed_unit=ms).
+
+    Daily rows span a day either side of the hours, as the source asks for; Vancouver's
+    sunrise is in the UTC morning-afternoon and its sunset just after midnight UTC.
+    """
     count = len(times)
-    days = sorted({t[:10] for t in times})
+    hour_days = {date.fromisoformat(t[:10]) for t in times}
+    days = sorted({(d + timedelta(days=step)).isoformat() for d in hour_days for step in (-1, 0, 1)})
     return {
         "latitude": 49.25,
         "longitude": -123.125,
@@ -235,9 +240,12 @@ def test_open_meteo_archive_for_old_intervals():
         3.0,
     )
     assert (first.pressure_hpa, first.humidity_pct, first.wind_speed_ms) == (1005, 88, 4.2)
+    # The sunrise and sunset of the daylight the observation was taken in (Jan 15, local): the
+    # sunset falls on the next UTC day, and the sunset on the Jan 15 UTC row is Jan 14's.
     assert first.sunrise == datetime(2024, 1, 15, 16, 3, tzinfo=UTC)
+    assert first.sunset == datetime(2024, 1, 16, 0, 39, tzinfo=UTC)
     params = query_of(responses.calls[0])
-    assert params["start_date"] == params["end_date"] == ["2024-01-15"]
+    assert (params["start_date"], params["end_date"]) == (["2024-01-14"], ["2024-01-16"])
     assert params["timezone"] == ["UTC"] and params["wind_speed_unit"] == ["ms"]
     assert params["latitude"] == ["49.2827"] and params["longitude"] == ["-123.1207"]
     assert set(params["hourly"][0].split(",")) == {
@@ -262,7 +270,8 @@ def test_open_meteo_forecast_with_past_days_for_recent_intervals_and_never_futur
     assert [r.observed_at.hour for r in page.records] == [18, 19, 20]  # 21:00+ would be forecasts
     assert page.records[0].description == "partly cloudy"
     params = query_of(responses.calls[0])
-    assert params["past_days"] == ["0"] and params["forecast_days"] == ["1"]
+    assert params["past_days"] == ["1"] and params["forecast_days"] == ["2"]
+    assert page.records[0].sunset == datetime(2024, 1, 17, 0, 39, tzinfo=UTC)  # tonight's, from day two
 
 
 @responses.activate

@@ -13,9 +13,15 @@ surface_pressure,wind_speed_10m,weather_code``, ``daily=sunrise,sunset``, with
 ``timezone=UTC`` and ``wind_speed_unit=ms``. A record is made for every hourly time
 inside the interval (so a 10-minute interval that contains no full hour yields nothing,
 and consecutive intervals together yield every hour exactly once). ``weather_code`` is
-a WMO code, turned into a description with :data:`WMO_DESCRIPTIONS`. With
-``timezone=UTC`` the daily sunrise/sunset are those falling on the observation's UTC
-day. An hour whose temperature is ``null`` (not measured yet) is skipped and counted.
+a WMO code, turned into a description with :data:`WMO_DESCRIPTIONS`. An hour whose
+temperature is ``null`` (not measured yet) is skipped and counted.
+
+Sunrise and sunset: with ``timezone=UTC`` Open-Meteo gives the sunrise and the sunset that
+fall on each *UTC* day, and west of Greenwich a day's sunset falls on the next UTC day
+(Vancouver's afternoon sunset is after midnight UTC). So each event is filed under its local
+*solar* day (UTC shifted by longitude / 15 hours, from the response's ``longitude``) and an
+observation gets the sunrise and sunset of its own solar day: the daylight it was taken in.
+The request asks for one extra day on each side so those events are there.
 """
 
 from __future__ import annotations
@@ -108,20 +114,32 @@ def _utc_time(value: Any, name: str) -> datetime:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def _daily_sun_times(payload: dict[str, Any]) -> dict[date, tuple[Any, Any]]:
+def _solar_offset(payload: dict[str, Any]) -> timedelta:
+    """How far local solar time is ahead of UTC at the response's longitude (0 when unknown)."""
+    longitude = payload.get("longitude")
+    if isinstance(longitude, bool) or not isinstance(longitude, (int, float)) or not -180 <= longitude <= 180:
+        return timedelta(0)
+    return timedelta(hours=longitude / 15)
+
+
+def _sun_times_by_solar_day(
+    payload: dict[str, Any], offset: timedelta
+) -> tuple[dict[date, datetime], dict[date, datetime]]:
+    """(sunrises, sunsets), each keyed by the local solar day the event belongs to."""
     daily = payload.get("daily")
+    rises: dict[date, datetime] = {}
+    sets: dict[date, datetime] = {}
     if not isinstance(daily, dict):
-        return {}
-    days, sunrises, sunsets = daily.get("time"), daily.get("sunrise"), daily.get("sunset")
-    if not (isinstance(days, list) and isinstance(sunrises, list) and isinstance(sunsets, list)):
-        return {}
-    out: dict[date, tuple[Any, Any]] = {}
-    for day, sunrise, sunset in zip(days, sunrises, sunsets, strict=False):
-        try:
-            out[date.fromisoformat(day)] = (sunrise, sunset)
-        except (TypeError, ValueError):
-            continue  # a bad daily row only costs sunrise/sunset, never the observation
-    return out
+        return rises, sets
+    for name, into in (("sunrise", rises), ("sunset", sets)):
+        values = daily.get(name)
+        for value in values if isinstance(values, list) else []:
+            try:
+                moment = _utc_time(value, f"daily.{name}")
+            except InvalidRecord:
+                continue  # a bad daily value only costs sunrise/sunset, never the observation
+            into[(moment + offset).date()] = moment
+    return rises, sets
 
 
 def parse_hourly(
@@ -141,7 +159,8 @@ def parse_hourly(
             page.failure = f"{label}: hourly.{variable} is missing or not as long as hourly.time"
             return page
         columns[variable] = column
-    sun_times = _daily_sun_times(payload)
+    offset = _solar_offset(payload)
+    sunrises, sunsets = _sun_times_by_solar_day(payload, offset)
     expected = 0
     for index, raw_time in enumerate(times):
         try:
@@ -153,7 +172,7 @@ def parse_hourly(
             continue
         expected += 1
         row = {variable: columns[variable][index] for variable in HOURLY_VARIABLES}
-        sunrise, sunset = sun_times.get(observed_at.date(), (None, None))
+        solar_day = (observed_at + offset).date()
         try:
             if row["temperature_2m"] is None:
                 raise InvalidRecord("temperature_2m: null (no data for this hour yet)")
@@ -168,8 +187,8 @@ def parse_hourly(
                         "pressure_hpa": row["surface_pressure"],
                         "humidity_pct": row["relative_humidity_2m"],
                         "wind_speed_ms": row["wind_speed_10m"],
-                        "sunrise": _utc_time(sunrise, "daily.sunrise") if sunrise else None,
-                        "sunset": _utc_time(sunset, "daily.sunset") if sunset else None,
+                        "sunrise": sunrises.get(solar_day),
+                        "sunset": sunsets.get(solar_day),
                         "provider": SOURCE_NAME,
                     }
                 )
@@ -233,16 +252,19 @@ class OpenMeteoSource(RecordSource[WeatherRecord]):
         }
         now = self._now()
         last_day = (interval.end - timedelta(microseconds=1)).date()
+        # One day more on each side: a solar day's sunrise or sunset can fall on the UTC day
+        # before (east of Greenwich) or after (west) the observation's.
         if interval.end <= now - self.archive_delay:
             return ARCHIVE_URL, {
                 **params,
-                "start_date": interval.start.date().isoformat(),
-                "end_date": last_day.isoformat(),
+                "start_date": (interval.start.date() - timedelta(days=1)).isoformat(),
+                "end_date": (last_day + timedelta(days=1)).isoformat(),
             }
-        past_days = (now.date() - interval.start.date()).days
+        past_days = (now.date() - interval.start.date()).days + 1
         if past_days > MAX_PAST_DAYS:
             raise SourceRequestRejected(f"interval {interval} is too old for the forecast API's past_days")
-        return FORECAST_URL, {**params, "past_days": max(past_days, 0), "forecast_days": 1}
+        # Hours after ``now`` are forecasts and never become records; day two is for today's sunset.
+        return FORECAST_URL, {**params, "past_days": max(past_days, 0), "forecast_days": 2}
 
     def pages(self, interval: Interval) -> Iterator[SourcePage[WeatherRecord]]:
         with requests.Session() as session:
