@@ -1,16 +1,20 @@
 """Drive a local stack the way a user does: the run command, then Airflow's REST API v2.
 
 Used by the end-to-end tests and the freshness benchmark, which both need an isolated
-Airflow (own AIRFLOW_HOME, port, keyspace and topics) started by ``scripts/run-pipeline``.
+Airflow (own AIRFLOW_HOME, port, keyspace and topics) started by ``scripts/run-pipeline``,
+and by the run command itself (``python -m kafkapipeline.devstack run-dag bootstrap``), which
+waits for the bootstrap DAG to succeed before it unpauses the DAGs that need its topics.
 Not used by the DAGs.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -191,3 +195,60 @@ def tail(path: Path, lines: int = 80) -> str:
     if not path.exists():
         return f"({path} does not exist)"
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def run_dag_and_wait(api: AirflowApi, dag_id: str, timeout: float) -> tuple[str, str, float]:
+    """Unpause ``dag_id``, trigger it and wait for the run to end: (run id, final state, seconds)."""
+    started = time.monotonic()
+    api.unpause(dag_id)
+    run_id = api.trigger(dag_id)
+    state = api.wait_run(dag_id, run_id, timeout=timeout)
+    return run_id, state, time.monotonic() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``run-dag DAG_ID``: trigger a DAG on the running Airflow and wait until its run ends.
+
+    Logs in as ``admin`` with the password from the simple auth manager's passwords file
+    (``AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE``), never from the command line.
+    Exits 0 when the run succeeded, 1 otherwise, and says which tasks did not succeed.
+    """
+    parser = argparse.ArgumentParser(prog="python -m kafkapipeline.devstack")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_dag = sub.add_parser("run-dag", help="trigger a DAG and wait for its run to end")
+    run_dag.add_argument("dag_id")
+    run_dag.add_argument("--url", default=f"http://127.0.0.1:{os.environ.get('AIRFLOW__API__PORT', '8080')}")
+    run_dag.add_argument("--timeout", type=float, default=600.0)
+    args = parser.parse_args(argv)
+
+    passwords = os.environ.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", "")
+    try:
+        password = json.loads(Path(passwords).read_text())["admin"]
+    except (OSError, ValueError, KeyError) as err:
+        print(f"error: no admin password in {passwords or '(unset)'}: {err}", file=sys.stderr)
+        return 1
+    try:
+        api = AirflowApi.login(args.url, "admin", password)
+        run_id, state, seconds = run_dag_and_wait(api, args.dag_id, args.timeout)
+    except (StackError, TimeoutError, requests.RequestException) as err:
+        print(f"error: {args.dag_id}: {err}", file=sys.stderr)
+        return 1
+    if state == "success":
+        print(f"{args.dag_id} succeeded in {seconds:.0f} s (run {run_id})")
+        return 0
+    unfinished = [
+        f"{ti['task_id']}={ti['state']}"
+        for ti in api.task_instances(args.dag_id, run_id)
+        if ti["state"] != "success"
+    ]
+    print(
+        f"error: {args.dag_id} run {run_id} ended {state} after {seconds:.0f} s "
+        f"({', '.join(unfinished) or 'no task failed'}); its task logs are in the UI at "
+        f"{args.url}/dags/{args.dag_id}",
+        file=sys.stderr,
+    )
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

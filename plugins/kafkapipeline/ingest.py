@@ -133,13 +133,19 @@ def ingest(
 ) -> dict[str, Any]:
     """Produce the interval's records from ``choice.source`` to ``topic``; return the XCom summary.
 
+    Raises :class:`~kafkapipeline.errors.ConfigurationError` before fetching anything when the
+    topic does not exist (the bootstrap DAG creates it).
+
     Raises :class:`~kafkapipeline.producing.DeliveryFailed` when Kafka did not acknowledge
     a record, and :class:`~kafkapipeline.sources.base.MalformedResponse` (after producing
     everything usable) when a response that should have had data had nothing usable.
     """
     from kafkapipeline.kafka_hook import PipelineKafkaHook
     from kafkapipeline.producing import RecordProducer
+    from kafkapipeline.topics import require_topic
 
+    hook = hook or PipelineKafkaHook()
+    require_topic(hook.admin(), topic)
     source = choice.source
     log.info(
         "covering %s with %s (%s); producing to topic %s", interval, source.describe(), choice.reason, topic
@@ -148,7 +154,6 @@ def ingest(
     skip_reasons: list[str] = []
     warnings: list[str] = []
     failures: list[str] = []
-    hook = hook or PipelineKafkaHook()
     with RecordProducer(hook.producer(), topic) as producer:
         for page in source.pages(interval):
             pages += 1

@@ -15,6 +15,8 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
+from kafkapipeline.errors import ConfigurationError
+
 ADMIN_TIMEOUT_SECONDS = 30.0
 
 
@@ -133,3 +135,20 @@ def ensure_topics(admin: AdminClient, specs: list[TopicSpec]) -> TopicReport:
             elif spec.name not in grow:
                 report.unchanged.append(spec.name)
     return report
+
+
+def require_topic(admin: AdminClient, topic: str) -> None:
+    """Fail with what to do when ``topic`` does not exist, instead of relying on auto-creation.
+
+    A broker's ``auto.create.topics.enable`` would create it with the broker's default of
+    partitions and retention (one partition here, and it is off in most production clusters);
+    the bootstrap DAG creates it with the partitions and retention chosen in its Params.
+    """
+    metadata = admin.list_topics(timeout=ADMIN_TIMEOUT_SECONDS)
+    found = metadata.topics.get(topic)
+    if found is None or found.error is not None:
+        raise ConfigurationError(
+            f"Kafka topic {topic!r} does not exist. Trigger the bootstrap DAG, which creates the "
+            "pipeline's topics with the partitions and retention chosen in its Params (or create "
+            "the topic yourself); nothing was fetched or produced."
+        )

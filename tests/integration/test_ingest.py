@@ -14,6 +14,7 @@ import pytest
 import responses
 from confluent_kafka.admin import NewTopic
 
+from kafkapipeline.errors import ConfigurationError
 from kafkapipeline.ingest import ingest
 from kafkapipeline.producing import DeliveryFailed, RecordProducer, produce_records
 from kafkapipeline.records import TweetRecord, WeatherRecord
@@ -60,6 +61,17 @@ def test_replayed_weather_arrives_keyed_by_city(kafka_hook, make_topic):
     messages = read_topic(kafka_hook, topic)
     assert sorted(key for key, _ in messages) == sorted([b"Burnaby"] * 3 + [b"Vancouver"] * 3)
     assert by_key(WeatherRecord.from_json(value) for _, value in messages) == by_key(expected)
+
+
+def test_ingest_into_a_missing_topic_says_to_run_bootstrap_and_creates_nothing(kafka_hook):
+    topic = unique_name("not_bootstrapped")
+    source = ReplayWeatherSource(["Vancouver"])
+
+    expected = rf"Kafka topic '{topic}' does not exist\. Trigger the bootstrap DAG"
+    with pytest.raises(ConfigurationError, match=expected):
+        ingest(SourceChoice(source, "test"), INTERVAL, topic, kafka_hook)
+
+    assert topic not in kafka_hook.admin().list_topics(timeout=10).topics  # not auto-created either
 
 
 @pytest.fixture
