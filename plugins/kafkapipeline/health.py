@@ -19,7 +19,9 @@ with the same ``checked_at``, which the dashboard reads as "the latest check":
   partition, so the newest row of a day is its partition's first row: one ``LIMIT 1`` read per
   configured city for today, and for yesterday when today has none. ``fail`` above
   ``max_freshness_seconds``. With no row today or yesterday, the value is the time since
-  yesterday began (the newest row is at least that old) and the status is ``fail``.
+  yesterday began (the newest row is at least that old) and the status is ``fail``, except on
+  a new install: within ``max_freshness_seconds`` of the keyspace's first migration the
+  status is ``warn`` ("no data yet") and the value is the time since that migration.
 * ``dag_last_run`` (subject the dag_id, detail the state): the latest run, by logical date, of
   each DAG listed. Airflow 3 tasks cannot query the metadata database; the Task SDK's execution
   API answers "the run before this logical date" for any DAG (the message behind
@@ -394,19 +396,45 @@ def newest_row(
     return newest
 
 
+def keyspace_set_up_at(session: Any, keyspace: str) -> datetime | None:
+    """When the first migration was applied to ``keyspace`` (None when unknown)."""
+    try:
+        row = session.execute(
+            f"SELECT applied_at FROM {keyspace}.schema_migrations WHERE version = 1",
+            timeout=CQL_TIMEOUT_SECONDS,
+        ).one()
+    except Exception as err:  # only the new-install grace depends on it
+        log.warning("could not read %s.schema_migrations: %s", keyspace, err)
+        return None
+    return _utc(row.applied_at) if row is not None and row.applied_at is not None else None
+
+
 def freshness_figures(
     session: Any, keyspace: str, cities: Sequence[str], now: datetime, thresholds: HealthThresholds
 ) -> list[HealthFigure]:
     """``freshness_seconds`` per table: the age of its newest row (see the module docstring)."""
     figures = []
     today = now.date()
+    set_up_at = keyspace_set_up_at(session, keyspace)
     for table, time_column in FRESHNESS_TABLES:
         found = newest_row(session, keyspace, table, time_column, cities=cities, today=today)
         if found is None:
             since = datetime(today.year, today.month, today.day, tzinfo=UTC) - timedelta(days=1)
             age = (now - since).total_seconds()
             detail = f"no row for {', '.join(cities)} today or yesterday (UTC): older than {age:.0f}s"
-            figures.append(HealthFigure(METRIC_FRESHNESS, table, age, FAIL, detail))
+            status = FAIL
+            if (
+                set_up_at is not None
+                and (now - set_up_at).total_seconds() <= thresholds.max_freshness_seconds
+            ):
+                # A new install: no data is not stale data until the freshness threshold has passed.
+                age = max(0.0, (now - set_up_at).total_seconds())
+                status = WARN
+                detail = (
+                    f"no data yet: the keyspace was set up {age:.0f}s ago, within max_freshness_seconds "
+                    f"{thresholds.max_freshness_seconds:g}"
+                )
+            figures.append(HealthFigure(METRIC_FRESHNESS, table, age, status, detail))
             continue
         moment, city, ingested_at = found
         age = max(0.0, (now - moment).total_seconds())

@@ -120,10 +120,32 @@ def test_health_fails_above_the_lag_threshold_and_for_stale_tables(pipeline, key
     )
 
 
-def test_health_of_a_city_without_rows_is_a_freshness_failure(pipeline):
+def set_up_ago(cassandra, keyspace: str, seconds: float) -> None:
+    """Pretend the keyspace's first migration was applied ``seconds`` ago."""
+    cassandra.execute(
+        f"UPDATE {keyspace}.schema_migrations SET applied_at = %s WHERE version = 1",
+        (datetime.now(UTC) - timedelta(seconds=seconds),),
+    )
+
+
+def test_health_of_a_city_without_rows_is_a_freshness_failure(pipeline, keyspace, cassandra):
+    set_up_ago(cassandra, keyspace, 7_200)  # an install that has been running for two hours
     report = run_health_check(max_lag=PENDING, max_freshness_seconds=900, cities=["Surrey"])
     value, status = figures_by(report, "freshness_seconds")["tweets"]
     assert status == FAIL and value >= 86_400  # at least since yesterday began
+
+
+def test_a_new_install_without_rows_yet_is_a_warning_not_a_failure(pipeline, keyspace, cassandra):
+    set_up_ago(cassandra, keyspace, 120)
+    report = run_health_check(max_lag=PENDING, max_freshness_seconds=900, cities=["Surrey"])
+    (figure,) = [f for f in report.figures if f.metric == "freshness_seconds" and f.subject == "tweets"]
+    assert figure.status == WARN and 120 <= figure.value < 240
+    assert figure.detail.startswith("no data yet: the keyspace was set up")
+    assert [f for f in report.failures if f.metric == "freshness_seconds"] == []
+
+    set_up_ago(cassandra, keyspace, 901)  # the threshold has passed: no data is now stale data
+    report = run_health_check(max_lag=PENDING, max_freshness_seconds=900, cities=["Surrey"])
+    assert figures_by(report, "freshness_seconds")["tweets"][1] == FAIL
 
 
 def test_the_dag_writes_its_figures_then_fails(airflow_db, pipeline, keyspace, cassandra):
