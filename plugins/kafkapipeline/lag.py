@@ -196,6 +196,10 @@ def peek_oldest_timestamps(
                 error = message.error()
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:
+                        # Nothing readable is pending: the lag is transaction markers (or aborted
+                        # records) only. No age, and no point waiting out the timeout for one.
+                        if message.partition() in pending:
+                            found.setdefault(message.partition(), None)
                         continue
                     raise LagReadError(f"could not read the oldest pending message of {topic}: {error.str()}")
                 partition = message.partition()

@@ -129,3 +129,27 @@ def test_read_lag_reports_offsets_and_the_age_at_the_committed_offset(make_topic
     assert after.partitions[0].oldest_timestamp_ms == base_ms + 2000  # the message at the committed offset
     assert committed_offsets(kafka_hook, topic, group) == {0: 2}  # peeking committed nothing
     assert read_lag(topic, group, with_age=False).partitions[0].oldest_timestamp_ms is None
+
+
+def test_a_lag_of_transaction_markers_only_has_no_age_and_is_read_without_waiting(make_topic, kafka_hook):
+    """A transactional producer leaves a commit marker after its records; it takes an offset."""
+    topic = make_topic("lag_markers", partitions=1)
+    group = "lag.markers.group"
+    producer = kafka_hook.producer(**{"transactional.id": f"{topic}.writer"})
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    for record in tweets(2):
+        producer.produce(topic, key=record.key, value=record.to_json())
+    producer.commit_transaction(30)
+    committer = kafka_hook.consumer(group)
+    try:
+        committer.commit(offsets=[TopicPartition(topic, 0, 2)], asynchronous=False)  # both records done
+    finally:
+        committer.close()
+
+    started = time.monotonic()
+    lag = read_lag(topic, group, timeout=20)
+
+    assert (lag.partitions[0].committed, lag.partitions[0].high, lag.total) == (2, 3, 1)  # the marker
+    assert lag.partitions[0].oldest_timestamp_ms is None and lag.oldest_age_seconds() is None
+    assert time.monotonic() - started < 10  # end of partition seen: no wait for the 20 s timeout
