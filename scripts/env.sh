@@ -22,6 +22,14 @@ export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="${AIRFLOW__CORE__EXECUTION_API_S
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="${AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL:-30}"
 export AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK=True
 export AIRFLOW__LOGGING__LOGGING_LEVEL="${AIRFLOW__LOGGING__LOGGING_LEVEL:-INFO}"
+# The embedded SQLite metadata database: writers wait up to 30 s for its lock rather than 5 s
+# (see plugins/kafkapipeline/airflow_db.py). Not set for another database (e.g. Postgres).
+case "${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-sqlite}" in
+  sqlite*)
+    export AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS:-kafkapipeline.airflow_db.SQLITE_CONNECT_ARGS}"
+    export AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC:-kafkapipeline.airflow_db.SQLITE_CONNECT_ARGS_ASYNC}"
+    ;;
+esac
 # Dotted paths of the librdkafka callbacks (error_cb, oauth_cb, ...) a Kafka connection extra may
 # name; empty: none (the Kafka provider refuses any that is not listed).
 export AIRFLOW__APACHE_KAFKA__CALLBACK_ALLOWLIST="${AIRFLOW__APACHE_KAFKA__CALLBACK_ALLOWLIST:-}"

@@ -70,8 +70,17 @@ class AirflowApi:
         api.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
         return api
 
+    #: Methods that can be sent again after a server error without doing anything twice.
+    RETRIED_METHODS = ("GET", "PATCH")
+    RETRIES = 5
+
     def call(self, method: str, path: str, expect: tuple[int, ...] = (200,), **kwargs: Any) -> Any:
-        response = self.session.request(method, f"{self.base}/api/v2{path}", timeout=60, **kwargs)
+        for attempt in range(self.RETRIES + 1):
+            response = self.session.request(method, f"{self.base}/api/v2{path}", timeout=60, **kwargs)
+            # A 5xx from a standalone Airflow is most often its SQLite metadata database busy.
+            if response.status_code < 500 or method not in self.RETRIED_METHODS or attempt == self.RETRIES:
+                break
+            time.sleep(2.0 * (attempt + 1))
         if response.status_code not in expect:
             raise StackError(f"{method} {path}: {response.status_code} {response.text[:800]}")
         return response.json() if response.content else None

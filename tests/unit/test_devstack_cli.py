@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+import responses
+
 from kafkapipeline import devstack
 
 
@@ -23,3 +26,19 @@ def test_run_dag_against_an_airflow_that_is_not_there_fails_cleanly(monkeypatch,
     err = capsys.readouterr().err
     assert err.startswith("error: bootstrap:")
     assert "secret-value" not in err  # the password never reaches the output
+
+
+@responses.activate
+def test_api_calls_that_can_be_repeated_are_retried_after_a_server_error(monkeypatch):
+    monkeypatch.setattr(devstack.time, "sleep", lambda _seconds: None)
+    base = "http://airflow.test"
+    responses.patch(f"{base}/api/v2/dags/bootstrap", status=500, json={"detail": "Database error"})
+    responses.patch(f"{base}/api/v2/dags/bootstrap", status=200, json={"is_paused": False})
+    responses.post(f"{base}/api/v2/dags/bootstrap/dagRuns", status=500, json={"detail": "Database error"})
+    api = devstack.AirflowApi(base)
+
+    api.unpause("bootstrap")  # the 500 was retried
+    with pytest.raises(devstack.StackError, match="500"):
+        api.trigger("bootstrap")  # a trigger is not: it might have created the run
+
+    assert [call.request.method for call in responses.calls] == ["PATCH", "PATCH", "POST"]

@@ -32,3 +32,31 @@ def test_caller_settings_win():
     conns = _connections(f". {ENV_SH}", {"KAFKA_PORT": "19092", "CASSANDRA_PORT": "19042"})
     assert conns["AIRFLOW_CONN_KAFKA_DEFAULT"]["extra"]["bootstrap.servers"] == "127.0.0.1:19092"
     assert conns["AIRFLOW_CONN_CASSANDRA_DEFAULT"]["port"] == 19042
+
+
+def _environment(extra_env: dict[str, str] | None = None) -> dict[str, str]:
+    out = subprocess.run(
+        ["bash", "-c", f". {ENV_SH}; env -0"],
+        capture_output=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin", **(extra_env or {})},
+    ).stdout.decode()
+    return dict(item.partition("=")[::2] for item in out.split("\0") if item)
+
+
+def test_the_embedded_sqlite_database_waits_for_its_lock_and_postgres_is_left_alone():
+    sqlite = _environment()
+    assert (
+        sqlite["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"]
+        == "kafkapipeline.airflow_db.SQLITE_CONNECT_ARGS"
+    )
+    from kafkapipeline import airflow_db  # the dotted paths resolve to real dicts
+
+    assert airflow_db.SQLITE_CONNECT_ARGS["timeout"] >= 30
+    assert sqlite["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC"].endswith("SQLITE_CONNECT_ARGS_ASYNC")
+
+    postgres = _environment(
+        {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://airflow:x@postgres/airflow"}
+    )
+    assert "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS" not in postgres
+    assert "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC" not in postgres
