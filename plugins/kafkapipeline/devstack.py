@@ -70,20 +70,29 @@ class AirflowApi:
         api.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
         return api
 
-    #: Methods that can be sent again after a server error without doing anything twice.
+    #: Methods that can be sent again after any server error without doing anything twice.
     RETRIED_METHODS = ("GET", "PATCH")
     RETRIES = 5
 
     def call(self, method: str, path: str, expect: tuple[int, ...] = (200,), **kwargs: Any) -> Any:
         for attempt in range(self.RETRIES + 1):
             response = self.session.request(method, f"{self.base}/api/v2{path}", timeout=60, **kwargs)
-            # A 5xx from a standalone Airflow is most often its SQLite metadata database busy.
-            if response.status_code < 500 or method not in self.RETRIED_METHODS or attempt == self.RETRIES:
+            if attempt == self.RETRIES or not self._worth_retrying(method, response.status_code):
                 break
             time.sleep(2.0 * (attempt + 1))
         if response.status_code not in expect:
             raise StackError(f"{method} {path}: {response.status_code} {response.text[:800]}")
         return response.json() if response.content else None
+
+    @classmethod
+    def _worth_retrying(cls, method: str, status: int) -> bool:
+        """A 5xx from a standalone Airflow is most often its SQLite metadata database busy.
+
+        A 503 means the request was not carried out (Airflow answers it, for one, when a
+        backfill could not lock SQLite), so any method is sent again; after another 5xx only
+        methods that cannot do anything twice are.
+        """
+        return status == 503 or (status >= 500 and method in cls.RETRIED_METHODS)
 
     def unpause(self, dag_id: str) -> None:
         self.call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})

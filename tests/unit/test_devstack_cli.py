@@ -35,10 +35,22 @@ def test_api_calls_that_can_be_repeated_are_retried_after_a_server_error(monkeyp
     responses.patch(f"{base}/api/v2/dags/bootstrap", status=500, json={"detail": "Database error"})
     responses.patch(f"{base}/api/v2/dags/bootstrap", status=200, json={"is_paused": False})
     responses.post(f"{base}/api/v2/dags/bootstrap/dagRuns", status=500, json={"detail": "Database error"})
+    locked = "Database is locked. Backfill creation is not supported on SQLite under concurrent access."
+    responses.post(f"{base}/api/v2/backfills", status=503, json={"detail": locked})
+    responses.post(f"{base}/api/v2/backfills", status=200, json={"id": 7})
     api = devstack.AirflowApi(base)
 
     api.unpause("bootstrap")  # the 500 was retried
     with pytest.raises(devstack.StackError, match="500"):
-        api.trigger("bootstrap")  # a trigger is not: it might have created the run
+        api.trigger("bootstrap")  # a trigger is not after a 500: it might have created the run
+    # A 503 says the request was not carried out: sent again, whatever the method.
+    assert api.backfill("ingest_tweets", "2026-11-20", "2026-11-21", {}) == {"id": 7}
 
-    assert [call.request.method for call in responses.calls] == ["PATCH", "PATCH", "POST"]
+    methods = [(call.request.method, call.request.url.rsplit("/", 1)[-1]) for call in responses.calls]
+    assert methods == [
+        ("PATCH", "bootstrap"),
+        ("PATCH", "bootstrap"),
+        ("POST", "dagRuns"),
+        ("POST", "backfills"),
+        ("POST", "backfills"),
+    ]
