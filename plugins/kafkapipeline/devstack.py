@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -103,8 +104,22 @@ class AirflowApi:
     def trigger(
         self, dag_id: str, conf: dict[str, Any] | None = None, logical_date: str | None = None
     ) -> str:
-        body = {"logical_date": logical_date, "conf": conf or {}}
-        return self.call("POST", f"/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
+        """Trigger a run and return its id.
+
+        The run id is chosen here, so a trigger answered with a 5xx can be sent again safely:
+        if the first attempt did create the run after all, the repeat gets 409 for that id.
+        """
+        run_id = f"manual__{datetime.now(UTC).isoformat()}_{uuid.uuid4().hex[:6]}"
+        body = {"dag_run_id": run_id, "logical_date": logical_date, "conf": conf or {}}
+        url = f"{self.base}/api/v2/dags/{dag_id}/dagRuns"
+        for attempt in range(self.RETRIES + 1):
+            response = self.session.post(url, json=body, timeout=60)
+            if response.status_code == 200 or (response.status_code == 409 and attempt > 0):
+                return run_id
+            if response.status_code < 500 or attempt == self.RETRIES:
+                break
+            time.sleep(2.0 * (attempt + 1))
+        raise StackError(f"POST /dags/{dag_id}/dagRuns: {response.status_code} {response.text[:800]}")
 
     def backfill(
         self, dag_id: str, from_date: str, to_date: str, conf: dict[str, Any], max_active_runs: int = 2
