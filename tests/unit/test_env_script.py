@@ -9,15 +9,20 @@ from pathlib import Path
 ENV_SH = Path(__file__).resolve().parents[2] / "scripts" / "env.sh"
 
 
-def _connections(script: str, extra_env: dict[str, str] | None = None) -> dict[str, dict]:
+def _environment(script: str = f". {ENV_SH}", extra_env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment after running ``script`` in a clean one (plus ``extra_env``)."""
     out = subprocess.run(
         ["bash", "-c", f"{script}; env -0"],
         capture_output=True,
         check=True,
         env={"PATH": "/usr/bin:/bin", **(extra_env or {})},
     ).stdout.decode()
-    pairs = (item.partition("=") for item in out.split("\0") if item.startswith("AIRFLOW_CONN_"))
-    return {key: json.loads(value) for key, _, value in pairs}
+    return dict(item.partition("=")[::2] for item in out.split("\0") if item)
+
+
+def _connections(script: str, extra_env: dict[str, str] | None = None) -> dict[str, dict]:
+    env = _environment(script, extra_env)
+    return {key: json.loads(value) for key, value in env.items() if key.startswith("AIRFLOW_CONN_")}
 
 
 def test_connections_are_valid_json_when_sourced_twice():
@@ -34,16 +39,6 @@ def test_caller_settings_win():
     assert conns["AIRFLOW_CONN_CASSANDRA_DEFAULT"]["port"] == 19042
 
 
-def _environment(extra_env: dict[str, str] | None = None) -> dict[str, str]:
-    out = subprocess.run(
-        ["bash", "-c", f". {ENV_SH}; env -0"],
-        capture_output=True,
-        check=True,
-        env={"PATH": "/usr/bin:/bin", **(extra_env or {})},
-    ).stdout.decode()
-    return dict(item.partition("=")[::2] for item in out.split("\0") if item)
-
-
 def test_the_embedded_sqlite_database_waits_for_its_lock_and_postgres_is_left_alone():
     sqlite = _environment()
     assert (
@@ -56,7 +51,7 @@ def test_the_embedded_sqlite_database_waits_for_its_lock_and_postgres_is_left_al
     assert sqlite["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC"].endswith("SQLITE_CONNECT_ARGS_ASYNC")
 
     postgres = _environment(
-        {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://airflow:x@postgres/airflow"}
+        extra_env={"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://airflow:x@postgres/airflow"}
     )
     assert "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS" not in postgres
     assert "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC" not in postgres
