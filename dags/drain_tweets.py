@@ -47,12 +47,8 @@ import pendulum
 from airflow.sdk import dag, task
 
 from kafkapipeline import settings
-from kafkapipeline.drain import KIND_TWEET, drain_params, drain_task
+from kafkapipeline.drain import KIND_TWEET, drain_default_args, drain_group, drain_params, drain_task
 from kafkapipeline.sensors import WaitForConsumerLagSensor
-
-
-def _drain_group(topic: str) -> str:
-    return settings.consumer_group("drain", topic)
 
 
 @dag(
@@ -63,16 +59,10 @@ def _drain_group(topic: str) -> str:
     max_active_runs=1,
     doc_md=__doc__,
     tags=["kafkapipeline", "drain", "tweets"],
-    default_args={
-        "owner": "data-platform",
-        "retries": 3,
-        "retry_delay": timedelta(seconds=30),
-        "retry_exponential_backoff": True,
-        "execution_timeout": timedelta(minutes=30),
-    },
+    default_args=drain_default_args(),
     params=drain_params(min_batch=500, max_wait_seconds=60),
     # Resolved when templates render (at run time), so the topic follows the environment.
-    user_defined_macros={"tweets_topic": settings.tweets_topic, "drain_group": _drain_group},
+    user_defined_macros={"tweets_topic": settings.tweets_topic, "drain_group": drain_group},
 )
 def drain_tweets():
     wait_for_batch = WaitForConsumerLagSensor(

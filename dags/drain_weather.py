@@ -46,12 +46,8 @@ import pendulum
 from airflow.sdk import dag, task
 
 from kafkapipeline import settings
-from kafkapipeline.drain import KIND_WEATHER, drain_params, drain_task
+from kafkapipeline.drain import KIND_WEATHER, drain_default_args, drain_group, drain_params, drain_task
 from kafkapipeline.sensors import WaitForConsumerLagSensor
-
-
-def _drain_group(topic: str) -> str:
-    return settings.consumer_group("drain", topic)
 
 
 @dag(
@@ -62,16 +58,10 @@ def _drain_group(topic: str) -> str:
     max_active_runs=1,
     doc_md=__doc__,
     tags=["kafkapipeline", "drain", "weather"],
-    default_args={
-        "owner": "data-platform",
-        "retries": 3,
-        "retry_delay": timedelta(seconds=30),
-        "retry_exponential_backoff": True,
-        "execution_timeout": timedelta(minutes=30),
-    },
+    default_args=drain_default_args(),
     params=drain_params(min_batch=20, max_wait_seconds=120),
     # Resolved when templates render (at run time), so the topic follows the environment.
-    user_defined_macros={"weather_topic": settings.weather_topic, "drain_group": _drain_group},
+    user_defined_macros={"weather_topic": settings.weather_topic, "drain_group": drain_group},
 )
 def drain_weather():
     wait_for_batch = WaitForConsumerLagSensor(

@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -667,6 +667,22 @@ def _positive_int(name: str, value: Any) -> int:
     return number
 
 
+def drain_group(topic: str) -> str:
+    """The drain's consumer group on ``topic``: its committed offsets mark what is in Cassandra."""
+    return settings.consumer_group("drain", topic)
+
+
+def drain_default_args() -> dict[str, Any]:
+    """Task defaults of both drain DAGs: a failed batch commits nothing, so retrying it is safe."""
+    return {
+        "owner": "data-platform",
+        "retries": 3,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": True,
+        "execution_timeout": timedelta(minutes=30),
+    }
+
+
 def drain_task(kind: str, max_messages: int | str) -> dict[str, Any]:
     """The drain DAGs' task: resolve topic and consumer group now, drain one micro-batch, return its summary.
 
@@ -676,7 +692,7 @@ def drain_task(kind: str, max_messages: int | str) -> dict[str, Any]:
     """
     limit = _positive_int("max_messages", max_messages)
     topic = topic_for_kind(kind)
-    summary = drain_topic(topic, kind, settings.consumer_group("drain", topic), limit)
+    summary = drain_topic(topic, kind, drain_group(topic), limit)
     return summary.to_dict()
 
 
