@@ -5,6 +5,10 @@ must name the same connections, variables and Airflow settings as scripts/env.sh
 the versions requirements.txt locks, and start every service only once what it needs is
 healthy. A change to env.sh, requirements.txt or scripts/services that the compose file
 does not follow makes a test here fail.
+
+Secrets have no default in the file: ``interpolate`` applies compose's variable rules
+(``${VAR}``, ``${VAR:-default}``, ``${VAR:?error}``, ``$$``...) so the tests can show that
+the file does not resolve without them and does with what scripts/compose-secrets writes.
 """
 
 from __future__ import annotations
@@ -12,13 +16,16 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from cryptography.fernet import Fernet
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yaml"
@@ -26,6 +33,20 @@ DOCKERFILE = REPO / "docker" / "airflow.Dockerfile"
 ENV_SH = REPO / "scripts" / "env.sh"
 REQUIREMENTS = REPO / "requirements.txt"
 LOCAL_SERVICES = REPO / "scripts" / "services"
+COMPOSE_SECRETS = REPO / "scripts" / "compose-secrets"
+
+#: Airflow setting -> the variable the user must supply for it (no default in the file).
+REQUIRED_SECRETS = {
+    "AIRFLOW__CORE__FERNET_KEY": "AIRFLOW_FERNET_KEY",
+    "AIRFLOW__API_AUTH__JWT_SECRET": "AIRFLOW_JWT_SECRET",
+    "AIRFLOW__API__SECRET_KEY": "AIRFLOW_API_SECRET_KEY",
+}
+POSTGRES_PASSWORD_VARIABLE = "AIRFLOW_POSTGRES_PASSWORD"
+SECRET_VARIABLES = sorted({*REQUIRED_SECRETS.values(), POSTGRES_PASSWORD_VARIABLE})
+#: Names that say "this is a secret", for settings and for interpolated variables.
+SECRET_NAME = re.compile(r"SECRET|PASSWORD|FERNET|TOKEN|_KEY$|^KEY_|_KEY_")
+#: Values a test run supplies, as a user's .env would.
+TEST_SECRETS = {name: f"test-{name.lower().replace('_', '-')}" for name in SECRET_VARIABLES}
 
 #: Python of the lock in requirements.txt (the Airflow image is chosen to match it).
 LOCK_PYTHON = "3.11"
@@ -175,12 +196,79 @@ def image_tag(image: str) -> str:
     return image.rpartition(":")[2]
 
 
+# --- compose's variable interpolation -------------------------------------------------------
+
+
+class MissingVariable(Exception):
+    """What `docker compose` reports for an unset ``${VAR:?error}``: it starts nothing."""
+
+
+_REFERENCE = re.compile(r"\$(?:(?P<escaped>\$)|\{(?P<braced>[^}]*)\}|(?P<named>[A-Za-z_][A-Za-z0-9_]*))")
+_BRACED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])(.*))?", re.DOTALL)
+
+
+def references(value: str) -> list[tuple[str, str | None, str]]:
+    """(variable, operator or None, argument) of each ``$VAR`` / ``${...}`` in a string."""
+    found = []
+    for match in _REFERENCE.finditer(value):
+        if match["named"]:
+            found.append((match["named"], None, ""))
+        elif match["braced"] is not None:
+            braced = _BRACED.fullmatch(match["braced"])
+            assert braced, f"invalid interpolation ${{{match['braced']}}}"
+            found.append((braced[1], braced[2], braced[3] or ""))
+    return found
+
+
+def interpolate(value: Any, environment: dict[str, str]) -> Any:
+    """`value` (a parsed compose file or part of it) as compose resolves it in `environment`."""
+    if isinstance(value, dict):
+        return {key: interpolate(item, environment) for key, item in value.items()}
+    if isinstance(value, list):
+        return [interpolate(item, environment) for item in value]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match) -> str:
+        if match["escaped"]:
+            return "$"
+        ((name, operator, argument),) = references(match[0])
+        current = environment.get(name)
+        if operator is None:
+            return current or ""
+        # With a colon, an empty value counts as unset (compose's rule, as in the shell).
+        present = bool(current) if operator.startswith(":") else current is not None
+        if operator.endswith("-"):
+            return current if present else argument
+        if operator.endswith("+"):
+            return argument if present else ""
+        if not present:
+            raise MissingVariable(f"required variable {name} is missing a value: {argument}")
+        return current
+
+    return _REFERENCE.sub(substitute, value)
+
+
+def compose_strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in compose_strings(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in compose_strings(item)]
+    return [value] if isinstance(value, str) else []
+
+
 # --- fixtures ----------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def compose() -> dict[str, Any]:
+def raw_compose() -> dict[str, Any]:
     return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+@pytest.fixture(scope="module")
+def compose(raw_compose) -> dict[str, Any]:
+    """The file as compose runs it, with the secrets a user supplies."""
+    return interpolate(raw_compose, TEST_SECRETS)
 
 
 @pytest.fixture(scope="module")
@@ -492,3 +580,174 @@ def test_cassandra_heap_is_bounded(services):
     # cassandra-env.sh refuses one of the two without the other.
     assert re.fullmatch(r"\d+[MG]", environment["MAX_HEAP_SIZE"])
     assert re.fullmatch(r"\d+[MG]", environment["HEAP_NEWSIZE"])
+
+
+# --- secrets: supplied by the user, never defaulted -----------------------------------------
+
+
+def common_environment(compose_file: dict[str, Any]) -> dict[str, str]:
+    return {key: str(value) for key, value in compose_file["x-airflow-common"]["environment"].items()}
+
+
+def secret_settings(compose_file: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(where, setting, raw value) of every environment entry whose name says it is a secret."""
+    found = []
+    blocks = {"x-airflow-common": compose_file["x-airflow-common"], **compose_file["services"]}
+    for where, block in blocks.items():
+        for key, value in (block.get("environment") or {}).items():
+            # A *_FILE setting is the path of a file holding secrets, not a secret.
+            if SECRET_NAME.search(key) and not key.endswith("_FILE"):
+                found.append((where, key, str(value)))
+    return found
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+
+
+def test_interpolation_follows_compose_rules():
+    """The rules the secret tests rely on, as compose documents them."""
+    assert interpolate("$$HOSTNAME and $${HOSTNAME}", {}) == "$HOSTNAME and ${HOSTNAME}"
+    assert interpolate("${A:-d} ${A-d} ${B:-d} ${B-d}", {"A": ""}) == "d  d d"
+    assert interpolate("${A:+set} ${A+set} ${B+set}", {"A": ""}) == " set "
+    assert interpolate("${A?m}", {"A": ""}) == ""
+    assert interpolate("x${A:?m}y", {"A": "v"}) == "xvy"
+    for environment in ({}, {"A": ""}):
+        with pytest.raises(MissingVariable, match="A is missing a value: say how"):
+            interpolate("${A:?say how}", environment)
+
+
+@pytest.mark.parametrize(("setting", "variable"), sorted(REQUIRED_SECRETS.items()))
+def test_airflow_secret_is_required_from_the_user(raw_compose, setting, variable):
+    raw = common_environment(raw_compose)[setting]
+    ((name, operator, message),) = references(raw)
+    assert raw == f"${{{name}{operator}{message}}}", f"{setting} must be exactly the user's {variable}"
+    assert (name, operator) == (variable, ":?"), f"{setting}: {raw}"
+    assert variable in message and "scripts/compose-secrets" in message
+
+
+def test_postgres_password_is_required_and_is_the_one_airflow_uses(raw_compose):
+    raw_password = raw_compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
+    raw_url = common_environment(raw_compose)["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    for raw in (raw_password, raw_url):
+        assert [(name, operator) for name, operator, _ in references(raw)] == [
+            (POSTGRES_PASSWORD_VARIABLE, ":?")
+        ]
+
+
+def test_no_secret_has_a_default(raw_compose):
+    settings = secret_settings(raw_compose)
+    # If the name pattern stopped matching, this test would prove nothing.
+    assert {key for _, key, _ in settings} >= {*REQUIRED_SECRETS, "POSTGRES_PASSWORD"}
+    for where, key, raw in settings:
+        assert references(raw), f"{where}: {key} is a literal in the file"
+        with pytest.raises(MissingVariable):
+            interpolate(raw, {})
+        resolved = interpolate(raw, TEST_SECRETS)
+        assert resolved in TEST_SECRETS.values(), f"{where}: {key} is not exactly the user's value"
+    # Any variable that names a secret, wherever it is used, is required: no :- / - default.
+    for text in compose_strings(raw_compose):
+        for name, operator, _ in references(text):
+            if SECRET_NAME.search(name):
+                assert operator == ":?", f"${{{name}{operator or ''}...}} gives a secret a default"
+
+
+@pytest.mark.parametrize("variable", SECRET_VARIABLES)
+@pytest.mark.parametrize("unset", [True, False], ids=["unset", "empty"])
+def test_compose_refuses_to_start_without_each_secret(raw_compose, variable, unset):
+    environment = dict(TEST_SECRETS)
+    if unset:
+        del environment[variable]
+    else:
+        environment[variable] = ""
+    with pytest.raises(MissingVariable) as raised:
+        interpolate(raw_compose, environment)
+    assert f"required variable {variable} is missing a value" in str(raised.value)
+    assert "scripts/compose-secrets" in str(raised.value)
+
+
+def run_compose_secrets(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(COMPOSE_SECRETS), *args], check=True, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_compose_secrets_writes_what_compose_needs(raw_compose, tmp_path):
+    env_file = tmp_path / ".env"
+    output = run_compose_secrets("--env-file", str(env_file)).stdout
+
+    values = read_env_file(env_file)
+    assert set(values) == set(SECRET_VARIABLES)
+    assert env_file.stat().st_mode & 0o777 == 0o600
+    for value in values.values():
+        assert value not in output, "a secret was printed"
+        assert len(value) >= 32
+    Fernet(values["AIRFLOW_FERNET_KEY"].encode())  # raises unless it is a valid Fernet key
+    for value in (values["AIRFLOW_POSTGRES_PASSWORD"], values["AIRFLOW_JWT_SECRET"]):
+        assert re.fullmatch(r"[A-Za-z0-9_-]+", value), "not URL-safe"
+
+    resolved = interpolate(raw_compose, values)
+    for name in AIRFLOW_SERVICES:
+        environment = airflow_env(resolved["services"], name)
+        for setting, variable in REQUIRED_SECRETS.items():
+            assert environment[setting] == values[variable], f"{name}: {setting}"
+        assert (
+            urlsplit(environment["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]).password
+            == (values["AIRFLOW_POSTGRES_PASSWORD"])
+        )
+    assert (
+        resolved["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
+        == (values["AIRFLOW_POSTGRES_PASSWORD"])
+    )
+
+
+def test_compose_secrets_keeps_values_already_set(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("# mine\nAIRFLOW_FERNET_KEY=kept-key\nAIRFLOW_JWT_SECRET=\nOTHER=1")
+
+    run_compose_secrets("--env-file", str(env_file))
+    first = env_file.read_text()
+    values = read_env_file(env_file)
+    assert first.startswith("# mine\nAIRFLOW_FERNET_KEY=kept-key\n")
+    assert values["OTHER"] == "1"
+    assert set(SECRET_VARIABLES) <= set(values)
+    assert values["AIRFLOW_JWT_SECRET"], "an empty value counts as missing, as for compose"
+
+    run_compose_secrets("--env-file", str(env_file))
+    assert env_file.read_text() == first, "a second run must change nothing"
+
+
+def test_compose_secrets_print_writes_nothing(tmp_path):
+    output = subprocess.run(
+        [sys.executable, str(COMPOSE_SECRETS), "--print"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    ).stdout
+    assert sorted(line.split("=", 1)[0] for line in output.splitlines()) == SECRET_VARIABLES
+    assert not list(tmp_path.iterdir())
+
+
+def test_env_file_is_ignored_by_git():
+    assert ".env" in {line.strip() for line in (REPO / ".gitignore").read_text().splitlines()}
+
+
+def test_docker_compose_itself_refuses_without_secrets(tmp_path):
+    """Where the Docker CLI has compose, check the real thing too (skipped here otherwise)."""
+    docker = shutil.which("docker")
+    probe = docker and subprocess.run([docker, "compose", "version"], check=False, capture_output=True)
+    if not probe or probe.returncode != 0:
+        pytest.skip("docker compose is not installed; interpolate() checks the same rules above")
+    clean = {key: value for key, value in os.environ.items() if key not in SECRET_VARIABLES}
+    empty_env = tmp_path / "empty.env"
+    empty_env.write_text("")
+    command = ["docker", "compose", "--env-file", str(empty_env), "-f", str(COMPOSE_FILE), "config", "-q"]
+    refused = subprocess.run(command, check=False, capture_output=True, text=True, env=clean, timeout=60)
+    assert refused.returncode != 0
+    assert "scripts/compose-secrets" in refused.stderr
+    accepted = subprocess.run(
+        command, check=False, capture_output=True, text=True, env={**clean, **TEST_SECRETS}, timeout=60
+    )
+    assert accepted.returncode == 0, accepted.stderr
