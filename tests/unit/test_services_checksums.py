@@ -326,3 +326,14 @@ def test_closed_stdout_ends_quietly(tmp_path):
         os.close(write_end)
     assert proc.stderr == ""
     assert proc.returncode == 141
+
+
+def test_broken_pipe_elsewhere_is_not_hidden(monkeypatch):
+    """Only a closed stdout ends quietly: a BrokenPipeError from anything else still fails."""
+
+    def broken_socket(*_args):
+        raise BrokenPipeError("a socket closed by the peer")
+
+    monkeypatch.setattr(services, "cmd_logs", broken_socket)
+    with pytest.raises(BrokenPipeError, match="socket closed"):
+        services.main(["logs"])
