@@ -594,7 +594,7 @@ def run_health_check(
 
     thresholds = HealthThresholds.from_env(max_lag, max_freshness_seconds)
     chosen_cities = [c.strip() for c in cities or [] if c and c.strip()] or settings.cities()
-    keyspace = keyspace or settings.keyspace()
+    keyspace = settings.keyspace(keyspace)
     with cassandra_session(cassandra_conn_id) as session:
         report = check_health(
             session,

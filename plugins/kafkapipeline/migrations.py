@@ -133,9 +133,10 @@ def apply_pending(
     cql_dir: Path | None = None,
 ) -> MigrationReport:
     """Apply every migration not yet recorded, in order, and record each one after it succeeds."""
-    keyspace = keyspace or settings.keyspace()
-    if not re.fullmatch(r"[a-z][a-z0-9_]{0,47}", keyspace):
-        raise MigrationError(f"keyspace name {keyspace!r} is not a valid lower-case Cassandra identifier")
+    try:
+        keyspace = settings.keyspace(keyspace)
+    except ValueError as err:
+        raise MigrationError(str(err)) from err
     report = MigrationReport(keyspace=keyspace)
     recorded = applied_checksums(session, keyspace)
     # Migrations applied before the history table exists (the keyspace itself, the table)

@@ -197,7 +197,7 @@ def purge_expired(
     retention = retention or {}
     days_by_table = {table: retention_days(table, retention.get(table)) for table in RETENTION_ENV}
     chosen = [c.strip() for c in cities or [] if c and c.strip()] or settings.cities()
-    keyspace = keyspace or settings.keyspace()
+    keyspace = settings.keyspace(keyspace)
     today = today or datetime.now(UTC).date()
     with cassandra_session(cassandra_conn_id) as session:
         tables = [

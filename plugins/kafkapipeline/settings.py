@@ -8,6 +8,7 @@ instead of patching code.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 #: Airflow connection ids. Kafka client settings live in the ``kafka_default`` extra.
@@ -22,9 +23,27 @@ SCHEMA_VERSION = 1
 DEAD_LETTER_SUFFIX = ".dlq"
 
 
-def keyspace() -> str:
-    """Cassandra keyspace holding the pipeline's tables."""
-    return os.environ.get("KAFKAPIPELINE_KEYSPACE", "kafkapipeline")
+#: A keyspace is pasted into CQL (it cannot be a bind marker), so only plain lower-case
+#: identifiers pass: Cassandra folds unquoted names to lower case and allows 48 characters.
+KEYSPACE_NAME = re.compile(r"[a-z][a-z0-9_]{0,47}")
+
+
+def checked_keyspace(name: str) -> str:
+    """``name`` if it is a plain Cassandra keyspace name; every keyspace that reaches CQL passes here."""
+    if not isinstance(name, str) or not KEYSPACE_NAME.fullmatch(name):
+        raise ValueError(
+            f"keyspace {name!r} is not a valid Cassandra keyspace name: a lower-case letter, then up to "
+            "47 lower-case letters, digits or underscores (check KAFKAPIPELINE_KEYSPACE)"
+        )
+    return name
+
+
+def keyspace(name: str | None = None) -> str:
+    """The keyspace holding the pipeline's tables: ``name`` when given, else ``KAFKAPIPELINE_KEYSPACE``.
+
+    Checked either way, so no caller interpolates an unchecked name into CQL.
+    """
+    return checked_keyspace(name or os.environ.get("KAFKAPIPELINE_KEYSPACE", "kafkapipeline"))
 
 
 def tweets_topic() -> str:

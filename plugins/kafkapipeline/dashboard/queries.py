@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import threading
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
@@ -38,7 +37,6 @@ REQUEST_TIMEOUT_SECONDS = 10.0
 READ_CONCURRENCY = 16
 #: Days before today searched for the latest pipeline_health check.
 HEALTH_LOOKBACK_DAYS = 2
-KEYSPACE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,47}$")
 
 CASSANDRA_CONN_EXAMPLE = '{"conn_type": "cassandra", "host": "127.0.0.1", "port": 9042}'
 
@@ -52,13 +50,11 @@ class SchemaMissing(RuntimeError):
 
 
 def checked_keyspace(name: str) -> str:
-    """The keyspace is interpolated into CQL (it cannot be a bind marker), so only plain names pass."""
-    if not KEYSPACE_NAME.match(name):
-        raise ConfigurationError(
-            f"KAFKAPIPELINE_KEYSPACE={name!r} is not a valid Cassandra keyspace name "
-            "(letters, digits and underscores, starting with a letter, at most 48 characters)"
-        )
-    return name
+    """:func:`kafkapipeline.settings.checked_keyspace`, as the configuration error the API answers 503 to."""
+    try:
+        return settings.checked_keyspace(name)
+    except ValueError as err:
+        raise ConfigurationError(str(err)) from err
 
 
 def _unavailable_errors() -> tuple[type[BaseException], ...]:

@@ -1,0 +1,84 @@
+"""
+### rescore_tweets
+
+Re-scores stored tweets with a sentiment model, so a better model (or a new version of one)
+applies to history too, not only to tweets drained from now on.
+
+**What a run covers**: the days from `start_day` to `end_day` (UTC, both included; empty:
+the last 7 days up to today) for the `city` Param, else every city of `KAFKAPIPELINE_CITIES`.
+
+**How**: each (city, day) partition is read page by page (`page_size` rows), a page is scored in
+one batch and only the sentiment columns are written back (`sentiment_score`, `sentiment_label`,
+`sentiment_model`, `sentiment_model_version`): an upsert on the row's key, so re-running a range
+writes the same values. Rows already scored by the chosen model and version are skipped unless
+`force` is set, so a run that was interrupted continues where it stopped.
+
+**Model**: `learned` (the pipeline's default, `kafkapipeline.sentiment_model`) or `vader`.
+The XCom lists the counts per label and the model name and version used; never tweet text.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from kafkapipeline.rescore import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, rescore_tweets_task
+from kafkapipeline.scorers import LEARNED, SCORER_NAMES
+
+
+@dag(
+    dag_id="rescore_tweets",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    render_template_as_native_obj=True,
+    tags=["kafkapipeline", "maintenance", "sentiment"],
+    default_args={
+        "owner": "data-platform",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=2),
+        "execution_timeout": timedelta(hours=6),
+    },
+    params={
+        "start_day": Param(
+            None, type=["null", "string"], format="date", description="First UTC day; empty: 7 days ago"
+        ),
+        "end_day": Param(
+            None, type=["null", "string"], format="date", description="Last UTC day; empty: today"
+        ),
+        "city": Param(
+            None,
+            type=["null", "string"],
+            minLength=1,
+            maxLength=100,
+            description="Only this city; empty: every city of KAFKAPIPELINE_CITIES",
+        ),
+        "model": Param(LEARNED, type="string", enum=list(SCORER_NAMES), description="Model to score with"),
+        "force": Param(
+            False, type="boolean", description="Re-score rows already scored by this model version"
+        ),
+        "page_size": Param(
+            DEFAULT_PAGE_SIZE,
+            type="integer",
+            minimum=1,
+            maximum=MAX_PAGE_SIZE,
+            description="Rows read, scored and written per batch",
+        ),
+    },
+)
+def rescore_tweets():
+    task(task_id="rescore")(rescore_tweets_task)(
+        start_day="{{ params.start_day }}",
+        end_day="{{ params.end_day }}",
+        city="{{ params.city }}",
+        model="{{ params.model }}",
+        force="{{ params.force }}",
+        page_size="{{ params.page_size }}",
+    )
+
+
+rescore_tweets()
