@@ -140,11 +140,9 @@ def resolve_tweet_source(
     from kafkapipeline.sources.mastodon import MastodonTweetSource
 
     mastodon = MastodonTweetSource.from_connection(mastodon_conn, mastodon_conn_id, city=city)
-    detail = "" if mode == "mastodon" else f" ({conn_id} not set)"
-    return SourceChoice(
-        mastodon,
-        f"connection {mastodon_conn_id} is set: using Mastodon {mastodon.host}{detail} (source={mode})",
-    )
+    detail = "" if mode == "mastodon" else f" and {conn_id} is not"
+    reason = f"connection {mastodon_conn_id} is set{detail}: using Mastodon {mastodon.host} (source={mode})"
+    return SourceChoice(mastodon, reason)
 
 
 def resolve_weather_source(
