@@ -20,6 +20,8 @@ Per interval ``[start, end)``, each timeline (``GET /api/v1/timelines/tag/:hasht
   snowflakes (other server software) are walked page by page.
 * A timeline that ends before reaching ``start`` (the instance keeps nothing older) is
   reported: a warning in the log and in the task's XCom (``history_gaps``).
+* A post from another server that reaches the instance after the run for its interval is
+  not in that run; a later backfill of the interval picks it up (rows are upserts).
 * A status seen on two hashtags (or also on the local timeline) is produced once.
 * Reblogs are **skipped**: public and hashtag timelines already carry the original post
   itself when it is public, and mapping a boost to its original would produce a post

@@ -15,6 +15,10 @@
 
 The access token travels in the ``Authorization`` header, never in a URL, so neither
 logs nor exception texts can carry it.
+
+``http_client.get_json`` (the weather sources' retry) is not reused: it returns neither the
+``Link`` nor the rate-limit headers, and it retries a 429 on a blind backoff instead of
+waiting for the announced reset.
 """
 
 from __future__ import annotations
