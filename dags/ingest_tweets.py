@@ -8,10 +8,12 @@ the tweet id.
 **Source** (Param `source`):
 
 * `auto` (default): the X API recent search when connection `x_api_default` is set
-  (bearer token in the password, or extra `bearer_token`), otherwise the built-in
-  **replay** source: realistic, deterministic tweets with no key and no network.
+  (bearer token in the password, or extra `bearer_token`); else public **Mastodon**
+  posts when `mastodon_default` is set (host = instance URL, optional token in the
+  password); otherwise the built-in **replay** source: realistic, deterministic tweets
+  with no key and no network. With both connections set, X wins.
+* `x` / `mastodon`: always that source; fails naming the connection to set when it is missing.
 * `replay`: always the replay source (backfills of past ranges, demos).
-* `api`: always the X API; fails if `x_api_default` is not set.
 
 The task's XCom (`return_value`) says which source was used and why, the interval, and
 how many tweets were produced and skipped.
@@ -20,12 +22,13 @@ how many tweets were produced and skipped.
 (`CronDataIntervalTimetable`). A manual run covers the last complete period before it.
 `airflow backfill create --dag-id ingest_tweets --from-date ... --to-date ...` re-produces
 exactly the records of those intervals with the replay source (the same tweet ids, so the
-Cassandra rows are upserts). X recent search only reaches back 7 days.
+Cassandra rows are upserts). X recent search only reaches back 7 days; Mastodon as far
+as the instance's timeline pages go (the XCom's `history_gaps` says when an interval is older).
 
 **Schedule**: cron in `KAFKAPIPELINE_TWEETS_SCHEDULE` (default `*/10 * * * *`, UTC).
 At most 2 runs at a time, so a backfill cannot swamp the API.
 
-**Rate limits**: a 429 waits for the reset X announces (up to 10 minutes), then fetches
+**Rate limits**: a 429 waits for the reset X (or Mastodon) announces (up to 10 minutes), then fetches
 the same page again; pages are produced once, as soon as they are fetched.
 """
 
@@ -43,7 +46,7 @@ from kafkapipeline.ingest import (
     replay_rate_from_env,
     schedule_from_env,
 )
-from kafkapipeline.sources import SOURCE_MODES
+from kafkapipeline.sources import TWEET_SOURCE_MODES
 
 
 @dag(
@@ -65,8 +68,11 @@ from kafkapipeline.sources import SOURCE_MODES
         "source": Param(
             "auto",
             type="string",
-            enum=list(SOURCE_MODES),
-            description="auto: X API if x_api_default is set, else replay; replay: built-in; api: X API",
+            enum=list(TWEET_SOURCE_MODES),
+            description=(
+                "auto: X API if x_api_default is set, else Mastodon if mastodon_default is set, "
+                "else replay; x / mastodon / replay: force that source"
+            ),
         ),
         "query": Param(
             DEFAULT_TWEET_QUERY,

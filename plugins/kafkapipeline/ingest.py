@@ -230,6 +230,9 @@ def ingest_tweets_task() -> dict[str, Any]:
         tweets_per_10_minutes=int(params.get("replay_tweets_per_10_minutes", replay_rate_from_env())),
     )
     result = ingest(choice, interval, settings.tweets_topic())
+    run_report = getattr(choice.source, "run_report", None)
+    if callable(run_report):  # Mastodon: instance, duplicates, reblogs skipped, history gaps
+        result.update(run_report())
     if choice.source.name == "x_api":  # the replay source does not search: no query to report
         result["query"] = params.get("query") or DEFAULT_TWEET_QUERY
     return result

@@ -16,6 +16,11 @@ KAFKA_CONN_ID = "kafka_default"
 CASSANDRA_CONN_ID = "cassandra_default"
 OPENWEATHERMAP_CONN_ID = "openweathermap_default"
 X_API_CONN_ID = "x_api_default"
+MASTODON_CONN_ID = "mastodon_default"
+
+#: Hashtags the Mastodon source reads (without ``#``) unless the connection's extra names others.
+DEFAULT_MASTODON_HASHTAGS = ("Vancouver", "YVR", "VancouverBC")
+MASTODON_HASHTAGS_ENV = "KAFKAPIPELINE_MASTODON_HASHTAGS"
 
 #: Version written into every JSON value the pipeline produces.
 SCHEMA_VERSION = 1
@@ -65,6 +70,13 @@ def cities() -> list[str]:
     configured = os.environ.get("KAFKAPIPELINE_CITIES", "")
     names = [city.strip() for city in configured.split(",") if city.strip()]
     return list(dict.fromkeys(names)) or ["Vancouver"]
+
+
+def mastodon_hashtags() -> list[str]:
+    """Hashtags for the Mastodon source (``KAFKAPIPELINE_MASTODON_HASHTAGS``, comma separated)."""
+    configured = os.environ.get(MASTODON_HASHTAGS_ENV, "")
+    names = [tag.strip().lstrip("#") for tag in configured.split(",") if tag.strip().lstrip("#")]
+    return list(dict.fromkeys(names)) or list(DEFAULT_MASTODON_HASHTAGS)
 
 
 def dead_letter_topic(topic: str) -> str:

@@ -56,7 +56,9 @@ def test_ingest_tweets_falls_back_to_replay_and_reproduces_the_interval(
 
     assert dag_run.state == "success"
     assert summary["source"] == "replay"
-    assert summary["source_reason"] == "connection x_api_default not set: using the built-in replay source"
+    assert summary["source_reason"] == (
+        "connections x_api_default and mastodon_default not set: using the built-in replay source"
+    )
     assert (summary["interval_start"], summary["interval_end"]) == (
         COVERED.start.isoformat(),
         COVERED.end.isoformat(),

@@ -12,6 +12,7 @@ from airflow.sdk import Connection
 from kafkapipeline.errors import ConfigurationError
 from kafkapipeline.sources import resolve_tweet_source, resolve_weather_source
 from kafkapipeline.sources.base import Interval
+from kafkapipeline.sources.mastodon import MastodonTweetSource
 from kafkapipeline.sources.openmeteo import OpenMeteoSource
 from kafkapipeline.sources.openweathermap import OpenWeatherMapSource
 from kafkapipeline.sources.replay import ReplayTweetSource, ReplayWeatherSource
@@ -32,6 +33,7 @@ def no_connections(conn_id: str):
 
 X_CONN = Connection(conn_id="x_api_default", conn_type="generic", password="tok")
 OWM_CONN = Connection(conn_id="openweathermap_default", conn_type="generic", password="key")
+MASTODON_CONN = Connection(conn_id="mastodon_default", conn_type="http", host="https://mastodon.social")
 
 
 def test_tweets_default_to_replay_when_the_connection_is_not_set(caplog):
@@ -39,7 +41,9 @@ def test_tweets_default_to_replay_when_the_connection_is_not_set(caplog):
     choice = resolve_tweet_source("auto", get_connection=no_connections)
 
     assert isinstance(choice.source, ReplayTweetSource)
-    assert choice.reason == "connection x_api_default not set: using the built-in replay source"
+    assert choice.reason == (
+        "connections x_api_default and mastodon_default not set: using the built-in replay source"
+    )
     assert choice.reason in caplog.text
 
 
@@ -54,7 +58,7 @@ def test_tweets_use_the_api_when_the_connection_is_set():
 
 def test_bearer_token_may_live_in_the_extra():
     conn = Connection(conn_id="x_api_default", conn_type="generic", extra=json.dumps({"bearer_token": "t"}))
-    choice = resolve_tweet_source("api", get_connection=connections(x_api_default=conn))
+    choice = resolve_tweet_source("x", get_connection=connections(x_api_default=conn))
     assert isinstance(choice.source, XApiTweetSource)
 
 
@@ -65,24 +69,101 @@ def test_a_defined_connection_without_a_secret_is_an_error_not_a_silent_replay()
 
 
 def test_forcing_a_source():
-    assert isinstance(
-        resolve_tweet_source("replay", get_connection=connections(x_api_default=X_CONN)).source,
-        ReplayTweetSource,
+    both = connections(x_api_default=X_CONN, mastodon_default=MASTODON_CONN)
+    assert isinstance(resolve_tweet_source("replay", get_connection=both).source, ReplayTweetSource)
+    assert isinstance(resolve_tweet_source("x", get_connection=both).source, XApiTweetSource)
+    forced = resolve_tweet_source("mastodon", get_connection=both)
+    assert isinstance(forced.source, MastodonTweetSource)
+    assert (
+        forced.reason
+        == "connection mastodon_default is set: using Mastodon mastodon.social (source=mastodon)"
     )
-    with pytest.raises(ConfigurationError, match="AIRFLOW_CONN_X_API_DEFAULT"):
-        resolve_tweet_source("api", get_connection=no_connections)
-    with pytest.raises(ValueError, match="auto, replay, api"):
+    # "api" is the older name of "x"
+    assert isinstance(resolve_tweet_source("api", get_connection=both).source, XApiTweetSource)
+    with pytest.raises(ValueError, match="auto, x, mastodon, replay"):
         resolve_tweet_source("twitter", get_connection=no_connections)
+
+
+def test_a_forced_source_without_its_connection_names_the_connection_to_set():
+    with pytest.raises(ConfigurationError, match="connection 'x_api_default' is not defined") as x_error:
+        resolve_tweet_source("x", get_connection=connections(mastodon_default=MASTODON_CONN))
+    assert "AIRFLOW_CONN_X_API_DEFAULT=" in str(x_error.value)
+    with pytest.raises(ConfigurationError, match="connection 'mastodon_default' is not defined") as m_error:
+        resolve_tweet_source("mastodon", get_connection=connections(x_api_default=X_CONN))
+    assert (
+        'AIRFLOW_CONN_MASTODON_DEFAULT=\'{"conn_type": "http", "host": "https://mastodon.social"}\''
+        in str(m_error.value)
+    )
+
+
+def test_auto_uses_mastodon_when_only_its_connection_is_set():
+    choice = resolve_tweet_source(
+        "auto", city="Burnaby", get_connection=connections(mastodon_default=MASTODON_CONN)
+    )
+    assert isinstance(choice.source, MastodonTweetSource)
+    assert (choice.source.base_url, choice.source.city) == ("https://mastodon.social", "Burnaby")
+    assert choice.source.hashtags == ["Vancouver", "YVR", "VancouverBC"]
+    assert choice.reason == (
+        "connection mastodon_default is set and x_api_default is not: "
+        "using Mastodon mastodon.social (source=auto)"
+    )
+
+
+def test_auto_with_both_connections_uses_x_and_says_how_to_get_mastodon():
+    choice = resolve_tweet_source(
+        "auto", get_connection=connections(x_api_default=X_CONN, mastodon_default=MASTODON_CONN)
+    )
+    assert isinstance(choice.source, XApiTweetSource)
+    assert "mastodon_default is set too: X wins in auto, trigger with source=mastodon" in choice.reason
+
+
+def test_a_mastodon_connection_without_a_host_is_an_error_not_a_silent_replay():
+    no_host = Connection(conn_id="mastodon_default", conn_type="http")
+    with pytest.raises(ConfigurationError, match="'mastodon_default' needs the instance URL in its host"):
+        resolve_tweet_source("auto", get_connection=connections(mastodon_default=no_host))
+
+
+def test_x_api_module_does_not_import_selection():
+    """selection imports x_api (lazily); x_api importing selection back made an import cycle."""
+    import ast
+    import inspect
+
+    from kafkapipeline.sources import mastodon, x_api
+
+    for module in (x_api, mastodon):
+        tree = ast.parse(inspect.getsource(module))
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        assert "kafkapipeline.sources.selection" not in imported, module.__name__
 
 
 def test_connection_is_looked_up_through_airflow(monkeypatch):
     """The real look-up: an AIRFLOW_CONN_ variable switches the source, its absence means replay."""
     monkeypatch.delenv("AIRFLOW_CONN_X_API_DEFAULT", raising=False)
+    monkeypatch.delenv("AIRFLOW_CONN_MASTODON_DEFAULT", raising=False)
     assert resolve_tweet_source("auto").source.name == "replay"
     monkeypatch.setenv(
         "AIRFLOW_CONN_X_API_DEFAULT", json.dumps({"conn_type": "generic", "password": "from-env"})
     )
     assert resolve_tweet_source("auto").source.name == "x_api"
+
+
+def test_mastodon_connection_is_looked_up_through_airflow(monkeypatch):
+    monkeypatch.delenv("AIRFLOW_CONN_X_API_DEFAULT", raising=False)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MASTODON_DEFAULT",
+        json.dumps(
+            {
+                "conn_type": "http",
+                "host": "https://fosstodon.org",
+                "password": "tok-from-env",
+                "extra": {"hashtags": ["BCwx"], "local_timeline": True},
+            }
+        ),
+    )
+    source = resolve_tweet_source("auto").source
+    assert isinstance(source, MastodonTweetSource)
+    assert (source.host, source.hashtags, source.local_timeline) == ("fosstodon.org", ["BCwx"], True)
+    assert "with an access token" in source.describe()
 
 
 def test_weather_defaults_to_replay_when_the_connection_is_not_set():

@@ -5,6 +5,7 @@ Every source is a :class:`~kafkapipeline.sources.base.RecordSource`: given an in
 :class:`~kafkapipeline.records.WeatherRecord`.
 
 * :mod:`.x_api` — X API v2 recent search (connection ``x_api_default``)
+* :mod:`.mastodon` — public hashtag / local timelines of a Mastodon instance (connection ``mastodon_default``)
 * :mod:`.openweathermap` — OpenWeatherMap current weather (connection ``openweathermap_default``)
 * :mod:`.openmeteo` — Open-Meteo hourly history, keyless
 * :mod:`.replay` — the built-in deterministic replay, the default when no connection is set
@@ -28,6 +29,7 @@ from kafkapipeline.sources.base import (
 from kafkapipeline.sources.selection import (
     DEFAULT_TWEET_QUERY,
     SOURCE_MODES,
+    TWEET_SOURCE_MODES,
     SourceChoice,
     resolve_tweet_source,
     resolve_weather_source,
@@ -36,6 +38,7 @@ from kafkapipeline.sources.selection import (
 __all__ = [
     "DEFAULT_TWEET_QUERY",
     "SOURCE_MODES",
+    "TWEET_SOURCE_MODES",
     "Interval",
     "MalformedResponse",
     "RecordSource",

@@ -1,12 +1,20 @@
 """Pick the source a run uses: the real API when its connection is configured, else the replay.
 
 Called inside the task (never at DAG parse time), so the connection is looked up when
-the run happens. The ``source`` parameter of a run decides:
+the run happens. The ``source`` parameter of a run decides.
 
-* ``auto`` (the default): the API if its connection is defined, otherwise the built-in
-  replay source, with a log line saying so;
-* ``replay``: always the replay source (offline, deterministic; for demos and backfills);
-* ``api``: always the real API; a missing connection is an error that says what to set.
+Tweets (``auto``, ``x``, ``mastodon``, ``replay``):
+
+* ``auto`` (the default): the X API if connection ``x_api_default`` is set; else Mastodon
+  if ``mastodon_default`` is set; else the built-in replay source, with a log line saying
+  so. When both connections are set, **X wins** (it is the paid, explicitly configured
+  search) and the reason says how to force Mastodon;
+* ``x`` / ``mastodon``: always that source; a missing connection is an error naming the
+  connection to set (``api``, the older name, still means ``x``);
+* ``replay``: always the replay source (offline, deterministic; for demos and backfills).
+
+Weather (``auto``, ``replay``, ``api``): ``auto`` is the API if its connection is defined,
+otherwise the replay; ``api`` always the real APIs.
 
 Weather has two real providers. OpenWeatherMap only knows the weather now, so it is used
 for intervals that ended within ``current_window``; older intervals go to the keyless
@@ -29,18 +37,20 @@ from typing import TYPE_CHECKING, Any, Generic
 from kafkapipeline import settings
 from kafkapipeline.errors import ConfigurationError, missing_connection
 from kafkapipeline.sources.base import Interval, Record, RecordSource
+from kafkapipeline.sources.defaults import DEFAULT_TWEET_QUERY
 
 if TYPE_CHECKING:
     from kafkapipeline.records import TweetRecord, WeatherRecord
 
 log = logging.getLogger(__name__)
 
+#: Weather source modes.
 SOURCE_MODES = ("auto", "replay", "api")
-
-#: What ``ingest_tweets`` searches for unless a run says otherwise.
-DEFAULT_TWEET_QUERY = "Vancouver lang:en -is:retweet"
+#: Tweet source modes (the ``source`` Param of ``ingest_tweets``).
+TWEET_SOURCE_MODES = ("auto", "x", "mastodon", "replay")
 
 X_API_CONN_EXAMPLE = json.dumps({"conn_type": "generic", "password": "<bearer token>"})
+MASTODON_CONN_EXAMPLE = json.dumps({"conn_type": "http", "host": "https://mastodon.social"})
 OPENWEATHERMAP_CONN_EXAMPLE = json.dumps({"conn_type": "generic", "password": "<api key>"})
 
 #: OpenWeatherMap (current weather only) serves intervals that ended at most this long ago.
@@ -95,28 +105,44 @@ def resolve_tweet_source(
     max_results: int = 100,
     tweets_per_10_minutes: int = 10,
     conn_id: str = settings.X_API_CONN_ID,
+    mastodon_conn_id: str = settings.MASTODON_CONN_ID,
     get_connection: ConnectionLookup = lookup_connection,
 ) -> SourceChoice[TweetRecord]:
     """The tweet source for a run (see the module docstring for the rules)."""
     from kafkapipeline.sources.replay import ReplayTweetSource
 
-    _check_mode(mode)
+    mode = "x" if mode == "api" else mode
+    if mode not in TWEET_SOURCE_MODES:
+        raise ValueError(f"source must be one of {', '.join(TWEET_SOURCE_MODES)}, got {mode!r}")
     if mode == "replay":
         return SourceChoice(ReplayTweetSource(city, tweets_per_10_minutes), "source=replay was requested")
-    conn = get_connection(conn_id)
-    if conn is None:
-        if mode == "api":
-            raise missing_connection(conn_id, X_API_CONN_EXAMPLE)
-        reason = f"connection {conn_id} not set: using the built-in replay source"
+    x_conn = get_connection(conn_id) if mode in ("auto", "x") else None
+    if mode == "x" and x_conn is None:
+        raise missing_connection(conn_id, X_API_CONN_EXAMPLE)
+    if x_conn is not None:
+        from kafkapipeline.sources.x_api import XApiTweetSource
+
+        token = connection_secret(x_conn, conn_id, "bearer_token", X_API_CONN_EXAMPLE)
+        source = XApiTweetSource(
+            token, query=query, city=city, max_pages=max_pages, max_results=max_results, conn_id=conn_id
+        )
+        reason = f"connection {conn_id} is set: using the X API (source={mode})"
+        if mode == "auto" and get_connection(mastodon_conn_id) is not None:
+            reason += f"; {mastodon_conn_id} is set too: X wins in auto, trigger with source=mastodon for it"
+        return SourceChoice(source, reason)
+    mastodon_conn = get_connection(mastodon_conn_id)
+    if mastodon_conn is None:
+        if mode == "mastodon":
+            raise missing_connection(mastodon_conn_id, MASTODON_CONN_EXAMPLE)
+        reason = f"connections {conn_id} and {mastodon_conn_id} not set: using the built-in replay source"
         log.warning(reason)
         return SourceChoice(ReplayTweetSource(city, tweets_per_10_minutes), reason)
-    from kafkapipeline.sources.x_api import XApiTweetSource
+    from kafkapipeline.sources.mastodon import MastodonTweetSource
 
-    token = connection_secret(conn, conn_id, "bearer_token", X_API_CONN_EXAMPLE)
-    source = XApiTweetSource(
-        token, query=query, city=city, max_pages=max_pages, max_results=max_results, conn_id=conn_id
-    )
-    return SourceChoice(source, f"connection {conn_id} is set: using the X API (source={mode})")
+    mastodon = MastodonTweetSource.from_connection(mastodon_conn, mastodon_conn_id, city=city)
+    detail = "" if mode == "mastodon" else f" and {conn_id} is not"
+    reason = f"connection {mastodon_conn_id} is set{detail}: using Mastodon {mastodon.host} (source={mode})"
+    return SourceChoice(mastodon, reason)
 
 
 def resolve_weather_source(

@@ -47,8 +47,8 @@ from kafkapipeline.sources.base import (
     SourceRequestRejected,
     SourceUnavailable,
 )
+from kafkapipeline.sources.defaults import DEFAULT_TWEET_QUERY
 from kafkapipeline.sources.replay import snowflake_time
-from kafkapipeline.sources.selection import DEFAULT_TWEET_QUERY
 
 log = logging.getLogger(__name__)
 
