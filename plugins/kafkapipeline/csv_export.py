@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 EXPORT_DIR_ENV = "KAFKAPIPELINE_EXPORT_DIR"
 #: The export dir when neither the Param nor ``KAFKAPIPELINE_EXPORT_DIR`` names one, in the data root.
 DEFAULT_EXPORT_SUBDIR = "exports"
+#: Limits of the ``cities`` Param: how many cities one run exports, and how long a name may be.
+MAX_CITIES = 100
+MAX_CITY_LENGTH = 100
 #: Rows per page read from Cassandra.
 DEFAULT_FETCH_SIZE = 1_000
 READ_TIMEOUT_SECONDS = 60.0

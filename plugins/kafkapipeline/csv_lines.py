@@ -5,7 +5,10 @@ field limit (:func:`csv.field_size_limit`, 131072 by default) is skipped in chun
 :data:`SKIP_CHUNK_BYTES` and the record that spans it is yielded as unreadable, naming the line
 and its size. A file that is one 50 MB line without a newline costs a few chunks of memory and
 one bad row. A field that grows past the field limit over several lines (an unclosed quote) is
-the ``csv`` module's own error, also one unreadable record; parsing goes on with the next line.
+the ``csv`` module's own error, also one unreadable record. After an unreadable record whose
+quotes are still open (an odd number of ``"`` since the record began), the lines up to the one
+that closes them are skipped into that record too, so the rest of a cut-short quoted field is not
+read as new rows; then parsing goes on with the next line.
 
 Bytes that are not UTF-8 survive as lone surrogates (``surrogateescape``): one bad byte spoils
 one row (which :func:`check_utf8` then reports) instead of stopping the whole file.
@@ -62,6 +65,7 @@ class LineReader:
             raise ValueError(f"max_bytes must be at least 1, got {self.max_bytes}")
         self.line = 0
         self._overlong: Overlong | None = None
+        self._quotes = 0  # quote characters since the current record began
 
     def __iter__(self) -> LineReader:
         return self
@@ -73,23 +77,39 @@ class LineReader:
         self.line += 1
         if len(raw) > self.max_bytes:
             return self._skip_rest(raw)
+        self._quotes += raw.count(b'"')
         text = raw.decode("utf-8", "surrogateescape")
         return text.removeprefix("\ufeff") if self.line == 1 else text
 
     def _skip_rest(self, head: bytes) -> str:
         size = len(head)
         chunk = head
+        self._quotes += head.count(b'"')
         while not chunk.endswith(b"\n"):
             chunk = self._stream.readline(SKIP_CHUNK_BYTES)
             if not chunk:
                 break
             size += len(chunk)
+            self._quotes += chunk.count(b'"')
         pending = self._overlong
         if pending is None:
             self._overlong = Overlong(self.line, size, 1, self.max_bytes)
         else:
             self._overlong = Overlong(pending.line, pending.size, pending.count + 1, self.max_bytes)
         return "\n"
+
+    def start_record(self) -> None:
+        """The ``csv`` reader is about to read a new record (it starts at a line boundary)."""
+        self._quotes = 0
+
+    def skip_open_quote(self) -> None:
+        """After an unreadable record: skip the lines up to the one that closes its open quotes."""
+        while self._quotes % 2:
+            try:
+                next(self)
+            except StopIteration:
+                break
+        self._overlong = None
 
     def take_overlong(self) -> Overlong | None:
         """The lines skipped since the last call (the ``csv`` reader reads no line ahead of its record)."""
@@ -121,8 +141,14 @@ def csv_records(lines: Iterable[str]) -> Iterator[CsvRecord]:
     """
     source = lines if isinstance(lines, LineReader) else None
     reader = csv.reader(lines)
+
+    def lines_read() -> int:
+        return source.line if source is not None else reader.line_num
+
     while True:
-        start = reader.line_num + 1
+        start = lines_read() + 1
+        if source is not None:
+            source.start_record()
         error: str | None = None
         try:
             fields: list[str] | None = next(reader)
@@ -130,12 +156,13 @@ def csv_records(lines: Iterable[str]) -> Iterator[CsvRecord]:
             return
         except csv.Error as err:
             fields, error = None, f"unreadable CSV: {err}"
-        end = max(start, reader.line_num)
         overlong = source.take_overlong() if source is not None else None
         if overlong is not None:
             fields, error = None, overlong.reason()
-        yield CsvRecord(start, end, fields, error)
-        if error is not None and reader.line_num < start:  # no progress: nothing more can be read
+        if error is not None and source is not None:
+            source.skip_open_quote()
+        yield CsvRecord(start, max(start, lines_read()), fields, error)
+        if error is not None and lines_read() < start:  # no progress: nothing more can be read
             return
 
 
