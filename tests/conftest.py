@@ -16,7 +16,11 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-REFERENCE_DATA = REPO_ROOT.parent / "shared" / "reference-data"
+#: The recorded real files: ../shared/reference-data next to the clone, or KAFKAPIPELINE_REFERENCE_DATA
+#: (as for bench/drain_benchmark.py, e.g. for a git worktree that lives elsewhere).
+REFERENCE_DATA = Path(
+    os.environ.get("KAFKAPIPELINE_REFERENCE_DATA") or REPO_ROOT.parent / "shared" / "reference-data"
+)
 
 
 def _load_project_env() -> None:
