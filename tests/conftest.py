@@ -62,7 +62,8 @@ def reference_data() -> Path:
     if not REFERENCE_DATA.is_dir():
         pytest.skip(
             f"shared reference data not found at {REFERENCE_DATA}: this test reads recorded real files "
-            "from there (a clone without ../shared skips it)"
+            "from there (a clone without ../shared skips it; KAFKAPIPELINE_REFERENCE_DATA names "
+            "another folder)"
         )
     return REFERENCE_DATA
 
