@@ -66,7 +66,7 @@ from kafkapipeline.csv_seed import (
     seed_tweet_row,
     seed_weather_row,
 )
-from kafkapipeline.data_paths import PathOutsideDataRoot, confine, data_root
+from kafkapipeline.data_paths import PathOutsideDataRoot, check_opened, confine, data_root
 from kafkapipeline.records import InvalidRecord
 
 __all__ = [
@@ -239,6 +239,7 @@ def import_file(
 
     :raises CsvImportError: the file's format is not what ``kind`` says or cannot be told, or
         rows could not be written (importing the file again is safe: rows are upserts)
+    :raises PathOutsideDataRoot: the file opened is not inside the data root
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
@@ -248,6 +249,7 @@ def import_file(
     chunk: list[tuple[Any, ...]] = []
     try:
         with path.open("rb") as stream:
+            check_opened(stream.fileno())  # the file opened is inside the data root too
             for chosen, row in rows_of(csv_records(decoded_lines(stream)), kind, report, imported_at):
                 if writer is None:  # prepared once the file's format (and so its table) is known
                     try:

@@ -6,11 +6,13 @@ through :func:`confine`: relative paths are taken from the data root
 (:func:`kafkapipeline.settings.data_root`, ``KAFKAPIPELINE_DATA_ROOT``); a ``..`` segment, an
 absolute path outside the root and a symlink that resolves out of it are refused with an error
 naming the root and the setting. The path returned is the resolved one, so the file opened is
-the file checked.
+the file checked; :func:`check_opened` checks again, once open, where ``/proc`` tells which file
+a descriptor holds (a folder swapped for a symlink between the check and the open is caught).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from kafkapipeline import settings
@@ -63,3 +65,15 @@ def confine(path: str | Path, *, what: str = "path") -> Path:
         through = "" if resolved == Path(full).absolute() else f" (through a symlink, to {resolved})"
         raise PathOutsideDataRoot(f"{what} {text!r} is outside the data root{through}; {hint}")
     return resolved
+
+
+def check_opened(fd: int, *, what: str = "file") -> None:
+    """The file open on ``fd`` lies inside the data root (Linux's ``/proc/self/fd``; elsewhere a no-op).
+
+    :raises PathOutsideDataRoot: it does not
+    """
+    try:
+        target = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return  # no /proc: the path was checked just before it was opened
+    confine(target, what=what)

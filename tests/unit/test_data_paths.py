@@ -14,7 +14,13 @@ import pytest
 from kafkapipeline import settings
 from kafkapipeline.csv_export import default_export_dir, export_day, export_dir_of
 from kafkapipeline.csv_import import CsvImportError, csv_files, resolve_import_path
-from kafkapipeline.data_paths import MAX_PATH_LENGTH, PATH_PARAM_PATTERN, PathOutsideDataRoot, confine
+from kafkapipeline.data_paths import (
+    MAX_PATH_LENGTH,
+    PATH_PARAM_PATTERN,
+    PathOutsideDataRoot,
+    check_opened,
+    confine,
+)
 
 
 @pytest.fixture
@@ -164,3 +170,13 @@ def test_export_refuses_a_table_folder_that_is_a_symlink_out(data_root, outside)
 )
 def test_path_param_pattern(value, ok):
     assert (re.search(PATH_PARAM_PATTERN, value) is not None) is ok
+
+
+def test_an_open_file_is_checked_again_where_proc_tells_what_it_is(data_root, outside):
+    if not Path("/proc/self/fd").is_dir():
+        pytest.skip("no /proc/self/fd on this system: check_opened is a no-op there")
+    (data_root / "a.csv").write_text("x\n")
+    with (data_root / "a.csv").open("rb") as inside:
+        check_opened(inside.fileno())
+    with (outside / "secret.csv").open("rb") as stream, refused("secret.csv' is outside the data root"):
+        check_opened(stream.fileno())
