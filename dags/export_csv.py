@@ -14,8 +14,10 @@ re-running a day replaces its file whole and a reader never sees half a file. A 
 gets a file with only the header. Format (read back by `import_csv`): a header row with the
 column names, ISO-8601 UTC timestamps with milliseconds, empty field = null.
 
-**Where**: the `export_dir` Param, else `KAFKAPIPELINE_EXPORT_DIR`, else
-`$KAFKAPIPELINE_STATE/exports` (`.state/exports` in the repository).
+**Where**: the `export_dir` Param, else `KAFKAPIPELINE_EXPORT_DIR`, else `exports`, always inside
+the **data root** (`KAFKAPIPELINE_DATA_ROOT`, default `$KAFKAPIPELINE_STATE/data`, so
+`.state/data/exports` in the repository); a relative folder starts at the root. `..`, folders
+outside the root and symlinks that lead out of it are refused, and the run fails at once saying so.
 
 **Which rows**: tables are partitioned by (city, day) and listing partitions is a full scan, so
 the export reads the partitions of the configured cities: the `cities` Param, else
@@ -32,7 +34,14 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
-from kafkapipeline.csv_export import DEFAULT_FETCH_SIZE, EXPORT_TABLES, export_csv_task
+from kafkapipeline.csv_export import (
+    DEFAULT_FETCH_SIZE,
+    EXPORT_TABLES,
+    MAX_CITIES,
+    MAX_CITY_LENGTH,
+    export_csv_task,
+)
+from kafkapipeline.data_paths import MAX_PATH_LENGTH, PATH_PARAM_PATTERN
 
 
 @dag(
@@ -53,12 +62,16 @@ from kafkapipeline.csv_export import DEFAULT_FETCH_SIZE, EXPORT_TABLES, export_c
         "export_dir": Param(
             None,
             type=["null", "string"],
-            description="Folder for the files; empty: KAFKAPIPELINE_EXPORT_DIR, else .state/exports",
+            maxLength=MAX_PATH_LENGTH,
+            pattern=PATH_PARAM_PATTERN,
+            description="Folder for the files inside the data root (KAFKAPIPELINE_DATA_ROOT; relative: "
+            "from the root); empty: KAFKAPIPELINE_EXPORT_DIR, else exports",
         ),
         "cities": Param(
             [],
             type="array",
-            items={"type": "string", "minLength": 1},
+            items={"type": "string", "minLength": 1, "maxLength": MAX_CITY_LENGTH},
+            maxItems=MAX_CITIES,
             uniqueItems=True,
             description="Cities exported; empty: KAFKAPIPELINE_CITIES (default Vancouver)",
         ),
@@ -74,6 +87,7 @@ from kafkapipeline.csv_export import DEFAULT_FETCH_SIZE, EXPORT_TABLES, export_c
             None,
             type=["null", "string"],
             format="date",
+            pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
             description="Export this UTC day (YYYY-MM-DD) instead of the run's data interval",
         ),
         "fetch_size": Param(

@@ -10,11 +10,13 @@ The export format is the one :mod:`kafkapipeline.csv_import` reads back:
   empty optional text into null before it reaches a table, so the two cannot be confused.)
 * text as it is, quoted by the ``csv`` module when needed; embedded newlines stay inside quotes.
 
-Where a file goes: ``<export dir>/<table>/<YYYY-MM-DD>.csv``. The export dir is
-``KAFKAPIPELINE_EXPORT_DIR``, else ``<KAFKAPIPELINE_STATE>/exports`` (``KAFKAPIPELINE_STATE``
-defaults to the repository's ``.state``). A file is written under a temporary name in the same
-folder, flushed to disk, then renamed over the final name, so a reader never sees half a file
-and re-exporting a day replaces its file whole.
+Where a file goes: ``<export dir>/<table>/<YYYY-MM-DD>.csv``. The export dir is the DAG's
+``export_dir`` Param, else ``KAFKAPIPELINE_EXPORT_DIR``, else ``exports``; it must lie inside the
+data root (:func:`kafkapipeline.settings.data_root`, ``KAFKAPIPELINE_DATA_ROOT``, default
+``<KAFKAPIPELINE_STATE or the repository's .state>/data``), and a relative one starts there
+(:func:`kafkapipeline.data_paths.confine`: ``..``, paths outside and symlinks out are refused).
+A file is written under a temporary name in the same folder, flushed to disk, then renamed over
+the final name, so a reader never sees half a file and re-exporting a day replaces its file whole.
 
 Which partitions: tables are partitioned by (city, day), and listing the partitions that exist
 (``SELECT DISTINCT city, day``) is a full scan, so the export reads the partitions of the
@@ -40,11 +42,16 @@ from cassandra.util import Date as CassandraDate
 
 from kafkapipeline import settings
 from kafkapipeline.cassandra_writer import TWEETS, WEATHER_REPORTS, TableSpec
+from kafkapipeline.data_paths import PathOutsideDataRoot, confine
 
 log = logging.getLogger(__name__)
 
 EXPORT_DIR_ENV = "KAFKAPIPELINE_EXPORT_DIR"
-STATE_DIR_ENV = "KAFKAPIPELINE_STATE"
+#: The export dir when neither the Param nor ``KAFKAPIPELINE_EXPORT_DIR`` names one, in the data root.
+DEFAULT_EXPORT_SUBDIR = "exports"
+#: Limits of the ``cities`` Param: how many cities one run exports, and how long a name may be.
+MAX_CITIES = 100
+MAX_CITY_LENGTH = 100
 #: Rows per page read from Cassandra.
 DEFAULT_FETCH_SIZE = 1_000
 READ_TIMEOUT_SECONDS = 60.0
@@ -99,13 +106,19 @@ COLUMN_TYPES: dict[str, str] = {
 
 
 def default_export_dir() -> Path:
-    """``KAFKAPIPELINE_EXPORT_DIR``, else ``<KAFKAPIPELINE_STATE or the repository's .state>/exports``."""
+    """``KAFKAPIPELINE_EXPORT_DIR``, else ``exports``, inside the data root (see :func:`export_dir_of`)."""
     configured = os.environ.get(EXPORT_DIR_ENV, "").strip()
-    if configured:
-        return Path(configured).expanduser()
-    state = os.environ.get(STATE_DIR_ENV, "").strip()
-    base = Path(state).expanduser() if state else Path(__file__).resolve().parents[2] / ".state"
-    return base / "exports"
+    return confine(configured or DEFAULT_EXPORT_SUBDIR, what=EXPORT_DIR_ENV if configured else "export dir")
+
+
+def export_dir_of(export_dir: str | Path | None) -> Path:
+    """The folder an export writes to: ``export_dir`` (relative: from the data root) or the default.
+
+    :raises PathOutsideDataRoot: the folder is not inside the data root
+    """
+    if export_dir is None or not str(export_dir).strip():
+        return default_export_dir()
+    return confine(export_dir, what="export_dir")
 
 
 def export_path(export_dir: Path, table: str, day: date) -> Path:
@@ -263,7 +276,8 @@ def export_day(
     written = []
     for table in tables or list(EXPORT_TABLES):
         spec = EXPORT_TABLES[table]
-        path = export_path(export_dir, table, day)
+        # Checked again per file: a table folder that is a symlink out of the root is refused.
+        path = confine(export_path(export_dir, table, day), what="export file")
         rows = write_csv_atomically(
             path, spec.columns, iter_day_rows(session, keyspace, spec, cities, day, fetch_size=fetch_size)
         )
@@ -283,7 +297,7 @@ def export_interval(
     start: datetime,
     end: datetime,
     *,
-    export_dir: Path | None = None,
+    export_dir: str | Path | None = None,
     cities: Sequence[str] | None = None,
     tables: Sequence[str] | None = None,
     keyspace: str | None = None,
@@ -298,7 +312,7 @@ def export_interval(
     unknown = sorted(set(tables or []) - set(EXPORT_TABLES))
     if unknown:
         raise ValueError(f"unknown tables {unknown}; the export knows {sorted(EXPORT_TABLES)}")
-    folder = export_dir or default_export_dir()
+    folder = export_dir_of(export_dir)
     keyspace = keyspace or settings.keyspace()
     chosen = _clean_cities(cities)
     days = days_of(start, end)
@@ -321,6 +335,7 @@ def export_csv_task() -> dict[str, Any]:
     The XCom summary names the files and their row counts.
     """
     from airflow.sdk import get_current_context
+    from airflow.sdk.exceptions import AirflowFailException
 
     context = get_current_context()
     params = context["params"]
@@ -336,11 +351,14 @@ def export_csv_task() -> dict[str, Any]:
             raise ValueError(
                 "this run has no data interval; trigger it with a logical date, or set the 'day' Param"
             )
-    export_dir = params.get("export_dir")
+    try:
+        export_dir = export_dir_of(params.get("export_dir"))
+    except PathOutsideDataRoot as err:
+        raise AirflowFailException(str(err)) from err  # a retry would be refused the same way
     summary = export_interval(
         start,
         end,
-        export_dir=Path(export_dir).expanduser() if export_dir else None,
+        export_dir=export_dir,
         cities=params.get("cities"),
         tables=params.get("tables") or None,
         fetch_size=int(params.get("fetch_size") or DEFAULT_FETCH_SIZE),

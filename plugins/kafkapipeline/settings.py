@@ -102,6 +102,20 @@ def cql_dir() -> Path:
     return include_dir() / "cql"
 
 
+def data_root() -> Path:
+    """The only folder ``import_csv`` reads from and ``export_csv`` writes to (``KAFKAPIPELINE_DATA_ROOT``).
+
+    Defaults to ``<KAFKAPIPELINE_STATE or the repository's .state>/data``. A DAG Param names a
+    path inside it; :mod:`kafkapipeline.data_paths` refuses anything that leads out of it.
+    """
+    configured = os.environ.get("KAFKAPIPELINE_DATA_ROOT", "").strip()
+    if configured:
+        return Path(configured).expanduser()
+    state = os.environ.get("KAFKAPIPELINE_STATE", "").strip()
+    base = Path(state).expanduser() if state else Path(__file__).resolve().parents[2] / ".state"
+    return base / "data"
+
+
 def drain_setting(name: str, default: int) -> int:
     """Default of a drain knob (min_batch, max_wait_seconds, poll_seconds), overridable per
     environment with ``KAFKAPIPELINE_DRAIN_<NAME>`` — e.g. short waits for tests and benchmarks.

@@ -89,7 +89,7 @@ def day_rows(cassandra, keyspace: str, spec) -> dict[tuple, tuple]:
     return rows
 
 
-def run_export(export_dir) -> dict:
+def run_export(export_dir: str) -> dict:
     from airflow.dag_processing.dagbag import DagBag
 
     from tests.dags.test_dag_integrity import DAGS_FOLDER
@@ -97,26 +97,27 @@ def run_export(export_dir) -> dict:
     dag = DagBag(dag_folder=str(DAGS_FOLDER / "export_csv.py")).get_dag("export_csv")
     # A manual run at the tick ending DAY covers the schedule period before it: [DAY, DAY + 1 day).
     dag_run = dag.test(
-        logical_date=DAY + timedelta(days=1), run_conf={"export_dir": str(export_dir), "cities": CITIES}
+        logical_date=DAY + timedelta(days=1), run_conf={"export_dir": export_dir, "cities": CITIES}
     )
     assert dag_run.state == "success"
     ti = next(iter(dag_run.get_task_instances()))
     return ti.xcom_pull(task_ids=ti.task_id)
 
 
-def test_export_then_import_round_trips_every_row(airflow_db, keyspace, cassandra, tmp_path):
+def test_export_then_import_round_trips_every_row(airflow_db, keyspace, cassandra, data_root):
     write(cassandra, keyspace, TWEETS_WITH_SOURCE_LABEL, tweet_rows())
     write(cassandra, keyspace, WEATHER_REPORTS, weather_rows())
     tweets_before = day_rows(cassandra, keyspace, TWEETS_WITH_SOURCE_LABEL)
     weather_before = day_rows(cassandra, keyspace, WEATHER_REPORTS)
     assert (len(tweets_before), len(weather_before)) == (30, 12)
 
-    summary = run_export(tmp_path)
+    summary = run_export("daily")  # relative: a folder of the data root
 
+    assert summary["export_dir"] == str(data_root / "daily")
     assert summary["days"] == ["2026-11-22"]
     assert {(f["table"], f["rows"]) for f in summary["files"]} == {("tweets", 30), ("weather_reports", 12)}
-    tweets_file = export_path(tmp_path, "tweets", DAY.date())
-    weather_file = export_path(tmp_path, "weather_reports", DAY.date())
+    tweets_file = export_path(data_root / "daily", "tweets", DAY.date())
+    weather_file = export_path(data_root / "daily", "weather_reports", DAY.date())
     assert sorted(p.name for p in tweets_file.parent.iterdir()) == ["2026-11-22.csv"]  # no temp file left
     first_export = (tweets_file.read_bytes(), weather_file.read_bytes())
 
@@ -127,7 +128,7 @@ def test_export_then_import_round_trips_every_row(airflow_db, keyspace, cassandr
             )
     assert day_rows(cassandra, keyspace, TWEETS_WITH_SOURCE_LABEL) == {}
 
-    imported = import_path(tmp_path).as_dict()
+    imported = import_path("daily").as_dict()
 
     assert (imported["records"], imported["bad_rows"]) == (42, 0)
     assert day_rows(cassandra, keyspace, TWEETS_WITH_SOURCE_LABEL) == tweets_before
@@ -139,5 +140,21 @@ def test_export_then_import_round_trips_every_row(airflow_db, keyspace, cassandr
     assert tomorrow == 1  # the next day was neither exported nor touched
 
     # Re-running the day rewrites the same files with the same content.
-    run_export(tmp_path)
+    run_export(str(data_root / "daily"))  # the same folder, named by its absolute path
     assert (tweets_file.read_bytes(), weather_file.read_bytes()) == first_export
+
+
+def test_an_export_dir_outside_the_data_root_fails_the_run_and_writes_nothing(
+    airflow_db, keyspace, data_root, tmp_path
+):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.dags.test_dag_integrity import DAGS_FOLDER
+
+    outside = tmp_path / "outside"
+    dag = DagBag(dag_folder=str(DAGS_FOLDER / "export_csv.py")).get_dag("export_csv")
+    dag_run = dag.test(logical_date=DAY + timedelta(days=1), run_conf={"export_dir": str(outside)})
+
+    assert dag_run.state == "failed"
+    assert not outside.exists()
+    assert list(data_root.iterdir()) == []
