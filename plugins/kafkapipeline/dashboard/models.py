@@ -2,7 +2,8 @@
 
 Percentages are 0-100 rounded to two decimals; scores are VADER compound scores (-1..1);
 temperatures are degrees Celsius; every timestamp is UTC. ``None`` means "no data for
-this bucket", which the page draws as a gap rather than as zero.
+this bucket", which the page draws as a gap rather than as zero. Every response states the
+bounds it was read under (``limits``) and whether they cut anything (``truncated``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,13 @@ class SentimentHour(BaseModel):
     weather_reports: int = Field(description="Weather observations in this hour")
     temperature_c: float | None = Field(description="Mean temperature, degrees Celsius")
     weather_description: str | None = Field(description="Most frequent weather description")
+    tweets_stored: int = Field(
+        description="Tweets stored in this hour (Cassandra's count when the hour was truncated)"
+    )
+    truncated: bool = Field(
+        description="More rows than limits.rows_per_hour: the shares, means and weather of this hour "
+        "come from the newest rows read, not from all of them"
+    )
 
 
 class SentimentWeatherSummary(BaseModel):
@@ -52,6 +60,19 @@ class SentimentWeatherSummary(BaseModel):
         "(hours that have both; needs at least 3 such hours and some variation)"
     )
     correlated_hours: int = Field(description="Hours that have both tweets and weather")
+    tweets_stored: int = Field(description="Tweets stored in the range, including truncated hours")
+
+
+class ReadLimits(BaseModel):
+    """The bounds every request is read under (constants of the dashboard's ``bounds`` module)."""
+
+    max_range_days: int = Field(description="Longest range one request may ask for")
+    earliest: datetime = Field(description="start and end may not lie before this")
+    latest: datetime = Field(description="start and end may not lie after this")
+    max_rows: dict[str, int] = Field(description="Per table: rows one request reads at most")
+    rows_per_hour: dict[str, int] = Field(
+        description="Per table: rows read at most from each UTC hour of this range (max_rows / hours)"
+    )
 
 
 class SentimentWeatherResponse(BaseModel):
@@ -61,6 +82,9 @@ class SentimentWeatherResponse(BaseModel):
     keyspace: str
     has_data: bool
     message: str | None = Field(description="Set when there is nothing to chart, says why")
+    truncated: bool = Field(description="Some hour held more rows than limits.rows_per_hour")
+    truncated_hours: int = Field(description="How many hours were truncated")
+    limits: ReadLimits
     summary: SentimentWeatherSummary
     hours: list[SentimentHour] = Field(description="Every UTC hour of the range, oldest first")
 
@@ -117,12 +141,18 @@ class PipelineStateResponse(BaseModel):
     keyspace: str
     has_data: bool
     message: str | None = Field(description="Set when there is nothing to show, says why")
+    truncated: bool = Field(
+        description="Some hour held more drain batches than limits.rows_per_hour: the drain figures "
+        "of those hours are partial"
+    )
+    truncated_hours: int = Field(description="How many hours were truncated")
+    limits: ReadLimits
     health: HealthCheck
     drains: DrainActivity
 
 
 class CitiesResponse(BaseModel):
-    cities: list[str]
+    cities: list[str] = Field(description="At most 50 (bounds.MAX_CITIES), configured order")
     default_city: str
 
 
