@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -37,6 +38,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
+from pydantic import BeforeValidator
 
 from kafkapipeline import settings
 from kafkapipeline.dashboard import queries
@@ -82,8 +84,18 @@ ERROR_RESPONSES: dict[int | str, dict] = {
 
 #: No control characters in a city (it becomes a Cassandra partition key and a page label).
 CITY_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+#: "2021-02-09T00:00:00 00:00": a "+00:00" offset sent unencoded, which the query string made a space.
+_SPACED_OFFSET = re.compile(r"^(\d{4}-\d{2}-\d{2}T[\d:.]+) (\d{2}(?::?\d{2})?)$")
+
+
+def _plus_offset(value: object) -> object:
+    """Read the space of an unencoded "+HH:MM" offset as the "+" it was (the page does the same)."""
+    return _SPACED_OFFSET.sub(r"\1+\2", value.strip()) if isinstance(value, str) else value
+
+
 StartParam = Annotated[
     datetime | None,
+    BeforeValidator(_plus_offset),
     Query(
         description=f"Range start, ISO-8601 (naive = UTC, a date alone = midnight UTC), from "
         f"{EARLIEST:%Y-%m-%d}; defaults to 24 hours before end"
@@ -91,6 +103,7 @@ StartParam = Annotated[
 ]
 EndParam = Annotated[
     datetime | None,
+    BeforeValidator(_plus_offset),
     Query(
         description=f"Range end (exclusive), ISO-8601, until {LATEST:%Y-%m-%d}; defaults to now. "
         f"end - start may be at most {MAX_RANGE_DAYS} days"

@@ -1,8 +1,10 @@
 /* Kafka pipeline dashboard: fetches the plugin's JSON endpoints and draws them with Chart.js.
  *
  * All URLs are relative to the page (…/kafkapipeline/), so the page works under any
- * api-server base URL and inside the Airflow UI's iframe. The state of the controls is
- * kept in the query string, so a view can be bookmarked or shared.
+ * api-server base URL and inside the Airflow UI's iframe; nothing is loaded from elsewhere.
+ * The state of the controls is kept in the query string with times in the API's ISO form
+ * (urlstate.js), so a view can be bookmarked or shared. The banner is for errors only; a
+ * panel with no data (or a truncated read) says so in its own note.
  * window.pipelineDashboard exposes the charts and the last responses (the e2e test reads them).
  */
 (() => {
@@ -74,27 +76,16 @@
     return String(text ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
   }
 
-  // ---------- controls and URL state ----------
-  function toInputValue(date) {
-    return date.toISOString().slice(0, 13) + ":00";
-  }
-  function fromInputValue(value) {
-    if (!value) return null;
-    return new Date(value.length === 16 ? `${value}:00Z` : `${value}Z`);
-  }
-
-  function readUrlState() {
-    const params = new URLSearchParams(window.location.search);
-    const range = params.get("start") ? "custom" : PRESETS.has(params.get("range")) ? params.get("range") : "24";
-    return { city: params.get("city"), range, start: params.get("start"), end: params.get("end") };
-  }
+  // ---------- controls and URL state (parsing in urlstate.js) ----------
+  const urlState = window.dashboardUrlState;
+  const floorHourInput = (date) => `${date.toISOString().slice(0, 13)}:00`;
 
   function currentRange() {
     const range = $("range").value;
     if (range === "custom") {
-      const start = fromInputValue($("start").value);
-      const end = fromInputValue($("end").value) || new Date();
-      if (!start || Number.isNaN(start.getTime()) || Number.isNaN(end.getTime())) {
+      const start = urlState.parseTime($("start").value);
+      const end = $("end").value ? urlState.parseTime($("end").value) : new Date();
+      if (!start || !end) {
         throw new Error("Choose a start and an end for the custom range.");
       }
       return { start, end, label: `${fmt.utc(start.toISOString())} – ${fmt.utc(end.toISOString())}` };
@@ -104,12 +95,13 @@
     return { start, end, label: $("range").selectedOptions[0].textContent.toLowerCase() };
   }
 
-  function writeUrlState() {
+  /** The controls into the query string, times in the API's own ISO form, so a link can be shared. */
+  function writeUrlState(range) {
     const params = new URLSearchParams();
     params.set("city", $("city").value);
     if ($("range").value === "custom") {
-      params.set("start", $("start").value);
-      if ($("end").value) params.set("end", $("end").value);
+      params.set("start", urlState.toParam(range.start));
+      if ($("end").value) params.set("end", urlState.toParam(range.end));
     } else {
       params.set("range", $("range").value);
     }
@@ -155,6 +147,23 @@
   }
   function hideBanner() {
     $("banner").hidden = true;
+  }
+
+  /** A note inside one panel (no data, truncated reads); an empty text hides it. */
+  function setNote(id, kind, text) {
+    const note = $(id);
+    note.className = `note ${kind}`;
+    note.textContent = text || "";
+    note.hidden = !text;
+  }
+
+  function truncationNote(data) {
+    if (!data.truncated) return "";
+    const perHour = data.limits.rows_per_hour;
+    return `${data.truncated_hours} of ${data.hours.length} hours held more rows than one request reads ` +
+      `(${fmt.int(perHour.tweets)} tweets, ${fmt.int(perHour.weather_reports)} weather reports per hour): ` +
+      `their shares, scores and weather come from the newest rows of each hour. ` +
+      `Tweets stored in the range: ${fmt.int(data.summary.tweets_stored)}. Narrow the range to read more per hour.`;
   }
 
   function describeError(err) {
@@ -392,7 +401,9 @@
       `<div class="kpi"><div class="label">${escapeHtml(label)}</div><div class="value ${cls}" title="${escapeHtml(value)}">${escapeHtml(value)}</div><div class="sub">${escapeHtml(sub)}</div></div>`;
     const range = s.min_temperature_c == null ? "" : `${fmt.temp(s.min_temperature_c)} … ${fmt.temp(s.max_temperature_c)}`;
     $("kpis").innerHTML = [
-      card("Tweets", fmt.int(s.tweets), s.latest_tweet_at ? `latest ${shortTime(s.latest_tweet_at)}` : "none yet"),
+      data.truncated
+        ? card("Tweets", fmt.int(s.tweets_stored), `${fmt.int(s.tweets)} read (capped per hour)`)
+        : card("Tweets", fmt.int(s.tweets), s.latest_tweet_at ? `latest ${shortTime(s.latest_tweet_at)}` : "none yet"),
       card("Positive", fmt.pct(s.positive_pct), `${fmt.int(s.positive)} tweets`, "positive"),
       card("Negative", fmt.pct(s.negative_pct), `${fmt.int(s.negative)} tweets`, "negative"),
       card("Neutral", fmt.pct(s.neutral_pct), `${fmt.int(s.neutral)} tweets`),
@@ -539,7 +550,7 @@
       showBanner("error", "Choose a range", err.message);
       return;
     }
-    writeUrlState();
+    writeUrlState(range);
     button.disabled = true;
     document.body.dataset.state = "loading";
     const params = { start: range.start.toISOString(), end: range.end.toISOString() };
@@ -561,7 +572,10 @@
       drawSentiment(data);
       drawWeather(data, colors);
       drawScatter(data, colors);
+      setNote("sentiment-note", "info", data.message);
+      setNote("sentiment-truncated", "warn", truncationNote(data));
     } else {
+      ["sentiment-note", "sentiment-truncated"].forEach((id) => setNote(id, "info", ""));
       dashboard.errors.push(sentiment.reason);
       const unavailable = `Not available: ${describeError(sentiment.reason)[0]}.`;
       ["sentiment-chart", "weather-chart", "scatter-chart"].forEach((id) => setEmpty(id, unavailable));
@@ -570,7 +584,17 @@
     if (pipeline.status === "fulfilled") {
       dashboard.pipeline = pipeline.value;
       drawPipeline(pipeline.value);
+      // "No drain batch" concerns this panel only: rows imported from CSV come from no drain.
+      setNote("pipeline-note", "info", pipeline.value.message);
+      setNote(
+        "pipeline-truncated",
+        "warn",
+        pipeline.value.truncated
+          ? `${pipeline.value.truncated_hours} hours held more than ${pipeline.value.limits.rows_per_hour.drain_batches} drain batches each: their figures are partial.`
+          : "",
+      );
     } else {
+      ["pipeline-note", "pipeline-truncated"].forEach((id) => setNote(id, "info", ""));
       dashboard.errors.push(pipeline.reason);
       const unavailable = `Not available: ${describeError(pipeline.reason)[0]}.`;
       ["drain-chart", "lag-chart"].forEach((id) => setEmpty(id, unavailable));
@@ -585,9 +609,7 @@
       showBanner("error", title, detail);
       document.body.dataset.state = "error";
     } else {
-      const messages = [sentiment.value.message, pipeline.value.message].filter(Boolean);
-      if (messages.length) showBanner("info", "No data yet", messages.join(" "));
-      else hideBanner();
+      hideBanner(); // the banner is for errors; "no data" notes live in the panel they concern
       document.body.dataset.state = "ready";
     }
     dashboard.loads += 1;
@@ -597,7 +619,7 @@
   async function init() {
     window.Chart.defaults.font.family = getComputedStyle(document.documentElement).fontFamily;
     window.Chart.defaults.color = "#4a5562";
-    const state = readUrlState();
+    const state = urlState.readState(window.location.search, PRESETS, "24");
     let cities = { cities: [], default_city: "" };
     try {
       cities = await getJson("api/cities", {});
@@ -611,9 +633,17 @@
     $("city").value = state.city || cities.default_city || names[0] || "";
     $("range").value = state.range;
     const now = new Date();
-    $("end").value = state.end || toInputValue(new Date(now.getTime() + 3600 * 1000));
-    $("start").value = state.start || toInputValue(new Date(now.getTime() - 23 * 3600 * 1000));
+    $("end").value = state.end
+      ? urlState.toInputValue(state.end)
+      : state.range === "custom" ? "" : floorHourInput(new Date(now.getTime() + 3600 * 1000));
+    $("start").value = state.start
+      ? urlState.toInputValue(state.start)
+      : floorHourInput(new Date((state.end || now).getTime() - 23 * 3600 * 1000));
     $("custom-range").hidden = state.range !== "custom";
+    if (state.invalid.length) {
+      if (state.invalid.some((item) => item.startsWith("start="))) $("start").value = "";
+      if (state.invalid.some((item) => item.startsWith("end="))) $("end").value = "";
+    }
 
     $("range").addEventListener("change", () => {
       $("custom-range").hidden = $("range").value !== "custom";
@@ -624,12 +654,22 @@
       event.preventDefault();
       load();
     });
+    if (state.invalid.length) {
+      showBanner(
+        "error",
+        "This link's time range cannot be read",
+        `${state.invalid.join(", ")}: use ISO-8601 UTC times as the API does, e.g. ` +
+          "start=2021-02-09T00:00:00Z&end=2021-02-10T00:00:00Z (an offset like +00:00 or a date alone works too).",
+      );
+      document.body.dataset.state = "error";
+      return;
+    }
     await load();
   }
 
   document.addEventListener("DOMContentLoaded", () => {
-    if (!window.Chart) {
-      showBanner("error", "Chart library missing", "static/vendor/chart.umd.min.js did not load.");
+    if (!window.Chart || !window.dashboardUrlState) {
+      showBanner("error", "A script is missing", "static/vendor/chart.umd.min.js or static/urlstate.js did not load.");
       document.body.dataset.state = "error";
       return;
     }
