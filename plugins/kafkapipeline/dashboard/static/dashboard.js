@@ -638,7 +638,9 @@
       : state.range === "custom" ? "" : floorHourInput(new Date(now.getTime() + 3600 * 1000));
     $("start").value = state.start
       ? urlState.toInputValue(state.start)
-      : floorHourInput(new Date((state.end || now).getTime() - 23 * 3600 * 1000));
+      : state.end
+        ? urlState.toInputValue(new Date(state.end.getTime() - 24 * 3600 * 1000))
+        : floorHourInput(new Date(now.getTime() - 23 * 3600 * 1000));
     $("custom-range").hidden = state.range !== "custom";
     if (state.invalid.length) {
       if (state.invalid.some((item) => item.startsWith("start="))) $("start").value = "";
