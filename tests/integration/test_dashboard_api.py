@@ -247,10 +247,16 @@ def test_a_crowded_hour_is_read_up_to_its_limit_and_counted_by_cassandra(
         cassandra, keyspace, "Vancouver", [*crowded, (t(1.5), 0.2, "Positive"), (t(1.6), 0.4, "Positive")]
     )
     insert_tweets(cassandra, keyspace, "Vancouver", [(t(2.5), 0.9, "Positive")])  # one tweet: not truncated
-    insert_weather(cassandra, keyspace, "Vancouver", [(t(2.1), 1.0, "fog"), (t(2.2), 2.0, "snow")])
-    insert_drain_batches(
-        cassandra, keyspace, [(t(3.1), "tweets", 1, 1, 0, 0, 0.1), (t(3.2), "tweets", 2, 2, 0, 0, 0.1)]
+    # 3 reports at 00:xx: more than the 2 the day's two hours may hold, so that hour is cut to 1.
+    insert_weather(
+        cassandra, keyspace, "Vancouver", [(t(2.1), 1.0, "fog"), (t(2.2), 2.0, "rain"), (t(2.3), 3.0, "snow")]
     )
+    batches = [
+        (t(3.1), "tweets", 1, 1, 0, 0, 0.1),
+        (t(3.2), "tweets", 2, 2, 0, 0, 0.1),
+        (t(3.3), "tweets", 3, 3, 0, 0, 0.1),
+    ]
+    insert_drain_batches(cassandra, keyspace, batches)  # 3 in 01:xx, more than the day's 2
 
     body = client.get("/api/sentiment-weather", params={"city": "Vancouver", **RANGE}).json()
 
@@ -269,7 +275,7 @@ def test_a_crowded_hour_is_read_up_to_its_limit_and_counted_by_cassandra(
 
     state = client.get("/api/pipeline-state", params=RANGE).json()
     assert (state["truncated"], state["truncated_hours"]) == (True, 1)
-    assert state["drains"]["totals"][0]["rows_written"] == 2  # the newest batch only
+    assert state["drains"]["totals"][0]["rows_written"] == 3  # the newest batch only
 
 
 def test_the_times_of_a_deep_link_read_as_the_api_reads_them(cassandra, keyspace, client):

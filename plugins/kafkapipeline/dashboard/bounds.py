@@ -3,9 +3,10 @@
 Every bound is a named constant here, so the API, its OpenAPI and the page state the same
 limits. A range is at most ``MAX_RANGE`` long and lies between ``EARLIEST`` and ``LATEST``;
 anything else is an ``InvalidTimeRange`` (a 422), never an overflow deep in a query (a 500).
-A table is read one UTC hour at a time with ``LIMIT rows_per_hour(table, hours)``, so a request
-holds at most ``MAX_ROWS[table]`` rows in memory however many the partitions hold; an hour that
-hits its limit is counted by Cassandra (``count(*)``) and flagged as truncated.
+Each hour of a range gets an even share of ``MAX_ROWS[table]`` (``rows_per_hour``); a day
+partition is read with LIMIT its hours' shares, and hour by hour when it holds more, so a
+request holds at most about ``MAX_ROWS[table]`` rows however many the partitions hold. An hour
+that holds more than its share is counted by Cassandra (``count(*)``) and flagged as truncated.
 """
 
 from __future__ import annotations

@@ -32,8 +32,8 @@ class SentimentHour(BaseModel):
         description="Tweets stored in this hour (Cassandra's count when the hour was truncated)"
     )
     truncated: bool = Field(
-        description="More rows than limits.rows_per_hour: the shares, means and weather of this hour "
-        "come from the newest rows read, not from all of them"
+        description="More rows than limits.rows_per_hour (in a day holding more than its share): the "
+        "shares, means and weather of this hour come from its newest rows, not from all of them"
     )
 
 
@@ -71,7 +71,9 @@ class ReadLimits(BaseModel):
     latest: datetime = Field(description="start and end may not lie after this")
     max_rows: dict[str, int] = Field(description="Per table: rows one request reads at most")
     rows_per_hour: dict[str, int] = Field(
-        description="Per table: rows read at most from each UTC hour of this range (max_rows / hours)"
+        description="Per table: each UTC hour's share of max_rows in this range (max_rows / hours). "
+        "A day whose rows fit its hours' shares is read whole; otherwise each of its hours is read "
+        "up to its share, and an hour holding more is truncated"
     )
 
 

@@ -1,10 +1,11 @@
 """Bounded Cassandra reads for the dashboard, over a session that is created lazily and recovers.
 
-Every read names its partition and a slice of it: for each UTC hour of the range, one prepared
+Every read names its partition and a slice of it: prepared
 ``SELECT ... WHERE <partition key> = ? AND <clustering column> >= ? AND < ? LIMIT ?``, run
-concurrently, the LIMIT chosen so that a request reads at most ``bounds.MAX_ROWS[table]`` rows.
-An hour that fills its LIMIT is counted by Cassandra (``count(*)`` over that slice) and
-reported as truncated. No full-table scan, no ALLOW FILTERING, no secondary index.
+concurrently, per day partition and, for a day holding more than its share, per UTC hour; the
+LIMITs are chosen so that a request reads at most ``bounds.MAX_ROWS[table]`` rows. An hour that
+fills its LIMIT is counted by Cassandra (``count(*)`` over that slice) and reported as
+truncated. No full-table scan, no ALLOW FILTERING, no secondary index.
 
 The session is never opened when the plugin loads (the api-server must start, and the rest
 of the Airflow UI keep working, while Cassandra is down). The first request connects with
@@ -23,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from kafkapipeline import settings
-from kafkapipeline.dashboard.bounds import MAX_HEALTH_ROWS, CappedRows, TimeRange, rows_per_hour
+from kafkapipeline.dashboard.bounds import MAX_HEALTH_ROWS, CappedRows, HourSlice, TimeRange, rows_per_hour
 from kafkapipeline.errors import ConfigurationError, missing_connection
 
 if TYPE_CHECKING:
@@ -241,22 +242,42 @@ def read_capped(
     clustering: str,
     time_range: TimeRange,
 ) -> CappedRows:
-    """``columns`` of ``table`` in the range, one LIMITed read per UTC hour of each partition.
+    """``columns`` of ``table`` in the range, at most ``rows_per_hour`` rows from each UTC hour.
 
-    ``key`` names the partition key columns other than ``day``. Hours that fill their LIMIT are
-    counted with ``count(*)`` (best effort: None when the count fails) and returned as capped.
+    ``key`` names the partition key columns other than ``day``. Each day partition is read once
+    with LIMIT (its hours' share + 1); only a day that holds more than its share is read again
+    hour by hour, each hour with its own LIMIT, and the hours that fill it are counted with
+    ``count(*)`` (best effort: None when the count fails) and returned as capped. So a quiet
+    range costs one query per day, and a crowded one at most ``MAX_ROWS[table]`` rows per read.
     """
     keyspace = checked_keyspace(keyspace)
     where = " AND ".join([*(f"{column} = ?" for column in key), "day = ?"])
     where += f" AND {clustering} >= ? AND {clustering} < ?"
+    select = f"SELECT {columns} FROM {keyspace}.{table} WHERE {where} LIMIT ?"
     slices = time_range.hour_slices()
     limit = rows_per_hour(table, len(slices))
-    results = sessions.read_each(
-        f"SELECT {columns} FROM {keyspace}.{table} WHERE {where} LIMIT ?",
-        [(*key.values(), part.day, part.start, part.end, limit) for part in slices],
+    days: dict[Any, list[HourSlice]] = {}
+    for part in slices:
+        days.setdefault(part.day, []).append(part)
+    day_results = sessions.read_each(
+        select,
+        [
+            (*key.values(), day, parts[0].start, parts[-1].end, limit * len(parts) + 1)
+            for day, parts in days.items()
+        ],
     )
-    rows = [row for result in results for row in result or ()]
-    full = [part for part, result in zip(slices, results, strict=True) if len(result or ()) >= limit]
+    rows: list[Any] = []
+    crowded: list[HourSlice] = []
+    for parts, result in zip(days.values(), day_results, strict=True):
+        if len(result or ()) <= limit * len(parts):
+            rows.extend(result or ())
+        else:
+            crowded.extend(parts)
+    hour_results = sessions.read_each(
+        select, [(*key.values(), part.day, part.start, part.end, limit) for part in crowded]
+    )
+    rows.extend(row for result in hour_results for row in result or ())
+    full = [part for part, result in zip(crowded, hour_results, strict=True) if len(result or ()) >= limit]
     counts = sessions.read_each(
         f"SELECT count(*) FROM {keyspace}.{table} WHERE {where}",
         [(*key.values(), part.day, part.start, part.end) for part in full],
