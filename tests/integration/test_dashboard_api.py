@@ -292,3 +292,10 @@ def test_the_times_of_a_deep_link_read_as_the_api_reads_them(cassandra, keyspace
         body = response.json()
         assert (body["start"], body["end"]) == ("2026-03-01T22:00:00Z", "2026-03-02T00:00:00Z"), form
         assert body["summary"]["tweets"] == 2
+
+
+def test_odd_but_valid_cities_are_read_not_500(keyspace, client):
+    for query in ("city=%ED%A0%80", f"city={'x' * 100}", "city=S%C3%A3o%20Paulo", "city=a&city=b"):
+        response = client.get(f"/api/sentiment-weather?{query}")
+        assert response.status_code == 200, (query, response.text)
+        assert response.json()["has_data"] is False

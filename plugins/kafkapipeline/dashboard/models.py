@@ -12,6 +12,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from kafkapipeline.dashboard.bounds import MAX_CITIES
+
 
 class SentimentHour(BaseModel):
     """Tweets and weather of one city in one UTC hour."""
@@ -154,7 +156,7 @@ class PipelineStateResponse(BaseModel):
 
 
 class CitiesResponse(BaseModel):
-    cities: list[str] = Field(description="At most 50 (bounds.MAX_CITIES), configured order")
+    cities: list[str] = Field(description=f"At most {MAX_CITIES} (bounds.MAX_CITIES), in configured order")
     default_city: str
 
 
