@@ -27,9 +27,14 @@ PROTOCOL_RELATIVE = re.compile(
 
 def static_files() -> list[Path]:
     files = sorted(path for path in STATIC_DIR.rglob("*") if path.is_file())
-    assert {"index.html", "dashboard.js", "dashboard.css", "urlstate.js", "chart.umd.min.js"} <= {
-        path.name for path in files
-    }
+    assert {
+        "index.html",
+        "dashboard.js",
+        "charts.js",
+        "dashboard.css",
+        "urlstate.js",
+        "chart.umd.min.js",
+    } <= {path.name for path in files}
     return files
 
 
@@ -171,7 +176,7 @@ def test_deep_links_with_the_apis_iso_times_open_that_custom_range():
     assert out["states"][6]["invalid"] == ["start=garbage"]
 
 
-#: Runs the page's own scripts (urlstate.js, dashboard.js) in node against a minimal stand-in
+#: Runs the page's own scripts (urlstate.js, charts.js, dashboard.js) in node against a minimal stand-in
 #: for the DOM and canned API answers (argv: static dir, query string, answers as JSON), and
 #: prints what the page shows. The e2e test does the same in a real browser.
 PAGE_HARNESS = r"""
@@ -210,6 +215,7 @@ global.fetch = async (path) => {
   return { ok: true, status: 200, json: async () => body };
 };
 window.dashboardUrlState = require(`${staticDir}/urlstate.js`);
+eval(require("fs").readFileSync(`${staticDir}/charts.js`, "utf8"));
 eval(require("fs").readFileSync(`${staticDir}/dashboard.js`, "utf8"));
 onReady();
 setTimeout(() => {
