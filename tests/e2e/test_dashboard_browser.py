@@ -216,11 +216,79 @@ def seed_known_rows(cassandra, keyspace: str, now: datetime) -> dict[str, int]:
     return {"tweets": len(tweets), "weather": len(weather)}
 
 
+#: Rows as the seed CSV import leaves them: tweets and weather on 9 Feb 2021, no drain batch.
+IMPORTED_DAY = datetime(2021, 2, 9, tzinfo=UTC)
+#: Deep links to that day in the forms the API takes; each must open it as a custom range.
+DEEP_LINKS = [
+    "start=2021-02-09T00:00:00Z&end=2021-02-10T00:00:00Z",
+    "start=2021-02-09T00:00:00%2B00:00&end=2021-02-10T00:00:00%2B00:00",
+    "start=2021-02-09T00:00:00+00:00&end=2021-02-10T00:00:00+00:00",  # "+" unencoded: a space
+    "start=2021-02-08T19:00:00-05:00&end=2021-02-10",
+    "start=2021-02-09&end=2021-02-10",
+]
+
+
+def seed_imported_day(cassandra, keyspace: str) -> dict[str, int]:
+    """Tweets in 10 hours and weather in every hour of IMPORTED_DAY, and nothing a drain writes."""
+    tweets = [
+        (IMPORTED_DAY + timedelta(hours=hour, minutes=5 * index), (0.6, -0.4, 0.0)[index % 3], None)
+        for hour in range(8, 18)
+        for index in range(1 + hour % 3)
+    ]
+    weather = [
+        (IMPORTED_DAY + timedelta(hours=hour, minutes=30), 2.0 + hour / 4, "light rain") for hour in range(24)
+    ]
+    insert_tweets(cassandra, keyspace, "Vancouver", tweets)
+    insert_weather(cassandra, keyspace, "Vancouver", weather)
+    return {"tweets": len(tweets), "weather": len(weather), "tweet_hours": 10}
+
+
+def check_deep_links(context, base_url: str, imported: dict[str, int]) -> None:
+    """Each deep link opens the imported day with filled charts; "no drain batch" only in its panel."""
+    for query in DEEP_LINKS:
+        page = context.new_page()
+        page.goto(f"{base_url}/kafkapipeline/?city=Vancouver&{query}")
+        page.locator("body[data-state=ready], body[data-state=error]").wait_for(timeout=60_000)
+        assert page.evaluate("document.body.dataset.state") == "ready", (query, page.inner_text("#banner"))
+        assert page.locator("#banner").is_hidden(), query
+        assert page.input_value("#range") == "custom"
+        assert (page.input_value("#start"), page.input_value("#end")) == (
+            "2021-02-09T00:00",
+            "2021-02-10T00:00",
+        )
+        sentiment = page.evaluate("window.pipelineDashboard.sentiment")
+        assert (sentiment["start"], sentiment["end"]) == ("2021-02-09T00:00:00Z", "2021-02-10T00:00:00Z")
+        assert sentiment["summary"]["tweets"] == imported["tweets"]
+        assert sentiment["summary"]["weather_reports"] == imported["weather"]
+        charts = page.evaluate(CHART_SUMMARY_JS)
+        mean_score = next(d for d in charts["sentiment-chart"]["datasets"] if d["label"] == "Mean score")
+        assert (charts["sentiment-chart"]["labels"], mean_score["points"]) == (24, imported["tweet_hours"])
+        assert page.locator("#sentiment-note").is_hidden()
+        # The imported rows came from no drain: the pipeline panel says so, and only it.
+        note = page.locator("#pipeline-note")
+        assert note.is_visible() and "no drain batch finished" in note.inner_text()
+        assert page.locator("section[aria-labelledby=pipeline-heading] #pipeline-note").count() == 1
+        # The page rewrites its URL with the API's own form of the times.
+        assert "start=2021-02-09T00%3A00%3A00Z&end=2021-02-10T00%3A00%3A00Z" in page.url
+        if query == DEEP_LINKS[0]:
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "dashboard-deep-link-imported-day.png"), full_page=True)
+        page.close()
+
+    page = context.new_page()
+    page.goto(f"{base_url}/kafkapipeline/?city=Vancouver&start=yesterday&end=2021-02-10")
+    page.locator("body[data-state=error]").wait_for(timeout=60_000)
+    assert page.inner_text("#banner").startswith("This link's time range cannot be read")
+    assert "start=yesterday" in page.inner_text("#banner")
+    page.close()
+
+
 def test_dashboard_renders_seeded_data_inside_the_airflow_ui(
     airflow_db, cassandra, keyspace, browser, tmp_path
 ):
     now = datetime.now(UTC).replace(microsecond=0)
     seeded = seed_known_rows(cassandra, keyspace, now)
+    imported = seed_imported_day(cassandra, keyspace)
     password = secrets.token_urlsafe(12)
 
     with api_server(tmp_path, password, KAFKAPIPELINE_DASHBOARD_CITIES="Vancouver,Burnaby") as base_url:
@@ -269,6 +337,8 @@ def test_dashboard_renders_seeded_data_inside_the_airflow_ui(
         assert str(seeded["tweets"]) in kpis
         assert "fail" in frame.inner_text("#dag-table")
         assert frame.locator("#banner").is_hidden()
+        # Drain batches and a health check exist in this range: no "no data" note anywhere.
+        assert frame.locator("#pipeline-note").is_hidden() and frame.locator("#sentiment-note").is_hidden()
 
         # The whole page, as a user scrolling the dashboard sees it.
         full = page.context.new_page()  # same browser context: same Airflow session cookie
@@ -279,6 +349,8 @@ def test_dashboard_renders_seeded_data_inside_the_airflow_ui(
         full.select_option("#city", "Burnaby")
         full.wait_for_function("window.pipelineDashboard.sentiment.city === 'Burnaby'")
         assert full.evaluate("window.pipelineDashboard.sentiment.summary.tweets") == 1
+
+        check_deep_links(page.context, base_url, imported)
         page.context.close()
 
 

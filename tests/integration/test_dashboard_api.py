@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kafkapipeline.dashboard import app as dashboard_module
+from kafkapipeline.dashboard import bounds
 from kafkapipeline.dashboard.queries import DashboardSessions
 from tests.dashboard_rows import insert_drain_batches, insert_health, insert_tweets, insert_weather
 
@@ -231,3 +232,70 @@ def test_a_keyspace_without_tables_is_a_503_that_points_at_bootstrap(client, mon
     body = response.json()
     assert body["error"] == "schema_missing"
     assert "bootstrap" in body["detail"]
+
+
+def test_a_crowded_hour_is_read_up_to_its_limit_and_counted_by_cassandra(
+    cassandra, keyspace, client, monkeypatch
+):
+    # Lower the per-request caps so a handful of rows stands for millions: 4 hours read at most
+    # 8 tweets, 4 weather reports and 4 drain batches, i.e. 2, 1 and 1 per hour.
+    monkeypatch.setitem(bounds.MAX_ROWS, "tweets", 8)
+    monkeypatch.setitem(bounds.MAX_ROWS, "weather_reports", 4)
+    monkeypatch.setitem(bounds.MAX_ROWS, "drain_batches", 4)
+    crowded = [(t(0.1 + 0.1 * index), 0.5 if index % 2 else -0.5, None) for index in range(7)]
+    insert_tweets(
+        cassandra, keyspace, "Vancouver", [*crowded, (t(1.5), 0.2, "Positive"), (t(1.6), 0.4, "Positive")]
+    )
+    insert_tweets(cassandra, keyspace, "Vancouver", [(t(2.5), 0.9, "Positive")])  # one tweet: not truncated
+    # 3 reports at 00:xx: more than the 2 the day's two hours may hold, so that hour is cut to 1.
+    insert_weather(
+        cassandra, keyspace, "Vancouver", [(t(2.1), 1.0, "fog"), (t(2.2), 2.0, "rain"), (t(2.3), 3.0, "snow")]
+    )
+    batches = [
+        (t(3.1), "tweets", 1, 1, 0, 0, 0.1),
+        (t(3.2), "tweets", 2, 2, 0, 0, 0.1),
+        (t(3.3), "tweets", 3, 3, 0, 0, 0.1),
+    ]
+    insert_drain_batches(cassandra, keyspace, batches)  # 3 in 01:xx, more than the day's 2
+
+    body = client.get("/api/sentiment-weather", params={"city": "Vancouver", **RANGE}).json()
+
+    assert body["limits"]["rows_per_hour"] == {"tweets": 2, "weather_reports": 1}
+    assert body["limits"]["max_rows"] == {"tweets": 8, "weather_reports": 4}
+    first, second, third, last = body["hours"]
+    # 7 tweets stored at 22:xx: Cassandra counted them; the 2 newest (clustering DESC) were read.
+    assert (first["truncated"], first["tweets_stored"], first["tweets"]) == (True, 7, 2)
+    assert first["mean_score"] == 0.0  # the newest two: 22:42 (-0.5) and 22:36 (+0.5)
+    # Exactly the limit (2) stored is not truncated.
+    assert (second["truncated"], second["tweets_stored"], second["tweets"]) == (False, 2, 2)
+    assert (third["truncated"], third["weather_reports"], third["weather_description"]) == (True, 1, "snow")
+    assert (last["truncated"], last["tweets_stored"]) == (False, 0)
+    assert (body["truncated"], body["truncated_hours"]) == (True, 2)
+    assert (body["summary"]["tweets"], body["summary"]["tweets_stored"]) == (5, 10)
+
+    state = client.get("/api/pipeline-state", params=RANGE).json()
+    assert (state["truncated"], state["truncated_hours"]) == (True, 1)
+    assert state["drains"]["totals"][0]["rows_written"] == 3  # the newest batch only
+
+
+def test_the_times_of_a_deep_link_read_as_the_api_reads_them(cassandra, keyspace, client):
+    insert_tweets(cassandra, keyspace, "Vancouver", [(t(0.5), 0.5, "Positive"), (t(1.5), -0.5, "Negative")])
+    forms = [
+        {"start": "2026-03-01T22:00:00Z", "end": "2026-03-02T00:00:00Z"},
+        {"start": "2026-03-01T22:00:00+00:00", "end": "2026-03-02T01:00:00+01:00"},
+        {"start": "2026-03-01T22:00:00 00:00", "end": "2026-03-02T00:00:00 00:00"},  # "+" sent unencoded
+        {"start": "2026-03-01T17:00:00-05:00", "end": "2026-03-02"},  # a date alone is midnight UTC
+    ]
+    for form in forms:
+        response = client.get("/api/sentiment-weather", params={"city": "Vancouver", **form})
+        assert response.status_code == 200, (form, response.text)
+        body = response.json()
+        assert (body["start"], body["end"]) == ("2026-03-01T22:00:00Z", "2026-03-02T00:00:00Z"), form
+        assert body["summary"]["tweets"] == 2
+
+
+def test_odd_but_valid_cities_are_read_not_500(keyspace, client):
+    for query in ("city=%ED%A0%80", f"city={'x' * 100}", "city=S%C3%A3o%20Paulo", "city=a&city=b"):
+        response = client.get(f"/api/sentiment-weather?{query}")
+        assert response.status_code == 200, (query, response.text)
+        assert response.json()["has_data"] is False

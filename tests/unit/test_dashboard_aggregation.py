@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
@@ -18,6 +18,7 @@ from kafkapipeline.dashboard.aggregation import (
     sentiment_against_weather,
     sentiment_class,
 )
+from kafkapipeline.dashboard.bounds import MAX_RANGE, MAX_ROWS, CappedRows, rows_per_hour
 
 
 @dataclass
@@ -268,3 +269,76 @@ def test_pipeline_state_with_nothing_says_no_data_yet():
     assert state.drains.topics == [] and len(state.drains.hours) == 3
     assert state.message.startswith("No data yet: the pipeline_health DAG has not written a health check yet")
     assert "no drain batch finished between 2026-03-01 10:00 and 2026-03-01 13:00 UTC" in state.message
+
+
+def test_hour_slices_are_clipped_to_the_range_and_never_cross_a_day():
+    time_range = TimeRange(datetime(2026, 3, 1, 22, 30, tzinfo=UTC), datetime(2026, 3, 2, 1, 15, tzinfo=UTC))
+    slices = time_range.hour_slices()
+    assert [(part.day, part.start, part.end) for part in slices] == [
+        (date(2026, 3, 1), datetime(2026, 3, 1, 22, 30, tzinfo=UTC), datetime(2026, 3, 1, 23, tzinfo=UTC)),
+        (date(2026, 3, 1), datetime(2026, 3, 1, 23, tzinfo=UTC), datetime(2026, 3, 2, 0, tzinfo=UTC)),
+        (date(2026, 3, 2), datetime(2026, 3, 2, 0, tzinfo=UTC), datetime(2026, 3, 2, 1, tzinfo=UTC)),
+        (date(2026, 3, 2), datetime(2026, 3, 2, 1, tzinfo=UTC), datetime(2026, 3, 2, 1, 15, tzinfo=UTC)),
+    ]
+    assert [part.hour for part in slices] == time_range.hours()
+
+
+@pytest.mark.parametrize("table", sorted(MAX_ROWS))
+def test_a_request_reads_at_most_max_rows_whatever_its_range(table):
+    now = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
+    for span in (timedelta(minutes=5), timedelta(hours=1), timedelta(days=3), MAX_RANGE):
+        hours = len(resolve_time_range(now - span, now, now=now).hour_slices())
+        assert 1 <= rows_per_hour(table, hours) * hours <= MAX_ROWS[table]
+    widest = len(resolve_time_range(now - MAX_RANGE, now, now=now).hour_slices())
+    assert widest == 14 * 24 + 1  # an unaligned 14-day range touches 337 hours
+    assert rows_per_hour(table, widest) >= 50  # still a useful sample per hour
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "message"),
+    [
+        (datetime(1969, 12, 31, 23, tzinfo=UTC), None, "start must lie between 1970-01-01 and 2100-01-01"),
+        (None, datetime(2100, 1, 1, 1, tzinfo=UTC), "end must lie between"),
+        (None, datetime(1, 1, 1), "end must lie between"),  # 24 hours before it do not exist
+        (datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14))), None, "start must lie between"),
+    ],
+)
+def test_resolve_time_range_rejects_times_outside_the_bounds(start, end, message):
+    with pytest.raises(InvalidTimeRange, match=message):
+        resolve_time_range(start, end, now=datetime(2026, 3, 1, tzinfo=UTC))
+
+
+def test_truncated_hours_carry_cassandras_count_and_are_flagged():
+    tweets = CappedRows(
+        [Tweet(at(50), 0.5, "Positive"), Tweet(at(55), -0.5, "Negative"), Tweet(at(70), 0.1, "Positive")],
+        limit=2,
+        capped={T0: 40},  # the first hour holds 40 tweets, the two newest were read
+    )
+    weather = CappedRows([Weather(at(125), 3.0, "fog")], limit=1, capped={at(120): None})
+    result = sentiment_against_weather("X", tweets, weather, RANGE, keyspace="ks")
+    first, second, third = result.hours
+    assert (first.truncated, first.tweets_stored, first.tweets, first.positive_pct) == (True, 40, 2, 50.0)
+    assert (second.truncated, second.tweets_stored, second.tweets) == (False, 1, 1)
+    assert (third.truncated, third.weather_reports, third.tweets_stored) == (True, 1, 0)  # count unknown
+    assert (result.truncated, result.truncated_hours) == (True, 2)
+    assert (result.summary.tweets, result.summary.tweets_stored) == (3, 41)
+    assert result.limits.max_range_days == 14
+    assert result.limits.rows_per_hour == {
+        "tweets": rows_per_hour("tweets", 3),
+        "weather_reports": rows_per_hour("weather_reports", 3),
+    }
+
+
+def test_an_untruncated_read_says_so_and_counts_every_stored_tweet():
+    tweets = [Tweet(at(1), None, None), Tweet(at(2), 0.3, "Positive")]  # one without a sentiment
+    result = sentiment_against_weather("X", tweets, [], RANGE, keyspace="ks")
+    assert (result.truncated, result.truncated_hours) == (False, 0)
+    assert (result.hours[0].tweets, result.hours[0].tweets_stored, result.hours[0].truncated) == (1, 2, False)
+
+
+def test_pipeline_state_reports_truncated_drain_hours():
+    batches = CappedRows([Batch(at(5), "tweets", 1, 1, 0, 0, 0.1)], limit=1, capped={T0: 9})
+    state = pipeline_state([], batches, RANGE, now=RANGE.end, keyspace="ks")
+    assert (state.truncated, state.truncated_hours) == (True, 1)
+    assert state.limits.rows_per_hour == {"drain_batches": rows_per_hour("drain_batches", 3)}
+    assert pipeline_state([], [], RANGE, now=RANGE.end, keyspace="ks").truncated is False

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kafkapipeline.dashboard import app as dashboard_module
+from kafkapipeline.dashboard.bounds import MAX_CITIES, MAX_CITY_LENGTH, MAX_RANGE_DAYS, MAX_ROWS
 from kafkapipeline.dashboard.queries import DashboardSessions, checked_keyspace
 from kafkapipeline.errors import ConfigurationError
 
@@ -83,15 +84,37 @@ def test_static_assets_are_served_with_the_vendored_chart_library(client):
     assert "http://" not in page and "https://" not in page
 
 
-def test_openapi_documents_the_endpoints_and_their_errors(client):
+def test_openapi_documents_the_endpoints_their_errors_and_their_bounds(client):
     spec = client.get("/openapi.json").json()
     sentiment = spec["paths"]["/api/sentiment-weather"]["get"]
-    assert {parameter["name"] for parameter in sentiment["parameters"]} == {"city", "start", "end"}
+    parameters = {parameter["name"]: parameter for parameter in sentiment["parameters"]}
+    assert set(parameters) == {"city", "start", "end"}
     assert sentiment["responses"]["503"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/ErrorResponse"
     }
     assert "/api/pipeline-state" in spec["paths"]
     assert "HTTPBearer" in spec["components"]["securitySchemes"]
+    # The bounds are part of the contract: in the parameters, the 422, the response models.
+    assert f"at most {MAX_RANGE_DAYS} days" in parameters["end"]["description"]
+    assert parameters["city"]["schema"]["anyOf"][0]["maxLength"] == MAX_CITY_LENGTH
+    assert "more than 14 days" in sentiment["responses"]["422"]["description"]
+    assert f"{MAX_ROWS['tweets']:,} tweets" in spec["info"]["description"]
+    schemas = spec["components"]["schemas"]
+    assert {"max_range_days", "max_rows", "rows_per_hour"} <= set(schemas["ReadLimits"]["properties"])
+    for response in ("SentimentWeatherResponse", "PipelineStateResponse"):
+        assert {"truncated", "truncated_hours", "limits"} <= set(schemas[response]["required"])
+    assert {"truncated", "tweets_stored"} <= set(schemas["SentimentHour"]["required"])
+
+
+def test_openapi_needs_the_airflow_login_and_there_is_no_docs_page():
+    app = dashboard_module.create_app(DashboardSessions())
+    with TestClient(app) as anonymous:
+        response = anonymous.get("/openapi.json")
+        assert response.status_code == 401
+        assert "paths" not in response.text
+        # Swagger UI and ReDoc would load their scripts from a CDN: they are off, not public.
+        for path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+            assert anonymous.get(path).status_code == 404, path
 
 
 def test_cities_come_from_the_environment(client, monkeypatch):
@@ -100,6 +123,49 @@ def test_cities_come_from_the_environment(client, monkeypatch):
     monkeypatch.delenv("KAFKAPIPELINE_DASHBOARD_CITIES")
     monkeypatch.delenv("KAFKAPIPELINE_CITIES", raising=False)
     assert client.get("/api/cities").json() == {"cities": ["Vancouver"], "default_city": "Vancouver"}
+
+
+def test_the_city_list_is_bounded(client, monkeypatch):
+    names = [f"City{number}" for number in range(MAX_CITIES + 10)]
+    monkeypatch.setenv("KAFKAPIPELINE_DASHBOARD_CITIES", ",".join(["X" * (MAX_CITY_LENGTH + 1), *names]))
+    body = client.get("/api/cities").json()
+    assert body["cities"] == names[:MAX_CITIES]  # the over-long name is left out, the rest capped
+    assert body["default_city"] == "City0"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"start": "yesterday"},
+        {"start": "2021-02-30T00:00:00Z"},  # no such day
+        {"start": "2021-02-09T25:00:00Z"},
+        {"end": "nan"},
+        {"start": "1e30"},
+        {"start": "99999999999999999999"},
+        {"start": "0001-01-01T00:00:00+14:00"},  # no UTC equivalent
+        {"end": "0001-01-01"},  # 24 hours before it would not exist
+        {"end": "9999-12-31T23:59:59-14:00"},
+        {"start": "1969-12-31T00:00:00Z", "end": "1970-01-01T01:00:00Z"},
+        {"start": "2100-01-01T00:00:00Z", "end": "2100-01-01T01:00:00Z"},
+        {"start": "-1"},
+        {"start": "2021-02-10", "end": "2021-02-09"},
+        {"start": "2021-02-01", "end": "2021-02-15T00:00:01Z"},
+        {"city": ""},
+        {"city": "x" * (MAX_CITY_LENGTH + 1)},
+        {"city": "Van\ncouver"},
+    ],
+)
+def test_malformed_or_out_of_range_parameters_are_422_never_500(params, monkeypatch):
+    # Cassandra "lives" on a closed port: reaching it would give 503, so 422 proves it was not asked.
+    monkeypatch.setenv("AIRFLOW_CONN_CASSANDRA_DEFAULT", CLOSED_PORT_CONN)
+    app = dashboard_module.create_app(DashboardSessions())
+    app.dependency_overrides[dashboard_module.require_airflow_user] = lambda: None
+    with TestClient(app, raise_server_exceptions=False) as client:
+        paths = ["/api/sentiment-weather"] + ([] if "city" in params else ["/api/pipeline-state"])
+        for path in paths:
+            response = client.get(path, params=params)
+            assert response.status_code == 422, (path, response.text)
+            assert response.json()["error"] in {"invalid_range", "invalid_request"}
 
 
 def test_a_range_too_long_is_rejected_before_cassandra_is_contacted(client, monkeypatch):

@@ -1,8 +1,9 @@
-"""The numbers behind the dashboard, computed in Python from the rows of bounded partition reads.
+"""The numbers behind the dashboard, computed in Python from the rows of bounded hour-slice reads.
 
-Cassandra gives no GROUP BY over time buckets, and the rows of a 14-day range fit in memory
-easily (one city, one partition per day), so the queries fetch rows and this module
-buckets them per UTC hour. No Cassandra or FastAPI here, so every figure is unit tested.
+Cassandra cannot count rows per label (the label is no clustering column), so the queries
+fetch at most ``bounds.MAX_ROWS`` rows per table and request, spread over the range's hours,
+and this module buckets them per UTC hour; hours that held more are flagged as truncated
+and carry Cassandra's own count. No Cassandra or FastAPI here, so every figure is unit tested.
 """
 
 from __future__ import annotations
@@ -13,24 +14,34 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
+from kafkapipeline.dashboard.bounds import (
+    EARLIEST,
+    LATEST,
+    MAX_RANGE_DAYS,
+    MAX_ROWS,
+    CappedRows,
+    InvalidTimeRange,
+    TimeRange,
+    as_utc,
+    floor_hour,
+    resolve_time_range,
+    rows_per_hour,
+)
 from kafkapipeline.dashboard.models import (
     DrainActivity,
     DrainTopicTotals,
     HealthCheck,
     HealthFigure,
     PipelineStateResponse,
+    ReadLimits,
     SentimentHour,
     SentimentWeatherResponse,
     SentimentWeatherSummary,
 )
 
-HOUR = timedelta(hours=1)
-DEFAULT_RANGE = timedelta(hours=24)
-#: The widest range a request may ask for: 14 day partitions per table, a few thousand rows.
-MAX_RANGE = timedelta(days=14)
 SENTIMENT_LABELS = ("positive", "negative", "neutral")
 #: VADER's conventional compound-score thresholds; only used for a row whose label is missing.
 VADER_POSITIVE_THRESHOLD = 0.05
@@ -38,75 +49,25 @@ VADER_NEGATIVE_THRESHOLD = -0.05
 #: Fewer hours than this give a meaningless correlation.
 MIN_CORRELATED_HOURS = 3
 HEALTH_METRICS = ("consumer_lag", "rows_per_hour", "dlq_messages", "freshness_seconds", "dag_last_run")
+__all__ = ["InvalidTimeRange", "TimeRange", "resolve_time_range"]  # re-exported from bounds
 
 
-class InvalidTimeRange(ValueError):
-    """The requested start/end cannot be shown; the message says how to fix the request."""
+def read_limits(time_range: TimeRange, tables: Iterable[str]) -> ReadLimits:
+    """The bounds a request over ``time_range`` reads ``tables`` under, as the API reports them."""
+    hours = len(time_range.hours())
+    tables = list(tables)
+    return ReadLimits(
+        max_range_days=MAX_RANGE_DAYS,
+        earliest=EARLIEST,
+        latest=LATEST,
+        max_rows={table: MAX_ROWS[table] for table in tables},
+        rows_per_hour={table: rows_per_hour(table, hours) for table in tables},
+    )
 
 
-def as_utc(moment: datetime) -> datetime:
-    """Aware UTC; the Cassandra driver returns naive datetimes that are UTC."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
-def floor_hour(moment: datetime) -> datetime:
-    return as_utc(moment).replace(minute=0, second=0, microsecond=0)
-
-
-@dataclass(frozen=True)
-class TimeRange:
-    """A half-open UTC interval ``[start, end)``."""
-
-    start: datetime
-    end: datetime
-
-    def days(self) -> list[date]:
-        """The UTC days (Cassandra day partitions) the range touches, oldest first."""
-        first = self.start.date()
-        last = (self.end - timedelta(microseconds=1)).date()
-        return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
-
-    def hours(self) -> list[datetime]:
-        """Start of every UTC hour the range touches, oldest first."""
-        hours = []
-        hour = floor_hour(self.start)
-        while hour < self.end:
-            hours.append(hour)
-            hour += HOUR
-        return hours
-
-    def contains(self, moment: datetime) -> bool:
-        return self.start <= as_utc(moment) < self.end
-
-
-def resolve_time_range(
-    start: datetime | None,
-    end: datetime | None,
-    *,
-    now: datetime,
-    default: timedelta = DEFAULT_RANGE,
-    maximum: timedelta = MAX_RANGE,
-) -> TimeRange:
-    """The range a request asks for: ``end`` defaults to now, ``start`` to ``default`` before end."""
-    end = as_utc(end) if end is not None else as_utc(now)
-    start = as_utc(start) if start is not None else end - default
-    if start >= end:
-        raise InvalidTimeRange(f"start ({start.isoformat()}) must be before end ({end.isoformat()})")
-    if end - start > maximum:
-        raise InvalidTimeRange(
-            f"the range {start.isoformat()} .. {end.isoformat()} spans {describe_span(end - start)}; "
-            f"at most {describe_span(maximum)} can be shown at once, narrow start/end"
-        )
-    return TimeRange(start, end)
-
-
-def describe_span(span: timedelta) -> str:
-    hours = span.total_seconds() / 3600
-    if hours < 48:
-        return f"{hours:g} hours"
-    return f"{hours / 24:g} days"
+def as_capped(read: CappedRows | Iterable) -> CappedRows:
+    """Plain rows (unit tests, small reads) as a read that hit no limit."""
+    return read if isinstance(read, CappedRows) else CappedRows(list(read))
 
 
 class TweetRow(Protocol):
@@ -203,29 +164,37 @@ class _SentimentBucket:
 
 def sentiment_against_weather(
     city: str,
-    tweets: Iterable[TweetRow],
-    weather: Iterable[WeatherRow],
+    tweets: CappedRows | Iterable[TweetRow],
+    weather: CappedRows | Iterable[WeatherRow],
     time_range: TimeRange,
     *,
     keyspace: str,
 ) -> SentimentWeatherResponse:
     """Per UTC hour: share of positive/negative/neutral tweets and mean score, against temperature."""
+    tweets, weather = as_capped(tweets), as_capped(weather)
     hours = time_range.hours()
     buckets = {hour: _SentimentBucket() for hour in hours}
+    stored: Counter[datetime] = Counter()
     total = _SentimentBucket()
     latest_tweet: datetime | None = None
     latest_weather: datetime | None = None
 
-    for row in tweets:
+    for row in tweets.rows:
         created_at = as_utc(row.created_at)
+        if not time_range.contains(created_at):
+            continue
+        stored[floor_hour(created_at)] += 1
         kind = sentiment_class(row.sentiment_label, row.sentiment_score)
-        if kind is None or not time_range.contains(created_at):
+        if kind is None:
             continue
         buckets[floor_hour(created_at)].add_tweet(kind, row.sentiment_score)
         total.add_tweet(kind, row.sentiment_score)
         latest_tweet = max(latest_tweet or created_at, created_at)
+    for hour, count in tweets.capped.items():
+        if count is not None:
+            stored[hour] = max(stored[hour], count)
 
-    for row in weather:
+    for row in weather.rows:
         observed_at = as_utc(row.observed_at)
         if not time_range.contains(observed_at):
             continue
@@ -233,7 +202,8 @@ def sentiment_against_weather(
         total.add_weather(row)
         latest_weather = max(latest_weather or observed_at, observed_at)
 
-    hourly = [_sentiment_hour(hour, buckets[hour]) for hour in hours]
+    truncated = set(tweets.capped) | set(weather.capped)
+    hourly = [_sentiment_hour(hour, buckets[hour], stored[hour], hour in truncated) for hour in hours]
     paired = [
         (hour.mean_score, hour.temperature_c)
         for hour in hourly
@@ -257,6 +227,7 @@ def sentiment_against_weather(
         latest_weather_at=latest_weather,
         score_temperature_correlation=correlation(paired),
         correlated_hours=len(paired),
+        tweets_stored=sum(stored.values()),
     )
     has_data = bool(total.tweets or total.weather_reports)
     return SentimentWeatherResponse(
@@ -266,12 +237,15 @@ def sentiment_against_weather(
         keyspace=keyspace,
         has_data=has_data,
         message=None if has_data else no_data_message(f"tweets or weather reports for {city}", time_range),
+        truncated=bool(truncated),
+        truncated_hours=len(truncated),
+        limits=read_limits(time_range, ("tweets", "weather_reports")),
         summary=summary,
         hours=hourly,
     )
 
 
-def _sentiment_hour(hour: datetime, bucket: _SentimentBucket) -> SentimentHour:
+def _sentiment_hour(hour: datetime, bucket: _SentimentBucket, stored: int, truncated: bool) -> SentimentHour:
     return SentimentHour(
         hour=hour,
         tweets=bucket.tweets,
@@ -285,6 +259,8 @@ def _sentiment_hour(hour: datetime, bucket: _SentimentBucket) -> SentimentHour:
         weather_reports=bucket.weather_reports,
         temperature_c=rounded_mean(bucket.temperatures, 2),
         weather_description=most_common_description(bucket.descriptions),
+        tweets_stored=stored,
+        truncated=truncated,
     )
 
 
@@ -305,7 +281,7 @@ def no_data_message(what: str, time_range: TimeRange) -> str:
     )
 
 
-def drain_activity(batches: Iterable[DrainBatchRow], time_range: TimeRange) -> DrainActivity:
+def drain_activity(batches: CappedRows | Iterable[DrainBatchRow], time_range: TimeRange) -> DrainActivity:
     """Rows written, dead-lettered and batches per UTC hour and topic, plus per-topic totals."""
     hours = time_range.hours()
     index = {hour: position for position, hour in enumerate(hours)}
@@ -314,7 +290,7 @@ def drain_activity(batches: Iterable[DrainBatchRow], time_range: TimeRange) -> D
     batch_counts: dict[str, list[int]] = defaultdict(lambda: [0] * len(hours))
     in_range: dict[str, list[DrainBatchRow]] = defaultdict(list)
 
-    for row in batches:
+    for row in as_capped(batches).rows:
         finished_at = as_utc(row.finished_at)
         if not time_range.contains(finished_at):
             continue
@@ -376,7 +352,7 @@ def health_check(rows: Iterable[HealthRow], *, now: datetime) -> HealthCheck:
 
 def pipeline_state(
     health_rows: Iterable[HealthRow],
-    batches: Iterable[DrainBatchRow],
+    batches: CappedRows | Iterable[DrainBatchRow],
     time_range: TimeRange,
     *,
     now: datetime,
@@ -384,6 +360,7 @@ def pipeline_state(
 ) -> PipelineStateResponse:
     """The latest health check and the drains' activity in the range, with a note on what is missing."""
     health = health_check(health_rows, now=now)
+    batches = as_capped(batches)
     drains = drain_activity(batches, time_range)
     missing = []
     if health.checked_at is None:
@@ -397,6 +374,9 @@ def pipeline_state(
         keyspace=keyspace,
         has_data=has_data,
         message=("No data yet: " + "; ".join(missing)) if missing else None,
+        truncated=batches.truncated,
+        truncated_hours=len(batches.capped),
+        limits=read_limits(time_range, ("drain_batches",)),
         health=health,
         drains=drains,
     )

@@ -1,8 +1,10 @@
 """The dashboard's FastAPI app, mounted by the Airflow api-server at ``/kafkapipeline``.
 
-Endpoints (documented in this app's OpenAPI at ``/kafkapipeline/openapi.json``):
+Endpoints (documented in this app's OpenAPI at ``/kafkapipeline/openapi.json``, which takes
+the same login as the API; there is no ``/docs`` or ``/redoc``: Swagger UI and ReDoc load
+their scripts from a CDN, and this page loads nothing from outside the api-server):
 
-* ``GET /kafkapipeline/`` - the page (HTML + Chart.js, served from ``static/``).
+* ``GET /kafkapipeline/`` - the page (HTML + the vendored Chart.js, served from ``static/``).
 * ``GET /kafkapipeline/api/cities`` - the cities the page offers.
 * ``GET /kafkapipeline/api/sentiment-weather?city=&start=&end=`` - hourly tweet sentiment against weather.
 * ``GET /kafkapipeline/api/pipeline-state?start=&end=`` - latest health check and drain activity.
@@ -15,13 +17,16 @@ only the static assets (JS, CSS, the vendored chart library) are public.
 
 Failures answer in JSON (``ErrorResponse``): 503 when Cassandra is unreachable, its schema
 is missing or the connection is not configured; 422 for a malformed parameter or a range
-the page cannot show (more than 14 days, or start not before end).
+the page cannot show (more than 14 days, start not before end, or outside 1970..2100).
+Every read is bounded (``bounds.py``): a request reads at most a fixed number of rows per
+table, whatever the partitions hold, and says in its response when that cut anything.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -33,14 +38,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
+from pydantic import BeforeValidator
 
 from kafkapipeline import settings
 from kafkapipeline.dashboard import queries
-from kafkapipeline.dashboard.aggregation import (
+from kafkapipeline.dashboard.aggregation import pipeline_state, sentiment_against_weather
+from kafkapipeline.dashboard.bounds import (
+    EARLIEST,
+    LATEST,
+    MAX_CITIES,
+    MAX_CITY_LENGTH,
+    MAX_RANGE_DAYS,
+    MAX_ROWS,
     InvalidTimeRange,
-    pipeline_state,
     resolve_time_range,
-    sentiment_against_weather,
 )
 from kafkapipeline.dashboard.models import (
     CitiesResponse,
@@ -62,13 +73,42 @@ ERROR_RESPONSES: dict[int | str, dict] = {
     status.HTTP_403_FORBIDDEN: {"description": "The Airflow auth manager denies this user the website"},
     status.HTTP_422_UNPROCESSABLE_CONTENT: {
         "model": ErrorResponse,
-        "description": "start/end cannot be shown",
+        "description": f"A malformed parameter, or start/end cannot be shown (more than {MAX_RANGE_DAYS} "
+        f"days, start not before end, or outside {EARLIEST:%Y-%m-%d}..{LATEST:%Y-%m-%d})",
     },
     status.HTTP_503_SERVICE_UNAVAILABLE: {
         "model": ErrorResponse,
         "description": "Cassandra is unreachable, its schema is missing, or cassandra_default is not set",
     },
 }
+
+#: No control characters in a city (it becomes a Cassandra partition key and a page label).
+CITY_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+#: "2021-02-09T00:00:00 00:00": a "+00:00" offset sent unencoded, which the query string made a space.
+_SPACED_OFFSET = re.compile(r"^(\d{4}-\d{2}-\d{2}T[\d:.]+) (\d{2}(?::?\d{2})?)$")
+
+
+def _plus_offset(value: object) -> object:
+    """Read the space of an unencoded "+HH:MM" offset as the "+" it was (the page does the same)."""
+    return _SPACED_OFFSET.sub(r"\1+\2", value.strip()) if isinstance(value, str) else value
+
+
+StartParam = Annotated[
+    datetime | None,
+    BeforeValidator(_plus_offset),
+    Query(
+        description=f"Range start, ISO-8601 (naive = UTC, a date alone = midnight UTC), from "
+        f"{EARLIEST:%Y-%m-%d}; defaults to 24 hours before end"
+    ),
+]
+EndParam = Annotated[
+    datetime | None,
+    BeforeValidator(_plus_offset),
+    Query(
+        description=f"Range end (exclusive), ISO-8601, until {LATEST:%Y-%m-%d}; defaults to now. "
+        f"end - start may be at most {MAX_RANGE_DAYS} days"
+    ),
+]
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -78,10 +118,14 @@ _bearer = HTTPBearer(
 
 
 def dashboard_cities() -> list[str]:
-    """Cities the page offers: KAFKAPIPELINE_DASHBOARD_CITIES, else KAFKAPIPELINE_CITIES (comma separated)."""
+    """Cities the page offers: KAFKAPIPELINE_DASHBOARD_CITIES, else KAFKAPIPELINE_CITIES (comma separated).
+
+    At most MAX_CITIES, each at most MAX_CITY_LENGTH characters (longer names are left out).
+    """
     configured = os.environ.get("KAFKAPIPELINE_DASHBOARD_CITIES") or os.environ.get("KAFKAPIPELINE_CITIES")
     cities = [city.strip() for city in (configured or "").split(",") if city.strip()]
-    return list(dict.fromkeys(cities)) or list(DEFAULT_CITIES)
+    cities = [city for city in dict.fromkeys(cities) if len(city) <= MAX_CITY_LENGTH]
+    return cities[:MAX_CITIES] or list(DEFAULT_CITIES)
 
 
 async def require_airflow_user(
@@ -118,11 +162,21 @@ def create_app(sessions: DashboardSessions | None = None) -> FastAPI:
         title="Kafka pipeline dashboard",
         description=(
             "Tweet sentiment against weather per city, and the pipeline's own state, read from "
-            "Cassandra over bounded day partitions. Times are UTC (ISO-8601); a range is at most "
-            "14 days and defaults to the last 24 hours. Authenticate as for the Airflow API."
+            "Cassandra over bounded hour slices of its day partitions. Times are UTC (ISO-8601; "
+            f"a date alone is midnight); a range is at most {MAX_RANGE_DAYS} days between "
+            f"{EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} and defaults to the last 24 hours. "
+            "A request reads at most "
+            + ", ".join(f"{n:,} {table}" for table, n in MAX_ROWS.items())
+            + " rows, spread evenly over the range's hours; an hour holding more is flagged "
+            "`truncated` and carries Cassandra's count. Authenticate as for the Airflow API."
         ),
-        version="1",
+        version="2",
         lifespan=lifespan,
+        # No Swagger UI / ReDoc (their pages load scripts from a CDN) and no public schema:
+        # /openapi.json is served below behind the same login as the API.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.sessions = sessions
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -164,6 +218,11 @@ def create_app(sessions: DashboardSessions | None = None) -> FastAPI:
             return RedirectResponse(get_auth_manager().get_url_login(next_url=str(request.url)))
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html", headers=NO_STORE)
 
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Security(require_airflow_user)])
+    def openapi_schema() -> JSONResponse:
+        """This app's OpenAPI schema, for signed-in Airflow users only."""
+        return JSONResponse(app.openapi(), headers=NO_STORE)
+
     @app.get(
         "/api/cities",
         response_model=CitiesResponse,
@@ -187,10 +246,15 @@ def create_app(sessions: DashboardSessions | None = None) -> FastAPI:
         response: Response,
         city: Annotated[
             str | None,
-            Query(min_length=1, max_length=100, description="City; defaults to the first configured one"),
+            Query(
+                min_length=1,
+                max_length=MAX_CITY_LENGTH,
+                pattern=CITY_PATTERN,
+                description="City; defaults to the first configured one",
+            ),
         ] = None,
-        start: Annotated[datetime | None, Query(description="Range start, ISO-8601 (naive = UTC)")] = None,
-        end: Annotated[datetime | None, Query(description="Range end (exclusive); defaults to now")] = None,
+        start: StartParam = None,
+        end: EndParam = None,
     ) -> SentimentWeatherResponse:
         """Per UTC hour: share of positive/negative/neutral tweets and mean VADER score, against
         mean temperature (°C) and the most frequent weather description."""
@@ -211,8 +275,8 @@ def create_app(sessions: DashboardSessions | None = None) -> FastAPI:
     )
     def pipeline_state_endpoint(
         response: Response,
-        start: Annotated[datetime | None, Query(description="Range start for drain activity")] = None,
-        end: Annotated[datetime | None, Query(description="Range end (exclusive); defaults to now")] = None,
+        start: StartParam = None,
+        end: EndParam = None,
     ) -> PipelineStateResponse:
         """The latest pipeline_health check (consumer lag, rows per hour, dead letters, freshness,
         last DAG runs) and the drains' committed batches per hour in the range."""

@@ -2,7 +2,8 @@
 
 Percentages are 0-100 rounded to two decimals; scores are VADER compound scores (-1..1);
 temperatures are degrees Celsius; every timestamp is UTC. ``None`` means "no data for
-this bucket", which the page draws as a gap rather than as zero.
+this bucket", which the page draws as a gap rather than as zero. Every response states the
+bounds it was read under (``limits``) and whether they cut anything (``truncated``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel, Field
+
+from kafkapipeline.dashboard.bounds import MAX_CITIES
 
 
 class SentimentHour(BaseModel):
@@ -27,6 +30,13 @@ class SentimentHour(BaseModel):
     weather_reports: int = Field(description="Weather observations in this hour")
     temperature_c: float | None = Field(description="Mean temperature, degrees Celsius")
     weather_description: str | None = Field(description="Most frequent weather description")
+    tweets_stored: int = Field(
+        description="Tweets stored in this hour (Cassandra's count when the hour was truncated)"
+    )
+    truncated: bool = Field(
+        description="More rows than limits.rows_per_hour (in a day holding more than its share): the "
+        "shares, means and weather of this hour come from its newest rows, not from all of them"
+    )
 
 
 class SentimentWeatherSummary(BaseModel):
@@ -52,6 +62,21 @@ class SentimentWeatherSummary(BaseModel):
         "(hours that have both; needs at least 3 such hours and some variation)"
     )
     correlated_hours: int = Field(description="Hours that have both tweets and weather")
+    tweets_stored: int = Field(description="Tweets stored in the range, including truncated hours")
+
+
+class ReadLimits(BaseModel):
+    """The bounds every request is read under (constants of the dashboard's ``bounds`` module)."""
+
+    max_range_days: int = Field(description="Longest range one request may ask for")
+    earliest: datetime = Field(description="start and end may not lie before this")
+    latest: datetime = Field(description="start and end may not lie after this")
+    max_rows: dict[str, int] = Field(description="Per table: rows one request reads at most")
+    rows_per_hour: dict[str, int] = Field(
+        description="Per table: each UTC hour's share of max_rows in this range (max_rows / hours). "
+        "A day whose rows fit its hours' shares is read whole; otherwise each of its hours is read "
+        "up to its share, and an hour holding more is truncated"
+    )
 
 
 class SentimentWeatherResponse(BaseModel):
@@ -61,6 +86,9 @@ class SentimentWeatherResponse(BaseModel):
     keyspace: str
     has_data: bool
     message: str | None = Field(description="Set when there is nothing to chart, says why")
+    truncated: bool = Field(description="Some hour held more rows than limits.rows_per_hour")
+    truncated_hours: int = Field(description="How many hours were truncated")
+    limits: ReadLimits
     summary: SentimentWeatherSummary
     hours: list[SentimentHour] = Field(description="Every UTC hour of the range, oldest first")
 
@@ -117,12 +145,18 @@ class PipelineStateResponse(BaseModel):
     keyspace: str
     has_data: bool
     message: str | None = Field(description="Set when there is nothing to show, says why")
+    truncated: bool = Field(
+        description="Some hour held more drain batches than limits.rows_per_hour: the drain figures "
+        "of those hours are partial"
+    )
+    truncated_hours: int = Field(description="How many hours were truncated")
+    limits: ReadLimits
     health: HealthCheck
     drains: DrainActivity
 
 
 class CitiesResponse(BaseModel):
-    cities: list[str]
+    cities: list[str] = Field(description=f"At most {MAX_CITIES} (bounds.MAX_CITIES), in configured order")
     default_city: str
 
 

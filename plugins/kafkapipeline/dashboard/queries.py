@@ -1,8 +1,11 @@
 """Bounded Cassandra reads for the dashboard, over a session that is created lazily and recovers.
 
-Every read names its partition: for each (city, day) or (day) partition the range touches,
-one prepared ``SELECT ... WHERE <partition key> = ? AND <clustering column> >= ? AND < ?``,
-run concurrently. No full-table scan, no ALLOW FILTERING, no secondary index.
+Every read names its partition and a slice of it: prepared
+``SELECT ... WHERE <partition key> = ? AND <clustering column> >= ? AND < ? LIMIT ?``, run
+concurrently, per day partition and, for a day holding more than its share, per UTC hour; the
+LIMITs are chosen so that a request reads at most ``bounds.MAX_ROWS[table]`` rows. An hour that
+fills its LIMIT is counted by Cassandra (``count(*)`` over that slice) and reported as
+truncated. No full-table scan, no ALLOW FILTERING, no secondary index.
 
 The session is never opened when the plugin loads (the api-server must start, and the rest
 of the Airflow UI keep working, while Cassandra is down). The first request connects with
@@ -16,11 +19,11 @@ import hashlib
 import logging
 import threading
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from kafkapipeline import settings
-from kafkapipeline.dashboard.aggregation import TimeRange
+from kafkapipeline.dashboard.bounds import MAX_HEALTH_ROWS, CappedRows, HourSlice, TimeRange, rows_per_hour
 from kafkapipeline.errors import ConfigurationError, missing_connection
 
 if TYPE_CHECKING:
@@ -182,6 +185,16 @@ class DashboardSessions:
 
     def read_partitions(self, cql: str, parameters: Sequence[Sequence[Any]]) -> list[Any]:
         """Run the prepared ``cql`` once per parameter tuple, concurrently, and return all rows."""
+        return [row for rows in self.read_each(cql, parameters) for row in rows]
+
+    def read_each(
+        self, cql: str, parameters: Sequence[Sequence[Any]], *, best_effort: bool = False
+    ) -> list[list[Any] | None]:
+        """The rows of the prepared ``cql`` per parameter tuple, in order, read concurrently.
+
+        ``best_effort``: a read that fails gives None instead of failing the request (for the
+        counts of truncated hours, which may time out on a huge partition).
+        """
         from cassandra.concurrent import execute_concurrent_with_args
 
         if not parameters:
@@ -193,9 +206,14 @@ class DashboardSessions:
                 self.prepared(session, cql),
                 parameters,
                 concurrency=min(READ_CONCURRENCY, len(parameters)),
-                raise_on_first_error=True,
+                raise_on_first_error=not best_effort,
             )
-            return [row for _success, result in results for row in result]
+            if best_effort:
+                for success, result in results:
+                    if not success:
+                        log.warning("Dashboard: a best-effort read failed: %s", result)
+                return [list(result) if success else None for success, result in results]
+            return [list(result) for _success, result in results]
         except (CassandraUnavailable, ConfigurationError):
             raise
         except Exception as err:
@@ -210,44 +228,102 @@ class DashboardSessions:
             raise
 
 
-def _bounds(time_range: TimeRange, day: date) -> tuple[datetime, datetime]:
-    """The part of the range inside one UTC day (the clustering bounds for that partition)."""
-    day_start = datetime(day.year, day.month, day.day, tzinfo=time_range.start.tzinfo)
-    return max(time_range.start, day_start), min(time_range.end, day_start + timedelta(days=1))
+def read_capped(
+    sessions: DashboardSessions,
+    table: str,
+    *,
+    keyspace: str,
+    columns: str,
+    key: dict[str, Any],
+    clustering: str,
+    time_range: TimeRange,
+) -> CappedRows:
+    """``columns`` of ``table`` in the range, at most ``rows_per_hour`` rows from each UTC hour.
 
-
-def read_tweets(sessions: DashboardSessions, keyspace: str, city: str, time_range: TimeRange) -> list[Any]:
-    """Tweets of one city in the range: one bounded read per (city, day) partition."""
-    cql = (
-        "SELECT created_at, sentiment_score, sentiment_label "
-        f"FROM {checked_keyspace(keyspace)}.tweets "
-        "WHERE city = ? AND day = ? AND created_at >= ? AND created_at < ?"
+    ``key`` names the partition key columns other than ``day``. Each day partition is read once
+    with LIMIT (its hours' share + 1); only a day that holds more than its share is read again
+    hour by hour, each hour with its own LIMIT, and the hours that fill it are counted with
+    ``count(*)`` (best effort: None when the count fails) and returned as capped. So a quiet
+    range costs one query per day, and a crowded one at most ``MAX_ROWS[table]`` rows per read.
+    """
+    keyspace = checked_keyspace(keyspace)
+    where = " AND ".join([*(f"{column} = ?" for column in key), "day = ?"])
+    where += f" AND {clustering} >= ? AND {clustering} < ?"
+    select = f"SELECT {columns} FROM {keyspace}.{table} WHERE {where} LIMIT ?"
+    slices = time_range.hour_slices()
+    limit = rows_per_hour(table, len(slices))
+    days: dict[Any, list[HourSlice]] = {}
+    for part in slices:
+        days.setdefault(part.day, []).append(part)
+    day_results = sessions.read_each(
+        select,
+        [
+            (*key.values(), day, parts[0].start, parts[-1].end, limit * len(parts) + 1)
+            for day, parts in days.items()
+        ],
     )
-    return sessions.read_partitions(
-        cql, [(city, day, *_bounds(time_range, day)) for day in time_range.days()]
+    rows: list[Any] = []
+    crowded: list[HourSlice] = []
+    for parts, result in zip(days.values(), day_results, strict=True):
+        if len(result or ()) <= limit * len(parts):
+            rows.extend(result or ())
+        else:
+            crowded.extend(parts)
+    hour_results = sessions.read_each(
+        select, [(*key.values(), part.day, part.start, part.end, limit) for part in crowded]
+    )
+    rows.extend(row for result in hour_results for row in result or ())
+    full = [part for part, result in zip(crowded, hour_results, strict=True) if len(result or ()) >= limit]
+    counts = sessions.read_each(
+        f"SELECT count(*) FROM {keyspace}.{table} WHERE {where}",
+        [(*key.values(), part.day, part.start, part.end) for part in full],
+        best_effort=True,
+    )
+    capped: dict[Any, int | None] = {}
+    for part, counted in zip(full, counts, strict=True):
+        stored = int(counted[0][0]) if counted else None
+        if stored is None or stored > limit:  # exactly `limit` rows stored is not truncated
+            capped[part.hour] = stored
+    return CappedRows(rows, limit, capped)
+
+
+def read_tweets(sessions: DashboardSessions, keyspace: str, city: str, time_range: TimeRange) -> CappedRows:
+    """Tweets of one city in the range: bounded reads per (city, day) partition and hour."""
+    return read_capped(
+        sessions,
+        "tweets",
+        keyspace=keyspace,
+        columns="created_at, sentiment_score, sentiment_label",
+        key={"city": city},
+        clustering="created_at",
+        time_range=time_range,
     )
 
 
-def read_weather(sessions: DashboardSessions, keyspace: str, city: str, time_range: TimeRange) -> list[Any]:
-    """Weather reports of one city in the range: one bounded read per (city, day) partition."""
-    cql = (
-        "SELECT observed_at, temperature_c, description "
-        f"FROM {checked_keyspace(keyspace)}.weather_reports "
-        "WHERE city = ? AND day = ? AND observed_at >= ? AND observed_at < ?"
-    )
-    return sessions.read_partitions(
-        cql, [(city, day, *_bounds(time_range, day)) for day in time_range.days()]
+def read_weather(sessions: DashboardSessions, keyspace: str, city: str, time_range: TimeRange) -> CappedRows:
+    """Weather reports of one city in the range: bounded reads per (city, day) partition and hour."""
+    return read_capped(
+        sessions,
+        "weather_reports",
+        keyspace=keyspace,
+        columns="observed_at, temperature_c, description",
+        key={"city": city},
+        clustering="observed_at",
+        time_range=time_range,
     )
 
 
-def read_drain_batches(sessions: DashboardSessions, keyspace: str, time_range: TimeRange) -> list[Any]:
-    """Drain micro-batches finished in the range: one bounded read per day partition."""
-    cql = (
-        "SELECT finished_at, topic, messages_read, rows_written, dead_lettered, lag_after, seconds "
-        f"FROM {checked_keyspace(keyspace)}.drain_batches "
-        "WHERE day = ? AND finished_at >= ? AND finished_at < ?"
+def read_drain_batches(sessions: DashboardSessions, keyspace: str, time_range: TimeRange) -> CappedRows:
+    """Drain micro-batches finished in the range: bounded reads per day partition and hour."""
+    return read_capped(
+        sessions,
+        "drain_batches",
+        keyspace=keyspace,
+        columns="finished_at, topic, messages_read, rows_written, dead_lettered, lag_after, seconds",
+        key={},
+        clustering="finished_at",
+        time_range=time_range,
     )
-    return sessions.read_partitions(cql, [(day, *_bounds(time_range, day)) for day in time_range.days()])
 
 
 def read_latest_health_check(sessions: DashboardSessions, keyspace: str, now: datetime) -> list[Any]:
@@ -256,7 +332,7 @@ def read_latest_health_check(sessions: DashboardSessions, keyspace: str, now: da
     latest_cql = f"SELECT checked_at FROM {keyspace}.pipeline_health WHERE day = ? LIMIT 1"
     rows_cql = (
         "SELECT checked_at, metric, subject, value, status, detail "
-        f"FROM {keyspace}.pipeline_health WHERE day = ? AND checked_at = ?"
+        f"FROM {keyspace}.pipeline_health WHERE day = ? AND checked_at = ? LIMIT {MAX_HEALTH_ROWS:d}"
     )
     today = now.date()
     for offset in range(HEALTH_LOOKBACK_DAYS + 1):
