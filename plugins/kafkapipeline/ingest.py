@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from kafkapipeline import settings
+from kafkapipeline.param_limits import check_city, check_city_spec
 from kafkapipeline.records import InvalidRecord, TweetRecord, WeatherRecord, decode_record, shown
 from kafkapipeline.sources.base import Interval, MalformedResponse, SkippedItem, as_utc
 from kafkapipeline.sources.selection import (
@@ -264,7 +265,7 @@ def ingest_tweets_task() -> dict[str, Any]:
     choice = resolve_tweet_source(
         params.get("source", "auto"),
         query=params.get("query") or DEFAULT_TWEET_QUERY,
-        city=params.get("city") or "Vancouver",
+        city=check_city(params.get("city") or "Vancouver"),
         max_pages=int(params.get("max_pages", 5)),
         max_results=int(params.get("max_results", 100)),
         tweets_per_10_minutes=int(params.get("replay_tweets_per_10_minutes", replay_rate_from_env())),
@@ -285,7 +286,7 @@ def ingest_weather_task() -> dict[str, Any]:
     context = get_current_context()
     params = context["params"]
     interval = _run_interval(context)
-    cities = list(params.get("cities") or ["Vancouver"])
+    cities = [check_city_spec(city) for city in params.get("cities") or ["Vancouver"]]
     choice = resolve_weather_source(params.get("source", "auto"), cities=cities, interval=interval)
     result = ingest(choice, interval, settings.weather_topic())
     result["cities"] = cities
