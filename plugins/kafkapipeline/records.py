@@ -38,6 +38,8 @@ LANG_MAX_CHARS = 35
 LABEL_MAX_CHARS = 300
 #: Weather description: a few words from the provider ("light intensity drizzle").
 DESCRIPTION_MAX_CHARS = 200
+#: Record kind names ("tweet", "weather") are short; a longer value is not a kind.
+KIND_MAX_CHARS = 20
 #: How much of a bad value a reason quotes: reasons become dead-letter headers, keep them short.
 SHOWN_CHARS = 80
 
@@ -155,6 +157,9 @@ def decode_json_object(raw: bytes | str | None) -> dict[str, Any]:
     version = payload.get("schema_version")
     if version != SCHEMA_VERSION or isinstance(version, bool):
         raise InvalidRecord(f"schema_version {shown(version)} is not supported (expected {SCHEMA_VERSION})")
+    kind = payload.get("kind")
+    if kind is not None and (not isinstance(kind, str) or len(kind) > KIND_MAX_CHARS):
+        raise InvalidRecord(f"kind: expected a record kind (tweet, weather), got {shown(kind)}")
     return payload
 
 
