@@ -70,11 +70,30 @@ def label_for(score: float) -> str:
     return NEUTRAL
 
 
+def _fits(text: str, emojis: dict[str, str]) -> bool:
+    """Whether ``text`` has at most :data:`MAX_SCORED_TOKENS` words, counted at C speed (an upper
+    bound: words plus the extra words of each emoji), so a normal post skips the exact count."""
+    words = len(text.split())
+    if words > MAX_SCORED_TOKENS:
+        return False
+    if text.isascii():  # every emoji VADER knows is outside ASCII
+        return True
+    found = [char for char in set(text) if char in emojis]
+    # an emoji is its description's words, plus at most one word it splits off ("a😀b")
+    extra = sum((emojis[char].count(" ") + 2) * text.count(char) for char in found)
+    return words + extra <= MAX_SCORED_TOKENS
+
+
 def scored_prefix(text: str) -> str:
     """The beginning of ``text`` that is scored: at most :data:`MAX_SCORED_CHARS` characters
     and :data:`MAX_SCORED_TOKENS` words, cut where a word or emoji starts."""
     text = text[:MAX_SCORED_CHARS]
     emojis = analyzer().emojis
+    return text if _fits(text, emojis) else _counted_prefix(text, emojis)
+
+
+def _counted_prefix(text: str, emojis: dict[str, str]) -> str:
+    """The prefix of ``text`` up to its :data:`MAX_SCORED_TOKENS`-th word, counted exactly."""
     tokens = 0
     in_word = False
     for position, char in enumerate(text):

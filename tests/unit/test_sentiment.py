@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from kafkapipeline import sentiment
 from kafkapipeline.sentiment import NEGATIVE, NEUTRAL, POSITIVE, label_for, score_text
@@ -115,3 +117,13 @@ def test_a_maximal_post_of_emoji_scores_well_under_a_second():
     started = time.perf_counter()
     score_text(worst)
     assert time.perf_counter() - started < 0.5
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.text(st.sampled_from(["a", "b", " ", "\n", "😀", "😡", "é", "!"]), max_size=1_200))
+@example("a😀" * 60)  # one whitespace-separated chunk, yet 180 of VADER's words
+@example("😀 " * 75)
+def test_the_quick_word_count_never_keeps_more_than_the_exact_count_would(text):
+    emojis = sentiment.analyzer().emojis
+    capped = text[: sentiment.MAX_SCORED_CHARS]
+    assert sentiment.scored_prefix(text) == sentiment._counted_prefix(capped, emojis)
