@@ -23,6 +23,9 @@ from airflow.sdk import Param, dag, task
 
 from kafkapipeline.bootstrap import apply_cql_migrations, create_kafka_topics, report_bootstrap
 
+#: Ten years: far beyond any real retention, and well inside Kafka's 64-bit retention.ms.
+MAX_RETENTION_HOURS = 10 * 365 * 24
+
 
 @dag(
     dag_id="bootstrap",
@@ -41,10 +44,18 @@ from kafkapipeline.bootstrap import apply_cql_migrations, create_kafka_topics, r
             3, type="integer", minimum=1, maximum=64, description="Partitions of the weather topic"
         ),
         "retention_hours": Param(
-            168, type="integer", minimum=1, description="How long the source topics keep messages"
+            168,
+            type="integer",
+            minimum=1,
+            maximum=MAX_RETENTION_HOURS,
+            description="How long the source topics keep messages",
         ),
         "dead_letter_retention_hours": Param(
-            720, type="integer", minimum=1, description="How long the .dlq topics keep messages"
+            720,
+            type="integer",
+            minimum=1,
+            maximum=MAX_RETENTION_HOURS,
+            description="How long the .dlq topics keep messages",
         ),
     },
 )

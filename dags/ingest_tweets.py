@@ -46,6 +46,7 @@ from kafkapipeline.ingest import (
     replay_rate_from_env,
     schedule_from_env,
 )
+from kafkapipeline.param_limits import CITY_SCHEMA, NO_CONTROL_CHARACTERS
 from kafkapipeline.sources import TWEET_SOURCE_MODES
 
 
@@ -79,9 +80,12 @@ from kafkapipeline.sources import TWEET_SOURCE_MODES
             type="string",
             minLength=1,
             maxLength=512,
+            pattern=NO_CONTROL_CHARACTERS,
             description="X recent-search query (the replay source ignores it)",
         ),
-        "city": Param("Vancouver", type="string", minLength=1, description="City the tweets are filed under"),
+        "city": Param(
+            "Vancouver", **CITY_SCHEMA, description="City the tweets are filed under (a name, no coordinates)"
+        ),
         "max_pages": Param(5, type="integer", minimum=1, maximum=50, description="Most X API pages per run"),
         "max_results": Param(
             100, type="integer", minimum=10, maximum=100, description="Tweets per X API page"

@@ -18,7 +18,7 @@ observation keyed by the city.
 The task's XCom (`return_value`) says which source was used and why, and the counts.
 
 **Cities** (Param `cities`): Metro Vancouver names (Vancouver, Burnaby, Surrey, ...),
-`lat,lon`, or `Name=lat,lon`.
+`lat,lon`, or `Name=lat,lon` (a name of at most 100 characters, no `=`).
 
 **Interval**: each run covers `[data_interval_start, data_interval_end)`
 (`CronDataIntervalTimetable`); a manual run covers the last complete period before it.
@@ -36,6 +36,7 @@ import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from kafkapipeline.ingest import WEATHER_SCHEDULE_ENV, ingest_weather_task, schedule_from_env
+from kafkapipeline.param_limits import CITY_SPEC_SCHEMA
 from kafkapipeline.sources import SOURCE_MODES
 
 
@@ -64,7 +65,7 @@ from kafkapipeline.sources import SOURCE_MODES
         "cities": Param(
             ["Vancouver"],
             type="array",
-            items={"type": "string", "minLength": 1},
+            items=CITY_SPEC_SCHEMA,
             minItems=1,
             maxItems=20,
             description="Cities to observe: Metro Vancouver names, 'lat,lon' or 'Name=lat,lon'",

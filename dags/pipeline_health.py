@@ -35,6 +35,7 @@ import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from kafkapipeline.health import DEFAULT_HOURS, pipeline_health_task
+from kafkapipeline.param_limits import CITY_SCHEMA, DAG_ID_SCHEMA, MAX_CITIES
 
 
 @dag(
@@ -56,24 +57,28 @@ from kafkapipeline.health import DEFAULT_HOURS, pipeline_health_task
             None,
             type=["null", "integer"],
             minimum=0,
+            maximum=2**62,  # Kafka offsets are 64-bit
             description="Most messages behind per partition; empty: KAFKAPIPELINE_HEALTH_MAX_LAG",
         ),
         "max_freshness_seconds": Param(
             None,
             type=["null", "number"],
             exclusiveMinimum=0,
+            maximum=366 * 24 * 3600,  # a year: anything older is no freshness check
             description="Oldest the newest row may be; empty: KAFKAPIPELINE_HEALTH_MAX_FRESHNESS_SECONDS",
         ),
         "cities": Param(
             [],
             type="array",
-            items={"type": "string", "minLength": 1},
+            items=CITY_SCHEMA,
+            maxItems=MAX_CITIES,
             description="Cities checked for freshness; empty: KAFKAPIPELINE_CITIES",
         ),
         "dag_ids": Param(
             [],
             type="array",
-            items={"type": "string", "minLength": 1},
+            items=DAG_ID_SCHEMA,
+            maxItems=50,
             description="DAGs whose last run is reported; empty: KAFKAPIPELINE_HEALTH_DAGS or the defaults",
         ),
         "hours": Param(

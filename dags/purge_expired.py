@@ -29,7 +29,11 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
+from kafkapipeline.param_limits import CITY_SCHEMA, MAX_CITIES
 from kafkapipeline.retention import DEFAULT_SWEEP_DAYS, MAX_SWEEP_DAYS, purge_expired_task
+
+#: A century: the horizon (today minus the days) must stay a valid date.
+MAX_RETENTION_DAYS = 36_500
 
 
 @dag(
@@ -46,18 +50,21 @@ from kafkapipeline.retention import DEFAULT_SWEEP_DAYS, MAX_SWEEP_DAYS, purge_ex
             None,
             type=["null", "integer"],
             minimum=0,
+            maximum=MAX_RETENTION_DAYS,
             description="Days of tweets kept (0 = forever); empty: KAFKAPIPELINE_RETENTION_DAYS_TWEETS",
         ),
         "weather_retention_days": Param(
             None,
             type=["null", "integer"],
             minimum=0,
+            maximum=MAX_RETENTION_DAYS,
             description="Days of weather kept (0 = forever); empty: the environment",
         ),
         "cities": Param(
             [],
             type="array",
-            items={"type": "string", "minLength": 1},
+            items=CITY_SCHEMA,
+            maxItems=MAX_CITIES,
             description="Cities whose partitions are purged; empty: KAFKAPIPELINE_CITIES",
         ),
         "sweep_days": Param(

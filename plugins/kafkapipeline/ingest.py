@@ -12,17 +12,27 @@ Pages are produced as soon as they are fetched and flushed before the next fetch
 delivery failure stops the run before more API quota is spent, and a page is never
 produced twice within a run. The task's return value (XCom) says which source was used
 and why, and how many records were produced and skipped, so the UI shows it.
+
+Every value is checked before it is produced with the decode a drain uses
+(:func:`~kafkapipeline.records.decode_record`): an item that cannot be encoded, or that a
+drain would refuse (a lone surrogate, a count beyond Cassandra's ``int``, a 70,000-character
+city), is skipped with its reason like an item the source could not read, never produced,
+and never a failed interval.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from kafkapipeline import settings
-from kafkapipeline.sources.base import Interval, MalformedResponse, as_utc
+from kafkapipeline.param_limits import check_city, check_city_spec
+from kafkapipeline.records import InvalidRecord, TweetRecord, WeatherRecord, decode_record, shown
+from kafkapipeline.sources.base import Interval, MalformedResponse, SkippedItem, as_utc
 from kafkapipeline.sources.selection import (
     DEFAULT_TWEET_QUERY,
     SourceChoice,
@@ -68,6 +78,35 @@ def replay_rate_from_env(default: int = 10) -> int:
         return int(value)
     except ValueError:
         raise ValueError(f"{REPLAY_RATE_ENV} must be a whole number of tweets, got {value!r}") from None
+
+
+@dataclass(frozen=True)
+class EncodedRecord:
+    """A record's Kafka key and JSON value, encoded once and checked (what the producer sends)."""
+
+    key: bytes
+    value: bytes
+
+    def to_json(self) -> bytes:
+        return self.value
+
+
+def checked_values(
+    records: Iterable[TweetRecord | WeatherRecord],
+) -> tuple[list[EncodedRecord], list[SkippedItem]]:
+    """Encode each record and decode it back as a drain would: what passes, and what is skipped and why."""
+    passed: list[EncodedRecord] = []
+    skipped: list[SkippedItem] = []
+    for record in records:
+        try:
+            value = record.to_json()  # UnicodeEncodeError: a lone surrogate in some text
+            decode_record(type(record), value)
+            passed.append(EncodedRecord(record.key, value))
+        except (InvalidRecord, ValueError, TypeError, OverflowError) as err:
+            reason = str(err) if isinstance(err, InvalidRecord) else f"{type(err).__name__}: {err}"
+            item_id = shown(getattr(record, "tweet_id", None) or getattr(record, "city", None))
+            skipped.append(SkippedItem(f"would be dead-lettered by the drain: {reason}", item_id))
+    return passed, skipped
 
 
 def _cron_expression(timetable: Any) -> str | None:
@@ -157,11 +196,12 @@ def ingest(
     with RecordProducer(hook.producer(), topic) as producer:
         for page in source.pages(interval):
             pages += 1
-            producer.produce(page.records)
+            values, refused = checked_values(page.records)
+            producer.produce(values)
             producer.flush()  # a delivery failure stops the run here, before the next fetch
-            produced += len(page.records)
-            skipped += len(page.skipped)
-            for item in page.skipped:
+            produced += len(values)
+            skipped += len(page.skipped) + len(refused)
+            for item in [*page.skipped, *refused]:
                 log.warning("%s: skipped item %s: %s", page.label, item.item_id, item.reason)
                 if len(skip_reasons) < XCOM_REASONS:
                     skip_reasons.append(f"{item.item_id}: {item.reason}")
@@ -171,7 +211,8 @@ def ingest(
             if page.failure:
                 log.error("%s", page.failure)
                 failures.append(page.failure)
-            log.info("%s: produced %d records, skipped %d", page.label, len(page.records), len(page.skipped))
+            page_skipped = len(page.skipped) + len(refused)
+            log.info("%s: produced %d records, skipped %d", page.label, len(values), page_skipped)
     summary = {
         "source": source.name,
         "source_reason": choice.reason,
@@ -224,7 +265,7 @@ def ingest_tweets_task() -> dict[str, Any]:
     choice = resolve_tweet_source(
         params.get("source", "auto"),
         query=params.get("query") or DEFAULT_TWEET_QUERY,
-        city=params.get("city") or "Vancouver",
+        city=check_city(params.get("city") or "Vancouver"),
         max_pages=int(params.get("max_pages", 5)),
         max_results=int(params.get("max_results", 100)),
         tweets_per_10_minutes=int(params.get("replay_tweets_per_10_minutes", replay_rate_from_env())),
@@ -248,7 +289,7 @@ def ingest_weather_task() -> dict[str, Any]:
     context = get_current_context()
     params = context["params"]
     interval = _run_interval(context)
-    cities = list(params.get("cities") or ["Vancouver"])
+    cities = [check_city_spec(city) for city in params.get("cities") or ["Vancouver"]]
     choice = resolve_weather_source(params.get("source", "auto"), cities=cities, interval=interval)
     result = ingest(choice, interval, settings.weather_topic())
     result["cities"] = cities

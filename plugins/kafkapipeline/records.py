@@ -3,6 +3,11 @@
 Producers build records with these classes and drains decode with them, so the wire
 format is defined once. Every value carries ``schema_version``; a drain rejects (and
 dead-letters) a value whose version it does not know instead of guessing.
+
+Validation also knows what Cassandra accepts, so a value that passes always binds and
+writes: whole numbers fit its 32-bit ``int``, text encodes as UTF-8, and keys and texts
+stay within the sizes below (each far under Cassandra's 64 KiB key limit). Every
+rejection is an :class:`InvalidRecord` whose message is the dead-letter reason.
 """
 
 from __future__ import annotations
@@ -11,13 +16,60 @@ import json
 import math
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from kafkapipeline.settings import SCHEMA_VERSION
+
+#: Cassandra ``int`` is a signed 32-bit integer: a larger count fails the driver's bind.
+INT32_MIN = -(2**31)
+INT32_MAX = 2**31 - 1
+#: City (the partition key, and the weather topic's Kafka key): names in everyday use are
+#: under 60 characters; 100 leaves room and keeps the key tiny next to the 64 KiB limit.
+CITY_MAX_CHARS = 100
+#: Post id (a clustering key): X and Mastodon ids are about 19 digits; 128 leaves room for a prefix.
+TWEET_ID_MAX_CHARS = 128
+#: Post text: X long posts reach 25,000 characters, Mastodon servers allow 500 by default
+#: and a few thousand at most; nothing longer is a real post.
+TEXT_MAX_CHARS = 25_000
+#: Language tag: BCP 47 tags in real use are under 35 characters.
+LANG_MAX_CHARS = 35
+#: Author id, place id, source and provider names: ids or short labels; 300 fits even a
+#: ``user@domain`` handle (domain names are at most 253 characters).
+LABEL_MAX_CHARS = 300
+#: Weather description: a few words from the provider ("light intensity drizzle").
+DESCRIPTION_MAX_CHARS = 200
+#: Record kind names ("tweet", "weather") are short; a longer value is not a kind.
+KIND_MAX_CHARS = 20
+#: How much of a bad value a reason quotes: reasons become dead-letter headers, keep them short.
+SHOWN_CHARS = 80
 
 
 class InvalidRecord(ValueError):
     """A value that cannot become a row; the message is the reason written to the dead-letter topic."""
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` cut to :data:`SHOWN_CHARS` (containers by their size: their repr can be huge)."""
+    if isinstance(value, (dict, list, tuple)):
+        return f"a {type(value).__name__} of {len(value)} items"
+    text = repr(value) if not isinstance(value, int) or value.bit_length() < 256 else "a huge int"
+    if len(text) > SHOWN_CHARS:
+        return f"{text[:SHOWN_CHARS]}... ({len(text)} characters)"
+    return text
+
+
+def check_text(name: str, value: str, max_chars: int) -> str:
+    """``value`` if it fits ``max_chars`` and encodes as UTF-8 (what the Cassandra bind does)."""
+    if len(value) > max_chars:
+        raise InvalidRecord(f"{name}: {len(value)} characters, more than the {max_chars} allowed")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise InvalidRecord(
+            f"{name}: not encodable as UTF-8 ({err.reason} at character {err.start}, "
+            f"{shown(value[err.start : err.end])})"
+        ) from None
+    return value
 
 
 def utc(moment: datetime) -> datetime:
@@ -35,11 +87,11 @@ def parse_utc(value: Any, field_name: str) -> datetime:
     if isinstance(value, datetime):
         return utc(value)
     if not isinstance(value, str) or not value:
-        raise InvalidRecord(f"{field_name}: expected an ISO-8601 timestamp, got {value!r}")
+        raise InvalidRecord(f"{field_name}: expected an ISO-8601 timestamp, got {shown(value)}")
     try:
         return utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
-    except ValueError as err:
-        raise InvalidRecord(f"{field_name}: not an ISO-8601 timestamp: {value!r}") from err
+    except (ValueError, OverflowError) as err:  # OverflowError: year 1 or 9999 moved to UTC
+        raise InvalidRecord(f"{field_name}: not an ISO-8601 timestamp: {shown(value)}") from err
 
 
 def _number(payload: dict[str, Any], name: str, *, optional: bool = False) -> float | None:
@@ -48,17 +100,30 @@ def _number(payload: dict[str, Any], name: str, *, optional: bool = False) -> fl
         if optional:
             return None
         raise InvalidRecord(f"{name}: required number is missing")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidRecord(f"{name}: expected a finite number, got {value!r}")
-    return float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidRecord(f"{name}: expected a finite number, got {shown(value)}")
+    try:
+        number = float(value)  # OverflowError: a JSON integer beyond the float range
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise InvalidRecord(f"{name}: expected a finite number, got {shown(value)}")
+    return number
 
 
 def _int(payload: dict[str, Any], name: str, *, optional: bool = True) -> int | None:
     number = _number(payload, name, optional=optional)
-    return None if number is None else round(number)
+    if number is None:
+        return None
+    whole = round(number)
+    if not INT32_MIN <= whole <= INT32_MAX:
+        raise InvalidRecord(
+            f"{name}: {shown(payload.get(name))} is outside Cassandra's int range [{INT32_MIN}, {INT32_MAX}]"
+        )
+    return whole
 
 
-def _text(payload: dict[str, Any], name: str, *, optional: bool = False) -> str | None:
+def _text(payload: dict[str, Any], name: str, max_chars: int, *, optional: bool = False) -> str | None:
     value = payload.get(name)
     if value is None or value == "":
         if optional:
@@ -66,7 +131,7 @@ def _text(payload: dict[str, Any], name: str, *, optional: bool = False) -> str 
         raise InvalidRecord(f"{name}: required text is missing")
     if not isinstance(value, str):
         raise InvalidRecord(f"{name}: expected text, got {type(value).__name__}")
-    return value
+    return check_text(name, value, max_chars)
 
 
 def _optional_time(payload: dict[str, Any], name: str) -> datetime | None:
@@ -81,11 +146,20 @@ def decode_json_object(raw: bytes | str | None) -> dict[str, Any]:
         payload = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise InvalidRecord(f"value is not JSON: {err}") from err
+    except RecursionError as err:
+        raise InvalidRecord("value is not usable JSON: nested too deeply to parse") from err
+    except Exception as err:  # untrusted bytes: whatever the parser raises, the value is unusable
+        # e.g. ValueError for an integer of more than 4,300 digits, TypeError for a non-text value
+        detail = str(err)[:SHOWN_CHARS]
+        raise InvalidRecord(f"value is not usable JSON: {type(err).__name__}: {detail}") from err
     if not isinstance(payload, dict):
         raise InvalidRecord(f"value is JSON {type(payload).__name__}, expected an object")
     version = payload.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise InvalidRecord(f"schema_version {version!r} is not supported (expected {SCHEMA_VERSION})")
+    if version != SCHEMA_VERSION or isinstance(version, bool):
+        raise InvalidRecord(f"schema_version {shown(version)} is not supported (expected {SCHEMA_VERSION})")
+    kind = payload.get("kind")
+    if kind is not None and (not isinstance(kind, str) or len(kind) > KIND_MAX_CHARS):
+        raise InvalidRecord(f"kind: expected a record kind (tweet, weather), got {shown(kind)}")
     return payload
 
 
@@ -133,25 +207,27 @@ class TweetRecord(_Record):
     def from_dict(cls, payload: dict[str, Any]) -> TweetRecord:
         tweet_id = payload.get("tweet_id")
         if isinstance(tweet_id, int) and not isinstance(tweet_id, bool):
+            if abs(tweet_id) >= 10**TWEET_ID_MAX_CHARS:
+                raise InvalidRecord(f"tweet_id: a number of more than {TWEET_ID_MAX_CHARS} digits")
             tweet_id = str(tweet_id)
         if not isinstance(tweet_id, str) or not tweet_id.strip():
-            raise InvalidRecord(f"tweet_id: required id is missing or not text: {tweet_id!r}")
+            raise InvalidRecord(f"tweet_id: required id is missing or not text: {shown(tweet_id)}")
         text = payload.get("text")
         if not isinstance(text, str):
             raise InvalidRecord("text: required text is missing")
         return cls(
-            tweet_id=tweet_id.strip(),
-            text=text,
+            tweet_id=check_text("tweet_id", tweet_id.strip(), TWEET_ID_MAX_CHARS),
+            text=check_text("text", text, TEXT_MAX_CHARS),
             created_at=parse_utc(payload.get("created_at"), "created_at"),
-            city=_text(payload, "city"),
-            lang=_text(payload, "lang", optional=True),
-            author_id=_text(payload, "author_id", optional=True),
+            city=_text(payload, "city", CITY_MAX_CHARS),
+            lang=_text(payload, "lang", LANG_MAX_CHARS, optional=True),
+            author_id=_text(payload, "author_id", LABEL_MAX_CHARS, optional=True),
             retweet_count=_int(payload, "retweet_count"),
             reply_count=_int(payload, "reply_count"),
             like_count=_int(payload, "like_count"),
             quote_count=_int(payload, "quote_count"),
-            place_id=_text(payload, "place_id", optional=True),
-            source=_text(payload, "source", optional=True) or "unknown",
+            place_id=_text(payload, "place_id", LABEL_MAX_CHARS, optional=True),
+            source=_text(payload, "source", LABEL_MAX_CHARS, optional=True) or "unknown",
         )
 
     @classmethod
@@ -193,9 +269,9 @@ class WeatherRecord(_Record):
         if not -100.0 <= temperature <= 70.0:
             raise InvalidRecord(f"temperature_c: {temperature} is not a plausible Celsius temperature")
         return cls(
-            city=_text(payload, "city"),
+            city=_text(payload, "city", CITY_MAX_CHARS),
             observed_at=parse_utc(payload.get("observed_at"), "observed_at"),
-            description=_text(payload, "description", optional=True),
+            description=_text(payload, "description", DESCRIPTION_MAX_CHARS, optional=True),
             temperature_c=temperature,
             feels_like_c=_number(payload, "feels_like_c", optional=True),
             temp_min_c=_number(payload, "temp_min_c", optional=True),
@@ -205,12 +281,31 @@ class WeatherRecord(_Record):
             wind_speed_ms=_number(payload, "wind_speed_ms", optional=True),
             sunrise=_optional_time(payload, "sunrise"),
             sunset=_optional_time(payload, "sunset"),
-            provider=_text(payload, "provider", optional=True) or "unknown",
+            provider=_text(payload, "provider", LABEL_MAX_CHARS, optional=True) or "unknown",
         )
 
     @classmethod
     def from_json(cls, raw: bytes | str | None) -> WeatherRecord:
         return cls.from_dict(decode_json_object(raw))
+
+
+RecordT = TypeVar("RecordT", TweetRecord, WeatherRecord)
+
+
+def decode_record(record_type: type[RecordT], raw: bytes | str | None) -> RecordT:
+    """Decode and validate one Kafka value as ``record_type``, as the drain does.
+
+    A value that declares another ``kind`` is refused: it was produced to the wrong topic.
+    The ingest checks every value it produces with this, so it never produces what a drain
+    must refuse.
+    """
+    payload = decode_json_object(raw)
+    declared = payload.get("kind")
+    if declared is not None and declared != record_type.kind:
+        raise InvalidRecord(
+            f"kind {shown(declared)} does not belong on this topic (expected {record_type.kind!r})"
+        )
+    return record_type.from_dict(payload)
 
 
 def field_names(record_type: type[_Record]) -> list[str]:

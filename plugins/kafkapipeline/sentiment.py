@@ -6,6 +6,12 @@ thresholds below are the ones its authors recommend. The lexicon ships inside th
 
 The analyzer loads a 7,500-word lexicon when it is built, so it is built once per process,
 on first use (never at import: DAG parsing must stay cheap), and reused afterwards.
+
+VADER's time grows with the square of the number of words (each sentiment word rescans the
+text, and every emoji becomes several words), so only the beginning of a text is scored:
+at most :data:`MAX_SCORED_CHARS` characters and :data:`MAX_SCORED_TOKENS` words, emoji
+counted as the words VADER turns them into. That bounds the work for one message to a few
+milliseconds whatever its size; a normal post is scored whole.
 """
 
 from __future__ import annotations
@@ -24,6 +30,13 @@ LABELS = (POSITIVE, NEGATIVE, NEUTRAL)
 #: The VADER authors' thresholds on the compound score.
 POSITIVE_THRESHOLD = 0.05
 NEGATIVE_THRESHOLD = -0.05
+
+#: Characters scored: a standard X post is 280, Mastodon's default limit 500; the sentiment
+#: of a long post shows in its beginning.
+MAX_SCORED_CHARS = 1_000
+#: Words scored (emoji counted as the words of their description, as VADER expands them):
+#: a 280-character post has at most 140 words; 150 emoji-words still score in a few milliseconds.
+MAX_SCORED_TOKENS = 150
 
 _analyzer: SentimentIntensityAnalyzer | None = None
 _analyzer_lock = threading.Lock()
@@ -57,9 +70,53 @@ def label_for(score: float) -> str:
     return NEUTRAL
 
 
+def _fits(text: str, emojis: dict[str, str]) -> bool:
+    """Whether ``text`` has at most :data:`MAX_SCORED_TOKENS` words, counted at C speed (an upper
+    bound: words plus the extra words of each emoji), so a normal post skips the exact count."""
+    words = len(text.split())
+    if words > MAX_SCORED_TOKENS:
+        return False
+    if text.isascii():  # every emoji VADER knows is outside ASCII
+        return True
+    found = [char for char in set(text) if char in emojis]
+    # an emoji is its description's words, plus at most one word it splits off ("a😀b")
+    extra = sum((emojis[char].count(" ") + 2) * text.count(char) for char in found)
+    return words + extra <= MAX_SCORED_TOKENS
+
+
+def scored_prefix(text: str) -> str:
+    """The beginning of ``text`` that is scored: at most :data:`MAX_SCORED_CHARS` characters
+    and :data:`MAX_SCORED_TOKENS` words, cut where a word or emoji starts."""
+    text = text[:MAX_SCORED_CHARS]
+    emojis = analyzer().emojis
+    return text if _fits(text, emojis) else _counted_prefix(text, emojis)
+
+
+def _counted_prefix(text: str, emojis: dict[str, str]) -> str:
+    """The prefix of ``text`` up to its :data:`MAX_SCORED_TOKENS`-th word, counted exactly."""
+    tokens = 0
+    in_word = False
+    for position, char in enumerate(text):
+        description = emojis.get(char)
+        if description is not None:
+            tokens += description.count(" ") + 1
+            in_word = False
+        elif char.isspace():
+            in_word = False
+            continue
+        elif not in_word:
+            tokens += 1
+            in_word = True
+        else:
+            continue
+        if tokens > MAX_SCORED_TOKENS:
+            return text[:position]
+    return text
+
+
 def score_text(text: str) -> Sentiment:
-    """VADER compound score and label of one text; empty or blank text is Neutral 0.0."""
+    """VADER compound score and label of one text (its :func:`scored_prefix`); blank text is Neutral 0.0."""
     if not text or not text.strip():
         return Sentiment(0.0, NEUTRAL)
-    compound = float(analyzer().polarity_scores(text)["compound"])
+    compound = float(analyzer().polarity_scores(scored_prefix(text))["compound"])
     return Sentiment(compound, label_for(compound))

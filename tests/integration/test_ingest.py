@@ -19,6 +19,7 @@ from kafkapipeline.ingest import ingest
 from kafkapipeline.producing import DeliveryFailed, RecordProducer, produce_records
 from kafkapipeline.records import TweetRecord, WeatherRecord
 from kafkapipeline.sources import Interval, MalformedResponse, SourceChoice
+from kafkapipeline.sources.base import RecordSource, SourcePage
 from kafkapipeline.sources.replay import ReplayTweetSource, ReplayWeatherSource
 from kafkapipeline.sources.x_api import XApiTweetSource
 from tests.conftest import unique_name
@@ -175,3 +176,39 @@ def test_only_the_records_the_broker_refused_are_counted(kafka_hook):
         assert len(read_topic(kafka_hook, topic)) == 3
     finally:
         admin.delete_topics([topic])
+
+
+class _ListSource(RecordSource):
+    """A source that yields the given records as one page (what a buggy upstream could return)."""
+
+    name = "list"
+
+    def __init__(self, records):
+        self._records = records
+
+    def pages(self, interval):
+        yield SourcePage("page 1", records=list(self._records))
+
+
+def test_items_a_drain_would_refuse_are_skipped_with_their_reason_and_the_rest_produced(
+    kafka_hook, make_topic
+):
+    topic = make_topic("ingest_checked", partitions=1, with_dlq=False)
+    created = datetime(2026, 11, 20, 12, 5, tzinfo=UTC)
+    good = [TweetRecord(str(i), f"fine {i}", created, "Vancouver") for i in (1, 5)]
+    bad = [
+        TweetRecord("2", "\ud800", created, "Vancouver"),  # lone surrogate: to_json() raises
+        TweetRecord("3", "many likes", created, "Vancouver", like_count=3_000_000_000),
+        TweetRecord("4", "huge city", created, "x" * 70_000),
+    ]
+    source = _ListSource([good[0], *bad, good[1]])
+
+    summary = ingest(SourceChoice(source, "test"), INTERVAL, topic, kafka_hook)
+
+    messages = read_topic(kafka_hook, topic)
+    assert sorted(key for key, _ in messages) == [b"1", b"5"]
+    assert (summary["produced"], summary["skipped"]) == (2, 3)
+    reasons = summary["skip_reasons"]
+    assert reasons[0].startswith("'2': ") and "surrogates not allowed" in reasons[0]
+    assert reasons[1].startswith("'3': ") and "outside Cassandra's int range" in reasons[1]
+    assert reasons[2].startswith("'4': ") and "city: 70000 characters" in reasons[2]
