@@ -24,6 +24,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from kafkapipeline.param_limits import CITY_SCHEMA
 from kafkapipeline.rescore import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, rescore_tweets_task
 from kafkapipeline.scorers import LEARNED, SCORER_NAMES
 
@@ -52,9 +53,7 @@ from kafkapipeline.scorers import LEARNED, SCORER_NAMES
         ),
         "city": Param(
             None,
-            type=["null", "string"],
-            minLength=1,
-            maxLength=100,
+            **{**CITY_SCHEMA, "type": ["null", "string"]},
             description="Only this city; empty: every city of KAFKAPIPELINE_CITIES",
         ),
         "model": Param(LEARNED, type="string", enum=list(SCORER_NAMES), description="Model to score with"),

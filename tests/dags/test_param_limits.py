@@ -65,6 +65,11 @@ LONG_CITY = "x" * (CITY_MAX_CHARS + 1)
         ("bootstrap", "retention_hours", 168, 10**15),
         ("bootstrap", "dead_letter_retention_hours", 720, 10**15),
         ("bootstrap", "tweets_partitions", 64, 65),
+        ("rescore_tweets", "city", None, LONG_CITY),
+        ("rescore_tweets", "city", "Vancouver", "Van\ncouver"),
+        ("rescore_tweets", "start_day", "2026-11-01", "1 Nov"),
+        ("rescore_tweets", "model", "vader", "gpt"),
+        ("rescore_tweets", "page_size", 10_000, 10_001),
     ],
 )
 def test_a_param_refuses_what_is_too_long_malformed_or_out_of_range(dag_id, name, good, bad):
