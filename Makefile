@@ -9,7 +9,7 @@ VENV_BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: system-deps help install run stop services-up services-down services-status test lint format unit bench lock clean
+.PHONY: system-deps help install run stop services-up services-down services-status test lint format unit bench lock clean cqlsh
 
 help:  ## list the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ run: install  ## run the whole pipeline: services, Airflow (UI on :8080), bootst
 
 stop:  ## stop Airflow and the services started by make run
 	scripts/run-pipeline --stop
+
+cqlsh: install  ## interactive cqlsh on the pipeline's keyspace (one-off queries: scripts/cql "SELECT ...")
+	@scripts/cql
 
 lint: install  ## ruff check and format check
 	$(VENV_BIN)/ruff check . scripts/services scripts/test-failures

@@ -2,8 +2,10 @@
 
 Used by the end-to-end tests and the freshness benchmark, which both need an isolated
 Airflow (own AIRFLOW_HOME, port, keyspace and topics) started by ``scripts/run-pipeline``,
-and by the run command itself (``python -m kafkapipeline.devstack run-dag bootstrap``), which
-waits for the bootstrap DAG to succeed before it unpauses the DAGs that need its topics.
+and by the run command itself, through ``python -m kafkapipeline.devstack``: ``run-dag
+bootstrap`` waits for the bootstrap DAG to succeed before ``unpause`` unpauses the DAGs that
+need its topics (the REST API rather than the ``airflow`` CLI: one small process instead of a
+CLI start per DAG); :mod:`kafkapipeline.first_run` uses its client too.
 Not used by the DAGs.
 """
 
@@ -33,6 +35,14 @@ TERMINAL_STATES = {"success", "failed"}
 
 class StackError(RuntimeError):
     """The stack did not start or did not answer as expected."""
+
+
+class ApiError(StackError):
+    """Airflow answered a REST call with an unexpected status (kept in ``status``)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def free_port() -> int:
@@ -82,7 +92,8 @@ class AirflowApi:
                 break
             time.sleep(2.0 * (attempt + 1))
         if response.status_code not in expect:
-            raise StackError(f"{method} {path}: {response.status_code} {response.text[:800]}")
+            status = response.status_code
+            raise ApiError(f"{method} {path}: {status} {response.text[:800]}", status)
         return response.json() if response.content else None
 
     @classmethod
@@ -119,11 +130,41 @@ class AirflowApi:
             if response.status_code < 500 or attempt == self.RETRIES:
                 break
             time.sleep(2.0 * (attempt + 1))
-        raise StackError(f"POST /dags/{dag_id}/dagRuns: {response.status_code} {response.text[:800]}")
+        raise ApiError(
+            f"POST /dags/{dag_id}/dagRuns: {response.status_code} {response.text[:800]}", response.status_code
+        )
+
+    def dag_exists(self, dag_id: str) -> bool:
+        """Whether the dag-processor has parsed ``dag_id`` yet (the API answers 404 until then)."""
+        try:
+            self.call("GET", f"/dags/{dag_id}")
+        except ApiError as err:
+            if err.status == 404:
+                return False
+            raise
+        return True
+
+    def wait_dag(self, dag_id: str, timeout: float = 180) -> None:
+        what = f"DAG {dag_id} to be parsed (see the UI's import errors)"
+        wait_for(what, lambda: self.dag_exists(dag_id), timeout)
 
     def backfill(
-        self, dag_id: str, from_date: str, to_date: str, conf: dict[str, Any], max_active_runs: int = 2
-    ):
+        self,
+        dag_id: str,
+        from_date: str,
+        to_date: str,
+        conf: dict[str, Any] | None = None,
+        *,
+        max_active_runs: int = 2,
+        reprocess_behavior: str = "completed",
+        run_backwards: bool = False,
+    ) -> dict[str, Any]:
+        """``POST /backfills``: a run per ended interval whose logical date is in [from, to].
+
+        ``reprocess_behavior``: ``none`` skips intervals that have a run, ``failed`` re-runs
+        failed ones, ``completed`` every finished one. ``max_active_runs`` limits the
+        backfill's runs, independently of the DAG's own ``max_active_runs``.
+        """
         return self.call(
             "POST",
             "/backfills",
@@ -131,12 +172,15 @@ class AirflowApi:
                 "dag_id": dag_id,
                 "from_date": from_date,
                 "to_date": to_date,
-                "run_backwards": False,
+                "run_backwards": run_backwards,
                 "dag_run_conf": conf,
-                "reprocess_behavior": "completed",
+                "reprocess_behavior": reprocess_behavior,
                 "max_active_runs": max_active_runs,
             },
         )
+
+    def backfills(self, dag_id: str) -> list[dict[str, Any]]:
+        return self.call("GET", "/backfills", params={"dag_id": dag_id, "limit": 100})["backfills"]
 
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
         return self.call("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 200})["dag_runs"]
@@ -201,7 +245,8 @@ def local_stack(airflow_home: Path, extra_env: dict[str, str] | None = None) -> 
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(airflow_home / "passwords.json"),
         "KAFKAPIPELINE_ADMIN_PASSWORD": password,
-        "PIPELINE_DAGS": "",
+        "PIPELINE_DAGS": "",  # the callers unpause what they need; no first-run backfill either
+        "KAFKAPIPELINE_FIRST_RUN_BACKFILL_HOURS": "0",
         **(extra_env or {}),
     }
     try:
@@ -239,33 +284,19 @@ def run_dag_and_wait(api: AirflowApi, dag_id: str, timeout: float) -> tuple[str,
     return run_id, state, time.monotonic() - started
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``run-dag DAG_ID``: trigger a DAG on the running Airflow and wait until its run ends.
-
-    Logs in as ``admin`` with the password from the simple auth manager's passwords file
-    (``AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE``), never from the command line.
-    Exits 0 when the run succeeded, 1 otherwise, and says which tasks did not succeed.
-    """
-    parser = argparse.ArgumentParser(prog="python -m kafkapipeline.devstack")
-    sub = parser.add_subparsers(dest="command", required=True)
-    run_dag = sub.add_parser("run-dag", help="trigger a DAG and wait for its run to end")
-    run_dag.add_argument("dag_id")
-    run_dag.add_argument("--url", default=f"http://127.0.0.1:{os.environ.get('AIRFLOW__API__PORT', '8080')}")
-    run_dag.add_argument("--timeout", type=float, default=600.0)
-    args = parser.parse_args(argv)
-
+def _login_from_env(url: str) -> AirflowApi:
+    """Log in as ``admin`` with the password from the simple auth manager's passwords file."""
     passwords = os.environ.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", "")
     try:
         password = json.loads(Path(passwords).read_text())["admin"]
     except (OSError, ValueError, KeyError) as err:
-        print(f"error: no admin password in {passwords or '(unset)'}: {err}", file=sys.stderr)
-        return 1
-    try:
-        api = AirflowApi.login(args.url, "admin", password)
-        run_id, state, seconds = run_dag_and_wait(api, args.dag_id, args.timeout)
-    except (StackError, TimeoutError, requests.RequestException) as err:
-        print(f"error: {args.dag_id}: {err}", file=sys.stderr)
-        return 1
+        raise StackError(f"no admin password in {passwords or '(unset)'}: {err}") from err
+    return AirflowApi.login(url, "admin", password)
+
+
+def _run_dag(api: AirflowApi, args: argparse.Namespace) -> int:
+    api.wait_dag(args.dag_id)
+    run_id, state, seconds = run_dag_and_wait(api, args.dag_id, args.timeout)
     if state == "success":
         print(f"{args.dag_id} succeeded in {seconds:.0f} s (run {run_id})")
         return 0
@@ -281,6 +312,51 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
     )
     return 1
+
+
+def _unpause(api: AirflowApi, args: argparse.Namespace) -> int:
+    """Unpause each DAG; one that is not parsed or refused is reported and the others go on."""
+    failed = 0
+    for dag_id in args.dag_ids:
+        try:
+            api.wait_dag(dag_id)
+            api.unpause(dag_id)
+        except (StackError, TimeoutError) as err:
+            print(f"error: unpause {dag_id}: {err}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"Unpaused {dag_id}")
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The run command's steps on the running Airflow, through its REST API.
+
+    * ``run-dag DAG_ID``: trigger a DAG and wait until its run ends; exits 1 and says which
+      tasks did not succeed when it failed.
+    * ``unpause DAG_ID...``: wait until each DAG is parsed, then unpause it.
+
+    Logs in as ``admin`` with the password from the simple auth manager's passwords file
+    (``AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE``), never from the command line.
+    """
+    parser = argparse.ArgumentParser(prog="python -m kafkapipeline.devstack")
+    parser.add_argument("--url", default=f"http://127.0.0.1:{os.environ.get('AIRFLOW__API__PORT', '8080')}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_dag = sub.add_parser("run-dag", help="trigger a DAG and wait for its run to end")
+    run_dag.add_argument("dag_id")
+    run_dag.add_argument("--timeout", type=float, default=600.0)
+    run_dag.set_defaults(action=_run_dag, what=lambda a: a.dag_id)
+    unpause = sub.add_parser("unpause", help="unpause DAGs once they are parsed")
+    unpause.add_argument("dag_ids", nargs="+")
+    unpause.set_defaults(action=_unpause, what=lambda a: "unpause")
+    for subparser in (run_dag, unpause):  # also accepted after the command
+        subparser.add_argument("--url", default=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    try:
+        return args.action(_login_from_env(args.url), args)
+    except (StackError, TimeoutError, requests.RequestException, OSError) as err:
+        print(f"error: {args.what(args)}: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
