@@ -4,6 +4,7 @@ shaped like confluent-kafka's ClusterMetadata and the driver's Host."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import pytest
 
@@ -117,7 +118,7 @@ def test_a_partition_without_leader_fails_whatever_the_thresholds():
     offline = figures[("offline_brokers", "kafka")]
     assert (offline.value, offline.status) == (1, WARN)
     assert "replicas assigned to brokers not live: 3" in offline.detail
-    report = HealthReport(checked_at=None, thresholds=HealthThresholds(), figures=list(figures.values()))  # type: ignore[arg-type]
+    report = HealthReport(datetime.now(UTC), HealthThresholds(), figures=list(figures.values()))
     assert [(f.metric, f.subject) for f in report.failures] == [("leaderless_partitions", "tweets")]
 
 

@@ -125,18 +125,20 @@ def count_messages(
                     f"partitions {sorted(pending)} of {topic} not read to their end in {timeout:.0f}s"
                 )
             for message in consumer.consume(num_messages=1000, timeout=1.0):
-                partition, error = message.partition(), message.error()
+                partition, error, offset = message.partition(), message.error(), message.offset()
                 if partition not in pending:
                     continue
                 if error is not None:
                     if error.code() != KafkaError._PARTITION_EOF:
                         raise RuntimeError(error.str())
-                    if message.offset() >= pending[partition][1]:
+                    if offset is not None and offset >= pending[partition][1]:
                         del pending[partition]
                     continue
-                if message.offset() < pending[partition][1]:
+                if offset is None:  # librdkafka gives every delivered message an offset
+                    continue
+                if offset < pending[partition][1]:
                     counted += 1
-                if message.offset() + 1 >= pending[partition][1]:
+                if offset + 1 >= pending[partition][1]:
                     del pending[partition]
         return counted
     finally:

@@ -145,16 +145,16 @@ class HealthThresholds:
             raise ValueError(
                 f"invalid health threshold ({MAX_LAG_ENV}={lag!r}, {MAX_FRESHNESS_ENV}={freshness!r}): {err}"
             ) from err
-        chosen: dict[str, int | None] = {}
+        chosen: dict[str, Any] = {}
         defaults = {f.name: f.default for f in fields(cls)}
         for name, env in _COUNT_SETTINGS.items():
             raw = _first_set(counts.get(name), os.environ.get(env))
             try:
-                chosen[name] = int(raw) if raw is not None else defaults[name]  # type: ignore[assignment]
+                chosen[name] = int(raw) if raw is not None else defaults[name]
             except (TypeError, ValueError) as err:
                 raise ValueError(f"invalid health setting {name} ({env}={raw!r}): {err}") from err
         try:
-            return cls(max_lag=lag, max_freshness_seconds=freshness, **chosen)  # type: ignore[arg-type]
+            return cls(max_lag=lag, max_freshness_seconds=freshness, **chosen)
         except ValueError as err:
             raise ValueError(
                 f"invalid health threshold ({MAX_LAG_ENV}={lag!r}, {MAX_FRESHNESS_ENV}={freshness!r}): {err}"
