@@ -176,10 +176,10 @@ def test_down_cassandra_nodes_from_the_driver_hosts():
     assert (figure.value, figure.status) == (1, FAIL)
     assert "2 of 2 known nodes up, 3 expected (1 not known to the driver)" in figure.detail
 
-    # A node whose state the driver has not seen yet is not counted down, but is not ok either.
-    figure = classify_cassandra_hosts([*up, Host("127.0.0.3", None)], HealthThresholds())
-    assert (figure.value, figure.status) == (0, WARN)
-    assert "state not known yet: 127.0.0.3" in figure.detail
+    # A node whose state the driver does not track is named, not counted down.
+    figure = classify_cassandra_hosts([*up, Host("127.0.0.3", None, "dc2")], HealthThresholds())
+    assert (figure.value, figure.status) == (0, OK)
+    assert figure.detail.endswith("; state not known yet: 127.0.0.3 (dc2/rack1)")
 
 
 def test_cluster_thresholds_come_from_the_params_then_the_environment(monkeypatch):

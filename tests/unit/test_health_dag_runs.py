@@ -144,5 +144,7 @@ def test_the_base_url_takes_a_host_with_or_without_scheme_and_port():
     assert api_base_url(Conn("127.0.0.1", 8080)) == "http://127.0.0.1:8080"
     assert api_base_url(Conn("airflow.example.com", schema="https")) == "https://airflow.example.com"
     assert api_base_url(Conn("https://airflow.example.com", 8443)) == "https://airflow.example.com:8443"
+    assert api_base_url(Conn("https://example.com/airflow/", 8443)) == "https://example.com:8443/airflow"
+    assert api_base_url(Conn("http://127.0.0.1:8080", 9999)) == "http://127.0.0.1:8080"
     with pytest.raises(RuntimeError, match="has no host"):
         api_base_url(Conn(""))

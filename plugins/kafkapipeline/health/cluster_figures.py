@@ -155,7 +155,9 @@ def _host_name(host: Any) -> str:
 def classify_cassandra_hosts(hosts: Iterable[Any], thresholds: HealthThresholds) -> HealthFigure:
     """``down_cassandra_nodes`` from the driver's hosts (``is_up`` True, False or None: not known yet).
 
-    Nodes the driver does not know at all count as down when fewer than the expected number are known.
+    Nodes the driver does not know at all count as down when fewer than the expected number are
+    known. A node whose state is not known (the driver keeps no pool to hosts its load-balancing
+    policy ignores, such as another datacenter's) is named in the detail but not counted.
     """
     hosts = list(hosts)
     down = [h for h in hosts if h.is_up is False]
@@ -176,8 +178,6 @@ def classify_cassandra_hosts(hosts: Iterable[Any], thresholds: HealthThresholds)
     if unknown:
         detail += f"; state not known yet: {', '.join(sorted(_host_name(h) for h in unknown))}"
     status = _status(value, thresholds.max_down_cassandra_nodes)
-    if status == OK and unknown:
-        status = WARN
     if status == FAIL:
         detail += f" (above max_down_cassandra_nodes {thresholds.max_down_cassandra_nodes})"
     return HealthFigure(METRIC_DOWN_NODES, CASSANDRA_SUBJECT, float(value), status, detail_text(detail))

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -91,7 +91,8 @@ def _moment(value: Any) -> datetime | None:
 
 
 def api_base_url(conn: Any) -> str:
-    """The api-server's base URL from a connection: ``host`` with or without a scheme, and ``port``."""
+    """The api-server's base URL from a connection: ``host`` with or without a scheme (and path),
+    and ``port`` unless the host names one."""
     host = (conn.host or "").strip().rstrip("/")
     if not host:
         raise AirflowApiUnavailable(
@@ -100,9 +101,10 @@ def api_base_url(conn: Any) -> str:
         )
     if "://" not in host:
         host = f"{conn.schema or 'http'}://{host}"
-    if conn.port and host.count(":") < 2:
-        host = f"{host}:{conn.port}"
-    return host
+    url = urlsplit(host)
+    if conn.port and url.port is None:
+        url = url._replace(netloc=f"{url.netloc}:{conn.port}")
+    return urlunsplit(url)
 
 
 class AirflowRunsClient:
