@@ -108,6 +108,24 @@ def test_a_refused_login_is_one_warning_and_the_password_is_not_in_it(api):
     assert "s3cret" not in figure.detail
 
 
+def test_a_dag_the_user_may_not_read_is_its_own_warning_a_rejected_token_is_one(api):
+    api.get(runs_url("secret"), json={"detail": "Forbidden"}, status=403)
+    api.get(runs_url("drain_tweets"), json={"dag_runs": [run("success")], "total_entries": 1})
+    figures, note = dag_last_run_figures(["secret", "drain_tweets"], NOW, client)
+    assert [(f.subject, f.status) for f in figures] == [("secret", WARN), ("drain_tweets", OK)]
+    assert figures[0].detail == (
+        "unreadable: PermissionError: the user of connection 'airflow_api_default' "
+        "may not read the runs of secret"
+    )
+    assert note is None
+
+    api.replace(responses.GET, runs_url("secret"), json={"detail": "Token expired"}, status=401)
+    figures, note = dag_last_run_figures(["secret", "drain_tweets"], NOW, client)
+    assert [(f.subject, f.status, f.detail) for f in figures] == [
+        ("*", WARN, "unavailable: the api-server refused the token of connection 'airflow_api_default'")
+    ]
+
+
 def test_an_unreachable_api_server_is_one_warning(monkeypatch):
     monkeypatch.setattr("time.sleep", lambda _: None)
     with responses.RequestsMock():  # every request fails to connect

@@ -113,12 +113,19 @@ class AirflowRunsClient:
     :param base_url: the api-server, e.g. ``http://127.0.0.1:8080``
     :param username: a user allowed to read DAG runs
     :param password: their password (never logged)
+    :param conn_id: the connection they come from, named in errors
     """
 
     def __init__(
-        self, base_url: str, username: str, password: str, session: requests.Session | None = None
+        self,
+        base_url: str,
+        username: str,
+        password: str,
+        session: requests.Session | None = None,
+        conn_id: str = AIRFLOW_API_CONN_ID,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.conn_id = conn_id
         self._credentials = {"username": username, "password": password}
         self._session = session or requests.Session()
         self._token: str | None = None
@@ -137,7 +144,10 @@ class AirflowRunsClient:
                 f"AIRFLOW_CONN_{conn_id.upper()}) to the api-server's base URL as host and the login "
                 "and password of a user allowed to read DAG runs"
             ) from err
-        return cls(api_base_url(conn), conn.login or "", conn.password or "")
+        return cls(api_base_url(conn), conn.login or "", conn.password or "", conn_id=conn_id)
+
+    def close(self) -> None:
+        self._session.close()
 
     @_retried
     def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
@@ -163,16 +173,19 @@ class AirflowRunsClient:
         """Exchange the connection's login and password for a JWT (``POST /auth/token``)."""
         try:
             response = self._call("POST", "/auth/token", json=self._credentials)
+        except AirflowApiUnavailable:
+            raise
         except RuntimeError as err:
-            if isinstance(err, AirflowApiUnavailable):
-                raise
             raise AirflowApiUnavailable(f"login failed: {err}") from None
         if response.status_code not in (200, 201):
             raise AirflowApiUnavailable(
                 f"the api-server at {self.base_url} refused the login of connection "
-                f"'{AIRFLOW_API_CONN_ID}' (HTTP {response.status_code})"
+                f"'{self.conn_id}' (HTTP {response.status_code})"
             )
-        token = response.json().get("access_token")
+        try:
+            token = response.json().get("access_token")
+        except (ValueError, AttributeError):
+            token = None
         if not token:
             raise AirflowApiUnavailable(f"no access_token in the answer of {self.base_url}/auth/token")
         self._token = str(token)
@@ -189,10 +202,11 @@ class AirflowRunsClient:
         )
         if response.status_code == 404:
             raise LookupError(f"DAG {dag_id} not found by the api-server")
-        if response.status_code in (401, 403):
-            raise AirflowApiUnavailable(
-                f"the api-server refused to list runs to the user of connection '{AIRFLOW_API_CONN_ID}' "
-                f"(HTTP {response.status_code})"
+        if response.status_code == 401:
+            raise AirflowApiUnavailable(f"the api-server refused the token of connection '{self.conn_id}'")
+        if response.status_code == 403:
+            raise PermissionError(
+                f"the user of connection '{self.conn_id}' may not read the runs of {dag_id}"
             )
         if response.status_code != 200:
             raise RuntimeError(f"HTTP {response.status_code} listing the runs of {dag_id}")
@@ -210,6 +224,9 @@ def dag_last_run_figures(
     figures = []
     try:
         client = client_factory()
+    except AirflowApiUnavailable as err:
+        return _unavailable(err)
+    try:
         for dag_id in dag_ids:
             try:
                 run = client.latest_run(dag_id)
@@ -224,11 +241,15 @@ def dag_last_run_figures(
                 continue
             figures.append(last_run_figure(dag_id, run, now))
     except AirflowApiUnavailable as err:
-        reason = f"unavailable: {err}"
-        return [
-            HealthFigure(METRIC_DAG_RUN, ALL_DAGS, 0.0, WARN, detail_text(reason))
-        ], f"dag_last_run {reason}"
+        return _unavailable(err)
+    finally:
+        client.close()
     return figures, None
+
+
+def _unavailable(err: AirflowApiUnavailable) -> tuple[list[HealthFigure], str]:
+    reason = f"unavailable: {err}"
+    return [HealthFigure(METRIC_DAG_RUN, ALL_DAGS, 0.0, WARN, detail_text(reason))], f"dag_last_run {reason}"
 
 
 def last_run_figure(dag_id: str, run: LastRun | None, now: datetime) -> HealthFigure:
