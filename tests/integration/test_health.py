@@ -24,6 +24,14 @@ pytestmark = pytest.mark.integration
 
 PENDING = 7  # tweets produced and never drained: the lag the check must report
 DRAINED_ROWS = 120
+CLUSTER_ENV = (
+    "KAFKAPIPELINE_EXPECTED_BROKERS",
+    "KAFKAPIPELINE_EXPECTED_CASSANDRA_NODES",
+    "KAFKAPIPELINE_HEALTH_MAX_UNDER_REPLICATED_PARTITIONS",
+    "KAFKAPIPELINE_HEALTH_MAX_OFFLINE_BROKERS",
+    "KAFKAPIPELINE_HEALTH_MAX_DOWN_CASSANDRA_NODES",
+)
+API_UNAVAILABLE = "unavailable: the Airflow connection 'airflow_api_default' is not set"
 
 
 @pytest.fixture
@@ -34,6 +42,9 @@ def pipeline(kafka_hook, make_topic, keyspace, cassandra, monkeypatch):
     monkeypatch.setenv("KAFKAPIPELINE_TWEETS_TOPIC", tweets_topic)
     monkeypatch.setenv("KAFKAPIPELINE_WEATHER_TOPIC", weather_topic)
     monkeypatch.setenv("KAFKAPIPELINE_CITIES", "Vancouver")
+    monkeypatch.delenv("AIRFLOW_CONN_AIRFLOW_API_DEFAULT", raising=False)
+    for name in CLUSTER_ENV:
+        monkeypatch.delenv(name, raising=False)
     now = datetime.now(UTC)
     records = [
         TweetRecord(tweet_id=str(n), text="pending", created_at=now, city="Vancouver") for n in range(PENDING)
@@ -95,7 +106,9 @@ def test_health_reports_the_lag_it_is_given_and_writes_its_figures(pipeline, key
     assert 120 <= freshness["tweets"][0] < 240 and freshness["tweets"][1] == OK
     assert 300 <= freshness["weather_reports"][0] < 420 and freshness["weather_reports"][1] == OK
     assert report.failures == []
-    assert report.notes == ["dag_last_run skipped: not running inside an Airflow task"]
+    assert figures_by(report, "dag_last_run") == {"*": (0, WARN)}  # no api-server connection here
+    (note,) = report.notes
+    assert note.startswith(f"dag_last_run {API_UNAVAILABLE}")
     assert stored(cassandra, keyspace, report.checked_at) == {
         (f.metric, f.subject): (f.value, f.status) for f in report.figures
     }
@@ -174,9 +187,38 @@ def test_the_dag_writes_its_figures_then_fails(airflow_db, pipeline, keyspace, c
     by_key = {(row.metric, row.subject): row for row in rows}
     lag = by_key[("consumer_lag", f"{tweets_topic}/0")]
     assert (lag.value, lag.status) == (PENDING, FAIL)  # written before the task failed
-    # The last run of a DAG, read through the Task SDK: here the health DAG's own run, in progress.
-    last_run = by_key[("dag_last_run", "pipeline_health")]
-    assert last_run.status == OK and last_run.detail.startswith("running (manual")
+    # Last runs come from the REST API; without its connection one warning says which to set.
+    last_run = by_key[("dag_last_run", "*")]
+    assert last_run.status == WARN and last_run.detail.startswith(API_UNAVAILABLE)
+    assert ("dag_last_run", "pipeline_health") not in by_key
+    assert by_key[("offline_brokers", "kafka")].status == OK
+
+
+def test_the_single_node_clusters_are_green_and_short_of_an_expected_size_red(pipeline, keyspace):
+    tweets_topic, weather_topic = pipeline
+    topics = [tweets_topic, f"{tweets_topic}.dlq", weather_topic, f"{weather_topic}.dlq"]
+
+    report = run_health_check(max_lag=PENDING, max_freshness_seconds=900, cities=["Vancouver"])
+
+    for metric in ("under_replicated_partitions", "leaderless_partitions"):
+        figures = figures_by(report, metric)
+        assert {topic: figures[topic] for topic in topics} == {topic: (0, OK) for topic in topics}
+        assert "__consumer_offsets" in figures  # the drains' offsets live there
+        assert set(figures.values()) == {(0, OK)}
+    assert figures_by(report, "offline_brokers") == {"kafka": (0, OK)}
+    assert figures_by(report, "down_cassandra_nodes") == {"cassandra": (0, OK)}
+    assert report.failures == []
+
+    # The same stack measured against a three-node expectation: two brokers and two nodes missing.
+    report = run_health_check(
+        max_lag=PENDING,
+        max_freshness_seconds=900,
+        cities=["Vancouver"],
+        cluster={"expected_brokers": 3, "expected_cassandra_nodes": 3, "max_down_cassandra_nodes": 2},
+    )
+    assert figures_by(report, "offline_brokers") == {"kafka": (2, FAIL)}
+    assert figures_by(report, "down_cassandra_nodes") == {"cassandra": (2, WARN)}
+    assert [(f.metric, f.subject) for f in report.failures] == [("offline_brokers", "kafka")]
 
 
 def test_dead_letters_are_counted_as_messages_not_offsets(kafka_hook, make_topic, keyspace):

@@ -80,7 +80,13 @@ def test_dag_ids_from_param_env_or_defaults(monkeypatch):
     assert dag_ids_from([]) == ["x", "y"]
 
 
-def test_last_runs_outside_a_task_are_skipped_with_a_note():
+def test_last_runs_without_the_api_connection_are_one_warning_naming_it(monkeypatch):
+    monkeypatch.delenv("AIRFLOW_CONN_AIRFLOW_API_DEFAULT", raising=False)
     figures, note = dag_last_run_figures(["drain_tweets"], CHECKED_AT)
-    assert figures == []
-    assert note == "dag_last_run skipped: not running inside an Airflow task"
+    (figure,) = figures
+    assert (figure.metric, figure.subject, figure.value, figure.status) == ("dag_last_run", "*", 0.0, WARN)
+    assert figure.detail.startswith("unavailable: the Airflow connection 'airflow_api_default' is not set")
+    assert "AIRFLOW_CONN_AIRFLOW_API_DEFAULT" in figure.detail
+    assert note == f"dag_last_run {figure.detail}"
+    report = HealthReport(checked_at=CHECKED_AT, thresholds=HealthThresholds(), figures=figures)
+    assert report.failures == []  # a warning, never a failure of the check

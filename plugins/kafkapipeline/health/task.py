@@ -1,0 +1,212 @@
+"""The check itself: measure every figure, write them to ``pipeline_health``, and the DAG's task."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from kafkapipeline import settings
+from kafkapipeline.health.cassandra_figures import freshness_figures, rows_per_hour_figures
+from kafkapipeline.health.cluster_figures import cassandra_node_figures, kafka_cluster_figures
+from kafkapipeline.health.dag_runs import dag_last_run_figures
+from kafkapipeline.health.kafka_figures import dlq_figures, lag_figures
+from kafkapipeline.health.report import (
+    CQL_TIMEOUT_SECONDS,
+    DAGS_ENV,
+    DEFAULT_DAG_IDS,
+    DEFAULT_HOURS,
+    FAIL,
+    METRIC_DOWN_NODES,
+    METRIC_FRESHNESS,
+    METRIC_ROWS,
+    HealthFigure,
+    HealthReport,
+    HealthThresholds,
+    as_utc,
+    detail_text,
+    error_text,
+    format_number,
+)
+
+log = logging.getLogger(__name__)
+
+#: The DAG's Params that set the cluster thresholds (the :class:`HealthThresholds` fields).
+CLUSTER_PARAMS = (
+    "max_under_replicated_partitions",
+    "max_offline_brokers",
+    "max_down_cassandra_nodes",
+    "expected_brokers",
+    "expected_cassandra_nodes",
+)
+
+
+def topic_tables() -> dict[str, str]:
+    """The drained topics (read from the environment now) and the table each one fills."""
+    return {settings.tweets_topic(): "tweets", settings.weather_topic(): "weather_reports"}
+
+
+def check_health(
+    session: Any,
+    keyspace: str,
+    *,
+    thresholds: HealthThresholds,
+    cities: Sequence[str],
+    dag_ids: Sequence[str] = (),
+    hours: int = DEFAULT_HOURS,
+    now: datetime | None = None,
+    kafka_config_id: str = settings.KAFKA_CONN_ID,
+) -> HealthReport:
+    """Measure every figure; a part that cannot be measured becomes a figure saying so."""
+    checked_at = as_utc(now or datetime.now(UTC))
+    checked_at = checked_at.replace(microsecond=checked_at.microsecond // 1000 * 1000)  # Cassandra keeps ms
+    report = HealthReport(checked_at=checked_at, thresholds=thresholds)
+    tables = topic_tables()
+    topics = list(tables)
+    report.figures.extend(lag_figures(topics, thresholds, kafka_config_id))
+    report.figures.extend(dlq_figures(topics, kafka_config_id))
+    for metric, measure in (
+        (METRIC_ROWS, lambda: rows_per_hour_figures(session, keyspace, tables, checked_at, hours)),
+        (METRIC_FRESHNESS, lambda: freshness_figures(session, keyspace, cities, checked_at, thresholds)),
+    ):
+        try:
+            report.figures.extend(measure())
+        except Exception as err:
+            report.figures.append(
+                HealthFigure(metric, "*", 0.0, FAIL, detail_text(f"unreadable: {error_text(err)}"))
+            )
+    report.figures.extend(cluster_figures(session, topics, thresholds, kafka_config_id))
+    if dag_ids:
+        figures, note = dag_last_run_figures(dag_ids, checked_at)
+        report.figures.extend(figures)
+        if note:
+            report.notes.append(note)
+            log.warning("%s", note)
+    return report
+
+
+def cluster_figures(
+    session: Any, topics: Sequence[str], thresholds: HealthThresholds, kafka_config_id: str
+) -> list[HealthFigure]:
+    """Replication and membership of both clusters: the drained topics, their dead-letter topics
+    and Kafka's internal ones, the brokers, the Cassandra nodes."""
+    checked = [name for topic in topics for name in (topic, settings.dead_letter_topic(topic))]
+    figures = kafka_cluster_figures(checked, thresholds, kafka_config_id)
+    try:
+        figures.extend(cassandra_node_figures(session, thresholds))
+    except Exception as err:
+        figures.append(
+            HealthFigure(
+                METRIC_DOWN_NODES, "cassandra", 0.0, FAIL, detail_text(f"unreadable: {error_text(err)}")
+            )
+        )
+    return figures
+
+
+def write_health(session: Any, keyspace: str, report: HealthReport) -> int:
+    """Insert the report's figures into ``pipeline_health``; return how many."""
+    statement = session.prepare(
+        f"INSERT INTO {keyspace}.pipeline_health (day, checked_at, metric, subject, value, status, detail) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)"
+    )
+    day = report.checked_at.date()
+    for figure in report.figures:
+        session.execute(
+            statement,
+            (
+                day,
+                report.checked_at,
+                figure.metric,
+                figure.subject,
+                figure.value,
+                figure.status,
+                figure.detail,
+            ),
+            timeout=CQL_TIMEOUT_SECONDS,
+        )
+    return len(report.figures)
+
+
+def dag_ids_from(value: Iterable[str] | str | None) -> list[str]:
+    """DAG ids from a Param (list), else ``KAFKAPIPELINE_HEALTH_DAGS`` (comma separated), else defaults."""
+    if isinstance(value, str):
+        value = value.split(",")
+    ids = [str(v).strip() for v in value or [] if str(v).strip()]
+    if not ids:
+        ids = [v.strip() for v in os.environ.get(DAGS_ENV, "").split(",") if v.strip()]
+    return list(dict.fromkeys(ids)) or list(DEFAULT_DAG_IDS)
+
+
+def run_health_check(
+    *,
+    max_lag: int | str | None = None,
+    max_freshness_seconds: float | str | None = None,
+    cluster: dict[str, int | str | None] | None = None,
+    cities: Sequence[str] | None = None,
+    dag_ids: Sequence[str] | str | None = None,
+    hours: int | str = DEFAULT_HOURS,
+    keyspace: str | None = None,
+    cassandra_conn_id: str = settings.CASSANDRA_CONN_ID,
+    now: datetime | None = None,
+) -> HealthReport:
+    """Measure, write the figures, log them as a table; return the report (the caller decides to fail).
+
+    ``cluster`` holds the other :class:`HealthThresholds` fields by name (``max_offline_brokers``,
+    ``expected_brokers``...); unset ones come from the environment.
+    """
+    from kafkapipeline.cassandra_session import cassandra_session
+
+    thresholds = HealthThresholds.from_env(max_lag, max_freshness_seconds, **(cluster or {}))
+    chosen_cities = [c.strip() for c in cities or [] if c and c.strip()] or settings.cities()
+    keyspace = settings.keyspace(keyspace)
+    with cassandra_session(cassandra_conn_id) as session:
+        report = check_health(
+            session,
+            keyspace,
+            thresholds=thresholds,
+            cities=chosen_cities,
+            dag_ids=dag_ids_from(dag_ids),
+            hours=int(hours),
+            now=now,
+        )
+        written = write_health(session, keyspace, report)
+    log.info(
+        "pipeline health at %s (%d figures written to %s.pipeline_health):\n%s",
+        report.checked_at.isoformat(),
+        written,
+        keyspace,
+        report.table(),
+    )
+    return report
+
+
+def pipeline_health_task() -> dict[str, Any]:
+    """The ``pipeline_health`` DAG's task: check, write, log, then fail if lag, freshness or the
+    clusters' replication and membership are over limits.
+
+    Params (see ``dags/pipeline_health.py``): ``max_lag``, ``max_freshness_seconds``, ``cities``,
+    ``dag_ids``, ``hours``, and the cluster ones (:data:`CLUSTER_PARAMS`); unset thresholds come
+    from the environment.
+    """
+    from airflow.sdk import get_current_context
+    from airflow.sdk.exceptions import AirflowFailException
+
+    params = get_current_context()["params"]
+    report = run_health_check(
+        max_lag=params.get("max_lag"),
+        max_freshness_seconds=params.get("max_freshness_seconds"),
+        cluster={name: params.get(name) for name in CLUSTER_PARAMS},
+        cities=params.get("cities"),
+        dag_ids=params.get("dag_ids"),
+        hours=int(params.get("hours") or DEFAULT_HOURS),
+    )
+    if report.failures:
+        raise AirflowFailException(
+            "pipeline unhealthy (figures written to pipeline_health): "
+            + "; ".join(
+                f"{f.metric} {f.subject} = {format_number(f.value)}: {f.detail}" for f in report.failures
+            )
+        )
+    return report.as_dict()
