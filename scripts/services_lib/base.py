@@ -77,6 +77,10 @@ class Service:
     def describe(self, info: dict) -> str:
         return ""
 
+    def fatal(self, error: str) -> str:
+        """Why a probe error will not go away by waiting (say so at once), or ""."""
+        return ""
+
     def after_healthy(self) -> str:
         """Idempotent setup once the service answers (users, databases); says what it did."""
         return ""

@@ -149,6 +149,10 @@ def cmd_up(names: list[str]) -> int:
                         say(f"{name}: {done}")
                     continue
                 last_err[name] = err
+                if svc.fatal(err):
+                    del pending[name]
+                    failures.append(f"{name}: {svc.fatal(err)} ({err})")
+                    continue
                 if time.monotonic() > deadline:
                     del pending[name]
                     failures.append(

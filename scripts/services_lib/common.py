@@ -5,6 +5,7 @@ Standard library only, like the rest of ``scripts/services``.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -207,6 +208,11 @@ def describe_cmdline(args: list[str]) -> str:
         return "?"
     marks = markers_of(args)
     svc, st = marks.get("service"), marks.get("state")
+    if not svc and len(args) > 1 and os.path.basename(args[0]).startswith("redis-server"):
+        # Redis carries no marker; the config scripts/services wrote starts with one.
+        with contextlib.suppress(OSError):
+            if Path(args[1]).read_text().startswith("# kafkapipeline.service=redis"):
+                svc, st = "redis", str(Path(args[1]).parent.parent)
     if svc:
         return f"this project's {svc} run from state folder {st}"
     if os.path.basename(args[0]) == "java":

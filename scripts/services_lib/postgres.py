@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import Service
-from .common import HOST, ServiceError, say, secret
+from .common import HOST, ServiceError, markers_of, say, secret
 
 APT_HINT = "scripts/install-system-deps (as root), or: apt-get install -y postgresql-15"
 SUPERUSER = "postgres"
@@ -90,6 +90,11 @@ class Postgres(Service):
     def __init__(self, state: Path):
         super().__init__(state)
         self.data = self.home / "data"
+
+    def owns(self, args: list[str]) -> bool:
+        # Only this state folder's server: another one on the port has other passwords.
+        marks = markers_of(args)
+        return marks.get("service") == self.name and marks.get("state") == str(self.state)
 
     def ensure_installed(self) -> bool:
         self.bindir = find_bindir()

@@ -95,16 +95,10 @@ class Redis(Service):
 
     def owns(self, args: list[str]) -> bool:
         # Redis takes no unknown arguments, so no marker: its config file says whose it is.
+        # Only this state folder's server: another one on the port has another password.
         if len(args) < 2 or not os.path.basename(args[0]).startswith("redis-server"):
             return False
-        config = Path(args[1])
-        if config == self.config:
-            return True
-        try:
-            text = config.read_text()
-        except OSError:
-            return False
-        return text.startswith(MARK) and f"\nport {self.port}\n" in text
+        return Path(args[1]) == self.config
 
     def state_of_pid(self, pid: int) -> str | None:
         args = read_cmdline(pid)
@@ -112,6 +106,14 @@ class Redis(Service):
 
     def probe(self) -> dict:
         return redis_probe(self.port, self.password())
+
+    def fatal(self, error: str) -> str:
+        if "WRONGPASS" in error or "NOAUTH" in error:
+            return (
+                "redis answers but refuses this state folder's password (it was started with another one): "
+                "`scripts/services down redis`, then up again"
+            )
+        return ""
 
     def describe(self, info: dict) -> str:
         return f"Redis {info['version']}, data {self.data}"
