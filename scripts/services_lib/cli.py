@@ -19,6 +19,7 @@ from .cassandra import Cassandra
 from .common import (
     ServiceError,
     cache_root,
+    child_pids,
     human_size,
     pid_alive,
     port_free,
@@ -215,6 +216,9 @@ def cmd_status(names: list[str]) -> int:
         info, err = svc.try_probe()
         cur, peak = rss_kib(pid)
         mem = f"rss {cur // 1024} MiB (peak {peak // 1024} MiB)"
+        children = child_pids(pid)  # Postgres: one backend per connection
+        if children:
+            mem += f" + {len(children)} children {sum(rss_kib(c)[0] for c in children) // 1024} MiB"
         if info is None:
             all_up = False
             say(

@@ -151,6 +151,15 @@ def live_pids() -> list[int]:
     return sorted(int(e) for e in os.listdir("/proc") if e.isdigit())
 
 
+def child_pids(pid: int) -> list[int]:
+    children = []
+    for p in live_pids():
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:  # ppid
+                children.append(p)
+    return children
+
+
 def find_our_pids(service: str, state: Path, port: int) -> list[int]:
     return [p for p in live_pids() if is_ours(p, service, state, port) and pid_alive(p)]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -24,12 +25,22 @@ APT_HINT = "scripts/install-system-deps (as root), or: apt-get install -y postgr
 SUPERUSER = "postgres"
 
 
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def _identifier(variable: str) -> str:
+    value = os.environ.get(variable) or "airflow"
+    if not _IDENTIFIER.fullmatch(value):
+        raise ServiceError(f"{variable}={value!r}: use lower-case letters, digits and _ (a Postgres name)")
+    return value
+
+
 def airflow_user() -> str:
-    return os.environ.get("KAFKAPIPELINE_POSTGRES_USER", "airflow")
+    return _identifier("KAFKAPIPELINE_POSTGRES_USER")
 
 
 def airflow_database() -> str:
-    return os.environ.get("KAFKAPIPELINE_POSTGRES_DB", "airflow")
+    return _identifier("KAFKAPIPELINE_POSTGRES_DB")
 
 
 def find_bindir() -> Path:
