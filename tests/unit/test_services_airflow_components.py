@@ -39,7 +39,7 @@ case "$1" in
       shift
     done
     echo "args: $*"
-    sleep 300 &   # like Celery's pool processes
+    (exec -a "airflow serve-logs" sleep 300) &   # like the worker's log server
     echo "$host ready." ;;
 esac
 echo "argv: $0 $*"
@@ -165,6 +165,29 @@ def test_start_status_stop_every_component(env):
     assert not [p for p in worker_tree if alive(p)], "the worker's child was stopped with it"
     assert records(env) == {}
     assert run(env, "status", check=False).returncode == 1
+
+
+def test_leftovers_of_a_killed_worker_are_cleaned_up(env):
+    """SIGKILL on a worker leaves its log server behind (holding the port): start and stop clean it."""
+    run(env, "start", "worker-1")
+    record = records(env)["worker-1"]
+    (child,) = [
+        p
+        for p in session_members(record["pid"])
+        if Path(f"/proc/{p}/cmdline").read_bytes().startswith(b"airflow serve-logs")
+    ]
+    os.kill(record["pid"], 9)
+    deadline = time.monotonic() + 10
+    while alive(record["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert alive(child), "the stand-in's log server outlives its worker, as Airflow's does"
+    try:
+        restarted = run(env, "start", "worker-1").stdout
+        assert "worker-1: not running; killed 1 leftover process(es)" in restarted
+        assert not alive(child)
+    finally:
+        run(env, "stop")
+    assert records(env) == {}
 
 
 def test_without_the_celery_executor_no_worker_is_started(env):
