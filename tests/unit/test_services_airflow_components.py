@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -54,13 +55,13 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def env(tmp_path) -> dict[str, str]:
+def env(tmp_path) -> Iterator[dict[str, str]]:
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     fake = venv / "bin" / "airflow"
     fake.write_text(FAKE_AIRFLOW)
     fake.chmod(0o755)
-    return {
+    environment = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "VIRTUAL_ENV": str(venv),
         "AIRFLOW_HOME": str(tmp_path / "airflow"),
@@ -73,6 +74,15 @@ def env(tmp_path) -> dict[str, str]:
         "FAKE_WEB": str(tmp_path / "web"),
         "FAKE_PYTHON": sys.executable,
     }
+    yield environment
+    # Whatever a test left running (it failed half-way), stop it with the real command.
+    subprocess.run(
+        [sys.executable, str(SCRIPT), "stop"],
+        env={**environment, "AIRFLOW_HOME": str(tmp_path / "airflow")},
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def run(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -170,18 +180,18 @@ def test_start_status_stop_every_component(env):
 def test_leftovers_of_a_killed_worker_are_cleaned_up(env):
     """SIGKILL on a worker leaves its log server behind (holding the port): start and stop clean it."""
     run(env, "start", "worker-1")
-    record = records(env)["worker-1"]
-    (child,) = [
-        p
-        for p in session_members(record["pid"])
-        if Path(f"/proc/{p}/cmdline").read_bytes().startswith(b"airflow serve-logs")
-    ]
-    os.kill(record["pid"], 9)
-    deadline = time.monotonic() + 10
-    while alive(record["pid"]) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert alive(child), "the stand-in's log server outlives its worker, as Airflow's does"
     try:
+        record = records(env)["worker-1"]
+        (child,) = [
+            p
+            for p in session_members(record["pid"])
+            if Path(f"/proc/{p}/cmdline").read_bytes().startswith(b"airflow serve-logs")
+        ]
+        os.kill(record["pid"], 9)
+        deadline = time.monotonic() + 10
+        while alive(record["pid"]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert alive(child), "the stand-in's log server outlives its worker, as Airflow's does"
         restarted = run(env, "start", "worker-1").stdout
         assert "worker-1: not running; killed 1 leftover process(es)" in restarted
         assert not alive(child)
