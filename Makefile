@@ -23,13 +23,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)  ## create .venv and install the pinned requirements
 
-services-up:  ## start Kafka and Cassandra (downloads them from Maven Central the first time)
+services-up:  ## start Kafka, Cassandra, Postgres and Redis (Kafka and Cassandra download from Maven Central the first time)
 	scripts/services up
 
-services-down:  ## stop Kafka and Cassandra
+services-down:  ## stop Kafka, Cassandra, Postgres and Redis
 	scripts/services down
 
-services-status:  ## show whether Kafka and Cassandra are up
+services-status:  ## show whether Kafka, Cassandra, Postgres and Redis are up, with their memory
 	scripts/services status
 
 run: install  ## run the whole pipeline: services, Airflow (UI on :8080), bootstrap, ingest and drains
@@ -42,10 +42,10 @@ cqlsh: install  ## interactive cqlsh on the pipeline's keyspace (one-off queries
 	@scripts/cql
 
 lint: install  ## ruff check and format check
-	$(VENV_BIN)/ruff check . scripts/services scripts/test-failures
-	$(VENV_BIN)/ruff format --check . scripts/services scripts/test-failures
+	$(VENV_BIN)/ruff check . scripts/services scripts/test-failures scripts/airflow-components
+	$(VENV_BIN)/ruff format --check . scripts/services scripts/test-failures scripts/airflow-components
 
-system-deps:  ## Debian packages the tests need (Chromium for the browser test)
+system-deps:  ## Debian packages: PostgreSQL and Redis (services), Chromium (browser test)
 	scripts/install-system-deps
 
 test: install system-deps services-up lint  ## the whole test suite against real Kafka, Cassandra and Airflow

@@ -22,14 +22,71 @@ export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="${AIRFLOW__CORE__EXECUTION_API_S
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="${AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL:-30}"
 export AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK=True
 export AIRFLOW__LOGGING__LOGGING_LEVEL="${AIRFLOW__LOGGING__LOGGING_LEVEL:-INFO}"
-# The embedded SQLite metadata database: writers wait up to 30 s for its lock rather than 5 s
-# (see plugins/kafkapipeline/airflow_db.py). Not set for another database (e.g. Postgres).
-case "${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-sqlite}" in
+export POSTGRES_PORT="${POSTGRES_PORT:-5432}"
+export REDIS_PORT="${REDIS_PORT:-6379}"
+
+# A password for Postgres or Redis: KAFKAPIPELINE_<NAME>_PASSWORD if set, else the file
+# <state>/secrets/<name>.password, created once (0600) by whichever comes first, this file or
+# scripts/services up, with the same no-clobber link so both read one value. Never in the repo.
+_kafkapipeline_secret() {
+  local file="$KAFKAPIPELINE_STATE/secrets/$1.password" tmp
+  if [ ! -s "$file" ]; then
+    mkdir -p "$KAFKAPIPELINE_STATE/secrets" && chmod 700 "$KAFKAPIPELINE_STATE/secrets"
+    tmp="$(umask 077 && mktemp "$KAFKAPIPELINE_STATE/secrets/.$1.XXXXXX")"
+    od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$tmp"
+    ln "$tmp" "$file" 2>/dev/null || true
+    rm -f "$tmp"
+  fi
+  cat "$file"
+}
+
+# Airflow's metadata database: the local Postgres of scripts/services by default;
+# KAFKAPIPELINE_METADATA_DB=sqlite for the embedded SQLite file, or set
+# AIRFLOW__DATABASE__SQL_ALCHEMY_CONN yourself (it wins).
+export KAFKAPIPELINE_METADATA_DB="${KAFKAPIPELINE_METADATA_DB:-postgres}"
+export KAFKAPIPELINE_POSTGRES_USER="${KAFKAPIPELINE_POSTGRES_USER:-airflow}"
+export KAFKAPIPELINE_POSTGRES_DB="${KAFKAPIPELINE_POSTGRES_DB:-airflow}"
+_pg_password="${KAFKAPIPELINE_POSTGRES_PASSWORD:-$(_kafkapipeline_secret postgres)}"
+_pg_url="$KAFKAPIPELINE_POSTGRES_USER:$_pg_password@127.0.0.1:$POSTGRES_PORT/$KAFKAPIPELINE_POSTGRES_DB"
+case "$KAFKAPIPELINE_METADATA_DB" in
+  postgres) _metadata_conn="postgresql+psycopg2://$_pg_url" ;;
+  sqlite) _metadata_conn="sqlite:///$AIRFLOW_HOME/airflow.db" ;;
+  *) echo "scripts/env.sh: KAFKAPIPELINE_METADATA_DB must be postgres or sqlite, not '$KAFKAPIPELINE_METADATA_DB'" >&2
+     _metadata_conn="" ;;
+esac
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-$_metadata_conn}"
+# SQLite lets one writer in at a time: writers wait up to 30 s for its lock rather than 5 s
+# (see plugins/kafkapipeline/airflow_db.py). Not set for another database.
+case "$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" in
   sqlite*)
     export AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS:-kafkapipeline.airflow_db.SQLITE_CONNECT_ARGS}"
     export AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC:-kafkapipeline.airflow_db.SQLITE_CONNECT_ARGS_ASYNC}"
     ;;
 esac
+
+# Celery (used once AIRFLOW__CORE__EXECUTOR=CeleryExecutor; scripts/airflow-components starts
+# the workers): the local Redis as broker, the local Postgres as result backend.
+_redis_password="${KAFKAPIPELINE_REDIS_PASSWORD:-$(_kafkapipeline_secret redis)}"
+export AIRFLOW__CELERY__BROKER_URL="${AIRFLOW__CELERY__BROKER_URL:-redis://:$_redis_password@127.0.0.1:$REDIS_PORT/0}"
+export AIRFLOW__CELERY__RESULT_BACKEND="${AIRFLOW__CELERY__RESULT_BACKEND:-db+postgresql+psycopg2://$_pg_url}"
+export KAFKAPIPELINE_CELERY_WORKERS="${KAFKAPIPELINE_CELERY_WORKERS:-2}"
+# Task slots per worker: sensors defer to the triggerer, so slots are for drains and ingests.
+export AIRFLOW__CELERY__WORKER_CONCURRENCY="${AIRFLOW__CELERY__WORKER_CONCURRENCY:-4}"
+# A task's message is acknowledged when the task ends, and a worker takes one at a time, so a
+# killed worker's message goes back to the queue instead of being lost with it.
+export AIRFLOW__CELERY__TASK_ACKS_LATE="${AIRFLOW__CELERY__TASK_ACKS_LATE:-True}"
+export AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER="${AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER:-1}"
+# Redis re-delivers an unacknowledged message after this many seconds (the provider's default
+# is 24 h). Longer than any task runs here (a drain is bounded); the failover itself comes
+# from the heartbeat timeout below, which fails or retries the task first.
+export AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT="${AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT:-900}"
+# A task whose supervisor stops heartbeating (its worker was SIGKILLed) is failed, and retried
+# when it has retries left, after 30 s instead of 300 s; supervisors heartbeat every
+# [workers] min_heartbeat_interval (5 s), the scheduler checks every 5 s.
+export AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT="${AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT:-30}"
+export AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL="${AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL:-5}"
+unset _pg_password _pg_url _metadata_conn _redis_password
+unset -f _kafkapipeline_secret
 # Dotted paths of the librdkafka callbacks (error_cb, oauth_cb, ...) a Kafka connection extra may
 # name; empty: none (the Kafka provider refuses any that is not listed).
 export AIRFLOW__APACHE_KAFKA__CALLBACK_ALLOWLIST="${AIRFLOW__APACHE_KAFKA__CALLBACK_ALLOWLIST:-}"

@@ -1,4 +1,6 @@
-"""Settings for Airflow's own metadata database when it is the embedded SQLite of ``airflow standalone``.
+"""Settings for Airflow's own metadata database when it is SQLite (``KAFKAPIPELINE_METADATA_DB=sqlite``).
+
+The default is the local Postgres of ``scripts/services``, which needs none of this.
 
 SQLite lets one writer in at a time; the others wait up to the driver's busy timeout, 5 s by
 default. On a 2-core machine the scheduler, dag-processor, triggerer and api-server writing

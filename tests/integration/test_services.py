@@ -37,6 +37,12 @@ def _load_script_module():
 services = _load_script_module()
 
 
+#: The services these tests start and stop by name; Postgres and Redis have their own tests
+#: (test_services_pg_redis.py), so a down/up here never stops Airflow's metadata database
+#: under the rest of the suite.
+JVM_SERVICES = ("kafka", "cassandra")
+
+
 def run(*args: str, timeout: float = UP_TIMEOUT) -> subprocess.CompletedProcess:
     # The script is standard-library only; run it with this interpreter so the test does
     # not depend on PATH or the file mode surviving a checkout.
@@ -101,7 +107,7 @@ def eventually_ok(check, seconds: float = 30.0) -> subprocess.CompletedProcess:
 
 
 def ensure_up() -> None:
-    proc = run("up")
+    proc = run("up", *JVM_SERVICES)
     assert proc.returncode == 0, explain(proc)
 
 
@@ -110,12 +116,12 @@ def services_left_up():
     ensure_up()
     yield
     # Whatever happened above, leave both services running for the rest of the suite.
-    if run("status", timeout=120).returncode != 0:
+    if run("status", *JVM_SERVICES, timeout=120).returncode != 0:
         ensure_up()
 
 
 def test_status_when_up():
-    proc = run("status", timeout=120)
+    proc = run("status", *JVM_SERVICES, timeout=120)
     assert proc.returncode == 0, explain(proc)
     lines = status_lines(proc)
     assert " up " in lines["kafka"], explain(proc)
@@ -153,11 +159,11 @@ def test_down_makes_status_fail_and_up_heals_keeping_data():
         timeout=60,
     )
     try:
-        down = run("down", timeout=300)
+        down = run("down", *JVM_SERVICES, timeout=300)
         assert down.returncode == 0, explain(down)
         assert pid_of("kafka") is None and pid_of("cassandra") is None, explain(down)
 
-        status = run("status", timeout=120)
+        status = run("status", *JVM_SERVICES, timeout=120)
         assert status.returncode != 0, explain(status)
         lines = status_lines(status)
         assert lines["kafka"].split()[1] == "down", explain(status)
@@ -167,14 +173,14 @@ def test_down_makes_status_fail_and_up_heals_keeping_data():
         with pytest.raises(OSError):
             services.cassandra_probe(cassandra_port(), timeout=2)
 
-        up = run("up")
+        up = run("up", *JVM_SERVICES)
         assert up.returncode == 0, explain(up)
         assert "kafka healthy in" in up.stdout, explain(up)
         assert "cassandra healthy in" in up.stdout, explain(up)
 
         # `up` returned on the first healthy probe; a node that just started may still be
         # settling (replaying its commit log, loading groups), so allow it a short grace.
-        status = eventually_ok(lambda: run("status", timeout=120))
+        status = eventually_ok(lambda: run("status", *JVM_SERVICES, timeout=120))
         assert status.returncode == 0, f"{explain(status)}\n{explain(up)}"
 
         # Data survives a restart (down without --purge keeps the data folders).
@@ -189,7 +195,7 @@ def test_down_makes_status_fail_and_up_heals_keeping_data():
                 + cassandra_log_tail()
             )
     finally:
-        if run("status", timeout=120).returncode != 0:
+        if run("status", *JVM_SERVICES, timeout=120).returncode != 0:
             ensure_up()
         services.cql_query(cassandra_port(), f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=60)
 
@@ -198,7 +204,7 @@ def test_second_up_is_idempotent():
     before = (pid_of("kafka"), pid_of("cassandra"))
     assert all(before)
     t0 = time.monotonic()
-    proc = run("up", timeout=300)
+    proc = run("up", *JVM_SERVICES, timeout=300)
     elapsed = time.monotonic() - t0
     assert proc.returncode == 0, explain(proc)
     assert proc.stdout.count("already running") == 2, explain(proc)

@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,7 +33,9 @@ COMPOSE_FILE = REPO / "docker-compose.yaml"
 DOCKERFILE = REPO / "docker" / "airflow.Dockerfile"
 ENV_SH = REPO / "scripts" / "env.sh"
 REQUIREMENTS = REPO / "requirements.txt"
-LOCAL_SERVICES = REPO / "scripts" / "services"
+#: env.sh writes generated passwords into its state folder: never the repository's .state here.
+ENV_SH_STATE = Path(tempfile.mkdtemp(prefix="compose-test-state-"))
+LOCAL_SERVICES = REPO / "scripts" / "services_lib" / "artifacts.py"  # the versions scripts/services runs
 COMPOSE_SECRETS = REPO / "scripts" / "compose-secrets"
 
 #: Airflow setting -> the variable the user must supply for it (no default in the file).
@@ -58,9 +61,10 @@ AIRFLOW_SERVICES = {
     "airflow-scheduler": ["scheduler"],
     "airflow-dag-processor": ["dag-processor"],
     "airflow-triggerer": ["triggerer"],
+    "airflow-worker": ["celery", "worker"],
 }
 LONG_RUNNING_AIRFLOW_SERVICES = sorted(set(AIRFLOW_SERVICES) - {"airflow-init"})
-INFRASTRUCTURE_SERVICES = ("kafka", "cassandra", "postgres")
+INFRASTRUCTURE_SERVICES = ("kafka", "cassandra", "postgres", "redis")
 
 #: Repository folder -> where every Airflow container sees it.
 REPO_MOUNTS = {
@@ -83,7 +87,19 @@ CONTAINER_VALUES = {
     "AIRFLOW__API__HOST": "0.0.0.0",
     "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": "http://airflow-apiserver:8080/execution/",
     "KAFKAPIPELINE_STATE": "/opt/airflow/state",
+    # One Celery worker per container; `docker compose up --scale airflow-worker=N` for more.
+    "KAFKAPIPELINE_CELERY_WORKERS": "1",
 }
+
+#: Mirrored variables that are URLs of a local service: in the containers the host is the
+#: compose service and the password the compose secret; scheme, user and path stay the same.
+SERVICE_URLS = {
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgres",
+    "AIRFLOW__CELERY__RESULT_BACKEND": "postgres",
+    "AIRFLOW__CELERY__BROKER_URL": "redis",
+}
+#: What only the Celery worker adds to the common environment (official compose setting).
+WORKER_ONLY_ENV = {"DUMB_INIT_SETSID": "0"}
 
 #: Packages the pipeline needs that the official Airflow image does not ship.
 IMAGE_EXTRAS = {
@@ -100,6 +116,7 @@ DATA_DIRS = {
     "kafka": "/var/lib/kafka/data",
     "cassandra": "/var/lib/cassandra",
     "postgres": "/var/lib/postgresql/data",
+    "redis": "/data",
 }
 
 
@@ -129,7 +146,7 @@ def env_sh_values() -> dict[str, str]:
         ["bash", "-c", '. "$1" && env -0', "bash", str(ENV_SH)],
         check=True,
         capture_output=True,
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "KAFKAPIPELINE_STATE": str(ENV_SH_STATE)},
     ).stdout
     entries = (entry.decode().partition("=") for entry in output.split(b"\0") if b"=" in entry)
     return {key: value for key, _, value in entries}
@@ -316,7 +333,8 @@ def test_airflow_services_share_the_common_definition(compose, services, name):
     """All Airflow services come from the x-airflow-common anchor, so none can drift."""
     common = compose["x-airflow-common"]
     service = services[name]
-    assert service["environment"] == common["environment"]
+    extra = WORKER_ONLY_ENV if name == "airflow-worker" else {}
+    assert service["environment"] == {**common["environment"], **extra}
     assert service["volumes"] == common["volumes"]
     assert service["image"] == common["image"]
     assert service["build"] == common["build"]
@@ -398,7 +416,7 @@ def test_settings_have_env_sh_values(services, mirrored_names, local_env):
     """Same Airflow behaviour on both paths: only paths and listen addresses differ."""
     environment = airflow_env(services, "airflow-scheduler")
     for name in sorted(mirrored_names):
-        if name.startswith("AIRFLOW_CONN_"):
+        if name.startswith("AIRFLOW_CONN_") or name in SERVICE_URLS:
             continue
         expected = CONTAINER_VALUES.get(name, local_env[name])
         assert environment[name] == expected, name
@@ -431,7 +449,7 @@ def test_cassandra_connection_points_at_the_cassandra_service(services, local_en
 
 def test_metadata_database_is_the_postgres_service(services):
     environment = airflow_env(services, "airflow-scheduler")
-    assert environment["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert environment["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     url = urlsplit(environment["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
     postgres = services["postgres"]["environment"]
     assert url.scheme.startswith("postgresql")
@@ -545,6 +563,7 @@ def test_infrastructure_has_healthchecks(services):
     assert re.search(r"kafka-broker-api-versions|kafka-topics", checks["kafka"])
     assert re.search(r"cqlsh|nodetool status", checks["cassandra"])
     assert "pg_isready" in checks["postgres"]
+    assert "redis-cli ping" in checks["redis"]
 
 
 @pytest.mark.parametrize("name", LONG_RUNNING_AIRFLOW_SERVICES)
@@ -555,12 +574,16 @@ def test_long_running_airflow_service_has_a_healthcheck(services, name):
 @pytest.mark.parametrize("name", LONG_RUNNING_AIRFLOW_SERVICES)
 def test_airflow_service_starts_after_its_dependencies(services, name):
     conditions = {dep: spec["condition"] for dep, spec in services[name]["depends_on"].items()}
-    assert conditions == {
+    expected = {
         "postgres": "service_healthy",
+        "redis": "service_healthy",
         "kafka": "service_healthy",
         "cassandra": "service_healthy",
         "airflow-init": "service_completed_successfully",
     }
+    if name == "airflow-worker":  # its tasks report to the api-server's Execution API
+        expected["airflow-apiserver"] = "service_healthy"
+    assert conditions == expected
 
 
 def test_init_waits_for_the_metadata_database(services):
@@ -580,6 +603,50 @@ def test_cassandra_heap_is_bounded(services):
     # cassandra-env.sh refuses one of the two without the other.
     assert re.fullmatch(r"\d+[MG]", environment["MAX_HEAP_SIZE"])
     assert re.fullmatch(r"\d+[MG]", environment["HEAP_NEWSIZE"])
+
+
+# --- CeleryExecutor: broker, result backend, scalable workers -------------------------------
+
+
+@pytest.mark.parametrize(("setting", "service"), sorted(SERVICE_URLS.items()))
+def test_service_urls_point_at_the_compose_services_like_env_sh_does_locally(
+    services, local_env, setting, service
+):
+    container = urlsplit(airflow_env(services, "airflow-scheduler")[setting])
+    local = urlsplit(local_env[setting])
+    assert container.hostname == service and service in services
+    assert local.hostname == "127.0.0.1"
+    assert (container.scheme, container.username or "", container.path) == (
+        local.scheme,
+        local.username or "",
+        local.path,
+    ), f"{setting}: the Docker path and the local path differ beyond host and password"
+
+
+def test_result_backend_is_the_metadata_database(services):
+    environment = airflow_env(services, "airflow-scheduler")
+    backend = urlsplit(environment["AIRFLOW__CELERY__RESULT_BACKEND"].removeprefix("db+"))
+    database = urlsplit(environment["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+    assert backend == database
+
+
+def test_broker_is_the_redis_service_on_its_port(services):
+    broker = urlsplit(airflow_env(services, "airflow-scheduler")["AIRFLOW__CELERY__BROKER_URL"])
+    assert (broker.scheme, broker.hostname, broker.port) == ("redis", "redis", 6379)
+    assert "redis-server" in services["redis"]["command"]
+    assert "noeviction" in services["redis"]["command"], "a broker must never evict queued tasks"
+
+
+def test_worker_can_be_scaled(services):
+    """`docker compose up --scale airflow-worker=3` needs nothing unique per container."""
+    worker = services["airflow-worker"]
+    assert not {"container_name", "hostname", "ports"} & set(worker), "a unique name or port blocks --scale"
+    assert "celery@${HOSTNAME}" in " ".join(worker["healthcheck"]["test"])
+
+
+def test_postgres_and_redis_are_not_published(services):
+    assert not services["postgres"].get("ports")
+    assert not services["redis"].get("ports")
 
 
 # --- secrets: supplied by the user, never defaulted -----------------------------------------
@@ -629,7 +696,8 @@ def test_airflow_secret_is_required_from_the_user(raw_compose, setting, variable
 def test_postgres_password_is_required_and_is_the_one_airflow_uses(raw_compose):
     raw_password = raw_compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
     raw_url = common_environment(raw_compose)["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
-    for raw in (raw_password, raw_url):
+    raw_backend = common_environment(raw_compose)["AIRFLOW__CELERY__RESULT_BACKEND"]
+    for raw in (raw_password, raw_url, raw_backend):
         assert [(name, operator) for name, operator, _ in references(raw)] == [
             (POSTGRES_PASSWORD_VARIABLE, ":?")
         ]
@@ -691,10 +759,8 @@ def test_compose_secrets_writes_what_compose_needs(raw_compose, tmp_path):
         environment = airflow_env(resolved["services"], name)
         for setting, variable in REQUIRED_SECRETS.items():
             assert environment[setting] == values[variable], f"{name}: {setting}"
-        assert (
-            urlsplit(environment["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]).password
-            == (values["AIRFLOW_POSTGRES_PASSWORD"])
-        )
+        for setting in ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CELERY__RESULT_BACKEND"):
+            assert urlsplit(environment[setting]).password == values["AIRFLOW_POSTGRES_PASSWORD"]
     assert (
         resolved["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
         == (values["AIRFLOW_POSTGRES_PASSWORD"])

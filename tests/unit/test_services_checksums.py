@@ -334,6 +334,6 @@ def test_broken_pipe_elsewhere_is_not_hidden(monkeypatch):
     def broken_socket(*_args):
         raise BrokenPipeError("a socket closed by the peer")
 
-    monkeypatch.setattr(services, "cmd_logs", broken_socket)
+    monkeypatch.setattr(services.cli, "cmd_logs", broken_socket)
     with pytest.raises(BrokenPipeError, match="socket closed"):
         services.main(["logs"])

@@ -1,0 +1,1 @@
+"""scripts/services, split by service: common process and health code, one module per service."""

@@ -1,0 +1,177 @@
+"""Apache Cassandra 5.0: one node, CQL on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import string
+from pathlib import Path
+
+from .artifacts import Artifacts, cassandra_artifacts
+from .common import CONF_DIR, HOST, env_int
+from .jvm import JvmService, find_java
+from .probes import cassandra_probe
+
+# Cassandra's cassandra-env.sh would pick max(min(RAM/2, 1G), min(RAM/4, 8G)) = 6 GiB on a
+# 24 GiB machine.  This is a single dev/CI node holding a few MB of pipeline data, sharing two
+# cores with Kafka (1 GiB), Airflow and pytest: 1 GiB is plenty, keeps G1 pauses short and
+# leaves memory for everything else.  Raise with CASSANDRA_HEAP=2G if a load test needs it.
+CASSANDRA_HEAP = os.environ.get("CASSANDRA_HEAP", "1G")
+
+# JPMS flags from Apache Cassandra 5.0 conf/jvm17-server.options (needed on Java 17: Cassandra
+# reaches into JDK internals for off-heap memory, JMX, the attach API and its UDF compiler).
+# fmt: off
+CASSANDRA_JVM17_OPTS = [
+    "-Djdk.attach.allowAttachSelf=true",
+    "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED",
+    "--add-exports", "java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED",
+    "--add-exports", "java.rmi/sun.rmi.registry=ALL-UNNAMED",
+    "--add-exports", "java.rmi/sun.rmi.server=ALL-UNNAMED",
+    "--add-exports", "java.sql/java.sql=ALL-UNNAMED",
+    "--add-exports", "java.base/java.lang.ref=ALL-UNNAMED",
+    "--add-exports", "jdk.unsupported/sun.misc=ALL-UNNAMED",
+    "--add-exports", "jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED",
+    "--add-exports", "jdk.attach/sun.tools.attach=ALL-UNNAMED",
+    "--add-opens", "java.base/java.lang.module=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.loader=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.ref=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.reflect=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.math=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.module=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.util.jar=ALL-UNNAMED",
+    "--add-opens", "jdk.management/com.sun.management.internal=ALL-UNNAMED",
+    "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED",
+    "--add-opens", "java.base/java.io=ALL-UNNAMED",
+    "--add-opens", "java.base/java.lang.reflect=ALL-UNNAMED",
+    "--add-opens", "jdk.compiler/com.sun.tools.javac=ALL-UNNAMED",
+    "--add-opens", "java.base/java.lang=ALL-UNNAMED",
+    "--add-opens", "java.base/java.util=ALL-UNNAMED",
+    # Netty settings from the same file.
+    "-Dio.netty.tryReflectionSetAccessible=true",
+    "-Dio.netty.allocator.useCacheForAllThreads=true",
+    "-Dio.netty.allocator.maxOrder=11",
+]
+# fmt: on
+
+
+class Cassandra(JvmService):
+    name = "cassandra"
+    port_env = "CASSANDRA_PORT"
+    default_port = 9042
+    main_log_name = "system.log"
+
+    def __init__(self, state: Path):
+        super().__init__(state)
+        self.storage_port = env_int("CASSANDRA_STORAGE_PORT", 7000)
+        self.ssl_storage_port = env_int("CASSANDRA_SSL_STORAGE_PORT", 7001)
+        self.jmx_port = env_int("CASSANDRA_JMX_PORT", 7199)
+        self.config = self.home / "config"
+
+    def artifacts(self) -> Artifacts:
+        return cassandra_artifacts()
+
+    def java(self) -> Path:
+        # Cassandra 5.0 runs on Java 11 or 17 only; this script passes the Java 17 flag set.
+        return find_java("cassandra", 17, 17)
+
+    def all_ports(self) -> dict[str, int]:
+        return {
+            "CASSANDRA_PORT": self.port,
+            "CASSANDRA_STORAGE_PORT": self.storage_port,
+            "CASSANDRA_JMX_PORT": self.jmx_port,
+        }
+
+    def preexec(self) -> None:
+        # Cassandra calls mlockall(MCL_CURRENT) at startup.  With an unlimited RLIMIT_MEMLOCK,
+        # or as root (CAP_IPC_LOCK ignores the limit), that succeeds and pins the whole
+        # committed heap: RSS jumps to ~1.5 GiB at once.  A dev node on a swapless box gains
+        # nothing from pinning, so cap the limit and, as root, drop CAP_IPC_LOCK from the
+        # bounding set before exec: mlockall then fails with one WARN in system.log and memory
+        # only becomes resident when it is used.  Best effort: any failure leaves things as is.
+        try:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_MEMLOCK, (64 * 1024, 64 * 1024))
+        except (ImportError, ValueError, OSError):
+            pass
+        if os.geteuid() == 0:
+            try:
+                import ctypes
+
+                libc = ctypes.CDLL(None, use_errno=True)
+                PR_CAPBSET_DROP, CAP_IPC_LOCK = 24, 14
+                libc.prctl(PR_CAPBSET_DROP, CAP_IPC_LOCK, 0, 0, 0)
+            except (ImportError, OSError, AttributeError):
+                pass
+
+    def prepare_jvm(self, java: Path, arts: Artifacts) -> None:
+        self.config.mkdir(parents=True, exist_ok=True)
+        (self.home / "triggers").mkdir(exist_ok=True)
+        tmpl = string.Template((CONF_DIR / "cassandra.yaml.tmpl").read_text())
+        (self.config / "cassandra.yaml").write_text(
+            tmpl.substitute(
+                host=HOST,
+                port=self.port,
+                storage_port=self.storage_port,
+                ssl_storage_port=self.ssl_storage_port,
+                data_dir=self.home,
+            )
+        )
+        shutil.copyfile(CONF_DIR / "cassandra-logback.xml", self.config / "logback.xml")
+
+    def command_jvm(self, java: Path, arts: Artifacts) -> list[str]:
+        jamm = sorted(arts.lib.glob("jamm-*.jar"))
+        return [
+            str(java),
+            f"-Xms{CASSANDRA_HEAP}",
+            f"-Xmx{CASSANDRA_HEAP}",
+            # From conf/jvm-server.options (minus -XX:+AlwaysPreTouch, which would make the
+            # whole heap resident at once, and -XX:-UseBiasedLocking, deprecated on 17).
+            "-ea",
+            "-da:net.openhft...",
+            "-XX:+UseThreadPriorities",
+            "-Xss256k",
+            "-XX:+UseTLAB",
+            "-XX:+ResizeTLAB",
+            "-XX:+PerfDisableSharedMem",
+            "-Djava.net.preferIPv4Stack=true",
+            # G1 settings from conf/jvm17-server.options (G1HeapRegionSize=16m left out: meant
+            # for big heaps; with 1 GiB the JVM's own choice is better).
+            "-XX:+UseG1GC",
+            "-XX:+ParallelRefProcEnabled",
+            "-XX:MaxTenuringThreshold=1",
+            "-XX:G1RSetUpdatingPauseTimePercent=5",
+            "-XX:MaxGCPauseMillis=300",
+            "-XX:InitiatingHeapOccupancyPercent=70",
+            *CASSANDRA_JVM17_OPTS,
+            # From cassandra-env.sh (which kills the JVM on OOM: a half-dead node is worse).
+            "-XX:+ExitOnOutOfMemoryError",
+            *([f"-javaagent:{jamm[0]}"] if jamm else []),
+            f"-Xlog:gc=info,heap*=warning,safepoint=warning:file={self.logs / 'gc.log'}"
+            ":time,uptime,pid,tid,level:filecount=3,filesize=10M",
+            # JMX on loopback only, no remote access (what cassandra-env.sh does with LOCAL_JMX=yes).
+            f"-Dcassandra.jmx.local.port={self.jmx_port}",
+            "-Dcom.sun.management.jmxremote.authenticate=false",
+            "-Djava.rmi.server.hostname=127.0.0.1",
+            # A lone seed node: no need to wait for gossip to settle before serving clients.
+            "-Dcassandra.skip_wait_for_gossip_to_settle=0",
+            "-Dcassandra.superuser_setup_delay_ms=0",
+            # Dev speed: estimate the memtable row overhead in 100 steps, not 100000 (~2 s less).
+            "-Dcassandra.memtable_row_overhead_computation_step=100",
+            f"-Dcassandra.config=file://{self.config / 'cassandra.yaml'}",
+            f"-Dlogback.configurationFile={self.config / 'logback.xml'}",
+            f"-Dcassandra.logdir={self.logs}",
+            f"-Dcassandra.storagedir={self.home}",
+            f"-Dcassandra.triggers_dir={self.home / 'triggers'}",
+            "-Dcassandra-foreground=yes",
+            *self.markers(),
+            "-cp",
+            os.pathsep.join([str(self.config), arts.classpath()]),
+            "org.apache.cassandra.service.CassandraDaemon",
+        ]
+
+    def probe(self) -> dict:
+        return cassandra_probe(self.port)
+
+    def describe(self, info: dict) -> str:
+        return f"release {info['release_version']}"

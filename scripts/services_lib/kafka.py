@@ -1,0 +1,123 @@
+"""Apache Kafka 4 (KRaft): one JVM that is broker and controller, on 127.0.0.1."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import string
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+from .artifacts import Artifacts, kafka_artifacts
+from .common import CONF_DIR, HOST, ServiceError, env_int, say
+from .jvm import JvmService, find_java
+from .probes import kafka_probe
+
+# Kafka's own start script uses a 1 GiB heap; a single dev broker never needs more.
+KAFKA_HEAP = os.environ.get("KAFKA_HEAP", "1G")
+
+
+class Kafka(JvmService):
+    name = "kafka"
+    port_env = "KAFKA_PORT"
+    default_port = 9092
+    main_log_name = "server.log"
+
+    def __init__(self, state: Path):
+        super().__init__(state)
+        self.controller_port = env_int("KAFKA_CONTROLLER_PORT", 9093)
+        self.config = self.home / "config"
+        self.data = self.home / "data"
+
+    def artifacts(self) -> Artifacts:
+        return kafka_artifacts()
+
+    def java(self) -> Path:
+        return find_java("kafka", 17)
+
+    def all_ports(self) -> dict[str, int]:
+        return {"KAFKA_PORT": self.port, "KAFKA_CONTROLLER_PORT": self.controller_port}
+
+    def cluster_id(self) -> str:
+        f = self.home / "cluster-id"
+        try:
+            cid = f.read_text().strip()
+            if cid:
+                return cid
+        except OSError:
+            pass
+        # Kafka's Uuid.randomUuid().toString(): URL-safe base64 of 16 bytes, no padding.
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        f.write_text(cid + "\n")
+        return cid
+
+    def prepare_jvm(self, java: Path, arts: Artifacts) -> None:
+        self.config.mkdir(parents=True, exist_ok=True)
+        self.data.mkdir(parents=True, exist_ok=True)
+        tmpl = string.Template((CONF_DIR / "kafka-server.properties.tmpl").read_text())
+        (self.config / "server.properties").write_text(
+            tmpl.substitute(
+                host=HOST, port=self.port, controller_port=self.controller_port, data_dir=self.data
+            )
+        )
+        shutil.copyfile(CONF_DIR / "kafka-log4j2.xml", self.config / "log4j2.xml")
+        if (self.data / "meta.properties").exists():
+            return
+        # First start: format the KRaft metadata log (standalone = this node is the only voter).
+        cid = self.cluster_id()
+        cmd = [
+            str(java),
+            "-Xmx256m",
+            "-cp",
+            arts.classpath(),
+            f"-Dlog4j2.configurationFile={self.config / 'log4j2.xml'}",
+            f"-Dkafka.logs.dir={self.logs}",
+            "kafka.tools.StorageTool",
+            "format",
+            "--standalone",
+            "-t",
+            cid,
+            "-c",
+            str(self.config / "server.properties"),
+        ]
+        t0 = time.monotonic()
+        proc = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=self.home)
+        if proc.returncode != 0:
+            raise ServiceError(
+                f"kafka: formatting KRaft storage failed (exit {proc.returncode}):\n"
+                + (proc.stdout + proc.stderr).strip()
+            )
+        say(f"kafka: formatted KRaft storage (cluster id {cid}) in {time.monotonic() - t0:.1f}s")
+
+    def command_jvm(self, java: Path, arts: Artifacts) -> list[str]:
+        return [
+            str(java),
+            # Same heap and G1 settings as Kafka's kafka-server-start.sh / kafka-run-class.sh.
+            f"-Xms{KAFKA_HEAP}",
+            f"-Xmx{KAFKA_HEAP}",
+            "-server",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-XX:InitiatingHeapOccupancyPercent=35",
+            "-XX:+ExplicitGCInvokesConcurrent",
+            "-XX:MaxInlineLevel=15",
+            "-Djava.awt.headless=true",
+            f"-Xlog:gc*:file={self.logs / 'gc.log'}:time,tags:filecount=3,filesize=10M",
+            f"-Dlog4j2.configurationFile={self.config / 'log4j2.xml'}",
+            f"-Dkafka.logs.dir={self.logs}",
+            *self.markers(),
+            "-cp",
+            arts.classpath(),
+            "kafka.Kafka",
+            str(self.config / "server.properties"),
+        ]
+
+    def probe(self) -> dict:
+        return kafka_probe(self.port)
+
+    def describe(self, info: dict) -> str:
+        brokers, topics = len(info["brokers"]), info["topics"]
+        return f"cluster {info.get('cluster_id')}, {brokers} broker(s), {topics} topic(s)"
