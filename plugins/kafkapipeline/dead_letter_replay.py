@@ -28,7 +28,8 @@ A message on the DLQ without the pipeline's dead-letter headers cannot be replay
 is unknown); it is counted as ``unreadable`` and skipped (committed past, like a given-up one).
 A dead letter whose ``dlq.source.topic`` header names another topic is never produced there
 (a header must not choose where the replay writes): it is counted as ``wrong_topic``, listed
-with its offset, and skipped the same way.
+with its offset, and skipped the same way. So is a copy the drain cut to fit (header
+``dlq.truncated``): it is not the original message, so it is counted as ``truncated``.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from kafkapipeline import settings
-from kafkapipeline.dead_letters import HEADER_REPLAY_COUNT, DeadLetter
+from kafkapipeline.dead_letters import HEADER_REPLAY_COUNT, HEADER_TRUNCATED, DeadLetter
 from kafkapipeline.kafka_hook import PipelineKafkaHook
 from kafkapipeline.lag import partition_offsets, topic_partitions
 
@@ -84,6 +85,7 @@ class ReplaySummary:
     gave_up: int = 0
     unreadable: int = 0
     wrong_topic: int = 0
+    truncated: int = 0
     committed: bool = False
     stopped_early: str | None = None
     replayed_to: dict[str, int] = field(default_factory=dict)
@@ -111,6 +113,7 @@ class ReplaySummary:
             "unreadable": self.unreadable,
             "wrong_topic": self.wrong_topic,
             "wrong_topic_offsets": self.wrong_topic_offsets,
+            "truncated": self.truncated,
             "committed": self.committed,
             "stopped_early": self.stopped_early,
             "replayed_to": self.replayed_to,
@@ -122,7 +125,7 @@ class ReplaySummary:
         lines = [
             f"{self.dead_letter_topic} (group {self.group_id}): read {self.read}, {verb} {self.replayed}, "
             f"gave up on {self.gave_up} (replay count >= {self.max_replays}), {self.unreadable} unreadable, "
-            f"{self.wrong_topic} naming another source topic (not replayed); "
+            f"{self.wrong_topic} naming another source topic and {self.truncated} cut to fit (not replayed); "
             f"offsets committed: {'yes' if self.committed else 'no'}"
         ]
         for reason, counts in sorted(self.by_reason.items(), key=lambda item: -sum(item[1].values())):
@@ -324,6 +327,11 @@ def _handle(message: Message, producer: Any, deliveries: _Deliveries, summary: R
         log.warning(
             "%s names source topic %r, not %r: not replayed", where, letter.source_topic[:300], summary.topic
         )
+        return
+    if any(name == HEADER_TRUNCATED for name, _ in message.headers() or []):
+        # Its value was cut to fit on the DLQ: re-sending it would not re-send the original.
+        summary.truncated += 1
+        log.warning("%s was cut to fit the dead-letter topic: not replayed", where)
         return
     if letter.replay_count >= summary.max_replays:
         summary.gave_up += 1

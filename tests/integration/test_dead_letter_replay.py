@@ -158,16 +158,19 @@ def test_replay_writes_only_to_the_topic_it_was_given(kafka_hook, make_topic):
     # A dead letter whose header says it came from another topic: a forged or misplaced header
     # must not choose where the replay writes.
     foreign = DeadLetter.for_failure("kind is missing", elsewhere, 0, 2).headers()
-    produce(kafka_hook, dlq, [(b"ours", b"{}", ours), (b"foreign", b"{}", foreign)])
+    # A copy the drain cut to fit the DLQ is not the original message: not re-sent either.
+    cut = [*DeadLetter.for_failure("value is not JSON", topic, 0, 3).headers(), ("dlq.truncated", b"value")]
+    produce(kafka_hook, dlq, [(b"ours", b"{}", ours), (b"foreign", b"{}", foreign), (b"cut", b"{", cut)])
 
     summary = replay_dead_letters(topic, max_messages=100)
 
-    assert (summary.read, summary.replayed, summary.wrong_topic, summary.committed) == (2, 1, 1, True)
+    assert (summary.read, summary.replayed, summary.wrong_topic, summary.truncated) == (3, 1, 1, 1)
+    assert summary.committed
     assert summary.wrong_topic_offsets == [f"{dlq}[0]@1"]
     assert summary.replayed_to == {topic: 1}
     assert [k for k, _, _ in read_all(kafka_hook, topic)] == [b"ours"]
     assert read_all(kafka_hook, elsewhere) == []
-    assert "1 naming another source topic (not replayed)" in summary.describe()
+    assert "1 naming another source topic and 1 cut to fit (not replayed)" in summary.describe()
     again = replay_dead_letters(topic, max_messages=100)
     assert again.read == 0  # skipped past, like an unreadable one: it stays on the DLQ for a person
 
