@@ -161,6 +161,7 @@ class ConcurrentRowWriter:
         #: A row Cassandra acknowledged: written again to check the statement after a refusal.
         self._known_good: tuple[Any, ...] | None = None
         self._server_refused = False
+        self._bind_rejected = 0
 
     # -- submitting ------------------------------------------------------------------------
 
@@ -177,7 +178,7 @@ class ConcurrentRowWriter:
         elif len(sources) != len(rows):
             raise ValueError(f"{len(rows)} rows but {len(sources)} sources")
         self.outcome.rows_submitted += len(rows)
-        rejected_before = len(self.outcome.rejected)
+        bind_rejected_before = self._bind_rejected
         sent = 0
         try:
             for statement, pairs in self._requests(rows, sources):
@@ -189,7 +190,7 @@ class ConcurrentRowWriter:
             with self._window:
                 if self.outcome.first_error is None:
                     self.outcome.first_error = err
-        self.outcome.rows_not_attempted += len(rows) - sent - (len(self.outcome.rejected) - rejected_before)
+        self.outcome.rows_not_attempted += len(rows) - sent - (self._bind_rejected - bind_rejected_before)
 
     def _requests(
         self, rows: Sequence[tuple[Any, ...]], sources: Sequence[Any]
@@ -207,8 +208,10 @@ class ConcurrentRowWriter:
             return None
 
     def _reject(self, source: Any, error: BaseException) -> None:
+        """A row the driver could not bind (called from the submitting thread only)."""
         with self._window:
             self.outcome.rejected.append(RejectedRow(source, rejection_reason(error)))
+        self._bind_rejected += 1
 
     def _singles(self, rows: Sequence[tuple[Any, ...]], sources: Sequence[Any]) -> Iterator[tuple[Any, list]]:
         for row, source in zip(rows, sources, strict=True):

@@ -16,14 +16,18 @@ text is capped, and it may end as a row or as a dead letter (a text too long for
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
+from confluent_kafka import Message, TopicPartition
 
 from kafkapipeline import settings
 from kafkapipeline.dead_letters import HEADER_ORIGINAL_SIZE, HEADER_TRUNCATED, DeadLetter
 from kafkapipeline.drain import drain_topic
+from kafkapipeline.drain_transaction import BatchTransaction
+from tests.conftest import unique_name
 from tests.integration.drain_support import (
     committed_offsets,
     end_offsets,
@@ -186,3 +190,50 @@ def test_a_tweet_of_60000_emoji_does_not_stop_the_drain(make_topic, keyspace, ka
     assert ids - {"emoji"} == {r.tweet_id for r in valid}
     assert ("emoji" in ids) != ([m.key() for m in letters] == [b"emoji"])
     assert drain_topic(topic, "tweet", group, 10_000).messages_read == 0
+
+
+def test_dead_letters_fit_the_producer_limit_set_on_the_connection(
+    make_topic, keyspace, kafka_hook, cassandra, monkeypatch
+):
+    topic = make_topic("poison_limit", partitions=1)
+    value = b"z" * 400_000
+    produce_between(kafka_hook, topic, tweets(5), {b"big": (value, [])})
+    conn = json.loads(os.environ["AIRFLOW_CONN_KAFKA_DEFAULT"])
+    conn.setdefault("extra", {})["message.max.bytes"] = 300_000
+    monkeypatch.setenv("AIRFLOW_CONN_KAFKA_DEFAULT", json.dumps(conn))
+
+    summary = drain_topic(topic, "tweet", settings.consumer_group("drain", topic), 100)
+
+    assert summary.committed and (summary.rows_written, summary.dead_lettered) == (5, 1)
+    [letter] = read_all(kafka_hook, settings.dead_letter_topic(topic))
+    headers = dict(letter.headers())
+    assert (headers[HEADER_TRUNCATED], headers[HEADER_ORIGINAL_SIZE]) == (b"value", b"400000")
+    assert len(letter.value()) < 300_000 and value.startswith(letter.value())
+
+
+def test_a_dead_letter_kafka_calls_too_large_is_cut_harder_and_sent(make_topic, kafka_hook):
+    """The producer's real limit is below the one the transaction was told: MSG_SIZE_TOO_LARGE is retried."""
+    topic = make_topic("poison_too_large", partitions=1)
+    group = unique_name("group")
+    consumer = kafka_hook.consumer(group)
+    transaction = BatchTransaction(
+        lambda **settings_: kafka_hook.producer(**settings_, **{"message.max.bytes": 200_000}),
+        topic,
+        unique_name("txn"),
+        timeout=30,
+        max_bytes=1_000_000,
+    )
+    value = b"w" * 500_000
+    try:
+        transaction.send(Message(topic=topic, partition=0, offset=0, key=b"k", value=value), "too big")
+        transaction.commit(consumer, [TopicPartition(topic, 0, 1)])
+    finally:
+        transaction.close()
+        consumer.close()
+
+    assert transaction.truncated >= 1
+    [letter] = read_all(kafka_hook, settings.dead_letter_topic(topic))
+    headers = dict(letter.headers())
+    assert (headers[HEADER_TRUNCATED], headers[HEADER_ORIGINAL_SIZE]) == (b"value", b"500000")
+    assert DeadLetter.from_headers(letter.headers()).error == "too big"
+    assert len(letter.value()) < 200_000 and value.startswith(letter.value())
