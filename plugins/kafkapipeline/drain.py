@@ -12,16 +12,20 @@ The contract, in order:
    (see ``bench/drain_benchmark.py --per-partition``); ``partitions=`` still allows one
    mapped task per partition where there are cores to spare.
 3. Decode and validate each value with :mod:`kafkapipeline.records`. A value that cannot
-   become a row goes to ``<topic>.dlq`` with the original key and value and headers naming
-   the error and the source topic, partition and offset; the batch goes on.
+   become a row (any exception while decoding, validating, scoring or building its row: one
+   try per message, nothing more on good data) goes to ``<topic>.dlq`` with the original key
+   and value and headers naming the error and the source topic, partition and offset; the
+   batch goes on (:mod:`kafkapipeline.drain_transaction`, which cuts a copy too large for Kafka).
 4. Write rows with prepared statements, grouped into single-partition batches, many in
    flight (:mod:`kafkapipeline.cassandra_writer`). Rows are upserts keyed by natural ids,
-   so a batch that is read and written twice leaves the same rows.
-5. Only when every write is acknowledged, commit ``last offset + 1`` per partition. The
-   dead letters and the offsets go to Kafka in **one transaction** (a transactional producer,
-   ``send_offsets_to_transaction``): both land or neither does. If anything failed, the
-   transaction is aborted, so a retry re-reads the batch and its dead letters are not doubled
-   for ``read_committed`` readers (the replay DAG, the health check).
+   so a batch that is read and written twice leaves the same rows. Each row travels with its
+   message: a row Cassandra or its driver refuses on its own (found by writing a refused
+   request's rows one by one) is dead-lettered with that message, and the rest is committed.
+5. Only when every write is acknowledged (or refused on its own), commit ``last offset + 1``
+   per partition. The dead letters and the offsets go to Kafka in **one transaction** (a
+   transactional producer, ``send_offsets_to_transaction``): both land or neither does. If
+   anything failed, the transaction is aborted, so a retry re-reads the batch and its dead
+   letters are not doubled for ``read_committed`` readers (the replay DAG, the health check).
 
 A crash anywhere before step 5 therefore re-reads the batch (at-least-once delivery), and the
 idempotent upserts turn that into exactly-once rows; the transaction makes the dead letters
@@ -37,7 +41,6 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,12 +49,7 @@ from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from kafkapipeline import settings
 from kafkapipeline.cassandra_session import cassandra_session
 from kafkapipeline.cassandra_writer import (
-    TWEETS,
-    WEATHER_REPORTS,
     ConcurrentRowWriter,
-    TableSpec,
-    tweet_row,
-    weather_row,
 )
 from kafkapipeline.drain_transaction import (
     BatchTransaction,
@@ -61,25 +59,37 @@ from kafkapipeline.drain_transaction import (
 )
 from kafkapipeline.drain_types import (
     DEFAULT_CONSUME_BATCH,
+    KIND_TWEET,
+    KIND_WEATHER,
+    KINDS,
+    RECORD_KINDS,
     DrainOptions,
     DrainSummary,
     PartitionRange,
+    RecordKind,
     batch_id_for,
+    decode,
     drain_default_args,
     drain_group,
     drain_params,
     positive_int,
+    record_kind,
 )
 from kafkapipeline.kafka_hook import PipelineKafkaHook
 from kafkapipeline.lag import partition_offsets, topic_partitions
-from kafkapipeline.records import InvalidRecord, TweetRecord, WeatherRecord, decode_json_object
+from kafkapipeline.records import InvalidRecord
 
 __all__ = [
     "DEFAULT_CONSUME_BATCH",
+    "KINDS",
+    "KIND_TWEET",
+    "KIND_WEATHER",
+    "RECORD_KINDS",
     "DrainError",
     "DrainOptions",
     "DrainSummary",
     "PartitionRange",
+    "RecordKind",
     "batch_id_for",
     "decode",
     "drain_default_args",
@@ -94,10 +104,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-KIND_TWEET = "tweet"
-KIND_WEATHER = "weather"
-KINDS = (KIND_TWEET, KIND_WEATHER)
-
 #: Consumer settings for draining a backlog: fetch large chunks per partition per request.
 DRAIN_CONSUMER_SETTINGS = {
     "fetch.min.bytes": 1,
@@ -106,40 +112,6 @@ DRAIN_CONSUMER_SETTINGS = {
     "fetch.max.bytes": 64 * 1024 * 1024,
     "queued.min.messages": 20_000,
 }
-
-
-@dataclass(frozen=True)
-class RecordKind:
-    """How one kind of message becomes a row."""
-
-    name: str
-    record_type: type[TweetRecord] | type[WeatherRecord]
-    table: TableSpec
-    to_row: Callable[[Any, datetime | None], tuple[Any, ...]]
-
-
-RECORD_KINDS: dict[str, RecordKind] = {
-    KIND_TWEET: RecordKind(KIND_TWEET, TweetRecord, TWEETS, tweet_row),
-    KIND_WEATHER: RecordKind(KIND_WEATHER, WeatherRecord, WEATHER_REPORTS, weather_row),
-}
-
-
-def record_kind(kind: str) -> RecordKind:
-    try:
-        return RECORD_KINDS[kind]
-    except KeyError:
-        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}") from None
-
-
-def decode(kind: RecordKind, value: bytes | None) -> TweetRecord | WeatherRecord:
-    """Decode and validate one message value; :class:`InvalidRecord` says why it cannot be a row."""
-    payload = decode_json_object(value)
-    declared = payload.get("kind")
-    if declared is not None and declared != kind.record_type.kind:
-        raise InvalidRecord(
-            f"kind {declared!r} does not belong on this topic (expected {kind.record_type.kind!r})"
-        )
-    return kind.record_type.from_dict(payload)
 
 
 def _start_offsets(

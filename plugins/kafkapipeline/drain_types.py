@@ -1,4 +1,5 @@
-"""The drain's value types (tuning options, offset ranges, batch summary) and its DAGs' defaults and Params.
+"""The drain's types and settings: record kinds, tuning options, offset ranges, the batch summary,
+and the drain DAGs' defaults and Params.
 
 Split out of :mod:`kafkapipeline.drain` (which explains the contract) to keep modules small;
 ``kafkapipeline.drain`` re-exports every name here.
@@ -7,13 +8,54 @@ Split out of :mod:`kafkapipeline.drain` (which explains the contract) to keep mo
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from kafkapipeline import settings
+from kafkapipeline.cassandra_rows import TWEETS, WEATHER_REPORTS, TableSpec, tweet_row, weather_row
 from kafkapipeline.cassandra_writer import DEFAULT_CONCURRENCY, DEFAULT_MAX_BATCH_ROWS
+from kafkapipeline.records import InvalidRecord, TweetRecord, WeatherRecord, decode_json_object
+
+KIND_TWEET = "tweet"
+KIND_WEATHER = "weather"
+KINDS = (KIND_TWEET, KIND_WEATHER)
+
+
+@dataclass(frozen=True)
+class RecordKind:
+    """How one kind of message becomes a row."""
+
+    name: str
+    record_type: type[TweetRecord] | type[WeatherRecord]
+    table: TableSpec
+    to_row: Callable[[Any, datetime | None], tuple[Any, ...]]
+
+
+RECORD_KINDS: dict[str, RecordKind] = {
+    KIND_TWEET: RecordKind(KIND_TWEET, TweetRecord, TWEETS, tweet_row),
+    KIND_WEATHER: RecordKind(KIND_WEATHER, WeatherRecord, WEATHER_REPORTS, weather_row),
+}
+
+
+def record_kind(kind: str) -> RecordKind:
+    try:
+        return RECORD_KINDS[kind]
+    except KeyError:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}") from None
+
+
+def decode(kind: RecordKind, value: bytes | None) -> TweetRecord | WeatherRecord:
+    """Decode and validate one message value; :class:`InvalidRecord` says why it cannot be a row."""
+    payload = decode_json_object(value)
+    declared = payload.get("kind")
+    if declared is not None and declared != kind.record_type.kind:
+        raise InvalidRecord(
+            f"kind {declared!r} does not belong on this topic (expected {kind.record_type.kind!r})"
+        )
+    return kind.record_type.from_dict(payload)
+
 
 #: Messages asked from librdkafka per ``consume`` call: large enough to amortise the call,
 #: small enough that rows reach Cassandra while the next chunk is decoded.
