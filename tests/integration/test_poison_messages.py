@@ -42,6 +42,8 @@ pytestmark = pytest.mark.integration
 LONG_CITY = "Llanfair" * 8_750  # 70,000 characters: a partition key over Cassandra's 64 KiB
 NOT_JSON_999_KB = b"x" * 999_900  # with the dead-letter headers, over message.max.bytes
 NOT_JSON_900_KB = b"y" * 900_000
+#: 240 KB of text, well under Kafka's 1 MB, that VADER would take most of an hour over uncapped.
+EMOJI_COUNT = 60_000
 GARBAGE_HEADERS = [("dlq.replay.count", b"lots"), ("dlq.source.partition", b"\xff\xfe")]
 
 
@@ -176,7 +178,7 @@ def test_a_tweet_of_60000_emoji_does_not_stop_the_drain(make_topic, keyspace, ka
     valid = tweets(20)
     emoji = tweets(1, start=datetime(2025, 3, 3, 9, 0, tzinfo=UTC))[0].to_dict() | {
         "tweet_id": "emoji",
-        "text": "\U0001f600" * 60_000,
+        "text": "\U0001f600" * EMOJI_COUNT,
     }
     produce_between(kafka_hook, topic, valid, {b"emoji": (as_json(emoji), [])})
     group = settings.consumer_group("drain", topic)
