@@ -11,7 +11,7 @@ The contract:
 2. Each dead letter is re-produced to ``topic``, the topic the caller named (the DAG's Param),
    with its original key and value, its non-``dlq.*`` headers, and ``dlq.replay.count`` set to the
    dead letter's count + 1. When the drain dead-letters it again, it copies that count from the
-   incoming message (``drain._DeadLetterSink.send`` uses ``replay_count_of`` on the message's
+   incoming message (``drain_transaction.BatchTransaction.send`` uses ``replay_count_of`` on the message's
    headers), so the DLQ copy says how many times it was replayed.
 3. A dead letter whose replay count already reached ``max_replays`` is **not** re-produced:
    it "gave up" and stays on the DLQ (until the topic's retention) for a person to look at.
