@@ -6,8 +6,10 @@ fixed, so the drain tries them again. Trigger it manually.
 
 * Reads the DLQ with its own consumer group, `kafkapipeline.dlq-replay.<topic>`, from its
   committed offsets up to the end offsets seen at the start (at most `max_messages`).
-* Each message goes back to its source topic (header `dlq.source.topic`) with its original key
-  and value and header `dlq.replay.count` = its count + 1. If the drain dead-letters it again,
+* Each message goes back to the `topic` Param (never to another topic: a dead letter whose
+  `dlq.source.topic` header names another one is not re-produced; it is counted as
+  *wrong_topic* and its offset listed) with its original key and value and header
+  `dlq.replay.count` = its count + 1. If the drain dead-letters it again,
   the new dead letter carries that count.
 * A dead letter already replayed `max_replays` times (default 1) is **not** re-produced: it is
   reported as *gave up* and stays on the DLQ for a person to look at, so a message that is still
@@ -18,7 +20,8 @@ fixed, so the drain tries them again. Trigger it manually.
 * `dry_run`: reports what would be replayed and given up, counted per error reason; produces
   and commits nothing.
 
-The XCom (`return_value`) has the counts: read, replayed, gave_up, unreadable, by_reason.
+The XCom (`return_value`) has the counts: read, replayed, gave_up, unreadable, wrong_topic (with
+their offsets), by_reason.
 """
 
 from __future__ import annotations
@@ -46,8 +49,10 @@ from kafkapipeline.dead_letter_replay import DEFAULT_MAX_REPLAYS, replay_dead_le
             settings.tweets_topic(),
             type="string",
             minLength=1,
-            pattern=r"^(?!.*\.dlq$)[A-Za-z0-9._-]+$",
-            description="Source topic whose dead letters (<topic>.dlq) are replayed",
+            # Kafka allows 249 characters; 245 leaves room for ".dlq". Not "." or "..", not a DLQ.
+            maxLength=245,
+            pattern=r"^(?!\.{1,2}$)(?!.*\.dlq$)[a-zA-Z0-9._-]{1,245}$",
+            description="Source topic whose dead letters (<topic>.dlq) are replayed; the only topic written",
         ),
         "max_messages": Param(
             10_000, type="integer", minimum=1, maximum=1_000_000, description="Most dead letters read"

@@ -22,6 +22,16 @@ Failure: a request is retried by the driver (the statements are marked idempoten
 that still fails is counted; no new requests start after a failure, the ones in flight are
 awaited, and :meth:`ConcurrentRowWriter.flush` reports what failed so the caller can refuse to
 commit its Kafka offsets.
+
+One bad row: a request that fails for a reason about its rows (Cassandra's ``InvalidRequest``
+such as a partition key over 64 KiB, or the driver failing to encode an int or a text while
+binding; see :func:`kafkapipeline.cassandra_outcome.is_row_specific`) does not fail the batch.
+Its rows are written again one by one at :meth:`~ConcurrentRowWriter.flush`; those still refused
+are listed in :attr:`WriteOutcome.rejected` with the message and the *source* the caller gave
+for them (the drain gives each row's Kafka message and dead-letters it). As a check that the
+statement itself still works, a row written earlier is written again after such a refusal: if
+that fails too, the whole batch fails. Good data pays nothing for this: sources ride along
+with each request and are dropped when it is acknowledged.
 """
 
 from __future__ import annotations
@@ -29,17 +39,38 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from cassandra import ConsistencyLevel
 from cassandra.cluster import ResponseFuture, Session
-from cassandra.policies import RetryPolicy
 from cassandra.query import UNSET_VALUE, BatchStatement, BatchType, PreparedStatement
 
-from kafkapipeline.records import TweetRecord, WeatherRecord
-from kafkapipeline.sentiment import Sentiment, score_text
+from kafkapipeline.cassandra_outcome import (
+    ROW_ENCODE_ERRORS,
+    IdempotentRetryPolicy,
+    RejectedRow,
+    WriteOutcome,
+    is_row_specific,
+    rejection_reason,
+)
+from kafkapipeline.cassandra_rows import TWEETS, WEATHER_REPORTS, TableSpec, tweet_row, weather_row
+
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_MAX_BATCH_BYTES",
+    "DEFAULT_MAX_BATCH_ROWS",
+    "TWEETS",
+    "WEATHER_REPORTS",
+    "CassandraWriteError",
+    "ConcurrentRowWriter",
+    "IdempotentRetryPolicy",
+    "RejectedRow",
+    "TableSpec",
+    "WriteOutcome",
+    "tweet_row",
+    "unset_nulls",
+    "weather_row",
+]
 
 #: In-flight requests per writer. Enough to keep Cassandra's native-transport threads busy on
 #: a small machine; more only adds queueing and memory.
@@ -54,120 +85,6 @@ DEFAULT_MAX_BATCH_BYTES = 64 * 1024
 DEFAULT_WRITE_TIMEOUT_SECONDS = 20.0
 
 
-@dataclass(frozen=True)
-class TableSpec:
-    """A target table: its columns in insert order and which of them form the partition key."""
-
-    table: str
-    columns: tuple[str, ...]
-    partition_key_width: int
-    #: Index of the text column whose length dominates the row size (for batch sizing).
-    size_column: int | None = None
-
-    def insert_cql(self, keyspace: str) -> str:
-        names = ", ".join(self.columns)
-        marks = ", ".join("?" for _ in self.columns)
-        return f"INSERT INTO {keyspace}.{self.table} ({names}) VALUES ({marks})"
-
-
-TWEETS = TableSpec(
-    table="tweets",
-    columns=(
-        "city",
-        "day",
-        "created_at",
-        "tweet_id",
-        "text",
-        "lang",
-        "author_id",
-        "retweet_count",
-        "reply_count",
-        "like_count",
-        "quote_count",
-        "place_id",
-        "source",
-        "sentiment_score",
-        "sentiment_label",
-        "ingested_at",
-    ),
-    partition_key_width=2,
-    size_column=4,
-)
-
-WEATHER_REPORTS = TableSpec(
-    table="weather_reports",
-    columns=(
-        "city",
-        "day",
-        "observed_at",
-        "description",
-        "temperature_c",
-        "feels_like_c",
-        "temp_min_c",
-        "temp_max_c",
-        "pressure_hpa",
-        "humidity_pct",
-        "wind_speed_ms",
-        "sunrise",
-        "sunset",
-        "provider",
-        "ingested_at",
-    ),
-    partition_key_width=2,
-)
-
-
-def tweet_row(
-    record: TweetRecord, ingested_at: datetime | None, *, sentiment: Sentiment | None = None
-) -> tuple[Any, ...]:
-    """The ``tweets`` row of a tweet, with its VADER sentiment (columns in :data:`TWEETS` order).
-
-    ``sentiment`` is given only when restoring a row whose sentiment was already computed
-    (the CSV import of an export); otherwise the text is scored here.
-    """
-    if sentiment is None:
-        sentiment = score_text(record.text)
-    return (
-        record.city,
-        record.day,
-        record.created_at,
-        record.tweet_id,
-        record.text,
-        record.lang,
-        record.author_id,
-        record.retweet_count,
-        record.reply_count,
-        record.like_count,
-        record.quote_count,
-        record.place_id,
-        record.source,
-        sentiment.score,
-        sentiment.label,
-        ingested_at,
-    )
-
-
-def weather_row(record: WeatherRecord, ingested_at: datetime | None) -> tuple[Any, ...]:
-    """The ``weather_reports`` row of an observation, as it is (columns in :data:`WEATHER_REPORTS` order)."""
-    return (
-        record.city,
-        record.day,
-        record.observed_at,
-        record.description,
-        record.temperature_c,
-        record.feels_like_c,
-        record.temp_min_c,
-        record.temp_max_c,
-        record.pressure_hpa,
-        record.humidity_pct,
-        record.wind_speed_ms,
-        record.sunrise,
-        record.sunset,
-        record.provider,
-        ingested_at,
-    )
-
-
 def unset_nulls(row: tuple[Any, ...]) -> tuple[Any, ...]:
     """``row`` with every None replaced by the driver's UNSET_VALUE (no tombstone for an empty field)."""
     if None not in row:
@@ -179,69 +96,6 @@ def _as_is(row: tuple[Any, ...]) -> tuple[Any, ...]:
     return row
 
 
-class IdempotentRetryPolicy(RetryPolicy):
-    """Retry timeouts and unavailable errors of idempotent upserts a few times on the same host.
-
-    The driver's default policy does not retry a timed-out plain write, because it cannot know
-    the write is safe to repeat. Ours are upserts of identical values, so repeating is safe.
-    """
-
-    def __init__(self, max_retries: int = 3) -> None:
-        self.max_retries = max_retries
-
-    def _retry(self, consistency: int, retry_num: int) -> tuple[int, int | None]:
-        if retry_num < self.max_retries:
-            return self.RETRY, consistency
-        return self.RETHROW, None
-
-    def on_write_timeout(  # noqa: PLR0917 - the driver's RetryPolicy signature
-        self, query, consistency, write_type, required_responses, received_responses, retry_num
-    ):
-        return self._retry(consistency, retry_num)
-
-    def on_read_timeout(  # noqa: PLR0917 - the driver's RetryPolicy signature
-        self, query, consistency, required_responses, received_responses, data_retrieved, retry_num
-    ):
-        return self._retry(consistency, retry_num)
-
-    def on_unavailable(self, query, consistency, required_replicas, alive_replicas, retry_num):
-        if retry_num < self.max_retries:
-            return self.RETRY_NEXT_HOST, None
-        return self.RETHROW, None
-
-    def on_request_error(self, query, consistency, error, retry_num):
-        if retry_num < self.max_retries:
-            return self.RETRY_NEXT_HOST, None
-        return self.RETHROW, None
-
-
-@dataclass
-class WriteOutcome:
-    """What a writer did: rows handed to it, rows acknowledged, rows failed or never sent."""
-
-    rows_submitted: int = 0
-    rows_written: int = 0
-    rows_failed: int = 0
-    rows_not_attempted: int = 0
-    requests: int = 0
-    first_error: BaseException | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.rows_failed == 0 and self.rows_not_attempted == 0 and self.first_error is None
-
-    def describe_failure(self) -> str:
-        error = self.first_error
-        error_text = f"{type(error).__name__}: {error}" if error is not None else "unknown error"
-        skipped = (
-            f" ({self.rows_not_attempted} not attempted after the first failure)"
-            if self.rows_not_attempted
-            else ""
-        )
-        failed = self.rows_failed + self.rows_not_attempted
-        return f"{failed} of {self.rows_submitted} rows{skipped}: {error_text}"
-
-
 class CassandraWriteError(RuntimeError):
     """Some rows of a batch were not written; the caller must not commit the offsets they came from."""
 
@@ -251,7 +105,8 @@ class ConcurrentRowWriter:
     Write rows of one table with prepared statements and a bounded number of requests in flight.
 
     Call :meth:`write` as often as needed (it blocks only while the window is full), then
-    :meth:`flush` once: it waits for every request and returns the :class:`WriteOutcome`.
+    :meth:`flush` once: it waits for every request, writes the rows of requests refused for
+    a row-specific reason one by one, and returns the :class:`WriteOutcome`.
 
     :param session: connected Cassandra session
     :param keyspace: keyspace of the table
@@ -301,79 +156,121 @@ class ConcurrentRowWriter:
         self.outcome = WriteOutcome()
         self._in_flight = 0
         self._window = threading.Condition()
+        #: Rows (with their sources) of requests refused for a row-specific reason: rewritten alone.
+        self._suspects: list[tuple[tuple[Any, ...], Any]] = []
+        #: A row Cassandra acknowledged: written again to check the statement after a refusal.
+        self._known_good: tuple[Any, ...] | None = None
+        self._server_refused = False
+        self._bind_rejected = 0
 
     # -- submitting ------------------------------------------------------------------------
 
-    def write(self, rows: Sequence[tuple[Any, ...]]) -> None:
+    def write(self, rows: Sequence[tuple[Any, ...]], sources: Sequence[Any] | None = None) -> None:
         """Queue ``rows`` for writing; returns once they are all sent (not yet acknowledged).
 
-        After a failure nothing more is sent: the remaining rows count as not attempted.
+        ``sources`` (same length and order as ``rows``) names where each row came from; a row
+        refused on its own is reported in :attr:`WriteOutcome.rejected` with it (the row itself
+        when not given). After a failure nothing more is sent: the remaining rows count as not
+        attempted.
         """
+        if sources is None:
+            sources = rows
+        elif len(sources) != len(rows):
+            raise ValueError(f"{len(rows)} rows but {len(sources)} sources")
         self.outcome.rows_submitted += len(rows)
+        bind_rejected_before = self._bind_rejected
         sent = 0
         try:
-            for statement, row_count in self._requests(rows):
+            for statement, pairs in self._requests(rows, sources):
                 if self.outcome.first_error is not None:
                     break  # stop adding load to a failing cluster: the batch will not be committed
-                self._send(statement, row_count)
-                sent += row_count
-        except Exception as err:  # a row the driver cannot encode: a bug, reported like a failed write
+                self._send(statement, pairs, self._on_failure)
+                sent += len(pairs)
+        except Exception as err:  # not a row's fault (those are rejected at bind): reported as a failed write
             with self._window:
                 if self.outcome.first_error is None:
                     self.outcome.first_error = err
-        self.outcome.rows_not_attempted += len(rows) - sent
+        self.outcome.rows_not_attempted += len(rows) - sent - (self._bind_rejected - bind_rejected_before)
 
-    def _requests(self, rows: Sequence[tuple[Any, ...]]) -> Iterator[tuple[Any, int]]:
+    def _requests(
+        self, rows: Sequence[tuple[Any, ...]], sources: Sequence[Any]
+    ) -> Iterator[tuple[Any, list]]:
         if self.max_batch_rows == 1:
-            return ((self.statement.bind(self._prepare_row(row)), 1) for row in rows)
-        return self._batches(rows)
+            return self._singles(rows, sources)
+        return self._batches(rows, sources)
 
-    def _send(self, statement: Any, row_count: int) -> None:
+    def _bind(self, row: tuple[Any, ...], source: Any) -> Any:
+        """The bound statement of one row, or None when the driver cannot encode it (rejected)."""
+        try:
+            return self.statement.bind(self._prepare_row(row))
+        except ROW_ENCODE_ERRORS as err:
+            self._reject(source, err)
+            return None
+
+    def _reject(self, source: Any, error: BaseException) -> None:
+        """A row the driver could not bind (called from the submitting thread only)."""
+        with self._window:
+            self.outcome.rejected.append(RejectedRow(source, rejection_reason(error)))
+        self._bind_rejected += 1
+
+    def _singles(self, rows: Sequence[tuple[Any, ...]], sources: Sequence[Any]) -> Iterator[tuple[Any, list]]:
+        for row, source in zip(rows, sources, strict=True):
+            bound = self._bind(row, source)
+            if bound is not None:
+                yield bound, [(row, source)]
+
+    def _send(self, statement: Any, pairs: list, errback: Callable[[BaseException, list], None]) -> None:
         self._acquire_slot()
         try:
             future: ResponseFuture = self.session.execute_async(statement, timeout=self.timeout)
-        except Exception as err:  # the driver normally reports through the errback; be safe anyway
-            self._on_failure(err, row_count)
+        except Exception as err:  # e.g. a routing key the driver cannot pack: reported like the server's
+            errback(err, pairs)
             return
         self.outcome.requests += 1
-        future.add_callbacks(
-            self._on_success, self._on_failure, callback_args=(row_count,), errback_args=(row_count,)
-        )
+        future.add_callbacks(self._on_success, errback, callback_args=(pairs,), errback_args=(pairs,))
 
-    def _batches(self, rows: Sequence[tuple[Any, ...]]) -> Iterator[tuple[Any, int]]:
+    def _batches(self, rows: Sequence[tuple[Any, ...]], sources: Sequence[Any]) -> Iterator[tuple[Any, list]]:
         width = self.spec.partition_key_width
         size_column = self.spec.size_column
-        by_partition: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
-        for row in rows:
+        by_partition: dict[tuple[Any, ...], list[int]] = {}
+        for index, row in enumerate(rows):
             key = row[:width]
             group = by_partition.get(key)
             if group is None:
-                by_partition[key] = [row]
+                by_partition[key] = [index]
             else:
-                group.append(row)
+                group.append(index)
         statement = self.statement
         prepare_row = self._prepare_row
         max_rows = self.max_batch_rows
         max_bytes = self.max_batch_bytes
         for group in by_partition.values():
             if len(group) == 1:
-                yield statement.bind(prepare_row(group[0])), 1
+                row, source = rows[group[0]], sources[group[0]]
+                bound = self._bind(row, source)
+                if bound is not None:
+                    yield bound, [(row, source)]
                 continue
             batch = self._new_batch()
-            count = 0
+            pairs: list[tuple[tuple[Any, ...], Any]] = []
             size = 0
-            for row in group:
+            for index in group:
+                row = rows[index]
                 row_size = 200 + (len(row[size_column] or "") * 2 if size_column is not None else 0)
-                if count and (count >= max_rows or size + row_size > max_bytes):
-                    yield batch, count
+                if pairs and (len(pairs) >= max_rows or size + row_size > max_bytes):
+                    yield batch, pairs
                     batch = self._new_batch()
-                    count = 0
+                    pairs = []
                     size = 0
-                batch.add(statement, prepare_row(row))
-                count += 1
+                try:
+                    batch.add(statement, prepare_row(row))
+                except ROW_ENCODE_ERRORS as err:  # this row only; the batch is left as it was
+                    self._reject(sources[index], err)
+                    continue
+                pairs.append((row, sources[index]))
                 size += row_size
-            if count:
-                yield batch, count
+            if pairs:
+                yield batch, pairs
 
     def _new_batch(self) -> BatchStatement:
         batch = BatchStatement(
@@ -392,31 +289,64 @@ class ConcurrentRowWriter:
 
     # -- callbacks (driver thread) ------------------------------------------------------------
 
-    def _on_success(self, _result: Any, row_count: int) -> None:
+    def _on_success(self, _result: Any, pairs: list) -> None:
         with self._window:
-            self.outcome.rows_written += row_count
+            self.outcome.rows_written += len(pairs)
+            if self._known_good is None:
+                self._known_good = pairs[0][0]
             self._in_flight -= 1
             self._window.notify_all()
         if self.on_rows_acknowledged is not None:
-            self.on_rows_acknowledged(row_count)
+            self.on_rows_acknowledged(len(pairs))
 
-    def _on_failure(self, error: BaseException, row_count: int) -> None:
+    def _on_failure(self, error: BaseException, pairs: list) -> None:
+        """A first-pass request failed: its rows are suspects if the error is about rows."""
         with self._window:
-            self.outcome.rows_failed += row_count
-            if self.outcome.first_error is None:
-                self.outcome.first_error = error
+            if is_row_specific(error):
+                self._server_refused = self._server_refused or not isinstance(error, ROW_ENCODE_ERRORS)
+                if len(pairs) == 1:
+                    self.outcome.rejected.append(RejectedRow(pairs[0][1], rejection_reason(error)))
+                else:
+                    self._suspects.extend(pairs)
+            else:
+                self._fail(error, len(pairs))
             self._in_flight -= 1
             self._window.notify_all()
+
+    def _on_rewrite_failure(self, error: BaseException, pairs: list) -> None:
+        """A row written alone failed: refused if the error is about it, otherwise the batch fails."""
+        with self._window:
+            if is_row_specific(error):
+                self._server_refused = self._server_refused or not isinstance(error, ROW_ENCODE_ERRORS)
+                self.outcome.rejected.append(RejectedRow(pairs[0][1], rejection_reason(error)))
+            else:
+                self._fail(error, len(pairs))
+            self._in_flight -= 1
+            self._window.notify_all()
+
+    def _fail(self, error: BaseException, row_count: int) -> None:
+        self.outcome.rows_failed += row_count
+        if self.outcome.first_error is None:
+            self.outcome.first_error = error
 
     # -- finishing ----------------------------------------------------------------------------
 
     def flush(self) -> WriteOutcome:
-        """Wait for every request in flight and return the outcome.
+        """Wait for every request, rewrite the suspects row by row, and return the outcome.
 
         The driver answers every request (result, error or its own timeout); the deadline
         here only guards against a callback that never comes.
         """
         deadline = time.monotonic() + self.timeout * (self.retry_policy.max_retries + 1) + 30
+        self._wait(deadline)
+        suspects, self._suspects = self._suspects, []
+        if suspects:
+            self._rewrite(suspects, deadline + self.timeout * (self.retry_policy.max_retries + 1))
+        if self._server_refused and self.outcome.first_error is None:
+            self._check_statement()
+        return self.outcome
+
+    def _wait(self, deadline: float) -> None:
         with self._window:
             while self._in_flight:
                 remaining = deadline - time.monotonic()
@@ -425,11 +355,30 @@ class ConcurrentRowWriter:
                         self.outcome.first_error = TimeoutError(
                             f"{self._in_flight} requests still unanswered ({self.timeout}s timeout each)"
                         )
-                    self.outcome.rows_failed += (
-                        self.outcome.rows_submitted
-                        - self.outcome.rows_written
-                        - (self.outcome.rows_failed + self.outcome.rows_not_attempted)
-                    )
+                    self.outcome.rows_failed += self.outcome.unanswered - len(self._suspects)
                     break
                 self._window.wait(remaining)
-        return self.outcome
+
+    def _rewrite(self, suspects: list[tuple[tuple[Any, ...], Any]], deadline: float) -> None:
+        """Each row of the refused requests alone: the good ones land, the bad ones are rejected."""
+        for position, (row, source) in enumerate(suspects):
+            if self.outcome.first_error is not None:
+                self.outcome.rows_not_attempted += len(suspects) - position
+                break
+            bound = self._bind(row, source)
+            if bound is not None:
+                self._send(bound, [(row, source)], self._on_rewrite_failure)
+        self._wait(deadline)
+
+    def _check_statement(self) -> None:
+        """After Cassandra refused rows, write an accepted row again: if that fails too, the batch fails."""
+        known_good = self._known_good
+        if known_good is None:
+            return
+        try:
+            self.session.execute(self.statement.bind(self._prepare_row(known_good)), timeout=self.timeout)
+        except Exception as err:  # any failure here fails the batch
+            with self._window:
+                refused = len(self.outcome.rejected)
+                self.outcome.rejected.clear()
+                self._fail(err, refused)

@@ -8,10 +8,10 @@ The contract:
 
 1. The DLQ is read by its own consumer group, ``settings.consumer_group("dlq-replay", topic)``,
    from its committed offsets up to the end offsets seen at the start (at most ``max_messages``).
-2. Each dead letter is re-produced to its source topic (the ``dlq.source.topic`` header) with
-   its original key and value, its non-``dlq.*`` headers, and ``dlq.replay.count`` set to the
+2. Each dead letter is re-produced to ``topic``, the topic the caller named (the DAG's Param),
+   with its original key and value, its non-``dlq.*`` headers, and ``dlq.replay.count`` set to the
    dead letter's count + 1. When the drain dead-letters it again, it copies that count from the
-   incoming message (``drain._DeadLetterSink.send`` uses ``replay_count_of`` on the message's
+   incoming message (``drain_transaction.BatchTransaction.send`` uses ``replay_count_of`` on the message's
    headers), so the DLQ copy says how many times it was replayed.
 3. A dead letter whose replay count already reached ``max_replays`` is **not** re-produced:
    it "gave up" and stays on the DLQ (until the topic's retention) for a person to look at.
@@ -26,11 +26,16 @@ The contract:
 
 A message on the DLQ without the pipeline's dead-letter headers cannot be replayed (its source
 is unknown); it is counted as ``unreadable`` and skipped (committed past, like a given-up one).
+A dead letter whose ``dlq.source.topic`` header names another topic is never produced there
+(a header must not choose where the replay writes): it is counted as ``wrong_topic``, listed
+with its offset, and skipped the same way. So is a copy the drain cut to fit (header
+``dlq.truncated``): it is not the original message, so it is counted as ``truncated``.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +43,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from kafkapipeline import settings
-from kafkapipeline.dead_letters import HEADER_REPLAY_COUNT, DeadLetter
+from kafkapipeline.dead_letters import HEADER_REPLAY_COUNT, HEADER_TRUNCATED, DeadLetter
 from kafkapipeline.kafka_hook import PipelineKafkaHook
 from kafkapipeline.lag import partition_offsets, topic_partitions
 
@@ -56,6 +61,10 @@ OTHER_REASONS = "(other reasons)"
 QUEUE_FULL_ATTEMPTS = 120
 QUEUE_FULL_POLL_SECONDS = 0.5
 COMMIT_ATTEMPTS = 60
+#: Offsets of dead letters naming another source topic, listed in the summary (all are counted).
+MAX_WRONG_TOPIC_LISTED = 50
+#: A Kafka topic name whose ``.dlq`` topic is also valid (Kafka allows 249 characters).
+TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,245}")
 
 
 class ReplayError(RuntimeError):
@@ -75,10 +84,14 @@ class ReplaySummary:
     replayed: int = 0
     gave_up: int = 0
     unreadable: int = 0
+    wrong_topic: int = 0
+    truncated: int = 0
     committed: bool = False
     stopped_early: str | None = None
     replayed_to: dict[str, int] = field(default_factory=dict)
     by_reason: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: ``<dlq>[partition]@offset`` of the dead letters that name another source topic.
+    wrong_topic_offsets: list[str] = field(default_factory=list)
 
     def count_reason(self, reason: str, outcome: str) -> None:
         text = reason.strip()[:MAX_REASON_LENGTH] or "(no reason given)"
@@ -98,6 +111,9 @@ class ReplaySummary:
             "replayed": self.replayed,
             "gave_up": self.gave_up,
             "unreadable": self.unreadable,
+            "wrong_topic": self.wrong_topic,
+            "wrong_topic_offsets": self.wrong_topic_offsets,
+            "truncated": self.truncated,
             "committed": self.committed,
             "stopped_early": self.stopped_early,
             "replayed_to": self.replayed_to,
@@ -108,11 +124,14 @@ class ReplaySummary:
         verb = "would replay" if self.dry_run else "replayed"
         lines = [
             f"{self.dead_letter_topic} (group {self.group_id}): read {self.read}, {verb} {self.replayed}, "
-            f"gave up on {self.gave_up} (replay count >= {self.max_replays}), {self.unreadable} unreadable; "
+            f"gave up on {self.gave_up} (replay count >= {self.max_replays}), {self.unreadable} unreadable, "
+            f"{self.wrong_topic} naming another source topic and {self.truncated} cut to fit (not replayed); "
             f"offsets committed: {'yes' if self.committed else 'no'}"
         ]
         for reason, counts in sorted(self.by_reason.items(), key=lambda item: -sum(item[1].values())):
             lines.append(f"  {counts['replay']:6d} {verb:<12} {counts['gave_up']:6d} gave up   {reason}")
+        if self.wrong_topic_offsets:
+            lines.append(f"  naming another source topic: {', '.join(self.wrong_topic_offsets)}")
         if self.stopped_early:
             lines.append(f"  stopped early: {self.stopped_early}")
         return "\n".join(lines)
@@ -166,8 +185,10 @@ def replay_dead_letters(
     :param idle_timeout: seconds without a message before the read stops short of the end offsets
     :raises ReplayError: reading, producing or committing failed; nothing was committed
     """
-    if not topic:
-        raise ValueError("topic must not be empty")
+    if not isinstance(topic, str) or not TOPIC_NAME.fullmatch(topic) or topic in {".", ".."}:
+        raise ValueError(
+            f"topic must be a Kafka topic name (1 to 245 of a-z, A-Z, 0-9, '.', '_', '-'), got {topic!r}"
+        )
     if topic.endswith(settings.DEAD_LETTER_SUFFIX):
         raise ValueError(f"give the source topic, not its dead-letter topic: {topic!r}")
     for name, value in (("max_messages", max_messages), ("max_replays", max_replays)):
@@ -297,21 +318,35 @@ def _handle(message: Message, producer: Any, deliveries: _Deliveries, summary: R
             err,
         )
         return
+    where = f"{summary.dead_letter_topic}[{message.partition()}]@{message.offset()}"
+    if letter.source_topic != summary.topic:
+        # Only the topic the caller named is written to, whatever the header says.
+        summary.wrong_topic += 1
+        if len(summary.wrong_topic_offsets) < MAX_WRONG_TOPIC_LISTED:
+            summary.wrong_topic_offsets.append(where)
+        log.warning(
+            "%s names source topic %r, not %r: not replayed", where, letter.source_topic[:300], summary.topic
+        )
+        return
+    if any(name == HEADER_TRUNCATED for name, _ in message.headers() or []):
+        # Its value was cut to fit on the DLQ: re-sending it would not re-send the original.
+        summary.truncated += 1
+        log.warning("%s was cut to fit the dead-letter topic: not replayed", where)
+        return
     if letter.replay_count >= summary.max_replays:
         summary.gave_up += 1
         summary.count_reason(letter.error, "gave_up")
         return
     summary.replayed += 1
     summary.count_reason(letter.error, "replay")
-    summary.replayed_to[letter.source_topic] = summary.replayed_to.get(letter.source_topic, 0) + 1
+    summary.replayed_to[summary.topic] = summary.replayed_to.get(summary.topic, 0) + 1
     if producer is None:
         return
     headers = replay_headers(message.headers(), letter.replay_count + 1)
-    where = f"{summary.dead_letter_topic}[{message.partition()}]@{message.offset()}"
     for _ in range(QUEUE_FULL_ATTEMPTS):
         try:
             producer.produce(
-                letter.source_topic,
+                summary.topic,
                 key=message.key(),
                 value=message.value(),
                 headers=headers,
@@ -322,10 +357,10 @@ def _handle(message: Message, producer: Any, deliveries: _Deliveries, summary: R
             producer.poll(QUEUE_FULL_POLL_SECONDS)  # local queue full: serve delivery reports, then retry
         except KafkaException as err:
             raise ReplayError(
-                f"could not re-produce {where} to {letter.source_topic}: {err}; nothing committed"
+                f"could not re-produce {where} to {summary.topic}: {err}; nothing committed"
             ) from err
     raise ReplayError(
-        f"could not re-produce {where} to {letter.source_topic}: the local producer queue stayed full "
+        f"could not re-produce {where} to {summary.topic}: the local producer queue stayed full "
         f"for {QUEUE_FULL_ATTEMPTS * QUEUE_FULL_POLL_SECONDS:.0f}s (is Kafka reachable?); nothing committed"
     )
 

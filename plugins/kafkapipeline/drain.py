@@ -12,16 +12,20 @@ The contract, in order:
    (see ``bench/drain_benchmark.py --per-partition``); ``partitions=`` still allows one
    mapped task per partition where there are cores to spare.
 3. Decode and validate each value with :mod:`kafkapipeline.records`. A value that cannot
-   become a row goes to ``<topic>.dlq`` with the original key and value and headers naming
-   the error and the source topic, partition and offset; the batch goes on.
+   become a row (any exception while decoding, validating, scoring or building its row: one
+   try per message, nothing more on good data) goes to ``<topic>.dlq`` with the original key
+   and value and headers naming the error and the source topic, partition and offset; the
+   batch goes on (:mod:`kafkapipeline.drain_transaction`, which cuts a copy too large for Kafka).
 4. Write rows with prepared statements, grouped into single-partition batches, many in
    flight (:mod:`kafkapipeline.cassandra_writer`). Rows are upserts keyed by natural ids,
-   so a batch that is read and written twice leaves the same rows.
-5. Only when every write is acknowledged, commit ``last offset + 1`` per partition. The
-   dead letters and the offsets go to Kafka in **one transaction** (a transactional producer,
-   ``send_offsets_to_transaction``): both land or neither does. If anything failed, the
-   transaction is aborted, so a retry re-reads the batch and its dead letters are not doubled
-   for ``read_committed`` readers (the replay DAG, the health check).
+   so a batch that is read and written twice leaves the same rows. Each row travels with its
+   message: a row Cassandra or its driver refuses on its own (found by writing a refused
+   request's rows one by one) is dead-lettered with that message, and the rest is committed.
+5. Only when every write is acknowledged (or refused on its own), commit ``last offset + 1``
+   per partition. The dead letters and the offsets go to Kafka in **one transaction** (a
+   transactional producer, ``send_offsets_to_transaction``): both land or neither does. If
+   anything failed, the transaction is aborted, so a retry re-reads the batch and its dead
+   letters are not doubled for ``read_committed`` readers (the replay DAG, the health check).
 
 A crash anywhere before step 5 therefore re-reads the batch (at-least-once delivery), and the
 idempotent upserts turn that into exactly-once rows; the transaction makes the dead letters
@@ -33,50 +37,72 @@ it is still alive. Two drains must never work on the same partition at once; the
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from kafkapipeline import settings
 from kafkapipeline.cassandra_session import cassandra_session
 from kafkapipeline.cassandra_writer import (
-    DEFAULT_CONCURRENCY,
-    DEFAULT_MAX_BATCH_ROWS,
-    TWEETS,
-    WEATHER_REPORTS,
     ConcurrentRowWriter,
-    TableSpec,
-    tweet_row,
-    weather_row,
 )
-from kafkapipeline.dead_letters import DeadLetter, replay_count_of
+from kafkapipeline.drain_transaction import (
+    BatchTransaction,
+    DrainError,
+    max_message_bytes,
+    transactional_id_for,
+)
+from kafkapipeline.drain_types import (
+    DEFAULT_CONSUME_BATCH,
+    KIND_TWEET,
+    KIND_WEATHER,
+    KINDS,
+    RECORD_KINDS,
+    DrainOptions,
+    DrainSummary,
+    PartitionRange,
+    RecordKind,
+    batch_id_for,
+    decode,
+    drain_default_args,
+    drain_group,
+    drain_params,
+    positive_int,
+    record_kind,
+)
 from kafkapipeline.kafka_hook import PipelineKafkaHook
 from kafkapipeline.lag import partition_offsets, topic_partitions
-from kafkapipeline.records import InvalidRecord, TweetRecord, WeatherRecord, decode_json_object
+from kafkapipeline.records import InvalidRecord
+
+__all__ = [
+    "DEFAULT_CONSUME_BATCH",
+    "KINDS",
+    "KIND_TWEET",
+    "KIND_WEATHER",
+    "RECORD_KINDS",
+    "DrainError",
+    "DrainOptions",
+    "DrainSummary",
+    "PartitionRange",
+    "RecordKind",
+    "batch_id_for",
+    "decode",
+    "drain_default_args",
+    "drain_group",
+    "drain_params",
+    "drain_task",
+    "drain_topic",
+    "record_kind",
+    "topic_for_kind",
+    "transactional_id_for",
+]
 
 log = logging.getLogger(__name__)
-
-KIND_TWEET = "tweet"
-KIND_WEATHER = "weather"
-KINDS = (KIND_TWEET, KIND_WEATHER)
-
-#: Messages asked from librdkafka per ``consume`` call: large enough to amortise the call,
-#: small enough that rows reach Cassandra while the next chunk is decoded.
-DEFAULT_CONSUME_BATCH = 2_000
-#: How long the drain waits for a message that the watermarks say exists before giving up on
-#: that partition for this batch (it commits what it has; the rest waits for the next batch).
-DEFAULT_IDLE_TIMEOUT_SECONDS = 30.0
-DEFAULT_KAFKA_TIMEOUT_SECONDS = 30.0
-#: A batch's transaction may stay open this long (the broker's transaction.max.timeout.ms
-#: defaults to 15 minutes); a drain killed mid-batch leaves it to be aborted by the next one.
-TRANSACTION_TIMEOUT_MS = 10 * 60 * 1000
 
 #: Consumer settings for draining a backlog: fetch large chunks per partition per request.
 DRAIN_CONSUMER_SETTINGS = {
@@ -86,259 +112,6 @@ DRAIN_CONSUMER_SETTINGS = {
     "fetch.max.bytes": 64 * 1024 * 1024,
     "queued.min.messages": 20_000,
 }
-
-
-class DrainError(RuntimeError):
-    """The batch could not be completed; its offsets were not committed, so a retry re-reads it."""
-
-
-@dataclass(frozen=True)
-class RecordKind:
-    """How one kind of message becomes a row."""
-
-    name: str
-    record_type: type[TweetRecord] | type[WeatherRecord]
-    table: TableSpec
-    to_row: Callable[[Any, datetime | None], tuple[Any, ...]]
-
-
-RECORD_KINDS: dict[str, RecordKind] = {
-    KIND_TWEET: RecordKind(KIND_TWEET, TweetRecord, TWEETS, tweet_row),
-    KIND_WEATHER: RecordKind(KIND_WEATHER, WeatherRecord, WEATHER_REPORTS, weather_row),
-}
-
-
-def record_kind(kind: str) -> RecordKind:
-    try:
-        return RECORD_KINDS[kind]
-    except KeyError:
-        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}") from None
-
-
-def decode(kind: RecordKind, value: bytes | None) -> TweetRecord | WeatherRecord:
-    """Decode and validate one message value; :class:`InvalidRecord` says why it cannot be a row."""
-    payload = decode_json_object(value)
-    declared = payload.get("kind")
-    if declared is not None and declared != kind.record_type.kind:
-        raise InvalidRecord(
-            f"kind {declared!r} does not belong on this topic (expected {kind.record_type.kind!r})"
-        )
-    return kind.record_type.from_dict(payload)
-
-
-@dataclass
-class PartitionRange:
-    """What the batch covered on one partition."""
-
-    partition: int
-    start_offset: int
-    end_offset: int
-    first_offset: int | None = None
-    last_offset: int | None = None
-    messages: int = 0
-    done: bool = False
-    #: Kafka said end-of-partition at or past ``end_offset`` with every message before it
-    #: handled: offsets with no message (transaction markers) up to the end are done too.
-    reached_end: bool = False
-
-    @property
-    def commit_offset(self) -> int | None:
-        if self.reached_end:
-            return self.end_offset
-        return None if self.last_offset is None else self.last_offset + 1
-
-
-@dataclass
-class DrainSummary:
-    """The outcome of one micro-batch, returned to XCom and recorded in ``drain_batches``."""
-
-    topic: str
-    kind: str
-    group_id: str
-    batch_id: str = ""
-    messages_read: int = 0
-    rows_written: int = 0
-    dead_lettered: int = 0
-    lag_after: int | None = None
-    seconds: float = 0.0
-    committed: bool = False
-    stopped_early: str | None = None
-    partitions: list[PartitionRange] = field(default_factory=list)
-
-    @property
-    def messages_per_second(self) -> float:
-        return self.messages_read / self.seconds if self.seconds > 0 else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["messages_per_second"] = round(self.messages_per_second, 1)
-        out["seconds"] = round(self.seconds, 3)
-        return out
-
-    def describe(self) -> str:
-        ranges = (
-            ", ".join(
-                f"p{p.partition} {p.first_offset}..{p.last_offset} ({p.messages})"
-                for p in self.partitions
-                if p.messages
-            )
-            or "nothing pending"
-        )
-        lines = [
-            f"Drained {self.topic} ({self.kind}) for group {self.group_id} in {self.seconds:.2f}s: "
-            f"{self.messages_read} messages read, {self.rows_written} rows written, "
-            f"{self.dead_lettered} dead-lettered, {self.messages_per_second:.0f} messages/s",
-            f"  offsets committed: {'yes' if self.committed else 'no (nothing to commit)'}; "
-            f"lag after: {self.lag_after}",
-            f"  ranges: {ranges}",
-        ]
-        if self.stopped_early:
-            lines.append(f"  stopped early: {self.stopped_early}")
-        return "\n".join(lines)
-
-
-def batch_id_for(topic: str, ranges: Sequence[PartitionRange]) -> str:
-    """A stable id for the offsets a batch covered: re-draining the same range gives the same id."""
-    text = ";".join(f"p{r.partition}:{r.first_offset}-{r.last_offset}" for r in ranges if r.messages)
-    if len(text) <= 120:
-        return text
-    return hashlib.sha256(f"{topic}|{text}".encode()).hexdigest()[:32]
-
-
-class _BatchTransaction:
-    """The batch's Kafka transaction: its dead letters and, at the end, its offsets.
-
-    The producer is transactional (``transactional.id`` fixed per group, topic and partitions),
-    created and initialised before anything is read; ``init_transactions`` aborts a transaction
-    a killed drain left open. Dead letters are produced inside the transaction; ``commit`` adds
-    the consumer offsets and commits both at once. ``close`` aborts whatever was not committed.
-    """
-
-    def __init__(
-        self,
-        producer_factory: Callable[..., Producer],
-        source_topic: str,
-        transactional_id: str,
-        timeout: float,
-    ) -> None:
-        self.source_topic = source_topic
-        self.topic = settings.dead_letter_topic(source_topic)
-        self.transactional_id = transactional_id
-        self.timeout = timeout
-        self.sent = 0
-        self.delivered = 0
-        self.errors: list[str] = []
-        self._open = False
-        self._producer = producer_factory(
-            **{"transactional.id": transactional_id, "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS}
-        )
-        try:
-            self._producer.init_transactions(timeout)
-        except KafkaException as err:
-            raise DrainError(
-                f"could not start the Kafka transaction {transactional_id!r} for {source_topic}: {err} "
-                "(the broker needs transaction.state.log.replication.factor <= its broker count); "
-                "nothing was read or committed"
-            ) from err
-
-    def _begin(self) -> None:
-        if not self._open:
-            self._producer.begin_transaction()
-            self._open = True
-
-    def _on_delivery(self, error: KafkaError | None, _message: Message) -> None:
-        if error is not None:
-            self.errors.append(error.str())
-        else:
-            self.delivered += 1
-
-    def send(self, message: Message, reason: str) -> None:
-        """Produce one dead letter (inside the transaction); delivery is checked in ``commit``."""
-        self._begin()
-        original_headers = message.headers() or []
-        letter = DeadLetter.for_failure(
-            error=reason,
-            source_topic=message.topic(),
-            source_partition=message.partition(),
-            source_offset=message.offset(),
-            replay_count=replay_count_of(original_headers),
-        )
-        headers = letter.headers() + [(k, v) for k, v in original_headers if not k.startswith("dlq.")]
-        while True:
-            try:
-                self._producer.produce(
-                    self.topic,
-                    value=message.value(),
-                    key=message.key(),
-                    headers=headers,
-                    on_delivery=self._on_delivery,
-                )
-                break
-            except BufferError:
-                self._producer.poll(0.5)  # local queue full: let deliveries drain, then retry
-        self._producer.poll(0)
-        self.sent += 1
-
-    def commit(self, consumer: Consumer, offsets: list[TopicPartition]) -> None:
-        """Check every dead letter was acknowledged, then commit them and ``offsets`` atomically."""
-        timeout = self.timeout
-        remaining = self._producer.flush(timeout)
-        if remaining:
-            raise DrainError(
-                f"{remaining} dead letters to {self.topic} were not acknowledged within {timeout:.0f}s; "
-                "offsets not committed, the batch will be re-read on retry"
-            )
-        if self.errors:
-            raise DrainError(
-                f"{len(self.errors)} dead letters could not be written to {self.topic}: {self.errors[0]} "
-                f"(does the topic exist?); offsets not committed, the batch will be re-read on retry"
-            )
-        self._begin()
-        self._retry(
-            "sending the offsets to the transaction",
-            lambda left: self._producer.send_offsets_to_transaction(
-                offsets, consumer.consumer_group_metadata(), left
-            ),
-        )
-        self._retry("committing the transaction", self._producer.commit_transaction)
-        self._open = False
-
-    def _retry(self, what: str, call: Callable[[float], None]) -> None:
-        deadline = time.monotonic() + self.timeout
-        while True:
-            try:
-                call(max(1.0, deadline - time.monotonic()))
-                return
-            except KafkaException as err:
-                error = err.args[0] if err.args else None
-                retriable = isinstance(error, KafkaError) and error.retriable()
-                if retriable and time.monotonic() < deadline:
-                    log.warning("%s: %s failed (%s), retrying", self.source_topic, what, error.str())
-                    time.sleep(0.5)
-                    continue
-                raise DrainError(
-                    f"rows were written but {what} for {self.source_topic} failed: {err}; the transaction "
-                    "is aborted (no dead letter kept, no offset committed), so the batch will be re-read "
-                    "on retry and its rows rewritten (idempotent upserts, no duplicates)"
-                ) from err
-
-    def close(self) -> None:
-        """Abort an open transaction: its dead letters are dropped and no offset moves."""
-        if not self._open:
-            return
-        self._open = False
-        try:
-            self._producer.abort_transaction(self.timeout)
-        except KafkaException as err:
-            # The coordinator aborts it anyway after transaction.timeout.ms, or the next drain's
-            # init_transactions with the same transactional.id does.
-            log.warning("%s: could not abort the transaction: %s", self.source_topic, err)
-
-
-def transactional_id_for(group_id: str, topic: str, partitions: Sequence[int] | None) -> str:
-    """Stable per group, topic and partition set: a retry of the same work fences its predecessor."""
-    which = "all" if partitions is None else "p" + "-".join(str(p) for p in sorted(set(partitions)))
-    return f"{group_id}.{topic}.{which}"
 
 
 def _start_offsets(
@@ -359,35 +132,6 @@ def _start_offsets(
             )
         ranges.append(PartitionRange(partition=lag.partition, start_offset=lag.start, end_offset=lag.high))
     return ranges
-
-
-@dataclass(frozen=True)
-class DrainOptions:
-    """Tuning knobs of a drain; the defaults are what benchmarked best on the 2-core target machine.
-
-    :param consume_batch: messages per ``consume`` call
-    :param concurrency: Cassandra requests in flight
-    :param max_batch_rows: rows per single-partition Cassandra batch (1 writes row by row)
-    :param idle_timeout: seconds without any message before the drain stops reading and commits
-        what it has written (the watermarks said more was there; the next batch gets it)
-    :param kafka_timeout: seconds for each Kafka metadata, offset and commit request, and for
-        the dead-letter flush
-    """
-
-    consume_batch: int = DEFAULT_CONSUME_BATCH
-    concurrency: int = DEFAULT_CONCURRENCY
-    max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS
-    idle_timeout: float = DEFAULT_IDLE_TIMEOUT_SECONDS
-    kafka_timeout: float = DEFAULT_KAFKA_TIMEOUT_SECONDS
-
-    def __post_init__(self) -> None:
-        for name in ("consume_batch", "concurrency", "max_batch_rows"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        for name in ("idle_timeout", "kafka_timeout"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
 
 
 def drain_topic(
@@ -447,11 +191,12 @@ def drain_topic(
         batch = _MicroBatch(consumer, spec, summary, options, max_messages)
         try:
             # Before the committed offsets are read: this fences a predecessor that is still alive.
-            transaction = _BatchTransaction(
+            transaction = BatchTransaction(
                 hook.producer,
                 topic,
                 transactional_id_for(group_id, topic, partitions),
                 options.kafka_timeout,
+                max_message_bytes(hook.producer_config()),
             )
             cleanup.callback(transaction.close)
             if batch.plan(partitions):
@@ -521,7 +266,7 @@ class _MicroBatch:
         self.consumer.assign([TopicPartition(topic, p, r.start_offset) for p, r in self.pending.items()])
         return True
 
-    def read_and_write(self, writer: ConcurrentRowWriter, dead_letters: _BatchTransaction) -> None:
+    def read_and_write(self, writer: ConcurrentRowWriter, dead_letters: BatchTransaction) -> None:
         """Consume in bulk up to the planned ends (or the budget), handing rows to the writer as they come."""
         consumer, options = self.consumer, self.options
         last_message_at = time.monotonic()
@@ -537,17 +282,21 @@ class _MicroBatch:
                     break
                 continue
             last_message_at = time.monotonic()
-            rows = self._rows_of(messages, dead_letters)
+            rows, sources = self._rows_of(messages, dead_letters)
             if rows:
-                writer.write(rows)
+                writer.write(rows, sources)
             if writer.outcome.first_error is not None:
                 break  # no point reading more: this batch will not be committed
         self.summary.messages_read = sum(r.messages for r in self.summary.partitions)
         self.summary.dead_lettered = dead_letters.sent
 
-    def _rows_of(self, messages: list[Message], dead_letters: _BatchTransaction) -> list[tuple[Any, ...]]:
+    def _rows_of(
+        self, messages: list[Message], dead_letters: BatchTransaction
+    ) -> tuple[list[tuple[Any, ...]], list[Message]]:
+        """The rows of ``messages`` and, in the same order, the message each row came from."""
         spec, ingested_at, pending = self.spec, self.ingested_at, self.pending
         rows: list[tuple[Any, ...]] = []
+        sources: list[Message] = []
         for message in messages:
             error = message.error()
             if error is not None:
@@ -567,13 +316,15 @@ class _MicroBatch:
             r.messages += 1
             try:
                 rows.append(spec.to_row(decode(spec, message.value()), ingested_at))
-            except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as err:
-                # InvalidRecord (a ValueError) carries the reason; anything else is named by its type.
-                reason = str(err) if isinstance(err, InvalidRecord) else f"{type(err).__name__}: {err}"
-                dead_letters.send(message, reason)
+            except Exception as err:  # whatever one message does, only it is dead-lettered
+                # InvalidRecord (a ValueError) carries the reason; anything else (RecursionError on
+                # deeply nested JSON, OverflowError...) is named by its type.
+                dead_letters.send(message, _reason(err))
+            else:
+                sources.append(message)
             if offset + 1 >= r.end_offset:
                 self._close(r)
-        return rows
+        return rows, sources
 
     def _on_error(self, message: Message, error: KafkaError) -> None:
         if error.code() == KafkaError._PARTITION_EOF:
@@ -598,16 +349,21 @@ class _MicroBatch:
         # Stop fetching a finished partition so its prefetch does not compete with the others.
         self.consumer.pause([TopicPartition(self.topic, r.partition)])
 
-    def commit(self, writer: ConcurrentRowWriter, dead_letters: _BatchTransaction) -> None:
+    def commit(self, writer: ConcurrentRowWriter, dead_letters: BatchTransaction) -> None:
         """Wait for every write and dead letter; commit only if all of them succeeded."""
         summary, timeout = self.summary, self.options.kafka_timeout
         outcome = writer.flush()
         summary.rows_written = outcome.rows_written
-        if not outcome.ok:
+        if not outcome.complete:
             raise DrainError(
                 f"Cassandra write failed for {outcome.describe_failure()}; offsets not committed, "
                 f"the batch will be re-read on retry ({self.topic}, {summary.messages_read} messages read)"
             )
+        # Rows Cassandra (or the driver) refused one by one: dead-lettered in this transaction.
+        for rejected in outcome.rejected:
+            dead_letters.send(rejected.source, rejected.reason)
+        summary.rows_rejected = len(outcome.rejected)
+        summary.dead_lettered = dead_letters.sent
         offsets = [
             TopicPartition(self.topic, r.partition, r.commit_offset)
             for r in summary.partitions
@@ -624,6 +380,15 @@ class _MicroBatch:
             summary.lag_after = sum(p.lag for p in after)
         except Exception as err:  # the batch is committed; a missing figure must not fail it
             log.warning("%s: could not read the lag after the commit: %s", self.topic, err)
+
+
+def _reason(err: BaseException) -> str:
+    """The dead-letter reason for an exception; never raises, whatever the exception holds."""
+    try:
+        text = str(err)
+    except Exception:  # a broken __str__ must not stop the drain
+        text = "(the error could not be described)"
+    return text if isinstance(err, InvalidRecord) else f"{type(err).__name__}: {text}"
 
 
 def _record_batch(session: Any, keyspace: str, summary: DrainSummary) -> None:
@@ -655,34 +420,6 @@ def topic_for_kind(kind: str) -> str:
     return settings.tweets_topic() if kind == KIND_TWEET else settings.weather_topic()
 
 
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    try:
-        number = int(value)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}") from err
-    if number < 1 or (isinstance(value, float) and number != value):
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return number
-
-
-def drain_group(topic: str) -> str:
-    """The drain's consumer group on ``topic``: its committed offsets mark what is in Cassandra."""
-    return settings.consumer_group("drain", topic)
-
-
-def drain_default_args() -> dict[str, Any]:
-    """Task defaults of both drain DAGs: a failed batch commits nothing, so retrying it is safe."""
-    return {
-        "owner": "data-platform",
-        "retries": 3,
-        "retry_delay": timedelta(seconds=30),
-        "retry_exponential_backoff": True,
-        "execution_timeout": timedelta(minutes=30),
-    }
-
-
 def drain_task(kind: str, max_messages: int | str) -> dict[str, Any]:
     """The drain DAGs' task: resolve topic and consumer group now, drain one micro-batch, return its summary.
 
@@ -690,36 +427,7 @@ def drain_task(kind: str, max_messages: int | str) -> dict[str, Any]:
     validated here as well as by the Param. The summary dict goes to XCom; it holds offsets
     and counts, never message contents or connection settings.
     """
-    limit = _positive_int("max_messages", max_messages)
+    limit = positive_int("max_messages", max_messages)
     topic = topic_for_kind(kind)
     summary = drain_topic(topic, kind, drain_group(topic), limit)
     return summary.to_dict()
-
-
-def drain_params(min_batch: int, max_wait_seconds: int) -> dict[str, Any]:
-    """The Params both drain DAGs expose, with per-topic defaults.
-
-    ``KAFKAPIPELINE_DRAIN_MIN_BATCH`` / ``KAFKAPIPELINE_DRAIN_MAX_WAIT_SECONDS`` override the
-    defaults (read at parse time from the environment only).
-    """
-    from airflow.sdk import Param
-
-    return {
-        "min_batch": Param(
-            settings.drain_setting("min_batch", min_batch),
-            type="integer",
-            minimum=1,
-            maximum=1_000_000,
-            description="Messages that make a batch",
-        ),
-        "max_wait_seconds": Param(
-            settings.drain_setting("max_wait_seconds", max_wait_seconds),
-            type="number",
-            minimum=1,
-            maximum=86_400,
-            description="Longest a pending message waits for a batch",
-        ),
-        "max_messages": Param(
-            50_000, type="integer", minimum=1, maximum=1_000_000, description="Most messages drained per run"
-        ),
-    }

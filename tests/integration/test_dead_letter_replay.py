@@ -148,3 +148,34 @@ def test_max_messages_bounds_a_replay_and_the_rest_waits(kafka_hook, make_topic)
 def test_replay_refuses_a_dead_letter_topic_as_source():
     with pytest.raises(ValueError, match="give the source topic"):
         replay_dead_letters("tweets.dlq", max_messages=1)
+
+
+def test_replay_writes_only_to_the_topic_it_was_given(kafka_hook, make_topic):
+    topic = make_topic("replay_only", partitions=1, with_dlq=True)
+    elsewhere = make_topic("replay_elsewhere", partitions=1, with_dlq=False)
+    dlq = settings.dead_letter_topic(topic)
+    ours = DeadLetter.for_failure("kind is missing", topic, 0, 1).headers()
+    # A dead letter whose header says it came from another topic: a forged or misplaced header
+    # must not choose where the replay writes.
+    foreign = DeadLetter.for_failure("kind is missing", elsewhere, 0, 2).headers()
+    # A copy the drain cut to fit the DLQ is not the original message: not re-sent either.
+    cut = [*DeadLetter.for_failure("value is not JSON", topic, 0, 3).headers(), ("dlq.truncated", b"value")]
+    produce(kafka_hook, dlq, [(b"ours", b"{}", ours), (b"foreign", b"{}", foreign), (b"cut", b"{", cut)])
+
+    summary = replay_dead_letters(topic, max_messages=100)
+
+    assert (summary.read, summary.replayed, summary.wrong_topic, summary.truncated) == (3, 1, 1, 1)
+    assert summary.committed
+    assert summary.wrong_topic_offsets == [f"{dlq}[0]@1"]
+    assert summary.replayed_to == {topic: 1}
+    assert [k for k, _, _ in read_all(kafka_hook, topic)] == [b"ours"]
+    assert read_all(kafka_hook, elsewhere) == []
+    assert "1 naming another source topic and 1 cut to fit (not replayed)" in summary.describe()
+    again = replay_dead_letters(topic, max_messages=100)
+    assert again.read == 0  # skipped past, like an unreadable one: it stays on the DLQ for a person
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "bad topic", "a/b", "x" * 246, "tweets\n"])
+def test_replay_refuses_a_topic_name_kafka_would_not_accept(name):
+    with pytest.raises(ValueError, match="must be a Kafka topic name"):
+        replay_dead_letters(name, max_messages=1)

@@ -21,11 +21,13 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from kafkapipeline import settings
+from kafkapipeline.cassandra_writer import TWEETS, ConcurrentRowWriter, tweet_row
 from kafkapipeline.drain import DrainError, DrainOptions, drain_topic
 from kafkapipeline.migrations import discover
 from tests.integration.drain_support import (
@@ -255,3 +257,32 @@ def test_writes_refused_mid_batch_fail_the_drain_and_commit_nothing(
     assert (rerun.messages_read, rerun.dead_lettered) == (203, 3)
     assert_exactly_once(kafka_hook, cassandra, keyspace, topic, group, records=records)
     assert_dead_lettered_once(kafka_hook, topic, malformed)  # the failed batch's copies were aborted
+
+
+def test_rows_cassandra_refuses_are_reported_alone_and_the_rest_of_their_batch_is_written(
+    keyspace, cassandra
+):
+    """The writer's own fallback, below record validation: it must hold whatever validation lets by."""
+    good = tweets(12)  # three cities, so several multi-row single-partition batches
+    vancouver = next(r for r in good if r.city == "Vancouver")
+    bad = {
+        "like_count": replace(vancouver, tweet_id="bad-int", like_count=3_000_000_000),  # int32 bind
+        "surrogate": replace(vancouver, tweet_id="bad-text", text="\ud800"),  # UTF-8 encode in bind
+        "city": replace(vancouver, tweet_id="bad-city", city="c" * 70_000),  # partition key > 64 KiB
+        # A clustering value over 64 KiB: only the server refuses it, and it refuses its whole batch.
+        "clustering": replace(vancouver, tweet_id="t" * 70_000),
+    }
+    records = [*good[:6], *bad.values(), *good[6:]]
+    acknowledged: list[int] = []
+    writer = ConcurrentRowWriter(cassandra, keyspace, TWEETS, on_rows_acknowledged=acknowledged.append)
+
+    writer.write([tweet_row(r, None) for r in records], [r.tweet_id[:20] for r in records])
+    outcome = writer.flush()
+
+    assert outcome.complete and not outcome.ok
+    assert sorted(r.source for r in outcome.rejected) == sorted(r.tweet_id[:20] for r in bad.values())
+    reasons = {r.source: r.reason for r in outcome.rejected}
+    assert "Cassandra rejected the row: InvalidRequest" in reasons["t" * 20]
+    assert "could not encode the row" in reasons["bad-int"]
+    assert outcome.rows_written == sum(acknowledged) == len(good)
+    assert sorted(tweet_ids(cassandra, keyspace)) == sorted(r.tweet_id for r in good)

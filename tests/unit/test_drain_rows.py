@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 from datetime import UTC, date, datetime
 
 import pytest
+from cassandra import InvalidRequest, OperationTimedOut, Unavailable, WriteTimeout
+from cassandra.cluster import NoHostAvailable
 
 from kafkapipeline import settings
+from kafkapipeline.cassandra_outcome import is_row_specific, rejection_reason
 from kafkapipeline.cassandra_writer import (
     TWEETS,
     WEATHER_REPORTS,
     IdempotentRetryPolicy,
+    RejectedRow,
     WriteOutcome,
     tweet_row,
     unset_nulls,
@@ -197,6 +202,48 @@ def test_write_outcome_failure_text_counts_rows():
     skipped = WriteOutcome(rows_submitted=500, rows_written=100, rows_failed=16, rows_not_attempted=384)
     assert "400 of 500 rows (384 not attempted after the first failure)" in skipped.describe_failure()
     assert WriteOutcome(rows_submitted=3, rows_written=3).ok
+
+
+def test_rows_refused_one_by_one_complete_the_write_but_are_not_ok():
+    refused = WriteOutcome(rows_submitted=5, rows_written=4, rejected=[RejectedRow("m", "too long")])
+    assert refused.complete and not refused.ok and refused.unanswered == 0
+    assert refused.describe_failure() == "1 of 5 rows, refused: too long"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        InvalidRequest(
+            'Error from server: code=2200 [Invalid query] message="Key length of 70000 is longer '
+            'than maximum of 65535"'
+        ),
+        TypeError('Received an argument of invalid type for column "like_count"'),
+        UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed"),
+        struct.error("'H' format requires 0 <= number <= 65535"),
+        OverflowError("int too large"),
+    ],
+)
+def test_errors_about_a_row_are_row_specific(error):
+    assert is_row_specific(error)
+    assert type(error).__name__ in rejection_reason(error)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        InvalidRequest('Error from server: code=2200 [Invalid query] message="unconfigured table tweets"'),
+        InvalidRequest("Keyspace test_x does not exist"),
+        InvalidRequest('message="Undefined column name source_label"'),
+        WriteTimeout("timed out", write_type=0),
+        Unavailable("not enough replicas"),
+        OperationTimedOut("no answer"),
+        NoHostAvailable("no host", {}),
+        ConnectionResetError("reset"),
+        TimeoutError("slow"),
+    ],
+)
+def test_errors_about_the_cluster_or_schema_fail_the_batch(error):
+    assert not is_row_specific(error)
 
 
 def test_retry_policy_retries_idempotent_writes_then_gives_up():

@@ -1,0 +1,131 @@
+"""The two tables the drain writes: their columns, partition keys, and how a record becomes a row.
+
+Rows are idempotent upserts keyed by natural ids (a tweet by city, day, created_at and
+tweet id; a weather report by city, day and observed_at), so writing the same message twice
+writes the same row. ``ingested_at`` is the time of the drain that wrote the row last: a
+replay overwrites it, which is the only difference a replay makes. Split out of
+:mod:`kafkapipeline.cassandra_writer`, which re-exports these names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from kafkapipeline.records import TweetRecord, WeatherRecord
+from kafkapipeline.sentiment import Sentiment, score_text
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A target table: its columns in insert order and which of them form the partition key."""
+
+    table: str
+    columns: tuple[str, ...]
+    partition_key_width: int
+    #: Index of the text column whose length dominates the row size (for batch sizing).
+    size_column: int | None = None
+
+    def insert_cql(self, keyspace: str) -> str:
+        names = ", ".join(self.columns)
+        marks = ", ".join("?" for _ in self.columns)
+        return f"INSERT INTO {keyspace}.{self.table} ({names}) VALUES ({marks})"
+
+
+TWEETS = TableSpec(
+    table="tweets",
+    columns=(
+        "city",
+        "day",
+        "created_at",
+        "tweet_id",
+        "text",
+        "lang",
+        "author_id",
+        "retweet_count",
+        "reply_count",
+        "like_count",
+        "quote_count",
+        "place_id",
+        "source",
+        "sentiment_score",
+        "sentiment_label",
+        "ingested_at",
+    ),
+    partition_key_width=2,
+    size_column=4,
+)
+
+WEATHER_REPORTS = TableSpec(
+    table="weather_reports",
+    columns=(
+        "city",
+        "day",
+        "observed_at",
+        "description",
+        "temperature_c",
+        "feels_like_c",
+        "temp_min_c",
+        "temp_max_c",
+        "pressure_hpa",
+        "humidity_pct",
+        "wind_speed_ms",
+        "sunrise",
+        "sunset",
+        "provider",
+        "ingested_at",
+    ),
+    partition_key_width=2,
+)
+
+
+def tweet_row(
+    record: TweetRecord, ingested_at: datetime | None, *, sentiment: Sentiment | None = None
+) -> tuple[Any, ...]:
+    """The ``tweets`` row of a tweet, with its VADER sentiment (columns in :data:`TWEETS` order).
+
+    ``sentiment`` is given only when restoring a row whose sentiment was already computed
+    (the CSV import of an export); otherwise the text is scored here.
+    """
+    if sentiment is None:
+        sentiment = score_text(record.text)
+    return (
+        record.city,
+        record.day,
+        record.created_at,
+        record.tweet_id,
+        record.text,
+        record.lang,
+        record.author_id,
+        record.retweet_count,
+        record.reply_count,
+        record.like_count,
+        record.quote_count,
+        record.place_id,
+        record.source,
+        sentiment.score,
+        sentiment.label,
+        ingested_at,
+    )
+
+
+def weather_row(record: WeatherRecord, ingested_at: datetime | None) -> tuple[Any, ...]:
+    """The ``weather_reports`` row of an observation, as it is (columns in :data:`WEATHER_REPORTS` order)."""
+    return (
+        record.city,
+        record.day,
+        record.observed_at,
+        record.description,
+        record.temperature_c,
+        record.feels_like_c,
+        record.temp_min_c,
+        record.temp_max_c,
+        record.pressure_hpa,
+        record.humidity_pct,
+        record.wind_speed_ms,
+        record.sunrise,
+        record.sunset,
+        record.provider,
+        ingested_at,
+    )
