@@ -16,7 +16,7 @@ from typing import Any
 from kafkapipeline import settings
 from kafkapipeline.cassandra_rows import TWEETS, WEATHER_REPORTS, TableSpec, tweet_row, weather_row
 from kafkapipeline.cassandra_writer import DEFAULT_CONCURRENCY, DEFAULT_MAX_BATCH_ROWS
-from kafkapipeline.records import InvalidRecord, TweetRecord, WeatherRecord, decode_json_object
+from kafkapipeline.records import TweetRecord, WeatherRecord, decode_record
 
 KIND_TWEET = "tweet"
 KIND_WEATHER = "weather"
@@ -48,13 +48,7 @@ def record_kind(kind: str) -> RecordKind:
 
 def decode(kind: RecordKind, value: bytes | None) -> TweetRecord | WeatherRecord:
     """Decode and validate one message value; :class:`InvalidRecord` says why it cannot be a row."""
-    payload = decode_json_object(value)
-    declared = payload.get("kind")
-    if declared is not None and declared != kind.record_type.kind:
-        raise InvalidRecord(
-            f"kind {declared!r} does not belong on this topic (expected {kind.record_type.kind!r})"
-        )
-    return kind.record_type.from_dict(payload)
+    return decode_record(kind.record_type, value)
 
 
 #: Messages asked from librdkafka per ``consume`` call: large enough to amortise the call,
