@@ -91,7 +91,7 @@ def _doc(*, shown: str | None = None, also: str = "") -> dict[str, Any]:
 
 
 class PipelineSettings(BaseSettings):
-    """The package's ``KAFKAPIPELINE_*`` variables (field ``x`` is ``KAFKAPIPELINE_X``)."""
+    """The package's ``KAFKAPIPELINE_*`` variables (field ``data_root`` is ``KAFKAPIPELINE_DATA_ROOT``)."""
 
     model_config = SettingsConfigDict(
         alias_generator=AliasGenerator(validation_alias=lambda field: ENV_PREFIX + field.upper()),
@@ -115,7 +115,9 @@ class PipelineSettings(BaseSettings):
         "kafkapipeline", description="Prefix of every consumer group (`<prefix>.<role>.<topic>`)"
     )
     cities: Names = Field(
-        ("Vancouver",), description="Cities the export, health, purge and rescore DAGs visit"
+        ("Vancouver",),
+        description="Cities the export, health, purge and rescore DAGs visit; their `cities` or `city` "
+        "Param wins",
     )
     dashboard_cities: Names = Field(
         (), description="Cities the dashboard offers", json_schema_extra=_doc(shown="`KAFKAPIPELINE_CITIES`")
@@ -146,7 +148,10 @@ class PipelineSettings(BaseSettings):
         json_schema_extra=_doc(shown="the DAG's (tweets 60, weather 120)"),
     )
     drain_poll_seconds: int | None = Field(
-        None, ge=1, description="Seconds between the drain sensors' pokes", json_schema_extra=_doc(shown="5")
+        None,
+        ge=1,
+        description="Seconds between the drain sensors' pokes",
+        json_schema_extra=_doc(shown="`5`"),
     )
     retention_days_tweets: int = Field(
         0,
@@ -161,14 +166,19 @@ class PipelineSettings(BaseSettings):
         "(0: forever); the `weather_retention_days` Param wins",
     )
     health_max_lag: int = Field(
-        10_000, gt=0, description="Most messages a partition may be behind before `pipeline_health` fails"
+        10_000,
+        gt=0,
+        description="Most messages a partition may be behind before `pipeline_health` fails; its "
+        "`max_lag` Param wins",
     )
     health_max_freshness_seconds: int = Field(
-        3_600, gt=0, description="Oldest the newest row may be before `pipeline_health` fails"
+        3_600,
+        gt=0,
+        description="Seconds the newest row may be old before `pipeline_health` fails; its Param wins",
     )
     health_dags: Names = Field(
         DEFAULT_HEALTH_DAGS,
-        description="DAGs whose last run `pipeline_health` reports",
+        description="DAGs whose last run `pipeline_health` reports; its `dag_ids` Param wins",
         json_schema_extra=_doc(shown="the ingest, drain, export and purge DAGs"),
     )
     export_dir: str = Field(
@@ -194,7 +204,7 @@ class PipelineSettings(BaseSettings):
     replication: str = Field(
         DEFAULT_REPLICATION,
         description="Replication map of the keyspace `bootstrap` creates",
-        json_schema_extra=_doc(shown="SimpleStrategy, factor 1"),
+        json_schema_extra=_doc(shown="`SimpleStrategy`, factor 1"),
     )
     first_run_backfill_hours: int = Field(
         24,
@@ -270,7 +280,9 @@ def _explained(err: ValidationError) -> SettingsError:
         message = str(error["msg"]).removeprefix("Value error, ")
         if field in PipelineSettings.model_fields:
             expected = type_label(PipelineSettings.model_fields[field])
-            problems.append(f"{env_name(field)}={error.get('input')!r}: {message} (expected {expected})")
+            name = env_name(field)
+            given = os.environ.get(name, error.get("input"))  # as typed, before any rounding
+            problems.append(f"{name}={given!r}: {message} (expected {expected})")
         else:
             problems.append(message)
     return SettingsError("bad setting: " + "; ".join(problems))
@@ -278,6 +290,7 @@ def _explained(err: ValidationError) -> SettingsError:
 
 def param_or_setting(value: Any, field: str) -> Any:
     """The precedence rule: a DAG Param's ``value`` when set (not None, not blank), else the setting."""
+    env_name(field)  # an unknown field is a bug, whatever the value
     if value is None or (isinstance(value, str) and not value.strip()):
         return getattr(current(), field)
     return value

@@ -62,6 +62,11 @@ OTHER_VARIABLES = (
     ),
 )
 
+_BOUNDS = (
+    (annotated_types.Ge, "ge", ">="),
+    (annotated_types.Gt, "gt", ">"),
+    (annotated_types.Le, "le", "<="),
+)
 _KINDS: dict[Any, str] = {str: "text", int: "integer", Path: "path", float: "number"}
 
 
@@ -74,15 +79,13 @@ def type_label(field: FieldInfo) -> str:
         label = "list (comma separated)"
     else:
         label = _KINDS.get(annotation, getattr(annotation, "__name__", str(annotation)))
-    for bound in field.metadata:
-        for cls, attr, sign in (
-            (annotated_types.Ge, "ge", ">="),
-            (annotated_types.Gt, "gt", ">"),
-            (annotated_types.Le, "le", "<="),
-        ):
-            if isinstance(bound, cls):
-                label += f" {sign} {getattr(bound, attr)}"
-    return label
+    bounds = [
+        f"{sign} {getattr(bound, attr)}"
+        for bound in field.metadata
+        for kind, attr, sign in _BOUNDS
+        if isinstance(bound, kind)
+    ]
+    return ", ".join([f"{label} {bounds[0]}", *bounds[1:]]) if bounds else label
 
 
 def _extra(field: FieldInfo, key: str) -> str:
