@@ -103,111 +103,118 @@ class PipelineSettings(BaseSettings):
     )
 
     keyspace: str = Field(
-        "kafkapipeline",
+        default="kafkapipeline",
         description="Cassandra keyspace of every table",
         json_schema_extra=_doc(also="scripts/cql, scripts/env.sh"),
     )
-    tweets_topic: str = Field("tweets", description="Topic the tweet ingest writes and the tweet drain reads")
+    tweets_topic: str = Field(
+        default="tweets", description="Topic the tweet ingest writes and the tweet drain reads"
+    )
     weather_topic: str = Field(
-        "weather", description="Topic the weather ingest writes and the weather drain reads"
+        default="weather", description="Topic the weather ingest writes and the weather drain reads"
     )
     group_prefix: str = Field(
-        "kafkapipeline", description="Prefix of every consumer group (`<prefix>.<role>.<topic>`)"
+        default="kafkapipeline", description="Prefix of every consumer group (`<prefix>.<role>.<topic>`)"
     )
     cities: Names = Field(
-        ("Vancouver",),
+        default=("Vancouver",),
         description="Cities the export, health, purge and rescore DAGs visit; their `cities` or `city` "
         "Param wins",
     )
     dashboard_cities: Names = Field(
-        (), description="Cities the dashboard offers", json_schema_extra=_doc(shown="`KAFKAPIPELINE_CITIES`")
+        default=(),
+        description="Cities the dashboard offers",
+        json_schema_extra=_doc(shown="`KAFKAPIPELINE_CITIES`"),
     )
     mastodon_hashtags: Names = Field(
-        DEFAULT_MASTODON_HASHTAGS,
+        default=DEFAULT_MASTODON_HASHTAGS,
         description="Hashtags the Mastodon source reads unless the connection's extra names others",
     )
     tweets_schedule: str = Field(
-        DEFAULT_SCHEDULE, description="Cron schedule (UTC) of `ingest_tweets`, read at parse time"
+        default=DEFAULT_SCHEDULE, description="Cron schedule (UTC) of `ingest_tweets`, read at parse time"
     )
     weather_schedule: str = Field(
-        DEFAULT_SCHEDULE, description="Cron schedule (UTC) of `ingest_weather`, read at parse time"
+        default=DEFAULT_SCHEDULE, description="Cron schedule (UTC) of `ingest_weather`, read at parse time"
     )
     replay_tweets_per_10_minutes: int = Field(
-        10, ge=0, le=1000, description="Default of `ingest_tweets`' `replay_tweets_per_10_minutes` Param"
+        default=10,
+        ge=0,
+        le=1000,
+        description="Default of `ingest_tweets`' `replay_tweets_per_10_minutes` Param",
     )
     drain_min_batch: int | None = Field(
-        None,
+        default=None,
         ge=1,
         description="Default of the drains' `min_batch` Param",
         json_schema_extra=_doc(shown="the DAG's (tweets 500, weather 20)"),
     )
     drain_max_wait_seconds: int | None = Field(
-        None,
+        default=None,
         ge=1,
         description="Default of the drains' `max_wait_seconds` Param",
         json_schema_extra=_doc(shown="the DAG's (tweets 60, weather 120)"),
     )
     drain_poll_seconds: int | None = Field(
-        None,
+        default=None,
         ge=1,
         description="Seconds between the drain sensors' pokes",
         json_schema_extra=_doc(shown="`5`"),
     )
     retention_days_tweets: int = Field(
-        0,
+        default=0,
         ge=0,
         description="Days of tweets `purge_expired` keeps (0: forever); "
         "the `tweets_retention_days` Param wins",
     )
     retention_days_weather_reports: int = Field(
-        0,
+        default=0,
         ge=0,
         description="Days of weather `purge_expired` keeps "
         "(0: forever); the `weather_retention_days` Param wins",
     )
     health_max_lag: int = Field(
-        10_000,
+        default=10_000,
         gt=0,
         description="Most messages a partition may be behind before `pipeline_health` fails; its "
         "`max_lag` Param wins",
     )
     health_max_freshness_seconds: int = Field(
-        3_600,
+        default=3_600,
         gt=0,
         description="Seconds the newest row may be old before `pipeline_health` fails; its Param wins",
     )
     health_dags: Names = Field(
-        DEFAULT_HEALTH_DAGS,
+        default=DEFAULT_HEALTH_DAGS,
         description="DAGs whose last run `pipeline_health` reports; its `dag_ids` Param wins",
         json_schema_extra=_doc(shown="the ingest, drain, export and purge DAGs"),
     )
     export_dir: str = Field(
-        "exports",
+        default="exports",
         description="Folder `export_csv` writes to, inside the data root "
         "(relative: from it); the `export_dir` Param wins",
     )
     data_root: Path | None = Field(
-        None,
+        default=None,
         description="The only folder `import_csv` reads and `export_csv` writes (absolute)",
         json_schema_extra=_doc(shown="`<state>/data`"),
     )
     state: Path | None = Field(
-        None,
+        default=None,
         description="Folder of the local services' data, Airflow home and logs",
         json_schema_extra=_doc(shown="`<repo>/.state`", also="scripts"),
     )
     include_dir: Path | None = Field(
-        None,
+        default=None,
         description="Folder holding the CQL migrations (`cql/`)",
         json_schema_extra=_doc(shown="`<repo>/include`"),
     )
     replication: str = Field(
-        DEFAULT_REPLICATION,
+        default=DEFAULT_REPLICATION,
         description="Replication map of the keyspace `bootstrap` creates",
         json_schema_extra=_doc(shown="`SimpleStrategy`, factor 1"),
     )
     first_run_backfill_hours: int = Field(
-        24,
+        default=24,
         ge=0,
         description="Hours of ingest the run command backfills on a new install (0: off)",
         json_schema_extra=_doc(also="scripts/run-pipeline"),
