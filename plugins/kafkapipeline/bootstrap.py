@@ -7,11 +7,10 @@ always safe and tells the user "nothing to do" when nothing was.
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 from kafkapipeline import settings
-from kafkapipeline.migrations import DEFAULT_REPLICATION, apply_pending
+from kafkapipeline.migrations import apply_pending
 from kafkapipeline.topics import TopicSpec, ensure_topics
 
 log = logging.getLogger(__name__)
@@ -24,7 +23,7 @@ def apply_cql_migrations() -> dict[str, Any]:
     from kafkapipeline.cassandra_session import cassandra_session
 
     keyspace = settings.keyspace()
-    replication = os.environ.get("KAFKAPIPELINE_REPLICATION", DEFAULT_REPLICATION)
+    replication = settings.current().replication
     with cassandra_session() as session:
         report = apply_pending(session, keyspace, replication=replication)
     log.info("%s", report.summary())

@@ -43,12 +43,13 @@ from cassandra.util import Date as CassandraDate
 from kafkapipeline import settings
 from kafkapipeline.cassandra_writer import TWEETS, WEATHER_REPORTS, TableSpec
 from kafkapipeline.data_paths import PathOutsideDataRoot, confine
+from kafkapipeline.settings import PipelineSettings
 
 log = logging.getLogger(__name__)
 
-EXPORT_DIR_ENV = "KAFKAPIPELINE_EXPORT_DIR"
+EXPORT_DIR_ENV = settings.env_name("export_dir")
 #: The export dir when neither the Param nor ``KAFKAPIPELINE_EXPORT_DIR`` names one, in the data root.
-DEFAULT_EXPORT_SUBDIR = "exports"
+DEFAULT_EXPORT_SUBDIR = PipelineSettings.model_fields["export_dir"].default
 #: Limits of the ``cities`` Param: how many cities one run exports, and how long a name may be.
 MAX_CITIES = 100
 MAX_CITY_LENGTH = 100
@@ -107,8 +108,8 @@ COLUMN_TYPES: dict[str, str] = {
 
 def default_export_dir() -> Path:
     """``KAFKAPIPELINE_EXPORT_DIR``, else ``exports``, inside the data root (see :func:`export_dir_of`)."""
-    configured = os.environ.get(EXPORT_DIR_ENV, "").strip()
-    return confine(configured or DEFAULT_EXPORT_SUBDIR, what=EXPORT_DIR_ENV if configured else "export dir")
+    configured = settings.is_set("export_dir")
+    return confine(settings.current().export_dir, what=EXPORT_DIR_ENV if configured else "export dir")
 
 
 def export_dir_of(export_dir: str | Path | None) -> Path:

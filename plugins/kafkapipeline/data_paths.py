@@ -17,7 +17,7 @@ from pathlib import Path
 
 from kafkapipeline import settings
 
-DATA_ROOT_ENV = "KAFKAPIPELINE_DATA_ROOT"
+DATA_ROOT_ENV = settings.env_name("data_root")
 #: Longest path a Param may name (characters).
 MAX_PATH_LENGTH = 1024
 #: JSON-schema pattern for path Params: no ``..`` segment, no control characters

@@ -32,12 +32,13 @@ from pathlib import Path
 
 import requests
 
+from kafkapipeline import settings
 from kafkapipeline.devstack import AirflowApi, ApiError, StackError, _login_from_env
 
 #: Backfill runs of one DAG at a time. Backfill tasks, scheduled runs and drains share the
 #: machine: more runs at once only queue on the CPU.
 MAX_ACTIVE_RUNS = 4
-HOURS_SETTING = "KAFKAPIPELINE_FIRST_RUN_BACKFILL_HOURS"
+HOURS_SETTING = settings.env_name("first_run_backfill_hours")
 
 #: Creates the backfill of one DAG over [start, end]; returns its id, None when every
 #: interval already has a run. Raises StackError when it could not.
@@ -142,15 +143,16 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m kafkapipeline.first_run DAG_ID... --hours N --marker FILE (--cli AIRFLOW | --url URL)``."""
     parser = argparse.ArgumentParser(prog="python -m kafkapipeline.first_run")
     parser.add_argument("dag_ids", nargs="+")
-    parser.add_argument("--hours", type=int, default=24)
+    parser.add_argument("--hours", type=int, default=None, help=f"default: {HOURS_SETTING}, else 24")
     parser.add_argument("--marker", required=True, help="file written once every DAG has its backfill")
     how = parser.add_mutually_exclusive_group(required=True)
     how.add_argument("--cli", metavar="AIRFLOW", help="the airflow command (Airflow not running yet)")
     how.add_argument("--url", help="the running Airflow's base URL")
     args = parser.parse_args(argv)
     try:
+        hours = settings.param_or_setting(args.hours, "first_run_backfill_hours")
         create = cli_creator(args.cli) if args.cli else api_creator(_login_from_env(args.url))
-        for line in first_run_backfill(args.dag_ids, args.hours, Path(args.marker), create):
+        for line in first_run_backfill(args.dag_ids, hours, Path(args.marker), create):
             print(f"First-run backfill: {line}")
     except (StackError, TimeoutError, requests.RequestException, OSError) as err:
         print(f"error: first-run backfill: {err}", file=sys.stderr)

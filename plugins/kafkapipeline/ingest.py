@@ -23,7 +23,6 @@ and never a failed interval.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -45,10 +44,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TWEETS_SCHEDULE_ENV = "KAFKAPIPELINE_TWEETS_SCHEDULE"
-WEATHER_SCHEDULE_ENV = "KAFKAPIPELINE_WEATHER_SCHEDULE"
-REPLAY_RATE_ENV = "KAFKAPIPELINE_REPLAY_TWEETS_PER_10_MINUTES"
-DEFAULT_SCHEDULE = "*/10 * * * *"
+TWEETS_SCHEDULE_ENV = settings.env_name("tweets_schedule")
+WEATHER_SCHEDULE_ENV = settings.env_name("weather_schedule")
+REPLAY_RATE_ENV = settings.env_name("replay_tweets_per_10_minutes")
+DEFAULT_SCHEDULE = settings.DEFAULT_SCHEDULE
 #: Period covered by a zero-length run when the schedule's own period cannot be worked out.
 FALLBACK_PERIOD = timedelta(minutes=10)
 #: How many skip reasons the XCom carries (all of them are in the log).
@@ -67,17 +66,14 @@ __all__ = [
 
 def schedule_from_env(env_var: str, default: str = DEFAULT_SCHEDULE) -> str:
     """The cron expression in ``env_var`` (read at DAG parse time, no DB access), else ``default``."""
-    return os.environ.get(env_var, "").strip() or default
+    field = env_var.removeprefix(settings.ENV_PREFIX).lower()
+    return getattr(settings.current(), field) if settings.is_set(field) else default
 
 
 def replay_rate_from_env(default: int = 10) -> int:
-    value = os.environ.get(REPLAY_RATE_ENV, "").strip()
-    if not value:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"{REPLAY_RATE_ENV} must be a whole number of tweets, got {value!r}") from None
+    """``KAFKAPIPELINE_REPLAY_TWEETS_PER_10_MINUTES`` when set, else ``default`` (the Param's default)."""
+    field = "replay_tweets_per_10_minutes"
+    return getattr(settings.current(), field) if settings.is_set(field) else default
 
 
 @dataclass(frozen=True)

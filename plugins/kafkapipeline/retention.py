@@ -36,7 +36,6 @@ Two mechanisms, each where it fits:
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -48,8 +47,8 @@ log = logging.getLogger(__name__)
 
 #: Data tables purged by day partition, and the variable holding each one's retention in days.
 RETENTION_ENV = {
-    "tweets": "KAFKAPIPELINE_RETENTION_DAYS_TWEETS",
-    "weather_reports": "KAFKAPIPELINE_RETENTION_DAYS_WEATHER_REPORTS",
+    "tweets": settings.env_name("retention_days_tweets"),
+    "weather_reports": settings.env_name("retention_days_weather_reports"),
 }
 #: Tables whose retention is a TTL (migration 0007).
 TTL_TABLES = ("drain_batches", "pipeline_health")
@@ -59,12 +58,12 @@ CQL_TIMEOUT_SECONDS = 60.0
 
 
 def retention_days(table: str, value: int | str | None = None) -> int:
-    """A table's retention in days: ``value`` when given, else its environment variable, else 0 (forever)."""
+    """A table's retention in days: ``value`` (the Param) when given, else its setting, else 0 (forever)."""
     if table not in RETENTION_ENV:
         raise ValueError(f"no day-partition retention for table {table!r}; known: {sorted(RETENTION_ENV)}")
     source = "the Param"
     if value is None or str(value).strip() == "":
-        value = os.environ.get(RETENTION_ENV[table], "").strip() or "0"
+        value = settings.param_or_setting(None, f"retention_days_{table}")  # checked >= 0 there
         source = RETENTION_ENV[table]
     try:
         days = int(value)

@@ -1,15 +1,40 @@
-"""Names shared by every part of the pipeline, overridable through environment variables.
+"""Every ``KAFKAPIPELINE_*`` setting the package reads, typed, in one object; plus the shared names.
 
-One place decides topic names, the keyspace, connection ids and consumer groups, so a
-test can point the whole pipeline at a unique topic and keyspace by setting variables
-instead of patching code.
+:class:`PipelineSettings` (pydantic-settings) holds each variable with its type, default and a
+one-line doc; the README's settings table is generated from it (``python -m
+kafkapipeline.settings --markdown``) and a unit test keeps the two equal. The functions below
+(:func:`keyspace`, :func:`tweets_topic`, :func:`cities`, :func:`data_root`, :func:`drain_setting`,
+...) read it, so callers never touch ``os.environ``.
+
+**Read at call time.** :func:`current` builds the object from the environment as it is now
+(tests set variables per test; a worker sees its own environment), cached on the values of the
+variables themselves: a read costs tens of microseconds, a rebuild (a variable changed) about a
+millisecond (``bench/settings_benchmark.py``), so DAG parsing stays cheap.
+
+**One precedence rule everywhere: Param -> environment -> default.** A DAG Param, when the DAG
+has one and the run sets it (not ``None``, not blank), wins; else the variable; else the
+default here (:func:`param_or_setting`). A blank variable counts as unset.
+
+**Bad values fail with the variable's name**: :class:`SettingsError` (a ``ValueError`` and a
+:class:`~kafkapipeline.errors.ConfigurationError`) says which variable, what it held and what is
+expected, for every bad variable at once. The object is validated as a whole, so a bad value
+fails every read (a DAG file that reads settings fails to import, naming the variable) instead of
+one task, later.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sys
+from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AliasGenerator, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from kafkapipeline.errors import ConfigurationError
 
 #: Airflow connection ids. Kafka client settings live in the ``kafka_default`` extra.
 KAFKA_CONN_ID = "kafka_default"
@@ -27,10 +52,26 @@ SCHEMA_VERSION = 1
 
 DEAD_LETTER_SUFFIX = ".dlq"
 
+ENV_PREFIX = "KAFKAPIPELINE_"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_SCHEDULE = "*/10 * * * *"
+#: The keyspace's replication unless ``KAFKAPIPELINE_REPLICATION`` says (equal to migrations').
+DEFAULT_REPLICATION = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+#: DAGs whose last run the health check reports unless the Param or the variable names others.
+DEFAULT_HEALTH_DAGS = (
+    "ingest_tweets",
+    "ingest_weather",
+    "drain_tweets",
+    "drain_weather",
+    "export_csv",
+    "purge_expired",
+)
 
 #: A keyspace is pasted into CQL (it cannot be a bind marker), so only plain lower-case
 #: identifiers pass: Cassandra folds unquoted names to lower case and allows 48 characters.
 KEYSPACE_NAME = re.compile(r"[a-z][a-z0-9_]{0,47}")
+
+Names = Annotated[tuple[str, ...], NoDecode]  # comma separated in the variable, never JSON
 
 
 def checked_keyspace(name: str) -> str:
@@ -43,22 +84,250 @@ def checked_keyspace(name: str) -> str:
     return name
 
 
+class SettingsError(ConfigurationError, ValueError):
+    """One or more ``KAFKAPIPELINE_*`` variables hold a value of the wrong kind."""
+
+
+def _doc(*, shown: str | None = None, also: str = "") -> dict[str, Any]:
+    """Table extras: ``shown`` replaces a computed default, ``also`` names the scripts reading it too."""
+    return {"shown_default": shown, "also_read_by": also} if shown or also else {}
+
+
+class PipelineSettings(BaseSettings):
+    """The package's ``KAFKAPIPELINE_*`` variables (field ``data_root`` is ``KAFKAPIPELINE_DATA_ROOT``)."""
+
+    model_config = SettingsConfigDict(
+        alias_generator=AliasGenerator(validation_alias=lambda field: ENV_PREFIX + field.upper()),
+        populate_by_name=True,
+        case_sensitive=True,
+        env_ignore_empty=True,
+        extra="ignore",
+        frozen=True,
+    )
+
+    keyspace: str = Field(
+        default="kafkapipeline",
+        description="Cassandra keyspace of every table",
+        json_schema_extra=_doc(also="scripts/cql, scripts/env.sh"),
+    )
+    tweets_topic: str = Field(
+        default="tweets", description="Topic the tweet ingest writes and the tweet drain reads"
+    )
+    weather_topic: str = Field(
+        default="weather", description="Topic the weather ingest writes and the weather drain reads"
+    )
+    group_prefix: str = Field(
+        default="kafkapipeline", description="Prefix of every consumer group (`<prefix>.<role>.<topic>`)"
+    )
+    cities: Names = Field(
+        default=("Vancouver",),
+        description="Cities the export, health, purge and rescore DAGs visit; their `cities` or `city` "
+        "Param wins",
+    )
+    dashboard_cities: Names = Field(
+        default=(),
+        description="Cities the dashboard offers",
+        json_schema_extra=_doc(shown="`KAFKAPIPELINE_CITIES`"),
+    )
+    mastodon_hashtags: Names = Field(
+        default=DEFAULT_MASTODON_HASHTAGS,
+        description="Hashtags the Mastodon source reads unless the connection's extra names others",
+    )
+    tweets_schedule: str = Field(
+        default=DEFAULT_SCHEDULE, description="Cron schedule (UTC) of `ingest_tweets`, read at parse time"
+    )
+    weather_schedule: str = Field(
+        default=DEFAULT_SCHEDULE, description="Cron schedule (UTC) of `ingest_weather`, read at parse time"
+    )
+    replay_tweets_per_10_minutes: int = Field(
+        default=10,
+        ge=0,
+        le=1000,
+        description="Default of `ingest_tweets`' `replay_tweets_per_10_minutes` Param",
+    )
+    drain_min_batch: int | None = Field(
+        default=None,
+        ge=1,
+        description="Default of the drains' `min_batch` Param",
+        json_schema_extra=_doc(shown="the DAG's (tweets 500, weather 20)"),
+    )
+    drain_max_wait_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        description="Default of the drains' `max_wait_seconds` Param",
+        json_schema_extra=_doc(shown="the DAG's (tweets 60, weather 120)"),
+    )
+    drain_poll_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        description="Seconds between the drain sensors' pokes",
+        json_schema_extra=_doc(shown="`5`"),
+    )
+    retention_days_tweets: int = Field(
+        default=0,
+        ge=0,
+        description="Days of tweets `purge_expired` keeps (0: forever); "
+        "the `tweets_retention_days` Param wins",
+    )
+    retention_days_weather_reports: int = Field(
+        default=0,
+        ge=0,
+        description="Days of weather `purge_expired` keeps "
+        "(0: forever); the `weather_retention_days` Param wins",
+    )
+    health_max_lag: int = Field(
+        default=10_000,
+        gt=0,
+        description="Most messages a partition may be behind before `pipeline_health` fails; its "
+        "`max_lag` Param wins",
+    )
+    health_max_freshness_seconds: int = Field(
+        default=3_600,
+        gt=0,
+        description="Seconds the newest row may be old before `pipeline_health` fails; its Param wins",
+    )
+    health_dags: Names = Field(
+        default=DEFAULT_HEALTH_DAGS,
+        description="DAGs whose last run `pipeline_health` reports; its `dag_ids` Param wins",
+        json_schema_extra=_doc(shown="the ingest, drain, export and purge DAGs"),
+    )
+    export_dir: str = Field(
+        default="exports",
+        description="Folder `export_csv` writes to, inside the data root "
+        "(relative: from it); the `export_dir` Param wins",
+    )
+    data_root: Path | None = Field(
+        default=None,
+        description="The only folder `import_csv` reads and `export_csv` writes (absolute)",
+        json_schema_extra=_doc(shown="`<state>/data`"),
+    )
+    state: Path | None = Field(
+        default=None,
+        description="Folder of the local services' data, Airflow home and logs",
+        json_schema_extra=_doc(shown="`<repo>/.state`", also="scripts"),
+    )
+    include_dir: Path | None = Field(
+        default=None,
+        description="Folder holding the CQL migrations (`cql/`)",
+        json_schema_extra=_doc(shown="`<repo>/include`"),
+    )
+    replication: str = Field(
+        default=DEFAULT_REPLICATION,
+        description="Replication map of the keyspace `bootstrap` creates",
+        json_schema_extra=_doc(shown="`SimpleStrategy`, factor 1"),
+    )
+    first_run_backfill_hours: int = Field(
+        default=24,
+        ge=0,
+        description="Hours of ingest the run command backfills on a new install (0: off)",
+        json_schema_extra=_doc(also="scripts/run-pipeline"),
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_unset(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = {k: v.strip() if isinstance(v, str) else v for k, v in data.items()}
+            data = {k: v for k, v in data.items() if v != ""}
+        return data
+
+    @field_validator("cities", "dashboard_cities", "mastodon_hashtags", "health_dags", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, str):
+            return value
+        strip = "#" if info.field_name == "mastodon_hashtags" else ""
+        names = [name.strip().lstrip(strip) for name in value.split(",")]
+        unique = tuple(dict.fromkeys(name for name in names if name))
+        return unique or cls.model_fields[str(info.field_name)].default
+
+    @field_validator("drain_min_batch", "drain_max_wait_seconds", "drain_poll_seconds", mode="before")
+    @classmethod
+    def _rounded(cls, value: Any) -> Any:
+        try:
+            return round(float(value)) if isinstance(value, str) else value
+        except ValueError:
+            return value  # pydantic then says what is expected
+
+    @field_validator("keyspace")
+    @classmethod
+    def _keyspace(cls, value: str) -> str:
+        return checked_keyspace(value)
+
+
+def env_name(field: str) -> str:
+    """The variable behind a field: ``data_root`` -> ``KAFKAPIPELINE_DATA_ROOT``."""
+    if field not in PipelineSettings.model_fields:
+        raise ValueError(f"no setting {field!r}; known: {sorted(PipelineSettings.model_fields)}")
+    return ENV_PREFIX + field.upper()
+
+
+ENV_NAMES = tuple(ENV_PREFIX + field.upper() for field in PipelineSettings.model_fields)
+
+
+def current() -> PipelineSettings:
+    """The settings as the environment holds them now (cached on those variables' values).
+
+    :raises SettingsError: a variable holds a bad value; the message names each one
+    """
+    return _built(tuple(map(os.environ.get, ENV_NAMES)))
+
+
+@lru_cache(maxsize=32)
+def _built(_values: tuple[str | None, ...]) -> PipelineSettings:
+    try:
+        return PipelineSettings()
+    except ValidationError as err:
+        raise _explained(err) from None
+
+
+def _explained(err: ValidationError) -> SettingsError:
+    from kafkapipeline.settings_table import type_label
+
+    problems = []
+    for error in err.errors():
+        field = str(error["loc"][0]).removeprefix(ENV_PREFIX).lower() if error["loc"] else ""
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if field in PipelineSettings.model_fields:
+            expected = type_label(PipelineSettings.model_fields[field])
+            name = env_name(field)
+            given = os.environ.get(name, error.get("input"))  # as typed, before any rounding
+            problems.append(f"{name}={given!r}: {message} (expected {expected})")
+        else:
+            problems.append(message)
+    return SettingsError("bad setting: " + "; ".join(problems))
+
+
+def param_or_setting(value: Any, field: str) -> Any:
+    """The precedence rule: a DAG Param's ``value`` when set (not None, not blank), else the setting."""
+    env_name(field)  # an unknown field is a bug, whatever the value
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return getattr(current(), field)
+    return value
+
+
+def is_set(field: str) -> bool:
+    """Whether the variable behind ``field`` is set (non-blank) rather than left at the default."""
+    env_name(field)
+    return field in current().model_fields_set
+
+
 def keyspace(name: str | None = None) -> str:
     """The keyspace holding the pipeline's tables: ``name`` when given, else ``KAFKAPIPELINE_KEYSPACE``.
 
     Checked either way, so no caller interpolates an unchecked name into CQL.
     """
-    return checked_keyspace(name or os.environ.get("KAFKAPIPELINE_KEYSPACE", "kafkapipeline"))
+    return checked_keyspace(name) if name else current().keyspace
 
 
 def tweets_topic() -> str:
     """Topic the tweet ingest produces to and the tweet drain reads from."""
-    return os.environ.get("KAFKAPIPELINE_TWEETS_TOPIC", "tweets")
+    return current().tweets_topic
 
 
 def weather_topic() -> str:
     """Topic the weather ingest produces to and the weather drain reads from."""
-    return os.environ.get("KAFKAPIPELINE_WEATHER_TOPIC", "weather")
+    return current().weather_topic
 
 
 def cities() -> list[str]:
@@ -67,16 +336,12 @@ def cities() -> list[str]:
     Tables are partitioned by (city, day), and listing the partitions that exist is a full
     scan, so the maintenance DAGs (export, health, purge) visit the partitions of these cities.
     """
-    configured = os.environ.get("KAFKAPIPELINE_CITIES", "")
-    names = [city.strip() for city in configured.split(",") if city.strip()]
-    return list(dict.fromkeys(names)) or ["Vancouver"]
+    return list(current().cities)
 
 
 def mastodon_hashtags() -> list[str]:
     """Hashtags for the Mastodon source (``KAFKAPIPELINE_MASTODON_HASHTAGS``, comma separated)."""
-    configured = os.environ.get(MASTODON_HASHTAGS_ENV, "")
-    names = [tag.strip().lstrip("#") for tag in configured.split(",") if tag.strip().lstrip("#")]
-    return list(dict.fromkeys(names)) or list(DEFAULT_MASTODON_HASHTAGS)
+    return list(current().mastodon_hashtags)
 
 
 def dead_letter_topic(topic: str) -> str:
@@ -86,16 +351,12 @@ def dead_letter_topic(topic: str) -> str:
 
 def consumer_group(role: str, topic: str) -> str:
     """One consumer group per role and topic, so roles never steal each other's offsets."""
-    prefix = os.environ.get("KAFKAPIPELINE_GROUP_PREFIX", "kafkapipeline")
-    return f"{prefix}.{role}.{topic}"
+    return f"{current().group_prefix}.{role}.{topic}"
 
 
 def include_dir() -> Path:
     """Folder with the CQL migrations; defaults to the repository's ``include/``."""
-    configured = os.environ.get("KAFKAPIPELINE_INCLUDE_DIR")
-    if configured:
-        return Path(configured)
-    return Path(__file__).resolve().parents[2] / "include"
+    return current().include_dir or REPO_ROOT / "include"
 
 
 def cql_dir() -> Path:
@@ -108,22 +369,31 @@ def data_root() -> Path:
     Defaults to ``<KAFKAPIPELINE_STATE or the repository's .state>/data``. A DAG Param names a
     path inside it; :mod:`kafkapipeline.data_paths` refuses anything that leads out of it.
     """
-    configured = os.environ.get("KAFKAPIPELINE_DATA_ROOT", "").strip()
-    if configured:
-        return Path(configured).expanduser()
-    state = os.environ.get("KAFKAPIPELINE_STATE", "").strip()
-    base = Path(state).expanduser() if state else Path(__file__).resolve().parents[2] / ".state"
-    return base / "data"
+    settings = current()
+    if settings.data_root is not None:
+        return settings.data_root.expanduser()
+    return (settings.state.expanduser() if settings.state else REPO_ROOT / ".state") / "data"
 
 
 def drain_setting(name: str, default: int) -> int:
     """Default of a drain knob (min_batch, max_wait_seconds, poll_seconds), overridable per
     environment with ``KAFKAPIPELINE_DRAIN_<NAME>`` — e.g. short waits for tests and benchmarks.
     Read when the DAG file is parsed: an environment variable, never a connection or the DB."""
-    raw = os.environ.get(f"KAFKAPIPELINE_DRAIN_{name.upper()}")
-    if raw is None or raw == "":
-        return default
-    value = round(float(raw))
-    if value < 1:
-        raise ValueError(f"KAFKAPIPELINE_DRAIN_{name.upper()} must be at least 1, got {raw!r}")
-    return value
+    value = getattr(current(), env_name(f"drain_{name}").removeprefix(ENV_PREFIX).lower())
+    return default if value is None else value
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m kafkapipeline.settings --markdown``: print the README's settings table."""
+    from kafkapipeline.settings_table import markdown_table
+
+    args = sys.argv[1:] if argv is None else argv
+    if args != ["--markdown"]:
+        print("usage: python -m kafkapipeline.settings --markdown", file=sys.stderr)
+        return 2
+    print(markdown_table(), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

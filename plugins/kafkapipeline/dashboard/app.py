@@ -25,7 +25,6 @@ table, whatever the partitions hold, and says in its response when that cut anyt
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -122,9 +121,10 @@ def dashboard_cities() -> list[str]:
 
     At most MAX_CITIES, each at most MAX_CITY_LENGTH characters (longer names are left out).
     """
-    configured = os.environ.get("KAFKAPIPELINE_DASHBOARD_CITIES") or os.environ.get("KAFKAPIPELINE_CITIES")
-    cities = [city.strip() for city in (configured or "").split(",") if city.strip()]
-    cities = [city for city in dict.fromkeys(cities) if len(city) <= MAX_CITY_LENGTH]
+    configured = settings.current()
+    cities = [
+        city for city in configured.dashboard_cities or configured.cities if len(city) <= MAX_CITY_LENGTH
+    ]
     return cities[:MAX_CITIES] or list(DEFAULT_CITIES)
 
 

@@ -1,0 +1,129 @@
+"""The README's settings table, generated from :class:`kafkapipeline.settings.PipelineSettings`.
+
+``python -m kafkapipeline.settings --markdown`` prints it; ``tests/unit/test_settings_readme.py``
+fails when the README's copy differs. Variables only the shell scripts and tests read are listed
+here too, so the README names every ``KAFKAPIPELINE_*`` variable in one place.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import annotated_types
+from pydantic.fields import FieldInfo
+
+from kafkapipeline.settings import ENV_PREFIX, PipelineSettings
+
+PACKAGE = "kafkapipeline"
+
+
+class OtherVariable(NamedTuple):
+    """A variable read outside the Python package (shell scripts, tests, benchmarks)."""
+
+    name: str
+    kind: str
+    default: str
+    read_by: str
+    doc: str
+
+
+#: Read outside the package (the package's own ones are the fields of PipelineSettings).
+OTHER_VARIABLES = (
+    OtherVariable(
+        "KAFKAPIPELINE_CACHE",
+        "path",
+        "`$XDG_CACHE_HOME/kafkapipeline` (`~/.cache/kafkapipeline`)",
+        "scripts/services",
+        "Downloaded Kafka/Cassandra/Airflow artifacts, shared by every clone",
+    ),
+    OtherVariable(
+        "KAFKAPIPELINE_ADMIN_PASSWORD",
+        "secret",
+        "random, printed once",
+        "scripts/run-pipeline",
+        "Password of the Airflow `admin` user the run command creates",
+    ),
+    OtherVariable(
+        "KAFKAPIPELINE_REFERENCE_DATA",
+        "path",
+        "`../shared/reference-data`",
+        "tests, bench",
+        "Recorded real API responses the tests and benchmarks replay (absent: those tests skip)",
+    ),
+    OtherVariable(
+        "KAFKAPIPELINE_CHROMIUM",
+        "path",
+        "`/usr/bin/chromium`",
+        "tests/e2e",
+        "Browser the dashboard's end-to-end test drives",
+    ),
+)
+
+_BOUNDS = (
+    (annotated_types.Ge, "ge", ">="),
+    (annotated_types.Gt, "gt", ">"),
+    (annotated_types.Le, "le", "<="),
+)
+_KINDS: dict[Any, str] = {str: "text", int: "integer", Path: "path", float: "number"}
+
+
+def type_label(field: FieldInfo) -> str:
+    """What a value must be, in words: ``integer >= 1``, ``list (comma separated)``, ``path``."""
+    annotation = field.annotation
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        annotation = next(arg for arg in typing.get_args(annotation) if arg is not type(None))
+    if typing.get_origin(annotation) is tuple:
+        label = "list (comma separated)"
+    else:
+        label = _KINDS.get(annotation, getattr(annotation, "__name__", str(annotation)))
+    bounds = [
+        f"{sign} {getattr(bound, attr)}"
+        for bound in field.metadata
+        for kind, attr, sign in _BOUNDS
+        if isinstance(bound, kind)
+    ]
+    return ", ".join([f"{label} {bounds[0]}", *bounds[1:]]) if bounds else label
+
+
+def _extra(field: FieldInfo, key: str) -> str:
+    extra = field.json_schema_extra
+    return str(extra.get(key) or "") if isinstance(extra, dict) else ""
+
+
+def default_label(field: FieldInfo) -> str:
+    """The default as the README shows it."""
+    if shown := _extra(field, "shown_default"):
+        return shown
+    default = field.default
+    if isinstance(default, tuple):
+        return f"`{','.join(default)}`"
+    return f"`{default}`"
+
+
+def _row(*cells: str) -> str:
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+
+def markdown_table() -> str:
+    """Every ``KAFKAPIPELINE_*`` variable: the package's (from the settings object), then the others."""
+    lines = [
+        _row("variable", "type", "default", "read by", "what it does"),
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, field in PipelineSettings.model_fields.items():
+        read_by = ", ".join(filter(None, (PACKAGE, _extra(field, "also_read_by"))))
+        lines.append(
+            _row(
+                f"`{ENV_PREFIX}{name.upper()}`",
+                type_label(field),
+                default_label(field),
+                read_by,
+                field.description or "",
+            )
+        )
+    for other in OTHER_VARIABLES:
+        lines.append(_row(f"`{other.name}`", other.kind, other.default, other.read_by, other.doc))
+    return "\n".join(lines) + "\n"
