@@ -186,6 +186,32 @@ class PipelineSettings(BaseSettings):
         gt=0,
         description="Seconds the newest row may be old before `pipeline_health` fails; its Param wins",
     )
+    health_max_under_replicated_partitions: int = Field(
+        default=0,
+        ge=0,
+        description="Under-replicated partitions `pipeline_health` tolerates as a warning; more fail it; "
+        "its Param wins",
+    )
+    health_max_offline_brokers: int = Field(
+        default=0,
+        ge=0,
+        description="Offline Kafka brokers `pipeline_health` tolerates as a warning; its Param wins",
+    )
+    health_max_down_cassandra_nodes: int = Field(
+        default=0,
+        ge=0,
+        description="Down Cassandra nodes `pipeline_health` tolerates as a warning; its Param wins",
+    )
+    expected_brokers: int | None = Field(
+        default=None,
+        ge=1,
+        description="Kafka brokers the cluster should have (unset: those in the metadata); its Param wins",
+    )
+    expected_cassandra_nodes: int | None = Field(
+        default=None,
+        ge=1,
+        description="Cassandra nodes the cluster should have (unset: those the driver knows); its Param wins",
+    )
     health_dags: Names = Field(
         default=DEFAULT_HEALTH_DAGS,
         description="DAGs whose last run `pipeline_health` reports; its `dag_ids` Param wins",

@@ -60,6 +60,55 @@ OTHER_VARIABLES = (
         "tests/e2e",
         "Browser the dashboard's end-to-end test drives",
     ),
+    OtherVariable(
+        "KAFKAPIPELINE_METADATA_DB",
+        "text",
+        "`postgres`",
+        "scripts/env.sh",
+        "Airflow's metadata database: `postgres` (the local one) or `sqlite` (a file in AIRFLOW_HOME)",
+    ),
+    OtherVariable(
+        "KAFKAPIPELINE_POSTGRES_DB",
+        "text",
+        "`airflow`",
+        "scripts/env.sh, scripts/services",
+        "Database of Airflow's metadata in the local Postgres (created by `scripts/services up`)",
+    ),
+    OtherVariable(
+        "KAFKAPIPELINE_POSTGRES_USER",
+        "text",
+        "`airflow`",
+        "scripts/env.sh, scripts/services",
+        "Role Airflow connects to the local Postgres as",
+    ),
+    OtherVariable(
+        "KAFKAPIPELINE_POSTGRES_PASSWORD",
+        "secret",
+        "generated into `<state>/secrets/postgres.password`",
+        "scripts/env.sh, scripts/services",
+        "Password of that role",
+    ),
+    OtherVariable(
+        "KAFKAPIPELINE_POSTGRES_SUPERUSER_PASSWORD",
+        "secret",
+        "generated into the state folder",
+        "scripts/services",
+        "Password of the local Postgres superuser (used only to create the role and database)",
+    ),
+    OtherVariable(
+        "KAFKAPIPELINE_REDIS_PASSWORD",
+        "secret",
+        "generated into `<state>/secrets/redis.password`",
+        "scripts/env.sh, scripts/services",
+        "Password of the local Redis (the Celery broker)",
+    ),
+    OtherVariable(
+        "KAFKAPIPELINE_CELERY_WORKERS",
+        "integer >= 1",
+        "`2`",
+        "scripts/airflow-components",
+        "Celery workers the run command starts",
+    ),
 )
 
 _BOUNDS = (

@@ -14,7 +14,7 @@ END = "<!-- settings-table end -->"
 #: Where a KAFKAPIPELINE_* variable may be read or named.
 SEARCHED = ("plugins", "dags", "scripts", "bench", "tests", "Makefile", "docker-compose.yaml")
 #: Modules still reading the environment themselves (health.py: being split; devstack.py: AIRFLOW_*).
-OWN_ENV_READS = {"settings.py", "health.py", "devstack.py"}
+OWN_ENV_READS = {"settings.py", "devstack.py"}
 
 
 def readme_table() -> str:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from kafkapipeline import settings
 
 METRIC_LAG = "consumer_lag"
 METRIC_ROWS = "rows_per_hour"
@@ -135,10 +136,8 @@ class HealthThresholds:
         unknown = set(counts) - set(_COUNT_SETTINGS)
         if unknown:
             raise TypeError(f"unknown health thresholds: {sorted(unknown)}")
-        lag = _first_set(max_lag, os.environ.get(MAX_LAG_ENV), DEFAULT_MAX_LAG)
-        freshness = _first_set(
-            max_freshness_seconds, os.environ.get(MAX_FRESHNESS_ENV), DEFAULT_MAX_FRESHNESS_SECONDS
-        )
+        lag = settings.param_or_setting(max_lag, "health_max_lag")
+        freshness = settings.param_or_setting(max_freshness_seconds, "health_max_freshness_seconds")
         try:
             lag, freshness = int(lag), float(freshness)
         except (TypeError, ValueError) as err:
@@ -146,11 +145,11 @@ class HealthThresholds:
                 f"invalid health threshold ({MAX_LAG_ENV}={lag!r}, {MAX_FRESHNESS_ENV}={freshness!r}): {err}"
             ) from err
         chosen: dict[str, Any] = {}
-        defaults = {f.name: f.default for f in fields(cls)}
         for name, env in _COUNT_SETTINGS.items():
-            raw = _first_set(counts.get(name), os.environ.get(env))
+            field = name if name.startswith("expected_") else f"health_{name}"
+            raw = settings.param_or_setting(counts.get(name), field)
             try:
-                chosen[name] = int(raw) if raw is not None else defaults[name]
+                chosen[name] = int(raw) if raw is not None else None
             except (TypeError, ValueError) as err:
                 raise ValueError(f"invalid health setting {name} ({env}={raw!r}): {err}") from err
         try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +14,6 @@ from kafkapipeline.health.dag_runs import dag_last_run_figures
 from kafkapipeline.health.kafka_figures import dlq_figures, lag_figures
 from kafkapipeline.health.report import (
     CQL_TIMEOUT_SECONDS,
-    DAGS_ENV,
     DEFAULT_DAG_IDS,
     DEFAULT_HOURS,
     FAIL,
@@ -135,7 +133,7 @@ def dag_ids_from(value: Iterable[str] | str | None) -> list[str]:
         value = value.split(",")
     ids = [str(v).strip() for v in value or [] if str(v).strip()]
     if not ids:
-        ids = [v.strip() for v in os.environ.get(DAGS_ENV, "").split(",") if v.strip()]
+        ids = list(settings.current().health_dags)
     return list(dict.fromkeys(ids)) or list(DEFAULT_DAG_IDS)
 
 
