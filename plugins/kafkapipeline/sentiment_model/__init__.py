@@ -28,10 +28,12 @@ from kafkapipeline.sentiment import NEGATIVE, NEUTRAL, POSITIVE, Sentiment
 if TYPE_CHECKING:
     import numpy as np
 
+    from kafkapipeline.sentiment_model.features import Lexicon
+
 MODEL_NAME = "ngram-logreg"
 #: The first 12 hex digits of the sha256 of the weights (``weights_digest``); scripts/train-sentiment
 #: rewrites this line when it writes new weights, and loading refuses weights that do not match.
-MODEL_VERSION = "35c6cc4a14da"
+MODEL_VERSION = "ca69b6631487"
 WEIGHTS_PATH = Path(__file__).with_name("weights.npz")
 #: Characters of a text that are scored; the rest is ignored, so a 240 KB text costs as much as a
 #: long tweet (a tweet is at most 280 characters; twice that leaves room for entities).
@@ -52,17 +54,23 @@ class Weights(NamedTuple):
 
     table: np.ndarray  # (N_BUCKETS + 1, 2) float32
     bias: np.ndarray  # (2,) float64
+    lexicon: Lexicon  # VADER's lexicon by token hash (prior valences, a feature among others)
+    lexicon_weights: np.ndarray  # (LEXICON_FEATURES, 2) float64
 
 
 _weights: Weights | None = None
 _weights_lock = threading.Lock()
 
 
-def weights_digest(buckets: np.ndarray, values: np.ndarray, bias: np.ndarray) -> str:
+#: The arrays of a weights file, in the order they enter the digest.
+STORED_ARRAYS = ("buckets", "values", "bias", "lexicon_hashes", "lexicon_values", "lexicon_weights")
+
+
+def weights_digest(arrays: dict[str, np.ndarray]) -> str:
     """sha256 prefix of the stored arrays, the model's version."""
     digest = hashlib.sha256()
-    for array in (buckets, values, bias):
-        digest.update(array.tobytes())
+    for name in STORED_ARRAYS:
+        digest.update(arrays[name].tobytes())
     return digest.hexdigest()[:12]
 
 
@@ -73,16 +81,23 @@ def load_weights(path: Path = WEIGHTS_PATH, expected_version: str | None = MODEL
     from kafkapipeline.sentiment_model import features
 
     with np.load(path, allow_pickle=False) as stored:
-        buckets, values, bias = stored["buckets"], stored["values"], stored["bias"]
+        arrays = {name: stored[name] for name in STORED_ARRAYS}
         bucket_bits = int(stored["bucket_bits"])
     if bucket_bits != features.BUCKET_BITS:
-        raise ValueError(f"{path}: weights for {bucket_bits}-bit buckets, features use {features.BUCKET_BITS}")
-    version = weights_digest(buckets, values, bias)
+        raise ValueError(
+            f"{path}: weights for {bucket_bits}-bit buckets, features use {features.BUCKET_BITS}"
+        )
+    version = weights_digest(arrays)
     if expected_version is not None and version != expected_version:
         raise ValueError(f"{path}: weights version {version} is not MODEL_VERSION {expected_version}")
     table = np.zeros((features.N_BUCKETS + 1, 2), dtype=np.float32)
-    table[buckets.astype(np.int64)] = values
-    return Weights(table=table, bias=bias.astype(np.float64))
+    table[arrays["buckets"].astype(np.int64)] = arrays["values"]
+    return Weights(
+        table=table,
+        bias=arrays["bias"].astype(np.float64),
+        lexicon=features.Lexicon(arrays["lexicon_hashes"], arrays["lexicon_values"]),
+        lexicon_weights=arrays["lexicon_weights"].astype(np.float64),
+    )
 
 
 def weights() -> Weights:
@@ -113,7 +128,7 @@ def logits(texts: Sequence[str], model: Weights | None = None) -> np.ndarray:
     for start in range(0, len(texts), CHUNK_TEXTS):
         chunk = list(texts[start : start + CHUNK_TEXTS])
         try:
-            feats = features.featurise(chunk)
+            feats = features.featurise(chunk, model.lexicon)
         except (AttributeError, TypeError):
             _check_texts(chunk)
             raise
@@ -128,6 +143,7 @@ def logits(texts: Sequence[str], model: Weights | None = None) -> np.ndarray:
             model.bias
             + word_sum / np.sqrt(np.maximum(n_words, 1))[:, None]
             + char_sum / np.sqrt(np.maximum(feats.char_counts, 1))[:, None]
+            + feats.lexicon @ model.lexicon_weights
         )
         z[n_words == 0] = np.nan
         out[start : start + len(chunk)] = z
@@ -155,7 +171,10 @@ def score_arrays(texts: Sequence[str], model: Weights | None = None) -> tuple[np
 def score_batch(texts: Sequence[str]) -> list[Sentiment]:
     """Score and label of every text, in order; blank text is Neutral 0.0."""
     scores, classes = score_arrays(texts)
-    return [Sentiment(score, CLASS_LABELS[cls]) for score, cls in zip(scores.tolist(), classes.tolist())]
+    return [
+        Sentiment(score, CLASS_LABELS[cls])
+        for score, cls in zip(scores.tolist(), classes.tolist(), strict=False)
+    ]
 
 
 def score_text(text: str) -> Sentiment:

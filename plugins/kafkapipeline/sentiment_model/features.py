@@ -26,10 +26,12 @@ CHAR_NGRAM = 4
 #: Tokens after a negation word (in the same clause) that are marked negated.
 NEGATION_SCOPE = 3
 NEGATORS = (
-    "not no never nothing nobody none neither nor cannot without aint ain't isn't wasn't aren't "
-    "weren't don't doesn't didn't can't couldn't won't wouldn't shouldn't haven't hasn't hadn't "
-    "dont doesnt didnt cant couldnt wont wouldnt shouldnt havent hasnt isnt wasnt arent werent"
-).split()
+    "not", "no", "never", "nothing", "nobody", "none", "neither", "nor", "cannot", "without",
+    "aint", "ain't", "isn't", "wasn't", "aren't", "weren't", "don't", "doesn't", "didn't", "can't",
+    "couldn't", "won't", "wouldn't", "shouldn't", "haven't", "hasn't", "hadn't", "dont", "doesnt",
+    "didnt", "cant", "couldnt", "wont", "wouldnt", "shouldnt", "havent", "hasnt", "isnt", "wasnt",
+    "arent", "werent",
+)  # fmt: skip
 CLAUSE_BREAKS = ".,!?;:"
 
 _U64 = np.uint64
@@ -66,6 +68,21 @@ class BatchFeatures(NamedTuple):
     char_row_starts: np.ndarray
     char_buckets: np.ndarray
     char_counts: np.ndarray
+    lexicon: np.ndarray  # (n_texts, LEXICON_FEATURES) float64; zeros without a lexicon
+
+
+class Lexicon(NamedTuple):
+    """Prior valences of single tokens (VADER's lexicon), by token hash, sorted for searchsorted."""
+
+    hashes: np.ndarray  # uint64, sorted, unique
+    values: np.ndarray  # float32
+
+
+#: Dense features from the lexicon: squashed sums of all, of positive and of negative valences.
+LEXICON_FEATURES = 3
+#: VADER's factor for a valence in a negation's scope, and its normalisation constant.
+NEGATED_VALENCE = -0.74
+SQUASH_ALPHA = 15.0
 
 
 def _mix(h: np.ndarray) -> np.ndarray:
@@ -136,10 +153,42 @@ def _token_hashes(codes: np.ndarray, rows: np.ndarray, cls: np.ndarray) -> tuple
 
 
 def hash_tokens(words: list[str]) -> np.ndarray:
-    """The token hash of each single word, as the batch featuriser computes it."""
+    """The token hashes of all the words, as the batch featuriser computes them."""
     codes, rows = _code_points(words)
     hashes, _, _ = _token_hashes(*_normalise(codes, rows))
     return hashes
+
+
+def build_lexicon(valences: dict[str, float]) -> Lexicon:
+    """A Lexicon of the entries that are one token to the featuriser (":)" is two: left out)."""
+    words = list(valences)
+    codes, rows = _code_points(words)
+    hashes, token_rows, _ = _token_hashes(*_normalise(codes, rows))
+    single = np.flatnonzero(np.bincount(token_rows, minlength=len(words)) == 1)
+    hash_of = dict(zip(token_rows.tolist(), hashes.tolist(), strict=True))  # right for single rows
+    table = {hash_of[row]: valences[words[row]] for row in single.tolist()}
+    keys = np.array(sorted(table), dtype=np.uint64)
+    return Lexicon(keys, np.array([table[k] for k in keys.tolist()], dtype=np.float32))
+
+
+def _squash(x: np.ndarray) -> np.ndarray:
+    return x / np.sqrt(x * x + SQUASH_ALPHA)
+
+
+def _lexicon_features(
+    hashes: np.ndarray, negated: np.ndarray, token_rows: np.ndarray, n_texts: int, lexicon: Lexicon | None
+) -> np.ndarray:
+    """Per text: squashed sum of all, of positive and of negative token valences (negation flips)."""
+    out = np.zeros((n_texts, LEXICON_FEATURES), dtype=np.float64)
+    if lexicon is None or lexicon.hashes.size == 0 or hashes.size == 0:
+        return out
+    at = np.minimum(np.searchsorted(lexicon.hashes, hashes), lexicon.hashes.size - 1)
+    valence = np.where(lexicon.hashes[at] == hashes, lexicon.values[at], 0).astype(np.float64)
+    valence[negated] *= NEGATED_VALENCE
+    out[:, 0] = _squash(np.bincount(token_rows, weights=valence, minlength=n_texts))
+    out[:, 1] = _squash(np.bincount(token_rows, weights=np.maximum(valence, 0), minlength=n_texts))
+    out[:, 2] = _squash(np.bincount(token_rows, weights=np.minimum(valence, 0), minlength=n_texts))
+    return out
 
 
 _NEGATOR_HASHES = np.unique(hash_tokens(NEGATORS))
@@ -156,8 +205,9 @@ def _negated(hashes: np.ndarray, rows: np.ndarray, first: np.ndarray) -> np.ndar
     return negated
 
 
-def featurise(texts: list[str]) -> BatchFeatures:
-    """Bucket indices of every word unigram and bigram and every character 4-gram of the batch."""
+def featurise(texts: list[str], lexicon: Lexicon | None = None) -> BatchFeatures:
+    """Bucket indices of every word unigram and bigram and every character 4-gram of the batch,
+    and the lexicon features of each text."""
     codes, rows = _code_points(texts)
     codes, rows, cls = _normalise(codes, rows)
     hashes, token_rows, first = _token_hashes(codes, rows, cls)
@@ -187,4 +237,5 @@ def featurise(texts: list[str]) -> BatchFeatures:
         char_row_starts=row_starts,
         char_buckets=char_buckets,
         char_counts=np.maximum(row_lengths - (n - 1), 0),
+        lexicon=_lexicon_features(hashes, negated, token_rows, len(texts), lexicon),
     )
