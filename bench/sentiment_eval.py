@@ -1,0 +1,121 @@
+"""Evaluate the tweet sentiment model against VADER on the held-out TweetEval tweets, and time both.
+
+Figures on the fixed held-out split of ``kafkapipeline.sentiment_model.evaluation`` (20% of each
+class, seed 13; ``scripts/train-sentiment`` never trains on it): 3-class accuracy, macro-F1,
+2-class accuracy (tweets whose gold label is positive or negative, decided by the score's sign)
+and the confusion matrix, for the model and for VADER with its authors' thresholds.
+
+Speed: tweets per second on one core (CPU time of this process), scoring the held-out tweets
+cycled to ``--tweets`` texts: the model in batches of ``--batch``, VADER one tweet at a time (it
+has no batch mode). Best of ``--repeat`` runs, as other processes share the machine.
+
+Usage::
+
+    .venv/bin/python bench/sentiment_eval.py [--tweets 100000] [--batch 10000]
+
+Needs ../shared/reference-data/tweeteval-sentiment (or $KAFKAPIPELINE_REFERENCE_DATA); without
+it the benchmark says so and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT / "plugins"))
+
+import numpy as np  # noqa: E402
+
+from kafkapipeline import sentiment, sentiment_model  # noqa: E402
+from kafkapipeline.sentiment_model import evaluation  # noqa: E402
+
+VADER_IDS = {sentiment.NEGATIVE: evaluation.NEGATIVE_ID, sentiment.POSITIVE: evaluation.POSITIVE_ID}
+
+
+def vader(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    scored = [sentiment.score_text(text) for text in texts]
+    return (
+        np.array([s.score for s in scored]),
+        np.array([VADER_IDS.get(s.label, evaluation.NEUTRAL_ID) for s in scored]),
+    )
+
+
+def per_second(score: Callable[[list[str]], object], texts: list[str], batch: int, repeat: int) -> float:
+    """Best texts/s of ``repeat`` runs, in CPU seconds of this process (one core)."""
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.process_time()
+        for start in range(0, len(texts), batch):
+            score(texts[start : start + batch])
+        best = min(best, time.process_time() - started)
+    return len(texts) / best
+
+
+def print_figures(name: str, fig: evaluation.Figures) -> None:
+    print(f"\n{name}")
+    print(f"  accuracy          {fig.accuracy:.3f}")
+    print(f"  macro-F1          {fig.macro_f1:.3f}")
+    print(f"  2-class accuracy  {fig.binary_accuracy:.3f}")
+    print("  confusion (rows gold, columns predicted):")
+    print("              " + "".join(f"{label:>10}" for label in evaluation.CLASSES))
+    for label, row in zip(evaluation.CLASSES, fig.confusion, strict=True):
+        print(f"    {label:<10}" + "".join(f"{count:>10}" for count in row))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tweets", type=int, default=100_000, help="texts timed for the model")
+    parser.add_argument("--vader-tweets", type=int, default=10_000, help="texts timed for VADER")
+    parser.add_argument("--batch", type=int, default=10_000, help="texts per score_batch call")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs, the best is reported")
+    args = parser.parse_args()
+
+    data_dir = evaluation.default_data_dir()
+    if not data_dir.is_dir():
+        print(
+            f"skipped: the TweetEval sentiment data is not at {data_dir} (set KAFKAPIPELINE_REFERENCE_DATA)"
+        )
+        return
+    data = evaluation.load_tweeteval(data_dir)
+    _, held_out = evaluation.holdout_split(data.labels)
+    texts = [data.texts[i] for i in held_out]
+    gold = data.labels[held_out]
+    counts = np.bincount(gold, minlength=3)
+    print(
+        f"held-out split: {len(texts)} of {len(data.texts)} tweets (seed {evaluation.SPLIT_SEED}); "
+        + ", ".join(f"{n} {label.lower()}" for label, n in zip(evaluation.CLASSES, counts, strict=True))
+    )
+
+    scores, predicted = sentiment_model.score_arrays(texts)
+    model_fig = evaluation.figures(gold, predicted, scores)
+    vader_scores, vader_predicted = vader(texts)
+    vader_fig = evaluation.figures(gold, vader_predicted, vader_scores)
+    print_figures(f"{sentiment_model.MODEL_NAME} {sentiment_model.MODEL_VERSION}", model_fig)
+    print_figures("VADER (authors' thresholds)", vader_fig)
+    print(
+        f"\nmodel - VADER: macro-F1 {model_fig.macro_f1 - vader_fig.macro_f1:+.3f}, "
+        f"2-class accuracy {model_fig.binary_accuracy - vader_fig.binary_accuracy:+.3f}, "
+        f"accuracy {model_fig.accuracy - vader_fig.accuracy:+.3f}"
+    )
+
+    cycled = [texts[i % len(texts)] for i in range(args.tweets)]
+    sentiment_model.weights()  # loading is not part of scoring
+    model_rate = per_second(sentiment_model.score_batch, cycled, args.batch, args.repeat)
+    vader_rate = per_second(vader, cycled[: args.vader_tweets], args.batch, 1)
+    mean_chars = sum(map(len, cycled)) / len(cycled)
+    print(
+        f"\nspeed on one core (CPU time, best of {args.repeat}; tweets average {mean_chars:.0f} characters):"
+    )
+    print(
+        f"  {sentiment_model.MODEL_NAME:<12} {model_rate:>10,.0f} tweets/s"
+        f"  (score_batch, {args.batch:,} a call)"
+    )
+    print(f"  {'VADER':<12} {vader_rate:>10,.0f} tweets/s  (one at a time)")
+
+
+if __name__ == "__main__":
+    main()
