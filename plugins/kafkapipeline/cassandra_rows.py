@@ -9,12 +9,14 @@ replay overwrites it, which is the only difference a replay makes. Split out of
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from kafkapipeline.records import TweetRecord, WeatherRecord
-from kafkapipeline.sentiment import Sentiment, score_text
+from kafkapipeline.scorers import default_scorer
+from kafkapipeline.sentiment import Sentiment
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ TWEETS = TableSpec(
         "source",
         "sentiment_score",
         "sentiment_label",
+        "sentiment_model",
+        "sentiment_model_version",
         "ingested_at",
     ),
     partition_key_width=2,
@@ -81,15 +85,23 @@ WEATHER_REPORTS = TableSpec(
 
 
 def tweet_row(
-    record: TweetRecord, ingested_at: datetime | None, *, sentiment: Sentiment | None = None
+    record: TweetRecord,
+    ingested_at: datetime | None,
+    *,
+    sentiment: Sentiment | None = None,
+    model: tuple[str, str] | None = None,
 ) -> tuple[Any, ...]:
-    """The ``tweets`` row of a tweet, with its VADER sentiment (columns in :data:`TWEETS` order).
+    """The ``tweets`` row of a tweet (columns in :data:`TWEETS` order).
 
-    ``sentiment`` is given only when restoring a row whose sentiment was already computed
-    (the CSV import of an export); otherwise the text is scored here.
+    ``sentiment`` and ``model`` (name, version) are given when the text was scored in a batch
+    (:func:`tweet_rows`) or when a row is restored as it was (the CSV import of an export, where
+    an unknown model is left unset); otherwise the text is scored here with the default model.
     """
     if sentiment is None:
-        sentiment = score_text(record.text)
+        scorer = default_scorer()
+        sentiment = scorer.score_batch([record.text])[0]
+        model = (scorer.name, scorer.version)
+    model_name, model_version = model or (None, None)
     return (
         record.city,
         record.day,
@@ -106,8 +118,21 @@ def tweet_row(
         record.source,
         sentiment.score,
         sentiment.label,
+        model_name,
+        model_version,
         ingested_at,
     )
+
+
+def tweet_rows(records: Sequence[TweetRecord], ingested_at: datetime | None) -> list[tuple[Any, ...]]:
+    """The rows of a micro-batch of tweets, their texts scored in one batch by the default model."""
+    scorer = default_scorer()
+    scores = scorer.score_batch([record.text for record in records])
+    model = (scorer.name, scorer.version)
+    return [
+        tweet_row(record, ingested_at, sentiment=sentiment, model=model)
+        for record, sentiment in zip(records, scores, strict=True)
+    ]
 
 
 def weather_row(record: WeatherRecord, ingested_at: datetime | None) -> tuple[Any, ...]:
@@ -129,3 +154,8 @@ def weather_row(record: WeatherRecord, ingested_at: datetime | None) -> tuple[An
         record.provider,
         ingested_at,
     )
+
+
+def weather_rows(records: Sequence[WeatherRecord], ingested_at: datetime | None) -> list[tuple[Any, ...]]:
+    """The rows of a micro-batch of observations."""
+    return [weather_row(record, ingested_at) for record in records]

@@ -89,6 +89,8 @@ COLUMN_TYPES: dict[str, str] = {
     "source": "text",
     "sentiment_score": "double",
     "sentiment_label": "text",
+    "sentiment_model": "text",
+    "sentiment_model_version": "text",
     "source_label": "text",
     "ingested_at": "timestamp",
     "observed_at": "timestamp",

@@ -119,8 +119,11 @@ def export_tweet_row(header: ExportHeader, fields: Sequence[str], imported_at: d
     _check_day(values, record.day)
     score, label = values.get("sentiment_score"), values.get("sentiment_label")
     sentiment = Sentiment(score, label) if score is not None and label is not None else None
+    model = None
+    if sentiment is not None and values.get("sentiment_model"):
+        model = (values["sentiment_model"], values.get("sentiment_model_version") or "")
     ingested_at = values.get("ingested_at") or imported_at
-    return (*tweet_row(record, ingested_at, sentiment=sentiment), values.get("source_label"))
+    return (*tweet_row(record, ingested_at, sentiment=sentiment, model=model), values.get("source_label"))
 
 
 def export_weather_row(header: ExportHeader, fields: Sequence[str], imported_at: datetime) -> tuple[Any, ...]:

@@ -293,9 +293,13 @@ class _MicroBatch:
     def _rows_of(
         self, messages: list[Message], dead_letters: BatchTransaction
     ) -> tuple[list[tuple[Any, ...]], list[Message]]:
-        """The rows of ``messages`` and, in the same order, the message each row came from."""
-        spec, ingested_at, pending = self.spec, self.ingested_at, self.pending
-        rows: list[tuple[Any, ...]] = []
+        """The rows of ``messages`` and, in the same order, the message each row came from.
+
+        Values are decoded one by one (a bad one is dead-lettered alone), then the decoded
+        records become rows in one call, so tweets are scored as a batch.
+        """
+        spec, pending = self.spec, self.pending
+        records: list[Any] = []
         sources: list[Message] = []
         for message in messages:
             error = message.error()
@@ -315,7 +319,7 @@ class _MicroBatch:
             r.last_offset = offset
             r.messages += 1
             try:
-                rows.append(spec.to_row(decode(spec, message.value()), ingested_at))
+                records.append(decode(spec, message.value()))
             except Exception as err:  # whatever one message does, only it is dead-lettered
                 # InvalidRecord (a ValueError) carries the reason; anything else (RecursionError on
                 # deeply nested JSON, OverflowError...) is named by its type.
@@ -324,7 +328,26 @@ class _MicroBatch:
                 sources.append(message)
             if offset + 1 >= r.end_offset:
                 self._close(r)
-        return rows, sources
+        if not records:
+            return [], []
+        try:
+            return spec.to_rows(records, self.ingested_at), sources
+        except Exception:  # one record broke the batch call: find it by building rows one by one
+            return self._rows_one_by_one(records, sources, dead_letters)
+
+    def _rows_one_by_one(
+        self, records: list[Any], sources: list[Message], dead_letters: BatchTransaction
+    ) -> tuple[list[tuple[Any, ...]], list[Message]]:
+        rows: list[tuple[Any, ...]] = []
+        kept: list[Message] = []
+        for record, message in zip(records, sources, strict=True):
+            try:
+                rows.extend(self.spec.to_rows([record], self.ingested_at))
+            except Exception as err:
+                dead_letters.send(message, _reason(err))
+            else:
+                kept.append(message)
+        return rows, kept
 
     def _on_error(self, message: Message, error: KafkaError) -> None:
         if error.code() == KafkaError._PARTITION_EOF:

@@ -14,7 +14,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from kafkapipeline import settings
-from kafkapipeline.cassandra_rows import TWEETS, WEATHER_REPORTS, TableSpec, tweet_row, weather_row
+from kafkapipeline.cassandra_rows import (
+    TWEETS,
+    WEATHER_REPORTS,
+    TableSpec,
+    tweet_row,
+    tweet_rows,
+    weather_row,
+    weather_rows,
+)
 from kafkapipeline.cassandra_writer import DEFAULT_CONCURRENCY, DEFAULT_MAX_BATCH_ROWS
 from kafkapipeline.records import TweetRecord, WeatherRecord, decode_record
 
@@ -25,17 +33,18 @@ KINDS = (KIND_TWEET, KIND_WEATHER)
 
 @dataclass(frozen=True)
 class RecordKind:
-    """How one kind of message becomes a row."""
+    """How one kind of message becomes a row: one at a time, or a micro-batch at once (the drain)."""
 
     name: str
     record_type: type[TweetRecord] | type[WeatherRecord]
     table: TableSpec
     to_row: Callable[[Any, datetime | None], tuple[Any, ...]]
+    to_rows: Callable[[Sequence[Any], datetime | None], list[tuple[Any, ...]]]
 
 
 RECORD_KINDS: dict[str, RecordKind] = {
-    KIND_TWEET: RecordKind(KIND_TWEET, TweetRecord, TWEETS, tweet_row),
-    KIND_WEATHER: RecordKind(KIND_WEATHER, WeatherRecord, WEATHER_REPORTS, weather_row),
+    KIND_TWEET: RecordKind(KIND_TWEET, TweetRecord, TWEETS, tweet_row, tweet_rows),
+    KIND_WEATHER: RecordKind(KIND_WEATHER, WeatherRecord, WEATHER_REPORTS, weather_row, weather_rows),
 }
 
 

@@ -41,7 +41,7 @@ def _vader() -> Scorer:
 def _learned() -> Scorer:
     from kafkapipeline import sentiment_model
 
-    return Scorer(sentiment_model.MODEL_NAME, sentiment_model.model_version(), sentiment_model.score_batch)
+    return Scorer(sentiment_model.MODEL_NAME, sentiment_model.MODEL_VERSION, sentiment_model.score_batch)
 
 
 _FACTORIES: dict[str, Callable[[], Scorer]] = {LEARNED: _learned, VADER: _vader}

@@ -22,6 +22,7 @@ from kafkapipeline.csv_import import (
     rows_of,
 )
 from kafkapipeline.csv_lines import SKIP_CHUNK_BYTES, LineReader, max_line_bytes
+from kafkapipeline.scorers import default_scorer
 
 IMPORTED_AT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 MIB = 1024 * 1024
@@ -56,6 +57,7 @@ def write_with_huge_line(path: Path, huge_bytes: int, *, newline: bool, after: i
 def test_a_50_mb_line_is_one_bad_row_read_in_bounded_memory(tmp_path):
     path = tmp_path / "huge.csv"
     write_with_huge_line(path, 50 * MIB, newline=True, after=3)
+    default_scorer().score_batch(["load the sentiment model first"])  # once per process, not per line
 
     tracemalloc.start()
     try:

@@ -28,7 +28,7 @@ from kafkapipeline.csv_import import (
     seed_tweet_id,
 )
 from kafkapipeline.records import InvalidRecord
-from kafkapipeline.sentiment import score_text
+from kafkapipeline.scorers import default_scorer
 
 IMPORTED_AT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
@@ -80,7 +80,11 @@ def test_seed_tweets_parse_with_stable_ids_city_mapping_and_label():
     assert first["text"] == "First, you get educated.\n\nTo learn mor\u2026 https://t.co/x"
     assert first["source"] == "seed-csv"
     assert first["source_label"] == "Negative"  # the seed's label, kept as it was
-    assert (first["sentiment_score"], first["sentiment_label"]) == tuple(score_text(first["text"]))  # VADER
+    model = default_scorer()
+    assert (first["sentiment_score"], first["sentiment_label"]) == tuple(
+        model.score_batch([first["text"]])[0]
+    )
+    assert (first["sentiment_model"], first["sentiment_model_version"]) == (model.name, model.version)
     assert first["ingested_at"] == IMPORTED_AT
     assert first["tweet_id"] == seed_tweet_id(
         "2021-02-09 17:32:49.805726976",
@@ -211,6 +215,8 @@ def test_export_format_round_trips_through_the_parser(tmp_path):
         "x-api",
         -0.3182,
         "Negative",
+        "vader",
+        "3.3.2",
         datetime(2026, 11, 22, 13, 6, 0, 1000, tzinfo=UTC),
         None,
     )
@@ -237,7 +243,15 @@ def test_export_rows_keep_their_ingested_at_and_sentiment_or_get_them():
     by_id = {row[3]: dict(zip(TWEETS_WITH_SOURCE_LABEL.columns, row, strict=True)) for row in rows}
     assert (by_id["1"]["sentiment_score"], by_id["1"]["sentiment_label"]) == (0.5, "Positive")
     assert by_id["1"]["ingested_at"] == datetime(2026, 11, 22, 2, tzinfo=UTC)
-    assert (by_id["2"]["sentiment_score"], by_id["2"]["sentiment_label"]) == tuple(score_text("I love it"))
+    assert by_id["1"]["sentiment_model"] is None  # restored as written: the file does not say which model
+    model = default_scorer()
+    assert (by_id["2"]["sentiment_score"], by_id["2"]["sentiment_label"]) == tuple(
+        model.score_batch(["I love it"])[0]
+    )
+    assert (by_id["2"]["sentiment_model"], by_id["2"]["sentiment_model_version"]) == (
+        model.name,
+        model.version,
+    )
     assert by_id["2"]["ingested_at"] == IMPORTED_AT
     assert [(b.lines, b.reason) for b in report.bad_row_examples] == [
         ("4", "day 2026-11-21 is not the UTC day of the row's timestamp (2026-11-22)")

@@ -24,6 +24,7 @@ from kafkapipeline.cassandra_writer import (
     weather_row,
 )
 from kafkapipeline.drain import (
+    RECORD_KINDS,
     DrainOptions,
     DrainSummary,
     PartitionRange,
@@ -35,7 +36,7 @@ from kafkapipeline.drain import (
     topic_for_kind,
 )
 from kafkapipeline.records import InvalidRecord, TweetRecord, WeatherRecord
-from kafkapipeline.sentiment import score_text
+from kafkapipeline.scorers import default_scorer
 
 TWEET = TweetRecord(
     tweet_id="1578516068309794817",
@@ -62,14 +63,22 @@ INGESTED_AT = datetime(2024, 5, 2, tzinfo=UTC)
 
 
 def table_columns(cql_file: str) -> list[str]:
-    """Column names of the CREATE TABLE in a migration file, in declaration order."""
+    """Column names of the CREATE TABLE in a migration file, plus those later migrations ADD."""
     text = (settings.cql_dir() / cql_file).read_text()
+    table = re.search(r"CREATE TABLE IF NOT EXISTS \$\{keyspace\}\.([a-z_]+)", text).group(1)
     body = text[text.index("(") + 1 : text.index("PRIMARY KEY")]
-    return [m.group(1) for m in re.finditer(r"^\s*([a-z_]+)\s+[a-z<>, ]+,\s*$", body, re.MULTILINE)]
+    names = [m.group(1) for m in re.finditer(r"^\s*([a-z_]+)\s+[a-z<>, ]+,\s*$", body, re.MULTILINE)]
+    added = re.compile(rf"ALTER TABLE \$\{{keyspace\}}\.{table} ADD IF NOT EXISTS ([a-z_]+)")
+    for later in sorted(settings.cql_dir().glob("*.cql")):
+        if later.name > cql_file:
+            names += added.findall(later.read_text())
+    return names
 
 
 def test_tweet_columns_match_the_migration():
-    assert sorted(TWEETS.columns) == sorted(table_columns("0004_tweets.cql"))
+    from kafkapipeline.csv_export import TWEETS_WITH_SOURCE_LABEL  # the drain's columns + source_label (0008)
+
+    assert sorted(TWEETS_WITH_SOURCE_LABEL.columns) == sorted(table_columns("0004_tweets.cql"))
     assert TWEETS.columns[: TWEETS.partition_key_width] == ("city", "day")
 
 
@@ -91,10 +100,19 @@ def test_tweet_row_has_sentiment_and_natural_key():
     assert row["day"] == date(2024, 5, 1)
     assert row["created_at"] == TWEET.created_at
     assert row["tweet_id"] == "1578516068309794817"
-    assert (row["sentiment_score"], row["sentiment_label"]) == tuple(score_text(TWEET.text))
+    model = default_scorer()
+    assert (row["sentiment_score"], row["sentiment_label"]) == tuple(model.score_batch([TWEET.text])[0])
+    assert (row["sentiment_model"], row["sentiment_model_version"]) == (model.name, model.version)
     assert row["sentiment_label"] == "Positive"
     assert row["ingested_at"] == INGESTED_AT
     assert row["reply_count"] is None
+
+
+def test_a_batch_of_tweets_gives_the_rows_of_each_tweet_alone():
+    texts = ["I love this city", "Another grey, gloomy day. Miss the sun", "Road closure on Main St tonight"]
+    records = [TweetRecord(str(n), text, TWEET.created_at, "Vancouver") for n, text in enumerate(texts)]
+    assert RECORD_KINDS["tweet"].to_rows(records, INGESTED_AT) == [tweet_row(r, INGESTED_AT) for r in records]
+    assert RECORD_KINDS["tweet"].to_rows([], INGESTED_AT) == []
 
 
 def test_same_message_gives_the_same_row_apart_from_ingested_at():

@@ -207,7 +207,7 @@ def test_cluster_thresholds_come_from_the_params_then_the_environment(monkeypatc
     with pytest.raises(ValueError, match="KAFKAPIPELINE_EXPECTED_BROKERS='three'"):
         HealthThresholds.from_env()
     monkeypatch.setenv("KAFKAPIPELINE_EXPECTED_BROKERS", "0")
-    with pytest.raises(ValueError, match="KAFKAPIPELINE_EXPECTED_BROKERS=.0.*>= 1"):
+    with pytest.raises(ValueError, match=r"KAFKAPIPELINE_EXPECTED_BROKERS='0'.*>= 1"):
         HealthThresholds.from_env()
     with pytest.raises(ValueError, match="max_offline_brokers must be an integer >= 0"):
         HealthThresholds(max_offline_brokers=-1)
