@@ -325,3 +325,69 @@ def test_empty_fields_are_bound_unset_so_no_tombstones_are_written():
         assert sent is (UNSET_VALUE if value is None else value), column
     complete = ("a", 1, 2.5)
     assert unset_nulls(complete) is complete
+
+
+class _Message:
+    """The parts of a confluent_kafka Message the drain's row step reads."""
+
+    def __init__(self, offset: int, value: bytes) -> None:
+        self._offset, self._value = offset, value
+
+    def error(self):
+        return None
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return self._offset
+
+    def value(self) -> bytes:
+        return self._value
+
+
+class _DeadLetters:
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, str]] = []
+
+    def send(self, message, reason: str) -> None:
+        self.sent.append((message.offset(), reason))
+
+
+def test_a_tweet_that_breaks_the_batch_scoring_is_dead_lettered_alone(monkeypatch):
+    """Scoring runs once per micro-batch; if that call fails, each row is built alone."""
+    from kafkapipeline import drain, scorers
+
+    real = scorers.default_scorer()
+
+    def score_batch(texts):
+        if any("poison" in text for text in texts):
+            raise RuntimeError("the model choked")
+        return real.score_batch(texts)
+
+    monkeypatch.setattr(
+        "kafkapipeline.cassandra_rows.default_scorer",
+        lambda: scorers.Scorer(real.name, real.version, score_batch),
+    )
+    texts = ["I love this city", "poison pill", "Road closure on Main St tonight", "not JSON"]
+    messages = [
+        _Message(
+            n,
+            b"{not json"
+            if text == "not JSON"
+            else TweetRecord(str(n), text, TWEET.created_at, "X").to_json(),
+        )
+        for n, text in enumerate(texts)
+    ]
+    summary = DrainSummary(topic="t", kind="tweet", group_id="g")
+    batch = drain._MicroBatch(None, RECORD_KINDS["tweet"], summary, DrainOptions(), max_messages=10)
+    batch.pending = {0: PartitionRange(partition=0, start_offset=0, end_offset=100)}
+    dead_letters = _DeadLetters()
+
+    rows, sources = batch._rows_of(messages, dead_letters)
+
+    assert [row[3] for row in rows] == ["0", "2"]
+    assert [m.offset() for m in sources] == [0, 2]
+    assert [offset for offset, _ in dead_letters.sent] == [3, 1]
+    assert "RuntimeError: the model choked" in dead_letters.sent[1][1]
+    assert batch.pending[0].messages == 4
