@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 
 from kafkapipeline.dashboard.aggregation import (
+    UNNAMED_MODEL,
     InvalidTimeRange,
     TimeRange,
     drain_activity,
@@ -26,6 +27,8 @@ class Tweet:
     created_at: datetime
     sentiment_score: float | None
     sentiment_label: str | None
+    sentiment_model: str | None = None
+    sentiment_model_version: str | None = None
 
 
 @dataclass
@@ -89,6 +92,23 @@ def test_hourly_shares_and_mean_score_from_known_tweets():
     assert summary.mean_score == pytest.approx(-0.1)
     assert summary.latest_tweet_at == at(130)
     assert result.has_data and result.message is None
+
+
+def test_the_summary_says_which_models_scored_the_tweets():
+    at = T0 + timedelta(minutes=5)
+    tweets = [
+        Tweet(at, 0.5, "Positive", "ngram-logreg", "ca69b6631487"),
+        Tweet(at, -0.5, "Negative", "ngram-logreg", "ca69b6631487"),
+        Tweet(at, 0.1, "Positive", "vader", "3.3.2"),
+        Tweet(at, 0.0, "Neutral"),  # written before migration 0009 recorded the model
+    ]
+    result = sentiment_against_weather("Vancouver", tweets, [], RANGE, keyspace="ks")
+    assert result.summary.models == {
+        "ngram-logreg ca69b6631487": 2,
+        "vader 3.3.2": 1,
+        "vader (before models were recorded)": 1,
+    }
+    assert list(result.summary.models) == ["ngram-logreg ca69b6631487", "vader 3.3.2", UNNAMED_MODEL]
 
 
 def test_shares_are_rounded_percentages():

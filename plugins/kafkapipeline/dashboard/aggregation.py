@@ -74,6 +74,21 @@ class TweetRow(Protocol):
     created_at: datetime
     sentiment_score: float | None
     sentiment_label: str | None
+    sentiment_model: str | None
+    sentiment_model_version: str | None
+
+
+#: How rows written before migration 0009 (which added the model columns) were scored.
+UNNAMED_MODEL = "vader (before models were recorded)"
+
+
+def model_of(row: TweetRow) -> str:
+    """``name version`` of the model that scored a row, as the dashboard shows it."""
+    name = getattr(row, "sentiment_model", None)
+    if not name:
+        return UNNAMED_MODEL
+    version = getattr(row, "sentiment_model_version", None)
+    return f"{name} {version}" if version else name
 
 
 class WeatherRow(Protocol):
@@ -178,6 +193,7 @@ def sentiment_against_weather(
     total = _SentimentBucket()
     latest_tweet: datetime | None = None
     latest_weather: datetime | None = None
+    models: Counter[str] = Counter()
 
     for row in tweets.rows:
         created_at = as_utc(row.created_at)
@@ -189,6 +205,7 @@ def sentiment_against_weather(
             continue
         buckets[floor_hour(created_at)].add_tweet(kind, row.sentiment_score)
         total.add_tweet(kind, row.sentiment_score)
+        models[model_of(row)] += 1
         latest_tweet = max(latest_tweet or created_at, created_at)
     for hour, count in tweets.capped.items():
         if count is not None:
@@ -228,6 +245,7 @@ def sentiment_against_weather(
         score_temperature_correlation=correlation(paired),
         correlated_hours=len(paired),
         tweets_stored=sum(stored.values()),
+        models=dict(models.most_common()),
     )
     has_data = bool(total.tweets or total.weather_reports)
     return SentimentWeatherResponse(

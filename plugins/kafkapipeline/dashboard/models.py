@@ -26,7 +26,7 @@ class SentimentHour(BaseModel):
     positive_pct: float | None = Field(description="Share of positive tweets, percent (0-100)")
     negative_pct: float | None = Field(description="Share of negative tweets, percent (0-100)")
     neutral_pct: float | None = Field(description="Share of neutral tweets, percent (0-100)")
-    mean_score: float | None = Field(description="Mean VADER compound score (-1..1)")
+    mean_score: float | None = Field(description="Mean sentiment score (-1..1)")
     weather_reports: int = Field(description="Weather observations in this hour")
     temperature_c: float | None = Field(description="Mean temperature, degrees Celsius")
     weather_description: str | None = Field(description="Most frequent weather description")
@@ -49,7 +49,7 @@ class SentimentWeatherSummary(BaseModel):
     positive_pct: float | None
     negative_pct: float | None
     neutral_pct: float | None
-    mean_score: float | None = Field(description="Mean VADER compound score over all tweets (-1..1)")
+    mean_score: float | None = Field(description="Mean sentiment score over all tweets (-1..1)")
     weather_reports: int
     mean_temperature_c: float | None
     min_temperature_c: float | None
@@ -63,6 +63,10 @@ class SentimentWeatherSummary(BaseModel):
     )
     correlated_hours: int = Field(description="Hours that have both tweets and weather")
     tweets_stored: int = Field(description="Tweets stored in the range, including truncated hours")
+    models: dict[str, int] = Field(
+        default_factory=dict,
+        description="Tweets read per sentiment model that scored them ('name version'), most first",
+    )
 
 
 class ReadLimits(BaseModel):

@@ -293,7 +293,7 @@ def read_tweets(sessions: DashboardSessions, keyspace: str, city: str, time_rang
         sessions,
         "tweets",
         keyspace=keyspace,
-        columns="created_at, sentiment_score, sentiment_label",
+        columns="created_at, sentiment_score, sentiment_label, sentiment_model, sentiment_model_version",
         key={"city": city},
         clustering="created_at",
         time_range=time_range,

@@ -286,6 +286,13 @@
     setEmpty("scatter-chart", points.length ? "" : "No hour has both tweets and a temperature yet.");
   }
 
+  // Which model scored the tweets shown: one name, or the main one and how many others.
+  function scoredBy(models) {
+    const names = Object.keys(models || {});
+    if (!names.length) return "no model yet";
+    return names.length === 1 ? names[0] : `${names[0]} + ${names.length - 1} other model(s)`;
+  }
+
   function drawKpis(data) {
     const s = data.summary;
     const card = (label, value, sub = "", cls = "") =>
@@ -298,7 +305,7 @@
       card("Positive", fmt.pct(s.positive_pct), `${fmt.int(s.positive)} tweets`, "positive"),
       card("Negative", fmt.pct(s.negative_pct), `${fmt.int(s.negative)} tweets`, "negative"),
       card("Neutral", fmt.pct(s.neutral_pct), `${fmt.int(s.neutral)} tweets`),
-      card("Mean score", fmt.score(s.mean_score), "VADER, −1 … +1"),
+      card("Mean score", fmt.score(s.mean_score), `${scoredBy(s.models)}, −1 … +1`),
       card("Mean temperature", fmt.temp(s.mean_temperature_c), range),
       card("Most common weather", s.most_common_description || "–", `${fmt.int(s.weather_reports)} reports`, "text"),
     ].join("");
