@@ -191,11 +191,13 @@ def try_decode(record_type: type[Any], raw: object) -> Any:
 
 
 def _check_fields() -> None:
-    """Fail at import if a record gains or loses a field that the wire structs do not mirror."""
+    """Fail at import if a record changes in a way the shortcut does not mirror."""
     for record_type, wire in ((TweetRecord, TweetWire), (WeatherRecord, WeatherWire)):
         expected = set(field_names(record_type)) | {"schema_version", "kind"}
         if set(wire.__struct_fields__) != expected:
             raise ImportError(f"{wire.__name__} does not mirror {record_type.__name__}'s fields")
+        if hasattr(record_type, "__post_init__") or "__slots__" in vars(record_type):
+            raise ImportError(f"{record_type.__name__} needs its __init__: _record() would skip it")
 
 
 _check_fields()

@@ -11,8 +11,12 @@ mutated, bytes flipped, keys escaped or duplicated) and valid records at both ki
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -397,3 +401,13 @@ def test_msgspec_refuses_what_the_shortcut_relies_on_it_refusing():
             msgspec.json.decode(raw, type=str)
     assert msgspec.json.decode(b'"\\ud83d\\ude00"', type=str) == "😀"
     assert msgspec.json.decode(b'{"a": 1, "a": 2}') == {"a": 2}  # last wins, as in json.loads
+
+
+@pytest.mark.parametrize("first", ["kafkapipeline.records", "kafkapipeline.records_fast"])
+def test_either_module_imports_first(first):
+    """records imports records_fast at its end and records_fast builds on records: no cycle error."""
+    code = f"import {first}; from kafkapipeline.records import TweetRecord, decode_record; print('ok')"
+    plugins = str(Path(__file__).resolve().parents[2] / "plugins")
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": plugins},
+                          capture_output=True, text=True, check=False, timeout=60)  # fmt: skip
+    assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr
