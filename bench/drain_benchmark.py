@@ -3,8 +3,9 @@
 Three ways to land the same N tweets (same rows, same machine, one run each), each into a
 keyspace of its own so none of them finds the rows of another:
 
-* ``drain``   - kafkapipeline.drain.drain_topic: Kafka -> decode/validate -> VADER -> Cassandra,
-                commit after the writes.
+* ``drain``   - kafkapipeline.drain.drain_topic: Kafka -> decode/validate -> sentiment model (one
+                batch per consumed chunk) -> Cassandra, commit after the writes; its time per
+                message is also printed per stage.
 * ``ceiling`` - no Kafka, no decoding, no sentiment: the finished rows written with
                 cassandra-driver's ``execute_concurrent_with_args`` and a prepared INSERT, one row
                 per request (the brief's baseline). A second figure writes the same rows through
@@ -163,6 +164,7 @@ class Benchmark:
         self.args = args
         self.n = args.messages
         self.naive_n = min(args.naive_messages or self.n, self.n)
+        self.stages: dict[str, float] = {}
         self.options = drain.DrainOptions(
             concurrency=args.concurrency or cassandra_writer.DEFAULT_CONCURRENCY,
             consume_batch=args.consume_batch or drain.DEFAULT_CONSUME_BATCH,
@@ -223,7 +225,7 @@ class Benchmark:
 
         summary = self.timed(
             "drain",
-            "drain (Kafka -> decode/validate -> VADER -> Cassandra -> commit)",
+            "drain (Kafka -> decode/validate -> score -> Cassandra -> commit)",
             self.n,
             lambda: drain.drain_topic(
                 self.topic,
@@ -237,6 +239,7 @@ class Benchmark:
         )
         if summary.rows_written != self.n or not summary.committed:
             raise RuntimeError(f"drain wrote {summary.rows_written} rows, expected {self.n}")
+        self.stages = summary.stage_microseconds_per_message()
         self.expect_rows("drain", self.n)
 
     def run_ceilings(self) -> None:
@@ -393,6 +396,20 @@ class Benchmark:
         if "drain" not in results:
             return
         drain_rate = results["drain"]
+        print()
+        print("Drain stages, microseconds per message (timed per consumed chunk):")
+        stage_labels = {
+            "consume": "consume (librdkafka)",
+            "decode": "decode and validate",
+            "rows": "score the batch and build rows",
+            "write": "bind and send (blocks while the window is full)",
+            "flush": "await the last writes",
+            "commit": "commit (Kafka transaction)",
+        }
+        for stage, label in stage_labels.items():
+            if stage in self.stages:
+                print(f"  {label:<60} {self.stages[stage]:>9.1f}")
+        print(f"  {'whole drain':<60} {1e6 / drain_rate:>9.1f}")
         print()
         ratios = [
             ("ceiling", "drain / ceiling, row per request (target >= 80%)", "{:.0%}"),

@@ -109,6 +109,12 @@ class DrainSummary:
     committed: bool = False
     stopped_early: str | None = None
     partitions: list[PartitionRange] = field(default_factory=list)
+    #: Seconds spent per stage, timed per consumed chunk (not per message, which would cost more
+    #: than some stages): ``consume`` (librdkafka), ``decode`` (decode and validate, with the
+    #: offset bookkeeping), ``rows`` (scoring and building rows), ``write`` (binding and sending;
+    #: it blocks while the in-flight window is full), ``flush`` (awaiting the last writes) and
+    #: ``commit`` (dead letters and offsets in the Kafka transaction).
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def messages_per_second(self) -> float:
@@ -118,7 +124,14 @@ class DrainSummary:
         out = asdict(self)
         out["messages_per_second"] = round(self.messages_per_second, 1)
         out["seconds"] = round(self.seconds, 3)
+        out["stage_seconds"] = {stage: round(seconds, 4) for stage, seconds in self.stage_seconds.items()}
         return out
+
+    def stage_microseconds_per_message(self) -> dict[str, float]:
+        """Each stage's time divided by the messages read: where a message's cost goes."""
+        if not self.messages_read:
+            return {}
+        return {stage: seconds * 1e6 / self.messages_read for stage, seconds in self.stage_seconds.items()}
 
     def describe(self) -> str:
         ranges = (
@@ -138,6 +151,9 @@ class DrainSummary:
             f"lag after: {self.lag_after}",
             f"  ranges: {ranges}",
         ]
+        stages = self.stage_microseconds_per_message()
+        if stages:
+            lines.append("  per message: " + ", ".join(f"{k} {v:.1f} us" for k, v in stages.items()))
         if self.stopped_early:
             lines.append(f"  stopped early: {self.stopped_early}")
         return "\n".join(lines)

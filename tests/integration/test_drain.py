@@ -9,7 +9,7 @@ import pytest
 
 from kafkapipeline import settings
 from kafkapipeline.drain import DrainOptions, drain_topic
-from kafkapipeline.sentiment import score_text
+from kafkapipeline.scorers import default_scorer
 from tests.integration.drain_support import (
     committed_offsets,
     dead_letters,
@@ -43,9 +43,10 @@ def test_every_message_becomes_exactly_one_row_with_sentiment(make_topic, keyspa
     assert sum(p.messages for p in summary.partitions) == 300
     stored = {row.tweet_id: row for row in cassandra.execute(f"SELECT * FROM {keyspace}.tweets", timeout=60)}
     assert len(stored) == 300
+    model = default_scorer()
     for record in records:
         row = stored[record.tweet_id]
-        sentiment = score_text(record.text)
+        sentiment = model.score_batch([record.text])[0]
         assert (row.city, row.day.date(), row.created_at) == (
             record.city,
             record.day,
@@ -57,7 +58,9 @@ def test_every_message_becomes_exactly_one_row_with_sentiment(make_topic, keyspa
             record.like_count,
             None,
         )
-        assert (row.sentiment_score, row.sentiment_label) == (sentiment.score, sentiment.label)
+        assert row.sentiment_score == pytest.approx(sentiment.score, abs=1e-9)  # batch sums
+        assert row.sentiment_label == sentiment.label
+        assert (row.sentiment_model, row.sentiment_model_version) == (model.name, model.version)
         assert row.ingested_at is not None
     assert {row.sentiment_label for row in stored.values()} == {"Positive", "Negative", "Neutral"}
 

@@ -356,7 +356,7 @@ class _DeadLetters:
 
 def test_a_tweet_that_breaks_the_batch_scoring_is_dead_lettered_alone(monkeypatch):
     """Scoring runs once per micro-batch; if that call fails, each row is built alone."""
-    from kafkapipeline import drain, scorers
+    from kafkapipeline import drain_batch, scorers
 
     real = scorers.default_scorer()
 
@@ -380,7 +380,7 @@ def test_a_tweet_that_breaks_the_batch_scoring_is_dead_lettered_alone(monkeypatc
         for n, text in enumerate(texts)
     ]
     summary = DrainSummary(topic="t", kind="tweet", group_id="g")
-    batch = drain._MicroBatch(None, RECORD_KINDS["tweet"], summary, DrainOptions(), max_messages=10)
+    batch = drain_batch.MicroBatch(None, RECORD_KINDS["tweet"], summary, DrainOptions(), max_messages=10)
     batch.pending = {0: PartitionRange(partition=0, start_offset=0, end_offset=100)}
     dead_letters = _DeadLetters()
 
