@@ -99,7 +99,13 @@ def test_negated_praise_is_not_positive_and_negated_complaint_not_negative():
 
 @pytest.mark.parametrize(
     ("emoji", "label"),
-    [("😍😍😍", POSITIVE), ("❤️❤️", POSITIVE), ("🎉🎉", POSITIVE), ("ugh 😡😡", NEGATIVE)],
+    [
+        ("😍😍😍", POSITIVE),
+        ("❤️❤️", POSITIVE),
+        ("🎉🎉", POSITIVE),
+        ("ugh 😡😡", NEGATIVE),
+        ("so this happened 😡", NEGATIVE),
+    ],
 )
 def test_emoji_carry_sentiment(emoji, label):
     assert score_text(emoji).label == label
