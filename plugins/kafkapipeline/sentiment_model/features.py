@@ -1,7 +1,7 @@
 """Hashed word and character n-gram features of a whole batch of texts, built with numpy.
 
 Why this shape: scoring must run at >= 100,000 tweets/s on one core, which leaves no room for
-Python work per token. The batch is lowered and capped text by text, joined into one string,
+Python work per token. The texts are capped, joined into one string, lowered and
 decoded once into an array of code points, and every later step (character classes, tokens,
 negation scopes, n-gram hashes) is a whole-array numpy operation over the batch.
 
@@ -40,7 +40,7 @@ _RNG = np.random.default_rng(20170401)
 _TOKEN_MULT = _RNG.integers(1, 2**63, size=32, dtype=np.uint64) | _U64(1)
 _CHAR_MULT = _RNG.integers(1, 2**63, size=CHAR_NGRAM, dtype=np.uint64) | _U64(1)
 _CHAR_SHIFT_MULT = _U64(_RNG.integers(1, 2**63, dtype=np.uint64) | 1)
-_SALT_WORD, _SALT_BIGRAM, _SALT_NEG, _SALT_CHAR = (
+_SALT_WORD, _SALT_BIGRAM, _SALT_NEG, _SALT_SPARE = (  # spare: drawn so the others keep their values
     _U64(s) for s in _RNG.integers(1, 2**63, size=4, dtype=np.uint64)
 )
 _BIGRAM_MULT = _U64(0x9E3779B97F4A7C15)
