@@ -2,13 +2,13 @@
 ### drain_tweets
 
 Drains the tweets topic (`KAFKAPIPELINE_TWEETS_TOPIC`, default `tweets`) into Cassandra
-`tweets` in **micro-batches**, scoring each tweet's sentiment with VADER on the way.
+`tweets` in **micro-batches**, scoring the tweets' sentiment a micro-batch at a time with the learned model.
 
 **Flow**: `wait_for_batch` (deferrable sensor, waits in the triggerer) fires when the drain's
 consumer group (`kafkapipeline.drain.<topic>`) is at least `min_batch` messages behind, or has
 any message pending for `max_wait_seconds`. `drain` then reads from the committed offsets up
 to the end offsets seen when it starts (at most `max_messages`), writes the rows, sends
-undecodable messages to `<topic>.dlq`, and commits only after every write is acknowledged.
+messages that cannot become rows to `<topic>.dlq`, and commits only after every write is acknowledged.
 The dead letters and the offsets are committed in one Kafka transaction. A failed drain
 commits nothing and its dead letters are aborted; its retry re-reads the same messages, and
 the writes are idempotent upserts, so neither rows nor dead letters are lost or duplicated.
@@ -27,16 +27,19 @@ that would commit messages before they reach Cassandra and start one run per mes
 Batching needs a trigger that looks at the lag without consuming, which
 `ConsumerLagTrigger` does; paired with `@continuous` it gives event-driven micro-batches.
 
-**Partitions**: one consumer drains all partitions of the topic in one task. On the 2-core
-target machine one process per partition was no faster even with its start-up left out
-(0.96x of one consumer on a quiet machine, 2.6x slower under load: the processes compete
-with Cassandra and Kafka for the same two cores), and each mapped task would also pay a
-task start-up per micro-batch; see `bench/drain_benchmark.py --per-partition`.
+**Partitions**: `plan_partition_groups` splits the topic's partitions round-robin into
+`partition_groups` disjoint groups (Param; default `KAFKAPIPELINE_DRAIN_PARTITION_GROUPS`, 1) and
+`drain` is mapped once per group. Each mapped drain reads only its partitions, with its own Kafka
+transaction (its transactional id is fixed per partition set) and commits only their offsets, so
+two workers never own the same partition; `max_active_runs=1` keeps runs from overlapping. One
+group is the default: on the 2-core target machine one process per partition was no faster and
+each mapped task pays a task start-up (see `bench/drain_benchmark.py --per-partition`); where
+cores and Celery workers exist, more groups drain a topic in parallel.
 
 **Params** (manual runs; scheduled runs use the defaults, which `KAFKAPIPELINE_DRAIN_MIN_BATCH`,
 `KAFKAPIPELINE_DRAIN_MAX_WAIT_SECONDS` and `KAFKAPIPELINE_DRAIN_POLL_SECONDS` override):
 `min_batch`, `max_wait_seconds`,
-`max_messages`.
+`max_messages` (per partition group), `partition_groups`.
 """
 
 from __future__ import annotations
@@ -47,7 +50,14 @@ import pendulum
 from airflow.sdk import dag, task
 
 from kafkapipeline import settings
-from kafkapipeline.drain import KIND_TWEET, drain_default_args, drain_group, drain_params, drain_task
+from kafkapipeline.drain import (
+    KIND_TWEET,
+    drain_default_args,
+    drain_group,
+    drain_params,
+    drain_task,
+    plan_partition_groups,
+)
 from kafkapipeline.sensors import WaitForConsumerLagSensor
 
 
@@ -75,8 +85,15 @@ def drain_tweets():
         timeout=timedelta(hours=1),
         soft_fail=True,
     )
-    drain = task(task_id="drain")(drain_task)(kind=KIND_TWEET, max_messages="{{ params.max_messages }}")
-    wait_for_batch >> drain
+    groups = task(task_id="plan_partition_groups")(plan_partition_groups)(
+        kind=KIND_TWEET, groups="{{ params.partition_groups }}"
+    )
+    drain = (
+        task(task_id="drain")(drain_task)
+        .partial(kind=KIND_TWEET, max_messages="{{ params.max_messages }}")
+        .expand(partitions=groups)
+    )
+    wait_for_batch >> groups >> drain
 
 
 drain_tweets()

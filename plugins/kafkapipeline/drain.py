@@ -71,10 +71,12 @@ from kafkapipeline.drain_types import (
     drain_default_args,
     drain_group,
     drain_params,
+    partition_groups,
     positive_int,
     record_kind,
 )
 from kafkapipeline.kafka_hook import PipelineKafkaHook
+from kafkapipeline.lag import topic_partitions
 
 __all__ = [
     "DEFAULT_CONSUME_BATCH",
@@ -94,6 +96,8 @@ __all__ = [
     "drain_params",
     "drain_task",
     "drain_topic",
+    "partition_groups",
+    "plan_partition_groups",
     "record_kind",
     "topic_for_kind",
     "transactional_id_for",
@@ -224,14 +228,30 @@ def topic_for_kind(kind: str) -> str:
     return settings.tweets_topic() if kind == KIND_TWEET else settings.weather_topic()
 
 
-def drain_task(kind: str, max_messages: int | str) -> dict[str, Any]:
+def drain_task(kind: str, max_messages: int | str, partitions: list[int] | None = None) -> dict[str, Any]:
     """The drain DAGs' task: resolve topic and consumer group now, drain one micro-batch, return its summary.
 
-    ``max_messages`` arrives rendered from ``{{ params.max_messages }}`` (text), so it is
-    validated here as well as by the Param. The summary dict goes to XCom; it holds offsets
-    and counts, never message contents or connection settings.
+    ``partitions`` is one group of :func:`plan_partition_groups` (a mapped task); None drains them
+    all. ``max_messages`` arrives rendered from ``{{ params.max_messages }}``, so it is validated
+    here as well as by the Param. The summary dict goes to XCom; it holds offsets and counts,
+    never message contents or connection settings.
     """
     limit = positive_int("max_messages", max_messages)
     topic = topic_for_kind(kind)
-    summary = drain_topic(topic, kind, drain_group(topic), limit)
+    summary = drain_topic(topic, kind, drain_group(topic), limit, partitions=partitions)
     return summary.to_dict()
+
+
+def plan_partition_groups(kind: str, groups: int | str) -> list[list[int]]:
+    """The partition groups of this run, one mapped drain task each (read from Kafka at run time).
+
+    Groups never overlap, so two tasks never own the same partition; each has its own
+    transactional id (fixed per partition set) and commits only its own partitions' offsets.
+    """
+    count = positive_int("partition_groups", groups)
+    topic = topic_for_kind(kind)
+    consumer = PipelineKafkaHook().consumer(drain_group(topic))
+    try:
+        return partition_groups(topic_partitions(consumer, topic), count)
+    finally:
+        consumer.close()

@@ -248,6 +248,31 @@ def drain_params(min_batch: int, max_wait_seconds: int) -> dict[str, Any]:
             description="Longest a pending message waits for a batch",
         ),
         "max_messages": Param(
-            50_000, type="integer", minimum=1, maximum=1_000_000, description="Most messages drained per run"
+            50_000,
+            type="integer",
+            minimum=1,
+            maximum=1_000_000,
+            description="Most messages drained per run by each partition group",
+        ),
+        "partition_groups": Param(
+            settings.current().drain_partition_groups,
+            type="integer",
+            minimum=1,
+            maximum=64,
+            description="Drain tasks per run, each with its own partitions, transaction and commits "
+            "(more than the topic's partitions: one per partition)",
         ),
     }
+
+
+def partition_groups(partitions: Sequence[int], groups: int) -> list[list[int]]:
+    """Split ``partitions`` round-robin into at most ``groups`` disjoint, non-empty groups.
+
+    Round-robin keeps the groups within one partition of each other in size; the same inputs
+    always give the same groups, so a retried task owns the same partitions (and transactional id).
+    """
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"partition_groups must be an integer >= 1, got {groups!r}")
+    ordered = sorted(set(partitions))
+    count = min(groups, len(ordered))
+    return [ordered[n::count] for n in range(count)] if count else []

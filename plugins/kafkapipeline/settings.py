@@ -163,6 +163,13 @@ class PipelineSettings(BaseSettings):
         description="Seconds between the drain sensors' pokes",
         json_schema_extra=_doc(shown="`5`"),
     )
+    drain_partition_groups: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Default of the drains' `partition_groups` Param: mapped drain tasks per run, "
+        "each owning a disjoint set of partitions (1: one task drains every partition)",
+    )
     retention_days_tweets: int = Field(
         default=0,
         ge=0,

@@ -27,10 +27,15 @@ def load_dag(dag_id: str):
 
 
 def run(dag_id: str, conf: dict):
+    """Run the DAG; per task id its (state, XCom), a list of them for the mapped ``drain``."""
     dag_run = load_dag(dag_id).test(run_conf=conf)
-    results = {
-        ti.task_id: (ti.state, ti.xcom_pull(task_ids=ti.task_id)) for ti in dag_run.get_task_instances()
-    }
+    results: dict = {}
+    for ti in sorted(dag_run.get_task_instances(), key=lambda ti: (ti.task_id, ti.map_index)):
+        value = ti.xcom_pull(task_ids=ti.task_id, map_indexes=ti.map_index)
+        if ti.map_index >= 0:
+            results.setdefault(ti.task_id, []).append((ti.state, value))
+        else:
+            results[ti.task_id] = (ti.state, value)
     return dag_run, results
 
 
@@ -49,7 +54,7 @@ def test_drain_tweets_dag_lands_the_produced_tweets(make_topic, keyspace, kafka_
     assert sensor_state == "success"
     assert (event["status"], event["reason"], event["topic"]) == ("ready", "min_batch", topic)
     assert event["group_id"] == settings.consumer_group("drain", topic)
-    drain_state, summary = results["drain"]
+    [(drain_state, summary)] = results["drain"]  # one partition group by default
     assert drain_state == "success"
     assert (summary["messages_read"], summary["rows_written"], summary["dead_lettered"]) == (41, 40, 1)
     assert summary["committed"] and summary["lag_after"] == 0
@@ -71,9 +76,34 @@ def test_drain_weather_dag_fires_on_age_for_a_trickle(
 
     assert dag_run.state == "success", results
     assert results["wait_for_batch"][1]["reason"] == "max_wait"
-    assert results["drain"][1]["rows_written"] == 3
+    assert results["drain"][0][1]["rows_written"] == 3
     [count] = cassandra.execute(f"SELECT count(*) FROM {keyspace}.weather_reports").one()
     assert count == 3
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_partition_groups_fan_the_drain_out_over_disjoint_partitions(
+    make_topic, keyspace, kafka_hook, cassandra, monkeypatch
+):
+    topic = make_topic("dag_drain_groups", partitions=5)
+    monkeypatch.setenv("KAFKAPIPELINE_TWEETS_TOPIC", topic)
+    records = tweets(90)
+    produce_records(kafka_hook, topic, records)
+
+    conf = {"min_batch": 1, "max_wait_seconds": 600, "max_messages": 1000, "partition_groups": 3}
+    dag_run, results = run("drain_tweets", conf)
+
+    assert dag_run.state == "success", results
+    assert results["plan_partition_groups"] == ("success", [[0, 3], [1, 4], [2]])
+    drains = results["drain"]
+    assert [state for state, _ in drains] == ["success"] * 3
+    owned = [sorted(p["partition"] for p in summary["partitions"]) for _, summary in drains]
+    assert owned == [[0, 3], [1, 4], [2]]  # each group reads only its partitions
+    assert sum(summary["rows_written"] for _, summary in drains) == 90
+    assert sorted(tweet_ids(cassandra, keyspace)) == sorted(r.tweet_id for r in records)
+    assert committed_offsets(kafka_hook, topic, settings.consumer_group("drain", topic)) == end_offsets(
+        kafka_hook, topic
+    )
 
 
 @pytest.mark.parametrize(
@@ -83,6 +113,8 @@ def test_drain_weather_dag_fires_on_age_for_a_trickle(
         ("max_wait_seconds", "soon", "is not of type 'number'"),
         ("max_messages", -1, "less than the minimum of 1"),
         ("max_messages", 10_000_000, "greater than the maximum"),
+        ("partition_groups", 0, "less than the minimum of 1"),
+        ("partition_groups", 65, "greater than the maximum"),
     ],
 )
 @pytest.mark.parametrize("dag_id", ["drain_tweets", "drain_weather"])

@@ -391,3 +391,27 @@ def test_a_tweet_that_breaks_the_batch_scoring_is_dead_lettered_alone(monkeypatc
     assert [offset for offset, _ in dead_letters.sent] == [3, 1]
     assert "RuntimeError: the model choked" in dead_letters.sent[1][1]
     assert batch.pending[0].messages == 4
+
+
+@pytest.mark.parametrize(
+    ("partitions", "groups", "expected"),
+    [
+        ([0, 1, 2, 3, 4], 3, [[0, 3], [1, 4], [2]]),
+        ([2, 0, 1], 1, [[0, 1, 2]]),
+        ([0, 1], 5, [[0], [1]]),  # never more groups than partitions, never an empty one
+        ([], 3, []),
+    ],
+)
+def test_partition_groups_are_disjoint_round_robin_and_stable(partitions, groups, expected):
+    from kafkapipeline.drain import partition_groups
+
+    assert partition_groups(partitions, groups) == expected
+    assert partition_groups(list(reversed(partitions)), groups) == expected
+
+
+@pytest.mark.parametrize("groups", [0, -1, True, 1.5])
+def test_partition_groups_refuse_a_bad_count(groups):
+    from kafkapipeline.drain import partition_groups
+
+    with pytest.raises(ValueError, match="partition_groups"):
+        partition_groups([0, 1], groups)
