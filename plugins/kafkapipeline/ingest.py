@@ -106,7 +106,8 @@ def checked_values(
 
 
 def _cron_expression(timetable: Any) -> str | None:
-    expression = getattr(timetable, "expression", None) or getattr(timetable, "_expression", None)
+    """The cron expression of a cron timetable (the Task SDK's public ``expression``), else None."""
+    expression = getattr(timetable, "expression", None)
     return expression if isinstance(expression, str) else None
 
 

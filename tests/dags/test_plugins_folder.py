@@ -12,13 +12,19 @@ PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 
 LOAD_PLUGINS = r"""
 import json, sys
+from pathlib import Path
 from airflow import plugins_manager
-before = set(sys.modules)
-plugins_manager.get_plugin_info() if hasattr(plugins_manager, "get_plugin_info") else None
-from airflow._shared.module_loading import find_path_from_directory
-files = [p for p in find_path_from_directory(sys.argv[1], ".airflowignore", "glob") if p.endswith(".py")]
-print(json.dumps(files))
+plugins = Path(sys.argv[1]).resolve()
+plugins_manager.ensure_plugins_loaded()
+loaded = sorted(
+    {str(Path(m.__file__).resolve()) for name, m in list(sys.modules.items())
+     if getattr(m, "__file__", None) and Path(m.__file__).resolve().is_relative_to(plugins)
+     and not name.startswith("kafkapipeline")}
+)
+print(json.dumps(loaded))
 """
+# Loads the plugins as the api-server does (Airflow's public plugins_manager) and lists the modules
+# it imported from plugins/ under a top-level name; the package's own modules load as kafkapipeline.*.
 
 
 def test_plugin_manager_only_loads_top_level_registration_modules():
