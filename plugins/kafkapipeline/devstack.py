@@ -19,12 +19,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import requests
 
@@ -43,6 +44,12 @@ class ApiError(StackError):
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
         self.status = status
+
+
+def sqlite_metadata(env: Mapping[str, str]) -> bool:
+    """Whether Airflow's metadata database is the embedded SQLite (one writer at a time)."""
+    conn = env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or ""
+    return conn.startswith("sqlite") or (not conn and env.get("KAFKAPIPELINE_METADATA_DB") == "sqlite")
 
 
 def free_port() -> int:
@@ -71,24 +78,37 @@ class AirflowApi:
     session: requests.Session = field(default_factory=requests.Session)
 
     @classmethod
-    def login(cls, base: str, username: str, password: str) -> AirflowApi:
+    def login(
+        cls, base: str, username: str, password: str, *, retry_server_errors: bool | None = None
+    ) -> AirflowApi:
         response = requests.post(
             f"{base}/auth/token", json={"username": username, "password": password}, timeout=30
         )
         if response.status_code >= 400:
             raise StackError(f"login to {base} failed: {response.status_code} {response.text[:300]}")
-        api = cls(base)
+        api = cls(base, retry_server_errors=retry_server_errors)
         api.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
         return api
 
     #: Methods that can be sent again after any server error without doing anything twice.
     RETRIED_METHODS = ("GET", "PATCH")
     RETRIES = 5
+    #: Server errors are retried only on the SQLite metadata database (``None``: decided from
+    #: ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN``); on Postgres a 5xx is a real error, said at once.
+    retry_server_errors: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.retry_server_errors is None:
+            self.retry_server_errors = sqlite_metadata(os.environ)
+
+    @property
+    def retries(self) -> int:
+        return self.RETRIES if self.retry_server_errors else 0
 
     def call(self, method: str, path: str, expect: tuple[int, ...] = (200,), **kwargs: Any) -> Any:
-        for attempt in range(self.RETRIES + 1):
+        for attempt in range(self.retries + 1):
             response = self.session.request(method, f"{self.base}/api/v2{path}", timeout=60, **kwargs)
-            if attempt == self.RETRIES or not self._worth_retrying(method, response.status_code):
+            if attempt == self.retries or not self._worth_retrying(method, response.status_code):
                 break
             time.sleep(2.0 * (attempt + 1))
         if response.status_code not in expect:
@@ -98,7 +118,7 @@ class AirflowApi:
 
     @classmethod
     def _worth_retrying(cls, method: str, status: int) -> bool:
-        """A 5xx from a standalone Airflow is most often its SQLite metadata database busy.
+        """On SQLite a 5xx is most often its one write lock taken by another component.
 
         A 503 means the request was not carried out (Airflow answers it, for one, when a
         backfill could not lock SQLite), so any method is sent again; after another 5xx only
@@ -117,17 +137,18 @@ class AirflowApi:
     ) -> str:
         """Trigger a run and return its id.
 
-        The run id is chosen here, so a trigger answered with a 5xx can be sent again safely:
-        if the first attempt did create the run after all, the repeat gets 409 for that id.
+        The run id is chosen here, so a trigger answered with a 5xx (on SQLite, where it is
+        retried) can be sent again safely: if the first attempt did create the run after all,
+        the repeat gets 409 for that id.
         """
         run_id = f"manual__{datetime.now(UTC).isoformat()}_{uuid.uuid4().hex[:6]}"
         body = {"dag_run_id": run_id, "logical_date": logical_date, "conf": conf or {}}
         url = f"{self.base}/api/v2/dags/{dag_id}/dagRuns"
-        for attempt in range(self.RETRIES + 1):
+        for attempt in range(self.retries + 1):
             response = self.session.post(url, json=body, timeout=60)
             if response.status_code == 200 or (response.status_code == 409 and attempt > 0):
                 return run_id
-            if response.status_code < 500 or attempt == self.RETRIES:
+            if response.status_code < 500 or attempt == self.retries:
                 break
             time.sleep(2.0 * (attempt + 1))
         raise ApiError(
@@ -208,6 +229,28 @@ class AirflowApi:
         )
 
 
+#: Settings a stack recomputes from its own (scripts/env.sh, run command) instead of inheriting
+#: the caller's: they name the caller's database, executor or admin login.
+RECOMPUTED = (
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC",
+    "AIRFLOW__CELERY__RESULT_BACKEND",
+    "AIRFLOW__CORE__EXECUTOR",
+    "AIRFLOW_CONN_AIRFLOW_API_DEFAULT",
+)
+
+
+def project_env(env: Mapping[str, str], *names: str) -> dict[str, str]:
+    """``names`` as scripts/env.sh computes them in ``env`` (values stay out of any command line)."""
+    script = f". {REPO_ROOT / 'scripts' / 'env.sh'} && env -0"
+    out = subprocess.run(
+        ["bash", "-c", script], env=dict(env), capture_output=True, check=True, timeout=60
+    ).stdout.decode()
+    found = dict(item.partition("=")[::2] for item in out.split("\0") if item)
+    return {name: found.get(name, "") for name in names}
+
+
 @dataclass
 class LocalStack:
     """An Airflow started by the run command on its own home, port, keyspace and topics."""
@@ -222,27 +265,89 @@ class LocalStack:
 
     @property
     def log(self) -> Path:
+        """``airflow standalone``'s log (SQLite); the components log under :attr:`component_logs`."""
         return self.airflow_home / "logs" / "standalone.log"
+
+    @property
+    def component_logs(self) -> Path:
+        return self.airflow_home / "logs" / "components"
+
+    def logs_tail(self, lines: int = 40) -> str:
+        """The last lines of every log the stack wrote, for a failing test's report."""
+        paths = [self.log, *sorted(self.component_logs.glob("*.log"))]
+        return "\n".join(f"--- {p}\n{tail(p, lines)}" for p in paths if p.exists())
+
+    def airflow(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """The ``airflow`` CLI in the stack's environment (env.sh sourced, as the README says)."""
+        script = f'. scripts/env.sh && exec "{REPO_ROOT}/.venv/bin/airflow" "$@"'
+        return subprocess.run(
+            ["bash", "-c", script, "airflow", *args],
+            env=self.env,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+
+def drop_database(env: Mapping[str, str]) -> None:
+    """Drop a test stack's own Postgres database (its owner, the airflow role, may).
+
+    Only a database named ``stack_...`` that ``env`` names in ``KAFKAPIPELINE_POSTGRES_DB`` and
+    whose metadata URL env.sh builds from it: never the user's ``airflow`` database.
+    """
+    import psycopg2  # the metadata database's driver; only stacks on Postgres get here
+    from psycopg2 import sql
+
+    database = env.get("KAFKAPIPELINE_POSTGRES_DB", "")
+    if not database.startswith("stack_"):
+        raise StackError(f"refusing to drop database {database!r}: not a test stack's (stack_...)")
+    conn_url = project_env(env, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    url = urlsplit(conn_url)
+    if not conn_url.startswith("postgresql") or url.path.lstrip("/") != database:
+        raise StackError(f"refusing to drop {database!r}: the stack's metadata URL names another database")
+    conn = psycopg2.connect(
+        host=url.hostname,
+        port=url.port or 5432,
+        user=unquote(url.username or ""),
+        password=unquote(url.password or ""),
+        dbname="postgres",
+        connect_timeout=10,
+    )
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+    finally:
+        conn.close()
 
 
 @contextmanager
 def local_stack(airflow_home: Path, extra_env: dict[str, str] | None = None) -> Iterator[LocalStack]:
     """Start ``scripts/run-pipeline --detach`` isolated under ``airflow_home``; stop Airflow on exit.
 
-    Kafka and Cassandra are shared (``scripts/services``) and stay up; the keyspace and
-    topics are unique to this stack.
+    Kafka, Cassandra, Postgres and Redis are shared (``scripts/services``) and stay up; the
+    keyspace, topics, Postgres database (created by the run command's ``scripts/services up``,
+    dropped at the end), Celery queue (and the workers' node names), API port, scheduler
+    health port and log-server ports are unique to this stack.
     """
     suffix = uuid.uuid4().hex[:10]
     password = f"local-{suffix}"
     port = free_port()
-    env = {
-        **os.environ,
+    env = {key: value for key, value in os.environ.items() if key not in RECOMPUTED}
+    env |= {
         "KAFKAPIPELINE_KEYSPACE": f"stack_{suffix}",
         "KAFKAPIPELINE_TWEETS_TOPIC": f"stack_tweets_{suffix}",
         "KAFKAPIPELINE_WEATHER_TOPIC": f"stack_weather_{suffix}",
+        "KAFKAPIPELINE_POSTGRES_DB": f"stack_{suffix}",
+        "AIRFLOW__OPERATORS__DEFAULT_QUEUE": f"stack_{suffix}",
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(airflow_home / "passwords.json"),
         "KAFKAPIPELINE_ADMIN_PASSWORD": password,
         "PIPELINE_DAGS": "",  # the callers unpause what they need; no first-run backfill either
@@ -256,7 +361,7 @@ def local_stack(airflow_home: Path, extra_env: dict[str, str] | None = None) -> 
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,
-            timeout=600,
+            timeout=900,
             check=False,
         )
         if started.returncode != 0:
@@ -264,9 +369,13 @@ def local_stack(airflow_home: Path, extra_env: dict[str, str] | None = None) -> 
         base = f"http://127.0.0.1:{port}"
         if base not in started.stdout:
             raise StackError(f"run command did not print the UI address {base}:\n{started.stdout[-2000:]}")
-        yield LocalStack(AirflowApi.login(base, "admin", password), env, airflow_home)
+        api = AirflowApi.login(base, "admin", password, retry_server_errors=sqlite_metadata(env))
+        yield LocalStack(api, env, airflow_home)
     finally:
-        subprocess.run([str(RUN_COMMAND), "--stop-airflow"], env=env, cwd=REPO_ROOT, timeout=120, check=False)
+        subprocess.run([str(RUN_COMMAND), "--stop-airflow"], env=env, cwd=REPO_ROOT, timeout=300, check=False)
+        if not sqlite_metadata(env):
+            with suppress(Exception):  # best effort: a leftover database costs a few MiB
+                drop_database(env)
 
 
 def tail(path: Path, lines: int = 80) -> str:
