@@ -116,15 +116,19 @@ def test_a_worker_killed_mid_drain_loses_nothing(stack, cassandra, kafka_hook):
     )
 
     states: list[str] = []
+    marked: list[float] = []  # seconds from the kill until Airflow gave up on try 1
 
     def retried() -> dict | None:
         ti = drain_try(api, run_id)
         states.append(ti["state"])
+        if not marked and (ti["state"] in ("up_for_retry", "failed") or ti["try_number"] >= 2):
+            marked.append(time.monotonic() - killed_at)
         return ti if ti["try_number"] >= 2 and ti["state"] in ("running", "success") else None
 
     ti = wait_for("the drain to be retried", retried, timeout=300, interval=1)
     retry_seconds = time.monotonic() - killed_at
-    assert "up_for_retry" in states or ti["try_number"] >= 2, states
+    # The heartbeat timeout (30 s) plus its detection interval, not the 300 s default.
+    assert marked and marked[0] < 75, (marked, states)
     if ti["state"] == "running" and ti.get("pid"):
         survivor = session_of(ti["pid"])
         assert survivor is not None and survivor != before[owner]
@@ -144,7 +148,8 @@ def test_a_worker_killed_mid_drain_loses_nothing(stack, cassandra, kafka_hook):
     assert not session_members(before[owner])
     print(
         f"\nworker failover: {owner} SIGKILLed ({len(victims)} processes) during try 1; "
-        f"try {ti['try_number']} {ti['state']} {retry_seconds:.1f} s later "
+        f"try 1 given up {marked[0]:.1f} s later, try {ti['try_number']} {ti['state']} "
+        f"{retry_seconds:.1f} s after the kill (the drains' retry_delay is 30 s) "
         f"(states seen: {sorted(set(states))}); run succeeded {done_seconds:.1f} s after the kill; "
         f"{summary['messages_read']} messages read by the retry, {len(ids)} rows"
     )
