@@ -173,6 +173,10 @@ def local_stack(airflow_home: Path, extra_env: dict[str, str] | None = None) -> 
         "KAFKAPIPELINE_FIRST_RUN_BACKFILL_HOURS": "0",
         **(extra_env or {}),
     }
+    if sqlite_metadata(env):  # no Postgres database of its own, so none to create or drop
+        env.pop("KAFKAPIPELINE_POSTGRES_DB")
+        if "KAFKAPIPELINE_POSTGRES_DB" in os.environ:
+            env["KAFKAPIPELINE_POSTGRES_DB"] = os.environ["KAFKAPIPELINE_POSTGRES_DB"]
     try:
         started = subprocess.run(
             [str(RUN_COMMAND), "--detach"],
