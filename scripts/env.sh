@@ -64,8 +64,26 @@ case "$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" in
     ;;
 esac
 
-# Celery (used once AIRFLOW__CORE__EXECUTOR=CeleryExecutor; scripts/airflow-components starts
-# the workers): the local Redis as broker, the local Postgres as result backend.
+# The executor: KAFKAPIPELINE_EXECUTOR=celery (the default: scripts/airflow-components runs
+# KAFKAPIPELINE_CELERY_WORKERS Celery workers) or local (tasks run as the scheduler's
+# subprocesses, no Redis needed). The SQLite mode always runs local (one writer at a time:
+# Celery's result backend and workers would only queue on its lock). An
+# AIRFLOW__CORE__EXECUTOR of your own wins over both.
+case "$KAFKAPIPELINE_METADATA_DB" in
+  sqlite) export KAFKAPIPELINE_EXECUTOR=local ;;
+  *) export KAFKAPIPELINE_EXECUTOR="${KAFKAPIPELINE_EXECUTOR:-celery}" ;;
+esac
+case "$KAFKAPIPELINE_EXECUTOR" in
+  celery) _executor=CeleryExecutor ;;
+  local) _executor=LocalExecutor ;;
+  *) echo "scripts/env.sh: KAFKAPIPELINE_EXECUTOR must be celery or local, not '$KAFKAPIPELINE_EXECUTOR'" >&2
+     _executor=CeleryExecutor ;;
+esac
+export AIRFLOW__CORE__EXECUTOR="${AIRFLOW__CORE__EXECUTOR:-$_executor}"
+unset _executor
+
+# Celery (AIRFLOW__CORE__EXECUTOR=CeleryExecutor; scripts/airflow-components starts the
+# workers): the local Redis as broker, the local Postgres as result backend.
 _redis_password="${KAFKAPIPELINE_REDIS_PASSWORD:-$(_kafkapipeline_secret redis)}"
 export AIRFLOW__CELERY__BROKER_URL="${AIRFLOW__CELERY__BROKER_URL:-redis://:$_redis_password@127.0.0.1:$REDIS_PORT/0}"
 export AIRFLOW__CELERY__RESULT_BACKEND="${AIRFLOW__CELERY__RESULT_BACKEND:-db+postgresql+psycopg2://$_pg_url}"

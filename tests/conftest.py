@@ -149,4 +149,13 @@ def keyspace(cassandra, monkeypatch) -> Iterator[str]:
 def airflow_db() -> None:
     """Airflow's metadata database, migrated once per session (dag.test() needs it)."""
     airflow = Path(os.environ.get("VIRTUAL_ENV", REPO_ROOT / ".venv")) / "bin" / "airflow"
-    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, timeout=600)
+    done = subprocess.run(
+        [str(airflow), "db", "migrate"], capture_output=True, text=True, timeout=600, check=False
+    )
+    if done.returncode != 0:
+        output = "\n".join((done.stdout + done.stderr).strip().splitlines()[-30:])
+        pytest.fail(
+            f"`airflow db migrate` failed (exit {done.returncode}) on Airflow's metadata database "
+            f"({os.environ.get('KAFKAPIPELINE_METADATA_DB', 'postgres')}):\n{output}\n"
+            "Is Postgres running? start it with: scripts/services up postgres"
+        )

@@ -1,11 +1,12 @@
 """Drive a local stack the way a user does: the run command, then Airflow's REST API v2.
 
 Used by the end-to-end tests and the freshness benchmark, which both need an isolated
-Airflow (own AIRFLOW_HOME, port, keyspace and topics) started by ``scripts/run-pipeline``,
+Airflow (own AIRFLOW_HOME, ports, keyspace, topics, Postgres database and Celery queue)
+started by ``scripts/run-pipeline``,
 and by the run command itself, through ``python -m kafkapipeline.devstack``: ``run-dag
 bootstrap`` waits for the bootstrap DAG to succeed before ``unpause`` unpauses the DAGs that
 need its topics (the REST API rather than the ``airflow`` CLI: one small process instead of a
-CLI start per DAG); :mod:`kafkapipeline.first_run` uses its client too.
+CLI start per DAG). The REST client itself is :mod:`kafkapipeline.airflow_api`.
 Not used by the DAGs.
 """
 
@@ -19,30 +20,25 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import requests
 
+from kafkapipeline.airflow_api import (  # noqa: F401  (re-exported: the tests, bench and first_run use them)
+    TERMINAL_STATES,
+    AirflowApi,
+    ApiError,
+    StackError,
+    sqlite_metadata,
+    wait_for,
+)
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RUN_COMMAND = REPO_ROOT / "scripts" / "run-pipeline"
-TERMINAL_STATES = {"success", "failed"}
-
-
-class StackError(RuntimeError):
-    """The stack did not start or did not answer as expected."""
-
-
-class ApiError(StackError):
-    """Airflow answered a REST call with an unexpected status (kept in ``status``)."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def free_port() -> int:
@@ -51,161 +47,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for(what: str, probe: Callable[[], Any], timeout: float, interval: float = 2.0) -> Any:
-    """Poll ``probe`` until it returns something truthy; raise with ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+#: Settings a stack recomputes from its own (scripts/env.sh, run command) instead of inheriting
+#: the caller's: they name the caller's database, executor or admin login.
+RECOMPUTED = (
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC",
+    "AIRFLOW__CELERY__RESULT_BACKEND",
+    "AIRFLOW__CORE__EXECUTOR",
+    "AIRFLOW_CONN_AIRFLOW_API_DEFAULT",
+)
 
 
-@dataclass
-class AirflowApi:
-    """A small REST API v2 client logged in through the simple auth manager."""
-
-    base: str
-    session: requests.Session = field(default_factory=requests.Session)
-
-    @classmethod
-    def login(cls, base: str, username: str, password: str) -> AirflowApi:
-        response = requests.post(
-            f"{base}/auth/token", json={"username": username, "password": password}, timeout=30
-        )
-        if response.status_code >= 400:
-            raise StackError(f"login to {base} failed: {response.status_code} {response.text[:300]}")
-        api = cls(base)
-        api.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
-        return api
-
-    #: Methods that can be sent again after any server error without doing anything twice.
-    RETRIED_METHODS = ("GET", "PATCH")
-    RETRIES = 5
-
-    def call(self, method: str, path: str, expect: tuple[int, ...] = (200,), **kwargs: Any) -> Any:
-        for attempt in range(self.RETRIES + 1):
-            response = self.session.request(method, f"{self.base}/api/v2{path}", timeout=60, **kwargs)
-            if attempt == self.RETRIES or not self._worth_retrying(method, response.status_code):
-                break
-            time.sleep(2.0 * (attempt + 1))
-        if response.status_code not in expect:
-            status = response.status_code
-            raise ApiError(f"{method} {path}: {status} {response.text[:800]}", status)
-        return response.json() if response.content else None
-
-    @classmethod
-    def _worth_retrying(cls, method: str, status: int) -> bool:
-        """A 5xx from a standalone Airflow is most often its SQLite metadata database busy.
-
-        A 503 means the request was not carried out (Airflow answers it, for one, when a
-        backfill could not lock SQLite), so any method is sent again; after another 5xx only
-        methods that cannot do anything twice are.
-        """
-        return status == 503 or (status >= 500 and method in cls.RETRIED_METHODS)
-
-    def unpause(self, dag_id: str) -> None:
-        self.call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
-
-    def pause(self, dag_id: str) -> None:
-        self.call("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
-
-    def trigger(
-        self, dag_id: str, conf: dict[str, Any] | None = None, logical_date: str | None = None
-    ) -> str:
-        """Trigger a run and return its id.
-
-        The run id is chosen here, so a trigger answered with a 5xx can be sent again safely:
-        if the first attempt did create the run after all, the repeat gets 409 for that id.
-        """
-        run_id = f"manual__{datetime.now(UTC).isoformat()}_{uuid.uuid4().hex[:6]}"
-        body = {"dag_run_id": run_id, "logical_date": logical_date, "conf": conf or {}}
-        url = f"{self.base}/api/v2/dags/{dag_id}/dagRuns"
-        for attempt in range(self.RETRIES + 1):
-            response = self.session.post(url, json=body, timeout=60)
-            if response.status_code == 200 or (response.status_code == 409 and attempt > 0):
-                return run_id
-            if response.status_code < 500 or attempt == self.RETRIES:
-                break
-            time.sleep(2.0 * (attempt + 1))
-        raise ApiError(
-            f"POST /dags/{dag_id}/dagRuns: {response.status_code} {response.text[:800]}", response.status_code
-        )
-
-    def dag_exists(self, dag_id: str) -> bool:
-        """Whether the dag-processor has parsed ``dag_id`` yet (the API answers 404 until then)."""
-        try:
-            self.call("GET", f"/dags/{dag_id}")
-        except ApiError as err:
-            if err.status == 404:
-                return False
-            raise
-        return True
-
-    def wait_dag(self, dag_id: str, timeout: float = 180) -> None:
-        what = f"DAG {dag_id} to be parsed (see the UI's import errors)"
-        wait_for(what, lambda: self.dag_exists(dag_id), timeout)
-
-    def backfill(
-        self,
-        dag_id: str,
-        from_date: str,
-        to_date: str,
-        conf: dict[str, Any] | None = None,
-        *,
-        max_active_runs: int = 2,
-        reprocess_behavior: str = "completed",
-        run_backwards: bool = False,
-    ) -> dict[str, Any]:
-        """``POST /backfills``: a run per ended interval whose logical date is in [from, to].
-
-        ``reprocess_behavior``: ``none`` skips intervals that have a run, ``failed`` re-runs
-        failed ones, ``completed`` every finished one. ``max_active_runs`` limits the
-        backfill's runs, independently of the DAG's own ``max_active_runs``.
-        """
-        return self.call(
-            "POST",
-            "/backfills",
-            json={
-                "dag_id": dag_id,
-                "from_date": from_date,
-                "to_date": to_date,
-                "run_backwards": run_backwards,
-                "dag_run_conf": conf,
-                "reprocess_behavior": reprocess_behavior,
-                "max_active_runs": max_active_runs,
-            },
-        )
-
-    def backfills(self, dag_id: str) -> list[dict[str, Any]]:
-        return self.call("GET", "/backfills", params={"dag_id": dag_id, "limit": 100})["backfills"]
-
-    def runs(self, dag_id: str) -> list[dict[str, Any]]:
-        return self.call("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 200})["dag_runs"]
-
-    def run_state(self, dag_id: str, run_id: str) -> str:
-        return self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
-
-    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        return self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
-
-    def xcom(self, dag_id: str, run_id: str, task_id: str) -> Any:
-        entry = self.call(
-            "GET",
-            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value",
-            params={"deserialize": "true"},
-        )
-        value = entry["value"]
-        return json.loads(value) if isinstance(value, str) and value[:1] in "{[" else value
-
-    def wait_run(self, dag_id: str, run_id: str, timeout: float = 300) -> str:
-        return wait_for(
-            f"{dag_id} run {run_id} to finish",
-            lambda: (state := self.run_state(dag_id, run_id)) in TERMINAL_STATES and state,
-            timeout,
-        )
+def project_env(env: Mapping[str, str], *names: str) -> dict[str, str]:
+    """``names`` as scripts/env.sh computes them in ``env`` (values stay out of any command line)."""
+    script = f". {REPO_ROOT / 'scripts' / 'env.sh'} && env -0"
+    out = subprocess.run(
+        ["bash", "-c", script], env=dict(env), capture_output=True, check=True, timeout=60
+    ).stdout.decode()
+    found = dict(item.partition("=")[::2] for item in out.split("\0") if item)
+    return {name: found.get(name, "") for name in names}
 
 
 @dataclass
@@ -222,33 +83,100 @@ class LocalStack:
 
     @property
     def log(self) -> Path:
-        return self.airflow_home / "logs" / "standalone.log"
+        """The main log: ``airflow standalone``'s (SQLite), else the scheduler's component log."""
+        standalone = self.airflow_home / "logs" / "standalone.log"
+        return standalone if sqlite_metadata(self.env) else self.component_logs / "scheduler.log"
+
+    @property
+    def component_logs(self) -> Path:
+        return self.airflow_home / "logs" / "components"
+
+    def logs_tail(self, lines: int = 40) -> str:
+        """The last lines of every log the stack wrote, for a failing test's report."""
+        paths = [self.log, *sorted(self.component_logs.glob("*.log"))]
+        return "\n".join(f"--- {p}\n{tail(p, lines)}" for p in paths if p.exists())
+
+    def airflow(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """The ``airflow`` CLI in the stack's environment (env.sh sourced, as the README says)."""
+        script = f'. scripts/env.sh && exec "{REPO_ROOT}/.venv/bin/airflow" "$@"'
+        return subprocess.run(
+            ["bash", "-c", script, "airflow", *args],
+            env=self.env,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+
+def drop_database(env: Mapping[str, str]) -> None:
+    """Drop a test stack's own Postgres database (its owner, the airflow role, may).
+
+    Only a database named ``stack_...`` that ``env`` names in ``KAFKAPIPELINE_POSTGRES_DB`` and
+    whose metadata URL env.sh builds from it: never the user's ``airflow`` database.
+    """
+    import psycopg2  # the metadata database's driver; only stacks on Postgres get here
+    from psycopg2 import sql
+
+    database = env.get("KAFKAPIPELINE_POSTGRES_DB", "")
+    if not database.startswith("stack_"):
+        raise StackError(f"refusing to drop database {database!r}: not a test stack's (stack_...)")
+    conn_url = project_env(env, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    url = urlsplit(conn_url)
+    if not conn_url.startswith("postgresql") or url.path.lstrip("/") != database:
+        raise StackError(f"refusing to drop {database!r}: the stack's metadata URL names another database")
+    conn = psycopg2.connect(
+        host=url.hostname,
+        port=url.port or 5432,
+        user=unquote(url.username or ""),
+        password=unquote(url.password or ""),
+        dbname="postgres",
+        connect_timeout=10,
+    )
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+    finally:
+        conn.close()
 
 
 @contextmanager
 def local_stack(airflow_home: Path, extra_env: dict[str, str] | None = None) -> Iterator[LocalStack]:
     """Start ``scripts/run-pipeline --detach`` isolated under ``airflow_home``; stop Airflow on exit.
 
-    Kafka and Cassandra are shared (``scripts/services``) and stay up; the keyspace and
-    topics are unique to this stack.
+    Kafka, Cassandra, Postgres and Redis are shared (``scripts/services``) and stay up; the
+    keyspace, topics, Postgres database (created by the run command's ``scripts/services up``,
+    dropped at the end), Celery queue (and the workers' node names), API port, scheduler
+    health port and log-server ports are unique to this stack.
     """
     suffix = uuid.uuid4().hex[:10]
     password = f"local-{suffix}"
     port = free_port()
-    env = {
-        **os.environ,
+    env = {key: value for key, value in os.environ.items() if key not in RECOMPUTED}
+    env |= {
         "KAFKAPIPELINE_KEYSPACE": f"stack_{suffix}",
         "KAFKAPIPELINE_TWEETS_TOPIC": f"stack_tweets_{suffix}",
         "KAFKAPIPELINE_WEATHER_TOPIC": f"stack_weather_{suffix}",
+        "KAFKAPIPELINE_POSTGRES_DB": f"stack_{suffix}",
+        "AIRFLOW__OPERATORS__DEFAULT_QUEUE": f"stack_{suffix}",
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(airflow_home / "passwords.json"),
         "KAFKAPIPELINE_ADMIN_PASSWORD": password,
         "PIPELINE_DAGS": "",  # the callers unpause what they need; no first-run backfill either
         "KAFKAPIPELINE_FIRST_RUN_BACKFILL_HOURS": "0",
         **(extra_env or {}),
     }
+    if sqlite_metadata(env):  # no Postgres database of its own, so none to create or drop
+        env.pop("KAFKAPIPELINE_POSTGRES_DB")
+        if "KAFKAPIPELINE_POSTGRES_DB" in os.environ:
+            env["KAFKAPIPELINE_POSTGRES_DB"] = os.environ["KAFKAPIPELINE_POSTGRES_DB"]
     try:
         started = subprocess.run(
             [str(RUN_COMMAND), "--detach"],
@@ -256,7 +184,7 @@ def local_stack(airflow_home: Path, extra_env: dict[str, str] | None = None) -> 
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,
-            timeout=600,
+            timeout=900,
             check=False,
         )
         if started.returncode != 0:
@@ -264,9 +192,13 @@ def local_stack(airflow_home: Path, extra_env: dict[str, str] | None = None) -> 
         base = f"http://127.0.0.1:{port}"
         if base not in started.stdout:
             raise StackError(f"run command did not print the UI address {base}:\n{started.stdout[-2000:]}")
-        yield LocalStack(AirflowApi.login(base, "admin", password), env, airflow_home)
+        api = AirflowApi.login(base, "admin", password, retry_server_errors=sqlite_metadata(env))
+        yield LocalStack(api, env, airflow_home)
     finally:
-        subprocess.run([str(RUN_COMMAND), "--stop-airflow"], env=env, cwd=REPO_ROOT, timeout=120, check=False)
+        subprocess.run([str(RUN_COMMAND), "--stop-airflow"], env=env, cwd=REPO_ROOT, timeout=300, check=False)
+        if not sqlite_metadata(env):
+            with suppress(Exception):  # best effort: a leftover database costs a few MiB
+                drop_database(env)
 
 
 def tail(path: Path, lines: int = 80) -> str:

@@ -1,11 +1,12 @@
 """End to end through Airflow itself, the way a user drives it.
 
 Starts the stack with the README's run command (scripts/run-pipeline, detached, on its
-own AIRFLOW_HOME, port, keyspace and topics), then through Airflow's REST API v2 — the
-calls the UI makes — triggers bootstrap, triggers the ingest DAGs with Params, creates
-backfills over a past range, waits for the drains, and checks that Cassandra holds
-exactly the records the replay source produced for those intervals and that every DAG
-run ended successfully. Airflow is stopped at the end whatever happens.
+own AIRFLOW_HOME, port, keyspace, topics, Postgres database and Celery queue), then through
+Airflow's REST API v2 — the calls the UI makes — triggers bootstrap, triggers the ingest DAGs
+with Params, creates backfills over a past range (one with the README's `airflow backfill
+create` CLI while the scheduler is busy, one through the API), waits for the drains, and
+checks that Cassandra holds exactly the records the replay source produced for those
+intervals and that every DAG run ended successfully. Airflow is stopped at the end whatever happens.
 """
 
 from __future__ import annotations
@@ -48,9 +49,11 @@ def stack(tmp_path_factory, cassandra, kafka_hook) -> Iterator[LocalStack]:
         with local_stack(home, extra) as stack:
             yield stack
     except BaseException:
-        print(
-            f"--- last lines of {home / 'logs' / 'standalone.log'}\n{tail(home / 'logs' / 'standalone.log')}"
-        )
+        if stack is not None:
+            print(stack.logs_tail())
+        else:
+            for log in sorted(home.glob("logs/**/*.log")):
+                print(f"--- {log}\n{tail(log, 40)}")
         raise
     finally:
         if stack is not None:
@@ -130,28 +133,42 @@ def test_pipeline_through_airflow(stack, cassandra):
             api.trigger("ingest_weather", {"source": "replay", "cities": CITIES}, past.isoformat()),
         ),
     ]
-    # Backfills over three past 10-minute intervals, with the same Params.
+    # While the scheduler is busy with those runs: the README's CLI backfill, six 10-minute
+    # intervals of ingest_tweets (the DAG's default Params: the replay source at the stack's
+    # rate), in the stack's environment; and three of ingest_weather through the REST API.
     backfill_from = past - timedelta(days=1)
-    for dag_id, conf in (
-        ("ingest_tweets", {"source": "replay", "replay_tweets_per_10_minutes": TWEETS_PER_10_MINUTES}),
-        ("ingest_weather", {"source": "replay", "cities": CITIES}),
-    ):
-        api.backfill(
-            dag_id, backfill_from.isoformat(), (backfill_from + timedelta(minutes=20)).isoformat(), conf
-        )
+    created = stack.airflow(
+        "backfill", "create", "--dag-id", "ingest_tweets",
+        "--from-date", backfill_from.isoformat(),
+        "--to-date", (backfill_from + timedelta(minutes=50)).isoformat(),
+    )  # fmt: skip
+    assert created.returncode == 0, f"airflow backfill create failed:\n{created.stdout}\n{created.stderr}"
+    assert "locked" not in created.stdout + created.stderr
+    [cli_backfill] = api.backfills("ingest_tweets")
+    api.backfill(
+        "ingest_weather",
+        backfill_from.isoformat(),
+        (backfill_from + timedelta(minutes=20)).isoformat(),
+        {"source": "replay", "cities": CITIES},
+    )
     for dag_id, run_id in manual:
         assert api.wait_run(dag_id, run_id) == "success"
 
     def ingest_runs_done() -> bool:
         runs = [run for dag_id in INGEST_DAGS for run in api.runs(dag_id)]
         backfills = [run for run in runs if run["run_type"] == "backfill"]
-        return len(backfills) >= 6 and all(run["state"] in TERMINAL for run in runs)
+        return len(backfills) >= 9 and all(run["state"] in TERMINAL for run in runs)
 
     wait_for("the ingest runs (manual and backfill) to finish", ingest_runs_done, timeout=600, interval=5)
 
     tweet_ids, tweet_summaries = _expected_records(api, "ingest_tweets")
     weather_keys, weather_summaries = _expected_records(api, "ingest_weather")
-    assert sum(s["run_type"] == "backfill" for s in tweet_summaries) == 3
+    cli_runs = [s for s in tweet_summaries if s["run_type"] == "backfill"]
+    assert len(cli_runs) == 6, [s["interval_start"] for s in cli_runs]
+    assert sorted(datetime.fromisoformat(s["interval_start"]) for s in cli_runs) == [
+        backfill_from + timedelta(minutes=10 * i) for i in range(6)
+    ]
+    assert cli_backfill["dag_id"] == "ingest_tweets"
     assert sum(s["run_type"] == "backfill" for s in weather_summaries) == 3
     assert tweet_ids and weather_keys
 

@@ -30,7 +30,9 @@ def test_run_dag_against_an_airflow_that_is_not_there_fails_cleanly(monkeypatch,
 
 
 @responses.activate
-def test_api_calls_are_retried_after_a_server_error_only_where_that_does_nothing_twice(monkeypatch):
+def test_on_sqlite_api_calls_are_retried_after_a_server_error_only_where_that_does_nothing_twice(
+    monkeypatch,
+):
     monkeypatch.setattr(devstack.time, "sleep", lambda _seconds: None)
     base = "http://airflow.test"
     responses.patch(f"{base}/api/v2/dags/bootstrap", status=500, json={"detail": "Database error"})
@@ -41,7 +43,7 @@ def test_api_calls_are_retried_after_a_server_error_only_where_that_does_nothing
     locked = "Database is locked. Backfill creation is not supported on SQLite under concurrent access."
     responses.post(f"{base}/api/v2/backfills", status=503, json={"detail": locked})
     responses.post(f"{base}/api/v2/backfills", status=200, json={"id": 7})
-    api = devstack.AirflowApi(base)
+    api = devstack.AirflowApi(base, retry_server_errors=True)
 
     api.unpause("bootstrap")  # the 500 was retried
     # The 500 came after the run was made: the repeat, same run id, is told it exists.
@@ -63,6 +65,48 @@ def test_api_calls_are_retried_after_a_server_error_only_where_that_does_nothing
         ("POST", "backfills"),
         ("POST", "backfills"),
     ]
+
+
+@responses.activate
+def test_on_postgres_a_server_error_is_reported_at_once(monkeypatch):
+    """No lock to wait for: the SQLite retries would only hide a real error for a minute."""
+    monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "postgresql+psycopg2://a:b@127.0.0.1/x")
+    base = "http://airflow.test"
+    responses.post(f"{base}/api/v2/backfills", status=503, json={"detail": "unavailable"})
+    responses.patch(f"{base}/api/v2/dags/bootstrap", status=500, json={"detail": "boom"})
+    api = devstack.AirflowApi(base)
+    with pytest.raises(devstack.ApiError, match="503"):
+        api.backfill("ingest_tweets", "2026-11-20", "2026-11-21", {})
+    with pytest.raises(devstack.ApiError, match="500"):
+        api.unpause("bootstrap")
+    assert len(responses.calls) == 2
+
+
+@pytest.mark.parametrize(
+    ("env", "sqlite"),
+    [
+        ({"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "sqlite:////tmp/airflow.db"}, True),
+        ({"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://a:b@h/x"}, False),
+        ({"KAFKAPIPELINE_METADATA_DB": "sqlite"}, True),  # env.sh will build the sqlite URL
+        ({"KAFKAPIPELINE_METADATA_DB": "postgres"}, False),
+        ({}, False),
+    ],
+)
+def test_which_metadata_database_is_sqlite(env, sqlite):
+    assert devstack.sqlite_metadata(env) is sqlite
+
+
+def test_only_a_test_stacks_own_database_is_ever_dropped(monkeypatch):
+    monkeypatch.setenv("KAFKAPIPELINE_STATE", "/nonexistent-state")  # no password file is written
+    common = {"PATH": "/usr/bin:/bin", "KAFKAPIPELINE_POSTGRES_PASSWORD": "x"}
+    with pytest.raises(devstack.StackError, match="refusing to drop database 'airflow'"):
+        devstack.drop_database(common | {"KAFKAPIPELINE_POSTGRES_DB": "airflow"})
+    # The caller's own URL (another database) would win in env.sh: refused too.
+    own = "postgresql+psycopg2://airflow:x@127.0.0.1:5432/airflow"
+    with pytest.raises(devstack.StackError, match="names another database"):
+        devstack.drop_database(
+            common | {"KAFKAPIPELINE_POSTGRES_DB": "stack_1", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": own}
+        )
 
 
 # --- the run command's other steps: unpause, first-run backfill ---------------------------

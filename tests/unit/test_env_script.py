@@ -124,8 +124,28 @@ def test_a_connection_string_of_the_users_own_wins(state):
     assert "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS" not in env
 
 
-def test_executor_is_left_to_the_run_command(state):
-    assert "AIRFLOW__CORE__EXECUTOR" not in _environment(state)
+def test_executor_is_celery_by_default_and_local_on_request_or_on_sqlite(state):
+    assert _environment(state)["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    local = _environment(state, extra_env={"KAFKAPIPELINE_EXECUTOR": "local"})
+    assert local["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    # SQLite takes one writer at a time: always the LocalExecutor, whatever was asked.
+    sqlite = _environment(
+        state, extra_env={"KAFKAPIPELINE_METADATA_DB": "sqlite", "KAFKAPIPELINE_EXECUTOR": "celery"}
+    )
+    assert (sqlite["AIRFLOW__CORE__EXECUTOR"], sqlite["KAFKAPIPELINE_EXECUTOR"]) == ("LocalExecutor", "local")
+    own = _environment(state, extra_env={"AIRFLOW__CORE__EXECUTOR": "KubernetesExecutor"})
+    assert own["AIRFLOW__CORE__EXECUTOR"] == "KubernetesExecutor"
+
+
+def test_an_unknown_executor_setting_is_named(state):
+    out = subprocess.run(
+        ["bash", "-c", f". {ENV_SH}"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "KAFKAPIPELINE_STATE": str(state), "KAFKAPIPELINE_EXECUTOR": "dask"},
+    )
+    assert "KAFKAPIPELINE_EXECUTOR must be celery or local, not 'dask'" in out.stderr
 
 
 def test_celery_provider_reads_the_settings(state):

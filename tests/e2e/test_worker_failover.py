@@ -1,0 +1,162 @@
+"""A Celery worker SIGKILLed in the middle of a drain loses nothing.
+
+On the run command's stack (Postgres + Celery, two workers, real Kafka, Cassandra and Redis,
+isolated database, queue, keyspace and topics): tweets wait in the topic (some of them sent
+twice), a manual drain_tweets run is asked to drain them all in one batch, and once its
+``drain`` task runs, the whole process tree of the worker running it is SIGKILLed. Airflow
+must notice (the supervisor's heartbeats stop: ``task_instance_heartbeat_timeout`` 30 s) and
+put the task up for retry; the retry runs on the other worker (the only one left), re-reads
+the messages the killed try never committed, and Cassandra ends up with exactly one row per
+distinct tweet. Prints the stall: seconds from the kill to the retry running and to success.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kafkapipeline import settings
+from kafkapipeline.devstack import AirflowApi, LocalStack, local_stack, wait_for
+from tests.integration.drain_support import committed_offsets, end_offsets, produce_records, tweet_ids, tweets
+
+pytestmark = pytest.mark.e2e
+
+#: Enough messages that the drain takes many seconds even on a quiet machine (~13k msg/s).
+DISTINCT = 100_000
+RESENT = 10_000
+
+
+def session_of(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[3])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def session_members(sid: int) -> list[int]:
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and session_of(int(p)) == sid]
+
+
+def workers(stack: LocalStack) -> dict[str, int]:
+    """Worker component name -> its pid (the leader of its own session)."""
+    records = (stack.airflow_home / "run" / "components").glob("worker-*.json")
+    return {path.stem: json.loads(path.read_text())["pid"] for path in records}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, cassandra, kafka_hook) -> Iterator[LocalStack]:
+    home = tmp_path_factory.mktemp("failover-home")
+    extra = {
+        "KAFKAPIPELINE_CELERY_WORKERS": "2",
+        "KAFKAPIPELINE_DRAIN_MAX_WAIT_SECONDS": "1",
+        "KAFKAPIPELINE_DRAIN_POLL_SECONDS": "1",
+    }
+    stack = None
+    try:
+        with local_stack(home, extra) as stack:
+            yield stack
+    except BaseException:
+        if stack is not None:
+            print(stack.logs_tail())
+        raise
+    finally:
+        if stack is not None:
+            cassandra.execute(f"DROP KEYSPACE IF EXISTS {stack.keyspace}", timeout=60)
+            topics = [stack.env["KAFKAPIPELINE_TWEETS_TOPIC"], stack.env["KAFKAPIPELINE_WEATHER_TOPIC"]]
+            kafka_hook.admin().delete_topics([*topics, *(f"{t}.dlq" for t in topics)])
+
+
+def committed_sum(kafka_hook, topic: str, group: str) -> int:
+    return sum(max(offset, 0) for offset in committed_offsets(kafka_hook, topic, group).values())
+
+
+def drain_try(api: AirflowApi, run_id: str) -> dict:
+    [ti] = [ti for ti in api.task_instances("drain_tweets", run_id) if ti["task_id"] == "drain"]
+    return ti
+
+
+def test_a_worker_killed_mid_drain_loses_nothing(stack, cassandra, kafka_hook):
+    api, keyspace = stack.api, stack.keyspace
+    topic = stack.env["KAFKAPIPELINE_TWEETS_TOPIC"]
+    group = settings.consumer_group("drain", topic)
+    before = workers(stack)
+    assert sorted(before) == ["worker-1", "worker-2"]
+
+    records = tweets(DISTINCT)
+    produce_records(kafka_hook, topic, records)
+    produce_records(kafka_hook, topic, records[:RESENT])  # a producer's retries: same keys again
+    produced = sum(end_offsets(kafka_hook, topic).values())
+    assert produced == DISTINCT + RESENT
+
+    # One batch for all of them: the manual run's Params; queued until the DAG is unpaused.
+    run_id = api.trigger("drain_tweets", {"max_messages": 1_000_000, "min_batch": 1, "max_wait_seconds": 1})
+    api.unpause("drain_tweets")
+
+    def running_first_try() -> dict | None:
+        ti = drain_try(api, run_id)
+        assert ti["state"] not in ("success", "failed"), f"drain ended {ti['state']} before the kill"
+        return ti if ti["state"] == "running" and ti.get("pid") else None
+
+    ti = wait_for("the drain task to run", running_first_try, timeout=600, interval=0.5)
+    assert ti["try_number"] == 1
+    # Unpausing may have started a scheduled run first (max_active_runs=1: one after the
+    # other), which drained its default 50,000 and committed them; the rest is this batch's.
+    committed_before = committed_sum(kafka_hook, topic, group)
+    owner = next((name for name, pid in before.items() if session_of(ti["pid"]) == pid), None)
+    assert owner, f"drain pid {ti['pid']} is in no worker's session ({before})"
+    time.sleep(3)  # into the batch: reading, scoring and writing, nothing committed yet
+
+    victims = session_members(before[owner])
+    for pid in victims:
+        os.kill(pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    gone = lambda: not session_members(before[owner])  # noqa: E731
+    wait_for(f"{owner}'s processes to die", gone, timeout=30, interval=0.2)
+    assert committed_sum(kafka_hook, topic, group) == committed_before, (
+        "the killed try committed its offsets: it was killed too late to test the failover"
+    )
+
+    states: list[str] = []
+    marked: list[float] = []  # seconds from the kill until Airflow gave up on try 1
+
+    def retried() -> dict | None:
+        ti = drain_try(api, run_id)
+        states.append(ti["state"])
+        if not marked and (ti["state"] in ("up_for_retry", "failed") or ti["try_number"] >= 2):
+            marked.append(time.monotonic() - killed_at)
+        return ti if ti["try_number"] >= 2 and ti["state"] in ("running", "success") else None
+
+    ti = wait_for("the drain to be retried", retried, timeout=300, interval=1)
+    retry_seconds = time.monotonic() - killed_at
+    # The heartbeat timeout (30 s) plus its detection interval, not the 300 s default.
+    assert marked and marked[0] < 75, (marked, states)
+    if ti["state"] == "running" and ti.get("pid"):
+        survivor = session_of(ti["pid"])
+        assert survivor is not None and survivor != before[owner]
+        assert survivor in before.values(), f"retry pid {ti['pid']} in no worker's session"
+
+    assert api.wait_run("drain_tweets", run_id, timeout=600) == "success"
+    done_seconds = time.monotonic() - killed_at
+    summary = api.xcom("drain_tweets", run_id, "drain")
+    # The retry re-read every message the killed try had read but not committed.
+    assert (summary["messages_read"], summary["committed"]) == (produced - committed_before, True), summary
+    assert committed_offsets(kafka_hook, topic, group) == end_offsets(kafka_hook, topic)
+
+    ids = tweet_ids(cassandra, keyspace)
+    assert len(ids) == len(set(ids)) == DISTINCT
+    assert set(ids) == {r.tweet_id for r in records}
+    # Only the other worker was left to run the retry; the killed one stayed dead.
+    assert not session_members(before[owner])
+    print(
+        f"\nworker failover: {owner} SIGKILLed ({len(victims)} processes) during try 1; "
+        f"try 1 given up {marked[0]:.1f} s later, try {ti['try_number']} {ti['state']} "
+        f"{retry_seconds:.1f} s after the kill (the drains' retry_delay is 30 s) "
+        f"(states seen: {sorted(set(states))}); run succeeded {done_seconds:.1f} s after the kill; "
+        f"{summary['messages_read']} messages read by the retry, {len(ids)} rows"
+    )
