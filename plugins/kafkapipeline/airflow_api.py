@@ -192,11 +192,15 @@ class AirflowApi:
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         return self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
 
-    def xcom(self, dag_id: str, run_id: str, task_id: str) -> Any:
+    def xcom(self, dag_id: str, run_id: str, task_id: str, map_index: int | None = None) -> Any:
+        """A task's return value; ``map_index`` picks one task of a mapped task (e.g. a drain group)."""
+        params: dict[str, str] = {"deserialize": "true"}
+        if map_index is not None:
+            params["map_index"] = str(map_index)
         entry = self.call(
             "GET",
             f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value",
-            params={"deserialize": "true"},
+            params=params,
         )
         value = entry["value"]
         return json.loads(value) if isinstance(value, str) and value[:1] in "{[" else value

@@ -43,6 +43,8 @@ def stack(tmp_path_factory, cassandra, kafka_hook) -> Iterator[LocalStack]:
         "KAFKAPIPELINE_DRAIN_MAX_WAIT_SECONDS": "3",
         "KAFKAPIPELINE_DRAIN_POLL_SECONDS": "1",
         "KAFKAPIPELINE_REPLAY_TWEETS_PER_10_MINUTES": str(TWEETS_PER_10_MINUTES),
+        # The drains fan out: one mapped drain per partition (tweets 3, weather 2).
+        "KAFKAPIPELINE_DRAIN_PARTITION_GROUPS": "3",
     }
     stack = None
     try:
@@ -216,6 +218,17 @@ def test_pipeline_through_airflow(stack, cassandra):
             timeout=180,
             interval=3,
         )
+    # Each successful drain run mapped one drain per partition group, over disjoint partitions.
+    for dag_id, partitions in (("drain_tweets", 3), ("drain_weather", 2)):
+        run = next(run for run in api.runs(dag_id) if run["state"] == "success")
+        drains = [ti for ti in api.task_instances(dag_id, run["dag_run_id"]) if ti["task_id"] == "drain"]
+        assert sorted(ti["map_index"] for ti in drains) == list(range(partitions)), drains
+        owned = [
+            p["partition"]
+            for ti in drains
+            for p in api.xcom(dag_id, run["dag_run_id"], "drain", map_index=ti["map_index"])["partitions"]
+        ]
+        assert sorted(owned) == list(range(partitions))
 
 
 def test_run_command_says_what_to_do_when_the_port_is_taken(tmp_path):

@@ -143,7 +143,7 @@ def test_a_worker_killed_mid_drain_loses_nothing(stack, cassandra, kafka_hook):
 
     assert api.wait_run("drain_tweets", run_id, timeout=600) == "success"
     done_seconds = time.monotonic() - killed_at
-    summary = api.xcom("drain_tweets", run_id, "drain")
+    summary = api.xcom("drain_tweets", run_id, "drain", map_index=ti["map_index"])
     # The retry re-read every message the killed try had read but not committed.
     assert (summary["messages_read"], summary["committed"]) == (produced - committed_before, True), summary
     assert committed_offsets(kafka_hook, topic, group) == end_offsets(kafka_hook, topic)

@@ -1,0 +1,140 @@
+"""Drain throughput on the Celery workers with 1, 2 and 3 partition groups, side by side.
+
+For each group count, starts the run command's stack (Postgres + Celery, its own AIRFLOW_HOME,
+port, keyspace, topics, database and queue; Kafka, Cassandra, Postgres and Redis from
+``scripts/services`` must be up), produces N tweets to its 3-partition tweets topic, then
+unpauses ``drain_tweets`` with ``min_batch`` = N so one micro-batch takes them all. Prints, per
+group count: the batch's wall time from the first drain task's start to the last one's end and
+its rate, each mapped task's own drain seconds, and the task start-up cost (task duration minus
+the seconds the drain itself spent). On 2 cores expect little gain: the groups share the cores
+with Kafka, Cassandra and Airflow; the point is that the work splits where cores exist.
+
+    .venv/bin/python bench/partition_groups_benchmark.py --messages 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from drain_benchmark import load_project_env, make_tweets
+from kafkapipeline.devstack import local_stack, tail, wait_for
+
+
+def parse_time(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC).timestamp()
+
+
+def produce_all(topic: str, values: list[tuple[bytes, bytes]]) -> None:
+    from kafkapipeline.kafka_hook import PipelineKafkaHook
+
+    producer = PipelineKafkaHook().producer(**{"linger.ms": 20})
+    for key, value in values:
+        while True:
+            try:
+                producer.produce(topic, key=key, value=value)
+                break
+            except BufferError:
+                producer.poll(0.5)
+        producer.poll(0)
+    if producer.flush(120) != 0:
+        raise RuntimeError("not every benchmark tweet was acknowledged")
+
+
+def measure(groups: int, values: list[tuple[bytes, bytes]], timeout: float) -> dict[str, Any]:
+    """One stack, one drain run of len(values) tweets with ``groups`` partition groups."""
+    n = len(values)
+    extra = {
+        "KAFKAPIPELINE_DRAIN_PARTITION_GROUPS": str(groups),
+        "KAFKAPIPELINE_DRAIN_MIN_BATCH": str(n),
+        "KAFKAPIPELINE_DRAIN_MAX_WAIT_SECONDS": "3600",
+        "KAFKAPIPELINE_DRAIN_POLL_SECONDS": "1",
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-groups-") as home, local_stack(Path(home), extra) as stack:
+        try:
+            os.environ.update({k: v for k, v in stack.env.items() if k.startswith("KAFKAPIPELINE_")})
+            api = stack.api
+            produce_all(stack.env["KAFKAPIPELINE_TWEETS_TOPIC"], values)
+            api.unpause("drain_tweets")
+
+            def finished_run() -> dict[str, Any] | None:
+                done = [r for r in api.runs("drain_tweets") if r["state"] in ("success", "failed")]
+                return done[0] if done else None
+
+            run = wait_for("the drain run", finished_run, timeout, interval=3)
+            api.pause("drain_tweets")
+            if run["state"] != "success":
+                raise RuntimeError(f"drain run {run['dag_run_id']} ended {run['state']}")
+            tis = [
+                t for t in api.task_instances("drain_tweets", run["dag_run_id"]) if t["task_id"] == "drain"
+            ]
+            tasks = []
+            for ti in sorted(tis, key=lambda t: t["map_index"]):
+                summary = api.xcom("drain_tweets", run["dag_run_id"], "drain", map_index=ti["map_index"])
+                tasks.append(
+                    {
+                        "start": parse_time(ti["start_date"]),
+                        "end": parse_time(ti["end_date"]),
+                        "duration": float(ti["duration"]),
+                        "drain_seconds": float(summary["seconds"]),
+                        "messages": int(summary["messages_read"]),
+                        "partitions": sorted(p["partition"] for p in summary["partitions"]),
+                    }
+                )
+        except Exception:
+            print(tail(stack.log), file=sys.stderr)
+            raise
+    if sum(t["messages"] for t in tasks) != n:
+        raise RuntimeError(f"the groups read {sum(t['messages'] for t in tasks)} messages, expected {n}")
+    wall = max(t["end"] for t in tasks) - min(t["start"] for t in tasks)
+    return {"groups": groups, "wall": wall, "rate": n / wall, "tasks": tasks}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--messages", type=int, default=100_000, help="tweets per measurement (default 100000)"
+    )
+    parser.add_argument(
+        "--groups", type=int, nargs="+", default=[1, 2, 3], help="group counts (default 1 2 3)"
+    )
+    parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for each drain run")
+    args = parser.parse_args(argv)
+    load_project_env()
+    tweets, origin = make_tweets(args.messages)
+    values = [(t.key, t.to_json()) for t in tweets]
+    print(f"{args.messages} tweets ({origin}), {os.cpu_count()} CPUs, Celery workers of the run command")
+    results = []
+    for groups in args.groups:
+        started = time.monotonic()
+        result = measure(groups, values, args.timeout)
+        results.append(result)
+        print(f"  {groups} group(s) measured in {time.monotonic() - started:.0f}s (stack start included)")
+    print()
+    header = "per task: drain s / start-up s (partitions)"
+    print(f"{'groups':>6} {'batch wall s':>12} {'messages/s':>11} {header}")
+    for r in results:
+        per_task = ", ".join(
+            f"{t['drain_seconds']:.1f}/{t['duration'] - t['drain_seconds']:.1f} {t['partitions']}"
+            for t in r["tasks"]
+        )
+        print(f"{r['groups']:>6} {r['wall']:>12.1f} {r['rate']:>11,.0f} {per_task}")
+    one = results[0]["rate"]
+    for r in results[1:]:
+        print(f"  {r['groups']} groups / {results[0]['groups']}: {r['rate'] / one:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
