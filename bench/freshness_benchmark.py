@@ -22,8 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # devtools
 
-from kafkapipeline.devstack import local_stack, tail, wait_for
+from devtools.devstack import local_stack, tail, wait_for
 
 BENCH_CITY = "FreshnessBench"
 

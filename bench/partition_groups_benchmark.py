@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # devtools
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from devtools.devstack import local_stack, tail, wait_for
 from drain_benchmark import load_project_env, make_tweets
-from kafkapipeline.devstack import local_stack, tail, wait_for
 
 
 def parse_time(value: str) -> float:

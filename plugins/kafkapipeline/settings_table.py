@@ -103,6 +103,13 @@ OTHER_VARIABLES = (
         "Password of the local Redis (the Celery broker)",
     ),
     OtherVariable(
+        "KAFKAPIPELINE_EXECUTOR",
+        "text",
+        "`celery` (`local` on SQLite)",
+        "scripts/env.sh",
+        "Airflow executor: `celery` (the run command starts Celery workers) or `local`",
+    ),
+    OtherVariable(
         "KAFKAPIPELINE_CELERY_WORKERS",
         "integer >= 1",
         "`2`",

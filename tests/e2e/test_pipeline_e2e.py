@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from kafkapipeline.devstack import AirflowApi, LocalStack, local_stack, tail, wait_for
+from devtools.devstack import AirflowApi, LocalStack, local_stack, tail, wait_for
 from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.e2e

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.devstack import AirflowApi, LocalStack, local_stack, wait_for
 from kafkapipeline import settings
-from kafkapipeline.devstack import AirflowApi, LocalStack, local_stack, wait_for
 from tests.integration.drain_support import committed_offsets, end_offsets, produce_records, tweet_ids, tweets
 
 pytestmark = pytest.mark.e2e

@@ -1,4 +1,4 @@
-"""The run command's steps: ``python -m kafkapipeline.devstack`` (run-dag, unpause), first-run backfill."""
+"""The run command's steps: ``python -m devtools.devstack`` (run-dag, unpause), first-run backfill."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 import responses
 
-from kafkapipeline import devstack, first_run
+from devtools import devstack, first_run
 
 
 def test_run_dag_without_a_passwords_file_says_which_file(monkeypatch, tmp_path, capsys):

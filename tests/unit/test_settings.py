@@ -152,7 +152,7 @@ def test_the_dashboard_falls_back_to_the_pipeline_cities(clean_env):
 
 
 def test_first_run_hours_come_from_the_setting_unless_given(clean_env, tmp_path):
-    from kafkapipeline import first_run
+    from devtools import first_run
 
     seen = []
 

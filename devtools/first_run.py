@@ -1,6 +1,6 @@
 """A first run that shows a day: backfill the ingest DAGs' last hours once per install.
 
-``scripts/run-pipeline`` calls ``python -m kafkapipeline.first_run`` so that a new install's
+``scripts/run-pipeline`` calls ``python -m devtools.first_run`` so that a new install's
 dashboard holds a full day within minutes instead of one 10-minute interval. It uses
 Airflow's own backfill (a Backfill in the UI, runs of type ``backfill``) with the DAGs'
 default Params, i.e. their default source (the replay source produces any past interval).
@@ -32,8 +32,8 @@ from pathlib import Path
 
 import requests
 
+from devtools.devstack import AirflowApi, ApiError, StackError, _login_from_env
 from kafkapipeline import settings
-from kafkapipeline.devstack import AirflowApi, ApiError, StackError, _login_from_env
 
 #: Backfill runs of one DAG at a time. Backfill tasks, scheduled runs and drains share the
 #: machine: more runs at once only queue on the CPU.
@@ -140,8 +140,8 @@ def cli_creator(airflow: str) -> Creator:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m kafkapipeline.first_run DAG_ID... --hours N --marker FILE (--cli AIRFLOW | --url URL)``."""
-    parser = argparse.ArgumentParser(prog="python -m kafkapipeline.first_run")
+    """``python -m devtools.first_run DAG_ID... --hours N --marker FILE (--cli AIRFLOW | --url URL)``."""
+    parser = argparse.ArgumentParser(prog="python -m devtools.first_run")
     parser.add_argument("dag_ids", nargs="+")
     parser.add_argument("--hours", type=int, default=None, help=f"default: {HOURS_SETTING}, else 24")
     parser.add_argument("--marker", required=True, help="file written once every DAG has its backfill")

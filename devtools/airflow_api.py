@@ -1,6 +1,6 @@
 """A small client of Airflow's REST API v2, logged in through the simple auth manager.
 
-Used by the run command's steps (:mod:`kafkapipeline.devstack`, :mod:`kafkapipeline.first_run`),
+Used by the run command's steps (:mod:`devtools.devstack`, :mod:`devtools.first_run`),
 the end-to-end tests and the freshness benchmark. Not used by the DAGs.
 """
 

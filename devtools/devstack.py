@@ -3,10 +3,10 @@
 Used by the end-to-end tests and the freshness benchmark, which both need an isolated
 Airflow (own AIRFLOW_HOME, ports, keyspace, topics, Postgres database and Celery queue)
 started by ``scripts/run-pipeline``,
-and by the run command itself, through ``python -m kafkapipeline.devstack``: ``run-dag
+and by the run command itself, through ``python -m devtools.devstack``: ``run-dag
 bootstrap`` waits for the bootstrap DAG to succeed before ``unpause`` unpauses the DAGs that
 need its topics (the REST API rather than the ``airflow`` CLI: one small process instead of a
-CLI start per DAG). The REST client itself is :mod:`kafkapipeline.airflow_api`.
+CLI start per DAG). The REST client itself is :mod:`devtools.airflow_api`.
 Not used by the DAGs.
 """
 
@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlsplit
 
 import requests
 
-from kafkapipeline.airflow_api import (  # noqa: F401  (re-exported: the tests, bench and first_run use them)
+from devtools.airflow_api import (  # noqa: F401  (re-exported: the tests, bench and first_run use them)
     TERMINAL_STATES,
     AirflowApi,
     ApiError,
@@ -37,7 +37,7 @@ from kafkapipeline.airflow_api import (  # noqa: F401  (re-exported: the tests, 
     wait_for,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 RUN_COMMAND = REPO_ROOT / "scripts" / "run-pipeline"
 
 
@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     Logs in as ``admin`` with the password from the simple auth manager's passwords file
     (``AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE``), never from the command line.
     """
-    parser = argparse.ArgumentParser(prog="python -m kafkapipeline.devstack")
+    parser = argparse.ArgumentParser(prog="python -m devtools.devstack")
     parser.add_argument("--url", default=f"http://127.0.0.1:{os.environ.get('AIRFLOW__API__PORT', '8080')}")
     sub = parser.add_subparsers(dest="command", required=True)
     run_dag = sub.add_parser("run-dag", help="trigger a DAG and wait for its run to end")
