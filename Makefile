@@ -41,9 +41,10 @@ stop:  ## stop Airflow and the services started by make run
 cqlsh: install  ## interactive cqlsh on the pipeline's keyspace (one-off queries: scripts/cql "SELECT ...")
 	@scripts/cql
 
-lint: install  ## ruff check and format check
+lint: install  ## ruff check and format check, then mypy (its config and paths: pyproject.toml)
 	$(VENV_BIN)/ruff check . scripts/services scripts/test-failures scripts/airflow-components
 	$(VENV_BIN)/ruff format --check . scripts/services scripts/test-failures scripts/airflow-components
+	$(VENV_BIN)/mypy
 
 system-deps:  ## Debian packages: PostgreSQL and Redis (services), Chromium (browser test)
 	scripts/install-system-deps

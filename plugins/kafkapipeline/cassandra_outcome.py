@@ -122,21 +122,37 @@ class IdempotentRetryPolicy(RetryPolicy):
         return self.RETHROW, None
 
     def on_write_timeout(  # noqa: PLR0917 - the driver's RetryPolicy signature
-        self, query, consistency, write_type, required_responses, received_responses, retry_num
-    ):
+        self,
+        query: Any,
+        consistency: int,
+        write_type: Any,
+        required_responses: int,
+        received_responses: int,
+        retry_num: int,
+    ) -> tuple[int, int | None]:
         return self._retry(consistency, retry_num)
 
     def on_read_timeout(  # noqa: PLR0917 - the driver's RetryPolicy signature
-        self, query, consistency, required_responses, received_responses, data_retrieved, retry_num
-    ):
+        self,
+        query: Any,
+        consistency: int,
+        required_responses: int,
+        received_responses: int,
+        data_retrieved: bool,
+        retry_num: int,
+    ) -> tuple[int, int | None]:
         return self._retry(consistency, retry_num)
 
-    def on_unavailable(self, query, consistency, required_replicas, alive_replicas, retry_num):
+    def on_unavailable(
+        self, query: Any, consistency: int, required_replicas: int, alive_replicas: int, retry_num: int
+    ) -> tuple[int, int | None]:
         if retry_num < self.max_retries:
             return self.RETRY_NEXT_HOST, None
         return self.RETHROW, None
 
-    def on_request_error(self, query, consistency, error, retry_num):
+    def on_request_error(
+        self, query: Any, consistency: int, error: Exception, retry_num: int
+    ) -> tuple[int, int | None]:
         if retry_num < self.max_retries:
             return self.RETRY_NEXT_HOST, None
         return self.RETHROW, None

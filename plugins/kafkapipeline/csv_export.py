@@ -343,6 +343,8 @@ def export_csv_task() -> dict[str, Any]:
     context = get_current_context()
     params = context["params"]
     day = params.get("day")
+    start: datetime | None
+    end: datetime | None
     if day:
         chosen = date.fromisoformat(str(day))
         start = datetime(chosen.year, chosen.month, chosen.day, tzinfo=UTC)

@@ -45,6 +45,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from kafkapipeline import settings
 from kafkapipeline.dead_letters import HEADER_REPLAY_COUNT, HEADER_TRUNCATED, DeadLetter
 from kafkapipeline.kafka_hook import PipelineKafkaHook
+from kafkapipeline.kafka_messages import received_headers
 from kafkapipeline.lag import partition_offsets, topic_partitions
 
 log = logging.getLogger(__name__)
@@ -277,11 +278,11 @@ def _read(
             continue
         last_message_at = time.monotonic()
         for message in messages:
-            partition = message.partition()
             error = message.error()
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
-                    if partition in open_partitions and budget > 0 and message.offset() >= ends[partition]:
+                    partition, offset = _placed(message, dlq)
+                    if partition in open_partitions and budget > 0 and offset >= ends[partition]:
                         next_offsets[partition] = ends[partition]
                     open_partitions.discard(partition)
                     continue
@@ -289,25 +290,38 @@ def _read(
                     raise ReplayError(f"Kafka error while reading {dlq}: {error.str()}; nothing committed")
                 log.warning("%s: transient Kafka error: %s", dlq, error.str())
                 continue
+            partition, offset = _placed(message, dlq)
             if partition not in open_partitions or budget <= 0:
                 continue
-            if message.offset() >= ends[partition]:
+            if offset >= ends[partition]:
                 open_partitions.discard(partition)
                 continue
             budget -= 1
             summary.read += 1
-            next_offsets[partition] = message.offset() + 1
+            next_offsets[partition] = offset + 1
             _handle(message, producer, deliveries, summary)
-            if message.offset() + 1 >= ends[partition]:
+            if offset + 1 >= ends[partition]:
                 open_partitions.discard(partition)
         if producer is not None:
             producer.poll(0)
     return next_offsets
 
 
+def _placed(message: Message, dlq: str) -> tuple[int, int]:
+    """Partition and offset, which librdkafka sets on every message and end-of-partition event."""
+    partition, offset = message.partition(), message.offset()
+    if partition is None or offset is None:
+        raise ReplayError(
+            f"Kafka error while reading {dlq}: a message came without its partition or offset; "
+            "nothing committed"
+        )
+    return partition, offset
+
+
 def _handle(message: Message, producer: Any, deliveries: _Deliveries, summary: ReplaySummary) -> None:
+    headers = received_headers(message)
     try:
-        letter = DeadLetter.from_headers(message.headers())
+        letter = DeadLetter.from_headers(headers)
     except ValueError as err:
         summary.unreadable += 1
         log.warning(
@@ -328,7 +342,7 @@ def _handle(message: Message, producer: Any, deliveries: _Deliveries, summary: R
             "%s names source topic %r, not %r: not replayed", where, letter.source_topic[:300], summary.topic
         )
         return
-    if any(name == HEADER_TRUNCATED for name, _ in message.headers() or []):
+    if any(name == HEADER_TRUNCATED for name, _ in headers):
         # Its value was cut to fit on the DLQ: re-sending it would not re-send the original.
         summary.truncated += 1
         log.warning("%s was cut to fit the dead-letter topic: not replayed", where)
@@ -342,14 +356,14 @@ def _handle(message: Message, producer: Any, deliveries: _Deliveries, summary: R
     summary.replayed_to[summary.topic] = summary.replayed_to.get(summary.topic, 0) + 1
     if producer is None:
         return
-    headers = replay_headers(message.headers(), letter.replay_count + 1)
+    replayed = replay_headers(headers, letter.replay_count + 1)
     for _ in range(QUEUE_FULL_ATTEMPTS):
         try:
             producer.produce(
                 summary.topic,
                 key=message.key(),
                 value=message.value(),
-                headers=headers,
+                headers=replayed,
                 on_delivery=deliveries,
             )
             return
@@ -392,17 +406,17 @@ def _commit(consumer: Consumer, dlq: str, next_offsets: dict[int, int], timeout:
             break
         except KafkaException as err:
             error = err.args[0] if err.args else None
-            retriable = isinstance(error, KafkaError) and error.retriable()
-            if not retriable or time.monotonic() >= deadline:
+            if not isinstance(error, KafkaError) or not error.retriable() or time.monotonic() >= deadline:
                 raise ReplayError(
                     f"the messages were replayed but committing the offsets of {dlq} failed: {err}; a retry "
                     "replays them again (harmless: the drain's writes are idempotent upserts)"
                 ) from err
             log.warning("%s: commit failed (%s), retrying", dlq, error.str())
             time.sleep(0.5)
-    failed = [tp for tp in result or [] if tp.error is not None]
+    failed = [(tp.partition, tp.error) for tp in result or [] if tp.error is not None]
     if failed:
-        raise ReplayError(f"committing {dlq}[{failed[0].partition}] failed: {failed[0].error.str()}")
+        partition, error = failed[0]
+        raise ReplayError(f"committing {dlq}[{partition}] failed: {error.str()}")
 
 
 def replay_dead_letters_task() -> dict[str, Any]:

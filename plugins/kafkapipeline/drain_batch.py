@@ -151,10 +151,10 @@ class MicroBatch:
             if error is not None:
                 self._on_error(message, error)
                 continue
-            r = pending.get(message.partition())
+            partition, offset = self._placed(message)
+            r = pending.get(partition)
             if r is None or r.done:
                 continue  # end or budget already reached on this partition: the next batch reads it
-            offset = message.offset()
             if offset >= r.end_offset or self.budget <= 0:
                 self._close(r)
                 continue
@@ -202,8 +202,9 @@ class MicroBatch:
             # The end of the log. Transaction markers and compaction gaps take offsets but are never
             # delivered, so the last message may sit below the snapshot end: commit up to that end,
             # unless the budget ran out (then messages before the end were skipped, not handled).
-            r = self.pending.get(message.partition())
-            if r is not None and message.offset() >= r.end_offset:
+            partition, offset = self._placed(message)
+            r = self.pending.get(partition)
+            if r is not None and offset >= r.end_offset:
                 if not r.done and self.budget > 0:
                     r.reached_end = True
                 self._close(r)
@@ -211,6 +212,16 @@ class MicroBatch:
         if error.fatal() or not error.retriable():
             raise DrainError(f"Kafka error while reading {self.topic}: {error.str()}; offsets not committed")
         log.warning("%s: transient Kafka error while reading: %s", self.topic, error.str())
+
+    def _placed(self, message: Message) -> tuple[int, int]:
+        """Partition and offset, which librdkafka sets on every message and end-of-partition event."""
+        partition, offset = message.partition(), message.offset()
+        if partition is None or offset is None:
+            raise DrainError(
+                f"Kafka error while reading {self.topic}: a message came without its partition or offset; "
+                "offsets not committed"
+            )
+        return partition, offset
 
     def _close(self, r: PartitionRange) -> None:
         if r.done:

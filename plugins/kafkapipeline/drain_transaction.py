@@ -24,6 +24,7 @@ from kafkapipeline.dead_letters import (
     parse_int,
     replay_count_of,
 )
+from kafkapipeline.kafka_messages import position, received_headers
 
 log = logging.getLogger(__name__)
 
@@ -111,13 +112,17 @@ class BatchTransaction:
 
     def send(self, message: Message, reason: str) -> None:
         """Produce one dead letter (inside the transaction); delivery is checked in ``commit``."""
+        try:
+            source = position(message)
+        except ValueError as err:
+            raise DrainError(f"{err}: it cannot be dead-lettered; offsets not committed") from err
         self._begin()
-        original_headers = message.headers() or []
+        original_headers = received_headers(message)
         letter = DeadLetter.for_failure(
             error=reason,
-            source_topic=message.topic(),
-            source_partition=message.partition(),
-            source_offset=message.offset(),
+            source_topic=source.topic,
+            source_partition=source.partition,
+            source_offset=source.offset,
             replay_count=replay_count_of(original_headers),
         )
         headers: Headers = letter.headers() + [
@@ -127,7 +132,7 @@ class BatchTransaction:
         fitted = fit_dead_letter(key, value, headers, self.max_bytes)
         if fitted[1] is not value or fitted[0] is not key:
             self.truncated += 1
-        self._produce(*fitted, where=f"{message.topic()}[{message.partition()}]@{message.offset()}")
+        self._produce(*fitted, where=f"{source.topic}[{source.partition}]@{source.offset}")
         self.sent += 1
 
     def _produce(self, key: bytes | None, value: bytes | None, headers: Headers, *, where: str) -> None:
@@ -136,7 +141,13 @@ class BatchTransaction:
         while True:
             try:
                 self._producer.produce(
-                    self.topic, value=value, key=key, headers=headers, on_delivery=self._on_delivery
+                    self.topic,
+                    value=value,
+                    key=key,
+                    # The stub types headers as an invariant list of str|bytes|None values, so a
+                    # list of bytes|None values (what Kafka delivers, and what we copy) is refused.
+                    headers=headers,  # type: ignore[arg-type]
+                    on_delivery=self._on_delivery,
                 )
                 break
             except BufferError as err:  # local queue full: let deliveries drain, then retry
@@ -194,8 +205,7 @@ class BatchTransaction:
                 return
             except KafkaException as err:
                 error = err.args[0] if err.args else None
-                retriable = isinstance(error, KafkaError) and error.retriable()
-                if retriable and time.monotonic() < deadline:
+                if isinstance(error, KafkaError) and error.retriable() and time.monotonic() < deadline:
                     log.warning("%s: %s failed (%s), retrying", self.source_topic, what, error.str())
                     time.sleep(0.5)
                     continue

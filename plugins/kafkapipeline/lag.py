@@ -198,8 +198,9 @@ def peek_oldest_timestamps(
                     if error.code() == KafkaError._PARTITION_EOF:
                         # Nothing readable is pending: the lag is transaction markers (or aborted
                         # records) only. No age, and no point waiting out the timeout for one.
-                        if message.partition() in pending:
-                            found.setdefault(message.partition(), None)
+                        partition = message.partition()
+                        if partition is not None and partition in pending:
+                            found.setdefault(partition, None)
                         continue
                     raise LagReadError(f"could not read the oldest pending message of {topic}: {error.str()}")
                 partition = message.partition()

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from confluent_kafka import KafkaError, Message, Producer
 
     from kafkapipeline.kafka_hook import PipelineKafkaHook
@@ -153,7 +155,9 @@ class RecordProducer:
     def __enter__(self) -> RecordProducer:
         return self
 
-    def __exit__(self, exc_type, exc, traceback) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         if exc_type is None:
             self.flush()
             return

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import Field, asdict, dataclass, fields
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, TypeVar, overload
 
 from kafkapipeline.settings import SCHEMA_VERSION
 
@@ -94,6 +94,10 @@ def parse_utc(value: Any, field_name: str) -> datetime:
         raise InvalidRecord(f"{field_name}: not an ISO-8601 timestamp: {shown(value)}") from err
 
 
+@overload
+def _number(payload: dict[str, Any], name: str, *, optional: Literal[False] = False) -> float: ...
+@overload
+def _number(payload: dict[str, Any], name: str, *, optional: bool) -> float | None: ...
 def _number(payload: dict[str, Any], name: str, *, optional: bool = False) -> float | None:
     value = payload.get(name)
     if value is None:
@@ -123,6 +127,10 @@ def _int(payload: dict[str, Any], name: str, *, optional: bool = True) -> int | 
     return whole
 
 
+@overload
+def _text(payload: dict[str, Any], name: str, max_chars: int, *, optional: Literal[False] = False) -> str: ...
+@overload
+def _text(payload: dict[str, Any], name: str, max_chars: int, *, optional: bool) -> str | None: ...
 def _text(payload: dict[str, Any], name: str, max_chars: int, *, optional: bool = False) -> str | None:
     value = payload.get(name)
     if value is None or value == "":
@@ -165,6 +173,12 @@ def decode_json_object(raw: bytes | str | None) -> dict[str, Any]:
 
 class _Record:
     kind: ClassVar[str]
+    if TYPE_CHECKING:
+        # What every record class has: @dataclass adds the fields, and each class its own from_dict.
+        __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+
+        @classmethod
+        def from_dict(cls, payload: dict[str, Any]) -> Self: ...
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "kind": self.kind}
@@ -289,7 +303,7 @@ class WeatherRecord(_Record):
         return cls.from_dict(decode_json_object(raw))
 
 
-RecordT = TypeVar("RecordT", TweetRecord, WeatherRecord)
+RecordT = TypeVar("RecordT", bound=_Record)
 
 
 def decode_record(record_type: type[RecordT], raw: bytes | str | None) -> RecordT:
@@ -318,7 +332,7 @@ def decode_record_python(record_type: type[RecordT], raw: bytes | str | None) ->
 
 
 def field_names(record_type: type[_Record]) -> list[str]:
-    return [f.name for f in fields(record_type)]  # type: ignore[arg-type]
+    return [f.name for f in fields(record_type)]
 
 
 def kelvin_to_celsius(kelvin: float) -> float:

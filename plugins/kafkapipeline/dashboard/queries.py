@@ -20,7 +20,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from kafkapipeline import settings
 from kafkapipeline.dashboard.bounds import MAX_HEALTH_ROWS, CappedRows, HourSlice, TimeRange, rows_per_hour
@@ -187,9 +187,17 @@ class DashboardSessions:
         """Run the prepared ``cql`` once per parameter tuple, concurrently, and return all rows."""
         return [row for rows in self.read_each(cql, parameters) for row in rows]
 
+    @overload
+    def read_each(
+        self, cql: str, parameters: Sequence[Sequence[Any]], *, best_effort: Literal[False] = False
+    ) -> list[list[Any]]: ...
+    @overload
+    def read_each(
+        self, cql: str, parameters: Sequence[Sequence[Any]], *, best_effort: bool
+    ) -> list[list[Any] | None]: ...
     def read_each(
         self, cql: str, parameters: Sequence[Sequence[Any]], *, best_effort: bool = False
-    ) -> list[list[Any] | None]:
+    ) -> list[list[Any] | None] | list[list[Any]]:
         """The rows of the prepared ``cql`` per parameter tuple, in order, read concurrently.
 
         ``best_effort``: a read that fails gives None instead of failing the request (for the

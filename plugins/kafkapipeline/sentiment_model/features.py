@@ -12,6 +12,7 @@ this same function, so a feature seen in training lands in the same bucket at ru
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -101,7 +102,7 @@ def _mix(h: np.ndarray) -> np.ndarray:
     return h
 
 
-def _code_points(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _code_points(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Lowered, capped texts as one code-point array (each text padded by a space) and row ids."""
     if not texts:
         return np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.int64)
@@ -166,7 +167,7 @@ def _token_hashes(codes: np.ndarray, rows: np.ndarray, cls: np.ndarray) -> tuple
     return hashes, rows[start_at], codes[start_at]
 
 
-def hash_tokens(words: list[str]) -> np.ndarray:
+def hash_tokens(words: Sequence[str]) -> np.ndarray:
     """The token hashes of all the words, as the batch featuriser computes them."""
     codes, rows = _code_points(words)
     hashes, _, _ = _token_hashes(*_normalise(codes, rows))

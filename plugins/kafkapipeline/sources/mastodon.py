@@ -47,7 +47,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import quote, urlsplit
 
 from kafkapipeline import settings
@@ -154,6 +154,16 @@ class Timeline:
     params: dict[str, str]
 
 
+class _ClientOptions(TypedDict):
+    """The :class:`MastodonClient` keyword arguments a source passes through unchanged."""
+
+    timeout: float
+    max_attempts: int
+    backoff_seconds: float
+    max_rate_limit_wait: float
+    max_rate_limit_retries: int
+
+
 @dataclass
 class _Walk:
     """What one timeline's paging has seen so far."""
@@ -210,7 +220,7 @@ class MastodonTweetSource(RecordSource[TweetRecord]):
         self.max_pages = max_pages
         self.conn_id = conn_id
         self._token = access_token or None
-        self._client_options = {
+        self._client_options: _ClientOptions = {
             "timeout": timeout,
             "max_attempts": max_attempts,
             "backoff_seconds": backoff_seconds,

@@ -180,7 +180,8 @@ HASHTAGS = ("#Vancouver", "#yvr", "#VancouverBC", "#vancity", "#BC", "#PNW")
 POSITIVE_EMOJI = ("🙌", "😍", "☀️", "💙", "🌲", "✨", "😊")
 NEGATIVE_EMOJI = ("😩", "🙄", "😤", "😞", "💸")
 
-WEATHER_MENTIONS = {
+#: What a post says about the weather, per weather category and sentiment.
+WEATHER_MENTIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "sun": {
         "positive": (
             "Sun is out and the mountains are glowing!",

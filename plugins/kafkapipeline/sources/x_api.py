@@ -73,7 +73,7 @@ class _TimeoutSession(requests.Session):
         super().__init__()
         self._timeout = timeout
 
-    def request(self, method, url, *args, **kwargs):  # type: ignore[override]
+    def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self._timeout)
         return super().request(method, url, *args, **kwargs)
 
@@ -128,7 +128,8 @@ def parse_search_page(payload: Any, city: str, label: str) -> tuple[SourcePage[T
     if not isinstance(payload, dict):
         page.failure = f"{label}: response is {type(payload).__name__}, expected a JSON object"
         return page, None
-    meta = payload.get("meta") if isinstance(payload.get("meta"), dict) else {}
+    raw_meta = payload.get("meta")
+    meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
     next_token = meta.get("next_token") if isinstance(meta.get("next_token"), str) else None
     for error in payload.get("errors") or []:
         page.warnings.append(f"{label}: API reported a partial error: {error}")
