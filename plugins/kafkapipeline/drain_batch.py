@@ -130,6 +130,8 @@ class MicroBatch:
                 if writer.outcome.first_error is not None:
                     break  # no point reading more: this batch will not be committed
                 started = time.perf_counter()
+            else:
+                self._spent("consume", started)  # the last call, which found the ends
         except SnapshotReadError as err:
             raise DrainError(f"{err}; offsets not committed") from err
         finally:
