@@ -36,16 +36,18 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from kafkapipeline import settings
 from kafkapipeline.dead_letters import HEADER_REPLAY_COUNT, HEADER_TRUNCATED, DeadLetter
 from kafkapipeline.kafka_hook import PipelineKafkaHook
 from kafkapipeline.kafka_messages import received_headers
+from kafkapipeline.kafka_produce import BoundedProducer, QueueFull
+from kafkapipeline.kafka_retry import kafka_retriable
+from kafkapipeline.kafka_snapshot import SnapshotReader, SnapshotReadError
 from kafkapipeline.lag import partition_offsets, topic_partitions
 
 log = logging.getLogger(__name__)
@@ -59,8 +61,8 @@ CONSUME_BATCH = 500
 MAX_REASONS_LISTED = 20
 MAX_REASON_LENGTH = 200
 OTHER_REASONS = "(other reasons)"
-QUEUE_FULL_ATTEMPTS = 120
-QUEUE_FULL_POLL_SECONDS = 0.5
+#: Most seconds one re-produce waits for room in a full local producer queue.
+QUEUE_FULL_WAIT_SECONDS = 60.0
 COMMIT_ATTEMPTS = 60
 #: Offsets of dead letters naming another source topic, listed in the summary (all are counted).
 MAX_WRONG_TOPIC_LISTED = 50
@@ -150,20 +152,6 @@ def replay_headers(
     return [*kept, (HEADER_REPLAY_COUNT, str(replay_count).encode())]
 
 
-class _Deliveries:
-    """Delivery reports of the re-produced messages."""
-
-    def __init__(self) -> None:
-        self.delivered = 0
-        self.errors: list[str] = []
-
-    def __call__(self, error: KafkaError | None, _message: Message) -> None:
-        if error is None:
-            self.delivered += 1
-        else:
-            self.errors.append(error.str())
-
-
 def replay_dead_letters(
     topic: str,
     *,
@@ -203,25 +191,27 @@ def replay_dead_letters(
     hook = PipelineKafkaHook(kafka_config_id=kafka_config_id)
     consumer = hook.consumer(group_id)
     try:
-        ends = _plan(consumer, dlq, kafka_timeout)
-        if not ends:
+        ranges = _plan(consumer, dlq, kafka_timeout)
+        if not ranges:
             log.info("%s: nothing to replay", dlq)
             return summary
-        producer = None if dry_run else hook.producer()
-        deliveries = _Deliveries()
-        next_offsets = _read(
+        producer = (
+            None if dry_run else BoundedProducer(hook.producer(), topic, queue_wait=QUEUE_FULL_WAIT_SECONDS)
+        )
+        reader = SnapshotReader(
             consumer,
-            producer,
-            deliveries,
-            ends,
-            summary,
+            dlq,
+            ranges,
             max_messages=max_messages,
             idle_timeout=idle_timeout,
+            chunk=CONSUME_BATCH,
+            eof_closes=True,
         )
+        next_offsets = _read(reader, producer, summary)
         if dry_run:
             log.info("dry run: nothing produced, nothing committed")
             return summary
-        _confirm(producer, deliveries, summary, kafka_timeout)
+        _confirm(producer, summary, kafka_timeout)
         if next_offsets:
             _commit(consumer, dlq, next_offsets, kafka_timeout)
             summary.committed = True
@@ -231,94 +221,35 @@ def replay_dead_letters(
     return summary
 
 
-def _plan(consumer: Consumer, dlq: str, timeout: float) -> dict[int, int]:
-    """Assign the DLQ's partitions that have something pending; return their end offsets."""
+def _plan(consumer: Consumer, dlq: str, timeout: float) -> dict[int, tuple[int, int]]:
+    """The DLQ's partitions that have something pending: their start and end offsets."""
     try:
         partitions = topic_partitions(consumer, dlq, timeout)
         offsets = partition_offsets(consumer, dlq, partitions, timeout)
     except Exception as err:
         raise ReplayError(f"could not read the offsets of {dlq}: {err}") from err
-    pending = {p.partition: p for p in offsets if p.lag > 0}
-    if pending:
-        consumer.assign([TopicPartition(dlq, number, p.start) for number, p in pending.items()])
-    return {number: p.high for number, p in pending.items()}
+    return {p.partition: (p.start, p.high) for p in offsets if p.lag > 0}
 
 
-def _read(
-    consumer: Consumer,
-    producer: Any,
-    deliveries: _Deliveries,
-    ends: dict[int, int],
-    summary: ReplaySummary,
-    *,
-    max_messages: int,
-    idle_timeout: float,
-) -> dict[int, int]:
+def _read(reader: SnapshotReader, producer: BoundedProducer | None, summary: ReplaySummary) -> dict[int, int]:
     """Read up to the end offsets (or ``max_messages``), re-producing as it goes.
 
     Returns the offset to commit per partition: after the last message handled, or the end
     offset when Kafka reported the end of the partition with every message before it handled
     (the drain's transaction markers take offsets but are never delivered).
     """
-    dlq = summary.dead_letter_topic
-    open_partitions = set(ends)
-    next_offsets: dict[int, int] = {}
-    budget = max_messages
-    last_message_at = time.monotonic()
-    while open_partitions and budget > 0:
-        messages = consumer.consume(num_messages=min(CONSUME_BATCH, budget), timeout=1.0)
-        if not messages:
-            if time.monotonic() - last_message_at > idle_timeout:
-                summary.stopped_early = (
-                    f"no message for {idle_timeout:.0f}s while partitions {sorted(open_partitions)} of {dlq} "
-                    "had not reached their end offsets"
-                )
-                log.warning("%s", summary.stopped_early)
-                break
-            continue
-        last_message_at = time.monotonic()
-        for message in messages:
-            error = message.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    partition, offset = _placed(message, dlq)
-                    if partition in open_partitions and budget > 0 and offset >= ends[partition]:
-                        next_offsets[partition] = ends[partition]
-                    open_partitions.discard(partition)
-                    continue
-                if error.fatal() or not error.retriable():
-                    raise ReplayError(f"Kafka error while reading {dlq}: {error.str()}; nothing committed")
-                log.warning("%s: transient Kafka error: %s", dlq, error.str())
-                continue
-            partition, offset = _placed(message, dlq)
-            if partition not in open_partitions or budget <= 0:
-                continue
-            if offset >= ends[partition]:
-                open_partitions.discard(partition)
-                continue
-            budget -= 1
-            summary.read += 1
-            next_offsets[partition] = offset + 1
-            _handle(message, producer, deliveries, summary)
-            if offset + 1 >= ends[partition]:
-                open_partitions.discard(partition)
-        if producer is not None:
-            producer.poll(0)
-    return next_offsets
+    try:
+        for messages in reader.chunks():
+            for message in messages:
+                summary.read += 1
+                _handle(message, producer, summary)
+    except SnapshotReadError as err:
+        raise ReplayError(f"{err}; nothing committed") from err
+    summary.stopped_early = reader.stopped_early
+    return {p.partition: p.commit_offset for p in reader.progress.values() if p.commit_offset is not None}
 
 
-def _placed(message: Message, dlq: str) -> tuple[int, int]:
-    """Partition and offset, which librdkafka sets on every message and end-of-partition event."""
-    partition, offset = message.partition(), message.offset()
-    if partition is None or offset is None:
-        raise ReplayError(
-            f"Kafka error while reading {dlq}: a message came without its partition or offset; "
-            "nothing committed"
-        )
-    return partition, offset
-
-
-def _handle(message: Message, producer: Any, deliveries: _Deliveries, summary: ReplaySummary) -> None:
+def _handle(message: Message, producer: BoundedProducer | None, summary: ReplaySummary) -> None:
     headers = received_headers(message)
     try:
         letter = DeadLetter.from_headers(headers)
@@ -356,41 +287,27 @@ def _handle(message: Message, producer: Any, deliveries: _Deliveries, summary: R
     summary.replayed_to[summary.topic] = summary.replayed_to.get(summary.topic, 0) + 1
     if producer is None:
         return
-    replayed = replay_headers(headers, letter.replay_count + 1)
-    for _ in range(QUEUE_FULL_ATTEMPTS):
-        try:
-            producer.produce(
-                summary.topic,
-                key=message.key(),
-                value=message.value(),
-                headers=replayed,
-                on_delivery=deliveries,
-            )
-            return
-        except BufferError:
-            producer.poll(QUEUE_FULL_POLL_SECONDS)  # local queue full: serve delivery reports, then retry
-        except KafkaException as err:
-            raise ReplayError(
-                f"could not re-produce {where} to {summary.topic}: {err}; nothing committed"
-            ) from err
-    raise ReplayError(
-        f"could not re-produce {where} to {summary.topic}: the local producer queue stayed full "
-        f"for {QUEUE_FULL_ATTEMPTS * QUEUE_FULL_POLL_SECONDS:.0f}s (is Kafka reachable?); nothing committed"
-    )
+    try:
+        producer.produce(message.value(), message.key(), replay_headers(headers, letter.replay_count + 1))
+    except (KafkaException, QueueFull) as err:
+        raise ReplayError(
+            f"could not re-produce {where} to {summary.topic}: {err}; nothing committed"
+        ) from err
 
 
-def _confirm(producer: Any, deliveries: _Deliveries, summary: ReplaySummary, timeout: float) -> None:
+def _confirm(producer: BoundedProducer | None, summary: ReplaySummary, timeout: float) -> None:
     if producer is None or summary.replayed == 0:
         return
     remaining = producer.flush(timeout)
-    if remaining or deliveries.errors or deliveries.delivered != summary.replayed:
+    report = producer.report
+    if remaining or report.failed or report.delivered != summary.replayed:
         first = (
-            deliveries.errors[0]
-            if deliveries.errors
+            report.first_error
+            if report.first_error
             else f"{remaining} still unacknowledged after {timeout:.0f}s"
         )
         raise ReplayError(
-            f"{summary.replayed - deliveries.delivered} of {summary.replayed} replayed messages were not "
+            f"{summary.replayed - report.delivered} of {summary.replayed} replayed messages were not "
             f"acknowledged by Kafka ({first}); the offsets of {summary.dead_letter_topic} were not "
             "committed, so a retry replays them again (the drain's writes are idempotent upserts)"
         )
@@ -398,25 +315,18 @@ def _confirm(producer: Any, deliveries: _Deliveries, summary: ReplaySummary, tim
 
 def _commit(consumer: Consumer, dlq: str, next_offsets: dict[int, int], timeout: float) -> None:
     offsets = [TopicPartition(dlq, partition, offset) for partition, offset in sorted(next_offsets.items())]
-    deadline = time.monotonic() + timeout
-    result = None
-    for _ in range(COMMIT_ATTEMPTS):
-        try:
-            result = consumer.commit(offsets=offsets, asynchronous=False)
-            break
-        except KafkaException as err:
-            error = err.args[0] if err.args else None
-            if not isinstance(error, KafkaError) or not error.retriable() or time.monotonic() >= deadline:
-                raise ReplayError(
-                    f"the messages were replayed but committing the offsets of {dlq} failed: {err}; a retry "
-                    "replays them again (harmless: the drain's writes are idempotent upserts)"
-                ) from err
-            log.warning("%s: commit failed (%s), retrying", dlq, error.str())
-            time.sleep(0.5)
-    failed = [(tp.partition, tp.error) for tp in result or [] if tp.error is not None]
-    if failed:
-        partition, error = failed[0]
-        raise ReplayError(f"committing {dlq}[{partition}] failed: {error.str()}")
+    try:
+        result: list[TopicPartition] | None = kafka_retriable(
+            timeout, f"{dlq}: commit", log, attempts=COMMIT_ATTEMPTS
+        )(consumer.commit, offsets=offsets, asynchronous=False)
+    except KafkaException as err:
+        raise ReplayError(
+            f"the messages were replayed but committing the offsets of {dlq} failed: {err}; a retry "
+            "replays them again (harmless: the drain's writes are idempotent upserts)"
+        ) from err
+    for tp in result or []:
+        if tp.error is not None:
+            raise ReplayError(f"committing {dlq}[{tp.partition}] failed: {tp.error.str()}")
 
 
 def replay_dead_letters_task() -> dict[str, Any]:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from kafkapipeline.cassandra_writer import ConcurrentRowWriter
 from kafkapipeline.drain_transaction import BatchTransaction, DrainError
@@ -24,6 +24,7 @@ from kafkapipeline.drain_types import (
     batch_id_for,
     decode,
 )
+from kafkapipeline.kafka_snapshot import SnapshotReader, SnapshotReadError
 from kafkapipeline.lag import partition_offsets, topic_partitions
 from kafkapipeline.records import InvalidRecord
 
@@ -66,10 +67,11 @@ class MicroBatch:
         self.summary = summary
         self.options = options
         self.topic = summary.topic
-        self.budget = max_messages
+        self.max_messages = max_messages
         self.ingested_at = datetime.now(UTC)
         self.pending: dict[int, PartitionRange] = {}
-        self.open_partitions: set[int] = set()
+        #: Reads the pending ranges; made by ``plan``.
+        self.reader: SnapshotReader
         #: The summary's per-stage seconds, filled as the batch goes.
         self.stages: dict[str, float] = summary.stage_seconds
 
@@ -102,35 +104,41 @@ class MicroBatch:
         if not self.pending:
             self.summary.lag_after = 0
             return False
-        self.open_partitions = set(self.pending)
-        self.consumer.assign([TopicPartition(topic, p, r.start_offset) for p, r in self.pending.items()])
+        self.reader = SnapshotReader(
+            self.consumer,
+            topic,
+            {p: (r.start_offset, r.end_offset) for p, r in self.pending.items()},
+            max_messages=self.max_messages,
+            idle_timeout=self.options.idle_timeout,
+            chunk=self.options.consume_batch,
+        )
+        self.reader.assign()
         return True
 
     def read_and_write(self, writer: ConcurrentRowWriter, dead_letters: BatchTransaction) -> None:
         """Consume in bulk up to the planned ends (or the budget), handing rows to the writer as they come."""
-        consumer, options = self.consumer, self.options
-        last_message_at = time.monotonic()
-        while self.open_partitions and self.budget > 0:
-            started = time.perf_counter()
-            messages = consumer.consume(num_messages=min(options.consume_batch, self.budget), timeout=1.0)
-            self._spent("consume", started)
-            if not messages:
-                if time.monotonic() - last_message_at > options.idle_timeout:
-                    self.summary.stopped_early = (
-                        f"no message for {options.idle_timeout:.0f}s while partitions "
-                        f"{sorted(self.open_partitions)} had not reached their end offsets"
-                    )
-                    log.warning("%s: %s", self.topic, self.summary.stopped_early)
-                    break
-                continue
-            last_message_at = time.monotonic()
-            rows, sources = self._rows_of(messages, dead_letters)
-            if rows:
+        reader = self.reader
+        started = time.perf_counter()
+        try:
+            for messages in reader.chunks():
+                self._spent("consume", started)
+                rows, sources = self._rows_of(messages, dead_letters)
+                if rows:
+                    started = time.perf_counter()
+                    writer.write(rows, sources)
+                    self._spent("write", started)
+                if writer.outcome.first_error is not None:
+                    break  # no point reading more: this batch will not be committed
                 started = time.perf_counter()
-                writer.write(rows, sources)
-                self._spent("write", started)
-            if writer.outcome.first_error is not None:
-                break  # no point reading more: this batch will not be committed
+            else:
+                self._spent("consume", started)  # the last call, which found the ends
+        except SnapshotReadError as err:
+            raise DrainError(f"{err}; offsets not committed") from err
+        finally:
+            for progress in reader.progress.values():
+                r = self.pending[progress.partition]
+                r.done, r.reached_end = progress.done, progress.reached_end
+        self.summary.stopped_early = reader.stopped_early
         self.summary.messages_read = sum(r.messages for r in self.summary.partitions)
         self.summary.dead_lettered = dead_letters.sent
 
@@ -146,19 +154,9 @@ class MicroBatch:
         started = time.perf_counter()
         records: list[Any] = []
         sources: list[Message] = []
-        for message in messages:
-            error = message.error()
-            if error is not None:
-                self._on_error(message, error)
-                continue
-            partition, offset = self._placed(message)
-            r = pending.get(partition)
-            if r is None or r.done:
-                continue  # end or budget already reached on this partition: the next batch reads it
-            if offset >= r.end_offset or self.budget <= 0:
-                self._close(r)
-                continue
-            self.budget -= 1
+        for message in messages:  # inside the planned ranges and the budget (the reader saw to it)
+            r = pending[message.partition()]  # type: ignore[index]  # a delivered message has one
+            offset = message.offset()
             if r.first_offset is None:
                 r.first_offset = offset
             r.last_offset = offset
@@ -171,8 +169,6 @@ class MicroBatch:
                 dead_letters.send(message, _reason(err))
             else:
                 sources.append(message)
-            if offset + 1 >= r.end_offset:
-                self._close(r)
         decoded = self._spent("decode", started)
         if not records:
             return [], []
@@ -196,40 +192,6 @@ class MicroBatch:
             else:
                 kept.append(message)
         return rows, kept
-
-    def _on_error(self, message: Message, error: KafkaError) -> None:
-        if error.code() == KafkaError._PARTITION_EOF:
-            # The end of the log. Transaction markers and compaction gaps take offsets but are never
-            # delivered, so the last message may sit below the snapshot end: commit up to that end,
-            # unless the budget ran out (then messages before the end were skipped, not handled).
-            partition, offset = self._placed(message)
-            r = self.pending.get(partition)
-            if r is not None and offset >= r.end_offset:
-                if not r.done and self.budget > 0:
-                    r.reached_end = True
-                self._close(r)
-            return
-        if error.fatal() or not error.retriable():
-            raise DrainError(f"Kafka error while reading {self.topic}: {error.str()}; offsets not committed")
-        log.warning("%s: transient Kafka error while reading: %s", self.topic, error.str())
-
-    def _placed(self, message: Message) -> tuple[int, int]:
-        """Partition and offset, which librdkafka sets on every message and end-of-partition event."""
-        partition, offset = message.partition(), message.offset()
-        if partition is None or offset is None:
-            raise DrainError(
-                f"Kafka error while reading {self.topic}: a message came without its partition or offset; "
-                "offsets not committed"
-            )
-        return partition, offset
-
-    def _close(self, r: PartitionRange) -> None:
-        if r.done:
-            return
-        r.done = True
-        self.open_partitions.discard(r.partition)
-        # Stop fetching a finished partition so its prefetch does not compete with the others.
-        self.consumer.pause([TopicPartition(self.topic, r.partition)])
 
     def commit(self, writer: ConcurrentRowWriter, dead_letters: BatchTransaction) -> None:
         """Wait for every write and dead letter; commit only if all of them succeeded."""

@@ -10,7 +10,6 @@ that says why (the batch is not committed and its retry re-reads it).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -25,6 +24,8 @@ from kafkapipeline.dead_letters import (
     replay_count_of,
 )
 from kafkapipeline.kafka_messages import position, received_headers
+from kafkapipeline.kafka_produce import BoundedProducer, QueueFull
+from kafkapipeline.kafka_retry import kafka_error_of, kafka_retriable
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,6 @@ log = logging.getLogger(__name__)
 TRANSACTION_TIMEOUT_MS = 10 * 60 * 1000
 #: Smallest size a dead-letter copy is cut to when Kafka keeps saying "too large".
 MIN_DEAD_LETTER_BYTES = 16 * 1024
-QUEUE_FULL_POLL_SECONDS = 0.5
 
 
 class DrainError(RuntimeError):
@@ -77,11 +77,13 @@ class BatchTransaction:
         self.max_bytes = max_bytes
         self.sent = 0
         self.truncated = 0
-        self.delivered = 0
-        self.errors: list[str] = []
         self._open = False
         self._producer = producer_factory(
             **{"transactional.id": transactional_id, "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS}
+        )
+        #: Dead letters go through it: a full local queue is waited on for ``timeout`` at most.
+        self._letters = BoundedProducer(
+            self._producer, self.topic, queue_wait=timeout, describe=self._describe
         )
         try:
             self._producer.init_transactions(timeout)
@@ -97,18 +99,14 @@ class BatchTransaction:
             self._producer.begin_transaction()
             self._open = True
 
-    def _on_delivery(self, error: KafkaError | None, _message: Message) -> None:
-        if error is not None:
-            if error.code() == KafkaError.MSG_SIZE_TOO_LARGE:
-                self.errors.append(
-                    f"{error.str()} (the broker refused a copy of at most {self.max_bytes} bytes: "
-                    f"{self.topic}'s max.message.bytes is below the producer's message.max.bytes; "
-                    "raise it to at least that)"
-                )
-            else:
-                self.errors.append(error.str())
-        else:
-            self.delivered += 1
+    def _describe(self, error: KafkaError, _message: Message | None) -> str:
+        if error.code() == KafkaError.MSG_SIZE_TOO_LARGE:
+            return (
+                f"{error.str()} (the broker refused a copy of at most {self.max_bytes} bytes: "
+                f"{self.topic}'s max.message.bytes is below the producer's message.max.bytes; "
+                "raise it to at least that)"
+            )
+        return str(error.str())
 
     def send(self, message: Message, reason: str) -> None:
         """Produce one dead letter (inside the transaction); delivery is checked in ``commit``."""
@@ -136,31 +134,19 @@ class BatchTransaction:
         self.sent += 1
 
     def _produce(self, key: bytes | None, value: bytes | None, headers: Headers, *, where: str) -> None:
-        deadline = time.monotonic() + self.timeout
         limit = self.max_bytes
-        while True:
+        for _ in range(self.max_bytes.bit_length()):  # each refusal halves the limit: bounded
             try:
-                self._producer.produce(
-                    self.topic,
-                    value=value,
-                    key=key,
-                    # The stub types headers as an invariant list of str|bytes|None values, so a
-                    # list of bytes|None values (what Kafka delivers, and what we copy) is refused.
-                    headers=headers,  # type: ignore[arg-type]
-                    on_delivery=self._on_delivery,
-                )
-                break
-            except BufferError as err:  # local queue full: let deliveries drain, then retry
-                if time.monotonic() >= deadline:
-                    raise DrainError(
-                        f"the dead letter of {where} could not be queued for {self.topic}: the producer's "
-                        f"local queue stayed full for {self.timeout:.0f}s (is Kafka reachable?); offsets not "
-                        "committed, the batch will be re-read on retry"
-                    ) from err
-                self._producer.poll(QUEUE_FULL_POLL_SECONDS)
+                self._letters.produce(value, key, headers)
+                return
+            except QueueFull as err:
+                raise DrainError(
+                    f"the dead letter of {where} could not be queued for {self.topic}: {err}; offsets not "
+                    "committed, the batch will be re-read on retry"
+                ) from err
             except KafkaException as err:
-                error = err.args[0] if err.args else None
-                too_large = isinstance(error, KafkaError) and error.code() == KafkaError.MSG_SIZE_TOO_LARGE
+                error = kafka_error_of(err)
+                too_large = error is not None and error.code() == KafkaError.MSG_SIZE_TOO_LARGE
                 if too_large and limit > MIN_DEAD_LETTER_BYTES:
                     # The producer's limit is lower than we were told: cut harder and try again.
                     limit = max(MIN_DEAD_LETTER_BYTES, limit // 2)
@@ -171,20 +157,23 @@ class BatchTransaction:
                     f"the dead letter of {where} could not be produced to {self.topic}: {err}; offsets not "
                     "committed, the batch will be re-read on retry"
                 ) from err
-        self._producer.poll(0)
+        raise DrainError(
+            f"the dead letter of {where} could not be cut to fit {self.topic}; offsets not committed"
+        )
 
     def commit(self, consumer: Consumer, offsets: list[TopicPartition]) -> None:
         """Check every dead letter was acknowledged, then commit them and ``offsets`` atomically."""
         timeout = self.timeout
-        remaining = self._producer.flush(timeout)
+        remaining = self._letters.flush(timeout)
         if remaining:
             raise DrainError(
                 f"{remaining} dead letters to {self.topic} were not acknowledged within {timeout:.0f}s; "
                 "offsets not committed, the batch will be re-read on retry"
             )
-        if self.errors:
+        report = self._letters.report
+        if report.failed:
             raise DrainError(
-                f"{len(self.errors)} dead letters could not be written to {self.topic}: {self.errors[0]} "
+                f"{report.failed} dead letters could not be written to {self.topic}: {report.first_error} "
                 f"(does the topic exist?); offsets not committed, the batch will be re-read on retry"
             )
         self._begin()
@@ -198,22 +187,18 @@ class BatchTransaction:
         self._open = False
 
     def _retry(self, what: str, call: Callable[[float], None]) -> None:
-        deadline = time.monotonic() + self.timeout
-        while True:
-            try:
-                call(max(1.0, deadline - time.monotonic()))
-                return
-            except KafkaException as err:
-                error = err.args[0] if err.args else None
-                if isinstance(error, KafkaError) and error.retriable() and time.monotonic() < deadline:
-                    log.warning("%s: %s failed (%s), retrying", self.source_topic, what, error.str())
-                    time.sleep(0.5)
-                    continue
-                raise DrainError(
-                    f"rows were written but {what} for {self.source_topic} failed: {err}; the transaction "
-                    "is aborted (no dead letter kept, no offset committed), so the batch will be re-read "
-                    "on retry and its rows rewritten (idempotent upserts, no duplicates)"
-                ) from err
+        """``call(seconds left)`` under the ``kafka_retriable`` policy, for ``timeout`` seconds at most."""
+        retrying = kafka_retriable(self.timeout, f"{self.source_topic}: {what}", log)
+        try:
+            for attempt in retrying:
+                with attempt:
+                    call(max(1.0, self.timeout - (attempt.retry_state.seconds_since_start or 0.0)))
+        except KafkaException as err:
+            raise DrainError(
+                f"rows were written but {what} for {self.source_topic} failed: {err}; the transaction "
+                "is aborted (no dead letter kept, no offset committed), so the batch will be re-read "
+                "on retry and its rows rewritten (idempotent upserts, no duplicates)"
+            ) from err
 
     def close(self) -> None:
         """Abort an open transaction: its dead letters are dropped and no offset moves."""

@@ -30,6 +30,7 @@ from confluent_kafka import (
 )
 
 from kafkapipeline.kafka_hook import PipelineKafkaHook
+from kafkapipeline.kafka_snapshot import SnapshotReader, SnapshotReadError
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 
@@ -181,34 +182,37 @@ def peek_oldest_timestamps(
     The consumer is assigned the lagging partitions only for the peek and unassigned
     afterwards, so it does not keep fetching in the background.
     """
-    pending = {p.partition: p.start for p in lags if p.lag > 0}
+    pending = {p.partition: (p.start, p.high) for p in lags if p.lag > 0}
     found: dict[int, int | None] = {}
     if not pending:
         return found
-    consumer.assign([TopicPartition(topic, partition, offset) for partition, offset in pending.items()])
+    # End-of-partition closes a partition even below its end: nothing readable is pending there
+    # (the lag is transaction markers or an open transaction), so no age, and no point waiting.
+    reader = SnapshotReader(
+        consumer,
+        topic,
+        pending,
+        idle_timeout=timeout,
+        max_seconds=timeout,
+        chunk=len(pending),
+        eof_closes=True,
+    )
     try:
-        deadline = time.monotonic() + timeout
-        while len(found) < len(pending):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            for message in consumer.consume(num_messages=len(pending), timeout=min(remaining, 1.0)):
-                error = message.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        # Nothing readable is pending: the lag is transaction markers (or aborted
-                        # records) only. No age, and no point waiting out the timeout for one.
-                        partition = message.partition()
-                        if partition is not None and partition in pending:
-                            found.setdefault(partition, None)
-                        continue
-                    raise LagReadError(f"could not read the oldest pending message of {topic}: {error.str()}")
-                partition = message.partition()
-                if partition in pending and partition not in found:
-                    kind, stamp = message.timestamp()
-                    found[partition] = None if kind == TIMESTAMP_NOT_AVAILABLE else stamp
+        for messages in reader.chunks():
+            for message in messages:
+                partition: int = message.partition()  # type: ignore[assignment]
+                kind, stamp = message.timestamp()
+                found[partition] = None if kind == TIMESTAMP_NOT_AVAILABLE else stamp
+                reader.finish(partition)  # one message per partition is all a peek needs
+    except SnapshotReadError as err:
+        raise LagReadError(f"could not read the oldest pending message of {topic}: {err}") from err
     finally:
+        # The consumer lives on (the trigger's): leave no partition paused for its next peek.
+        consumer.resume([TopicPartition(topic, partition) for partition in pending])
         consumer.unassign()
+    for partition, progress in reader.progress.items():
+        if progress.done:
+            found.setdefault(partition, None)
     return found
 
 

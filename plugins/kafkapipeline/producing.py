@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
+
+from kafkapipeline.kafka_produce import BoundedProducer, DeliveryReport, QueueFull
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -22,13 +23,14 @@ if TYPE_CHECKING:
 
     from kafkapipeline.kafka_hook import PipelineKafkaHook
 
+__all__ = ["DeliveryFailed", "DeliveryReport", "KafkaRecord", "RecordProducer", "produce_records"]
+
 log = logging.getLogger(__name__)
 
 #: How long ``flush()`` waits for outstanding delivery reports before counting them as failed.
 DEFAULT_FLUSH_TIMEOUT_SECONDS = 60.0
-#: How long ``produce()`` waits for room when the local queue is full, per attempt.
-QUEUE_FULL_POLL_SECONDS = 1.0
-QUEUE_FULL_ATTEMPTS = 30
+#: How long ``produce()`` waits for room when the local queue is full, in all (per record).
+QUEUE_FULL_WAIT_SECONDS = 30.0
 
 
 class KafkaRecord(Protocol):
@@ -49,30 +51,6 @@ class DeliveryFailed(RuntimeError):
             f"{report.failed} of {report.attempted} records to topic '{report.topic}' were not "
             f"acknowledged by Kafka; first error: {report.first_error}"
         )
-
-
-@dataclass
-class DeliveryReport:
-    """Counts of one producer's deliveries since it was created."""
-
-    topic: str
-    attempted: int = 0
-    delivered: int = 0
-    failed: int = 0
-    first_error: str | None = None
-
-    @property
-    def pending(self) -> int:
-        return self.attempted - self.delivered - self.failed
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "topic": self.topic,
-            "attempted": self.attempted,
-            "delivered": self.delivered,
-            "failed": self.failed,
-            "first_error": self.first_error,
-        }
 
 
 class RecordProducer:
@@ -97,19 +75,10 @@ class RecordProducer:
         self._producer = producer
         self.topic = topic
         self.flush_timeout = flush_timeout
-        self.report = DeliveryReport(topic=topic)
-
-    def _failed(self, reason: str, count: int = 1) -> None:
-        self.report.failed += count
-        if self.report.first_error is None:
-            self.report.first_error = reason
-
-    def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
-        if error is None:
-            self.report.delivered += 1
-            return
-        key = message.key() if message is not None else None
-        self._failed(f"{error.str()} (code {error.name()}, key {key!r})")
+        self._bounded = BoundedProducer(
+            producer, topic, queue_wait=QUEUE_FULL_WAIT_SECONDS, describe=_describe_failure
+        )
+        self.report = self._bounded.report
 
     def produce(self, records: Iterable[KafkaRecord]) -> int:
         """Queue ``records``; return how many were queued.
@@ -122,32 +91,19 @@ class RecordProducer:
         queued = 0
         for record in records:
             key, value = record.key, record.to_json()
-            self.report.attempted += 1
-            for _ in range(QUEUE_FULL_ATTEMPTS):
-                try:
-                    self._producer.produce(self.topic, key=key, value=value, on_delivery=self._on_delivery)
-                    queued += 1
-                    break
-                except BufferError:
-                    # Local queue full: serve delivery reports to make room, then try again.
-                    self._producer.poll(QUEUE_FULL_POLL_SECONDS)
-                except KafkaException as err:
-                    # Rejected before sending (e.g. larger than message.max.bytes).
-                    self._failed(f"{err.args[0].str()} (key {key!r})")
-                    break
-            else:
-                self._failed(f"local producer queue stayed full for {QUEUE_FULL_ATTEMPTS} s (key {key!r})")
-            self._producer.poll(0)
+            try:
+                self._bounded.produce(value, key)
+                queued += 1
+            except (KafkaException, QueueFull) as err:
+                # Rejected before sending (e.g. larger than message.max.bytes), or no room in time.
+                reason = err.args[0].str() if isinstance(err, KafkaException) else str(err)
+                self.report.attempted += 1
+                self.report.fail(f"{reason} (key {key!r})")
         return queued
 
     def flush(self) -> DeliveryReport:
         """Wait for every outstanding delivery report; raise :class:`DeliveryFailed` if any record failed."""
-        remaining = self._producer.flush(self.flush_timeout)
-        if remaining > 0 and self.report.pending > 0:
-            self._failed(
-                f"no delivery report within {self.flush_timeout} s (is Kafka reachable?)",
-                count=self.report.pending,
-            )
+        self._bounded.flush(self.flush_timeout)
         if self.report.failed:
             raise DeliveryFailed(self.report)
         return self.report
@@ -166,6 +122,11 @@ class RecordProducer:
         except DeliveryFailed as failure:
             if failure.report is not getattr(exc, "report", None):  # not the error already raised
                 log.error("while handling another error: %s", failure)
+
+
+def _describe_failure(error: KafkaError, message: Message | None) -> str:
+    key = message.key() if message is not None else None
+    return f"{error.str()} (code {error.name()}, key {key!r})"
 
 
 def produce_records(

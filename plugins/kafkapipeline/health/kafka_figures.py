@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 from kafkapipeline import settings
@@ -106,9 +105,8 @@ def count_messages(
     Transaction markers and aborted messages take offsets but are not delivered to a
     ``read_committed`` consumer, so this is the number a reader of the topic really sees.
     """
-    from confluent_kafka import KafkaError, TopicPartition
-
     from kafkapipeline.kafka_hook import PipelineKafkaHook
+    from kafkapipeline.kafka_snapshot import SnapshotReader
 
     pending = {partition: (low, high) for partition, (low, high) in ranges.items() if high > low}
     if not pending:
@@ -117,29 +115,12 @@ def count_messages(
         settings.consumer_group("health-count", topic)
     )
     try:
-        consumer.assign([TopicPartition(topic, p, low) for p, (low, _) in pending.items()])
-        counted, deadline = 0, time.monotonic() + timeout
-        while pending:
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"partitions {sorted(pending)} of {topic} not read to their end in {timeout:.0f}s"
-                )
-            for message in consumer.consume(num_messages=1000, timeout=1.0):
-                partition, error, offset = message.partition(), message.error(), message.offset()
-                if partition not in pending:
-                    continue
-                if error is not None:
-                    if error.code() != KafkaError._PARTITION_EOF:
-                        raise RuntimeError(error.str())
-                    if offset is not None and offset >= pending[partition][1]:
-                        del pending[partition]
-                    continue
-                if offset is None:  # librdkafka gives every delivered message an offset
-                    continue
-                if offset < pending[partition][1]:
-                    counted += 1
-                if offset + 1 >= pending[partition][1]:
-                    del pending[partition]
+        reader = SnapshotReader(
+            consumer, topic, pending, idle_timeout=timeout, max_seconds=timeout, chunk=1000
+        )
+        counted = sum(len(messages) for messages in reader.chunks())
+        if reader.stopped_early:
+            raise TimeoutError(reader.stopped_early)
         return counted
     finally:
         consumer.close()

@@ -1,0 +1,86 @@
+"""The retry policies of the pipeline's Kafka calls, one per kind of call (tenacity).
+
+* :func:`kafka_retriable`: a call that may fail with a *retriable* :class:`KafkaException`
+  (a coordinator moving, a request timing out): transaction calls and offset commits. It is
+  tried again every :data:`RETRY_WAIT_SECONDS` until ``timeout`` seconds have passed (and at most
+  ``attempts`` times when given); a non-retriable error, or the last retriable one, is raised as is.
+* :func:`queue_full`: ``produce()`` refused with :class:`BufferError` because librdkafka's local
+  queue is full: delivery reports are served (``producer.poll``) in place of sleeping, which is
+  what makes room, for at most ``wait`` seconds in all.
+
+A hand-written loop around a Kafka call belongs here instead, as a named policy.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_fixed,
+)
+from tenacity.stop import stop_base
+
+#: Pause between two tries of a retriable Kafka call.
+RETRY_WAIT_SECONDS = 0.5
+#: How long ``produce()`` polls between two tries when the local queue is full.
+QUEUE_FULL_POLL_SECONDS = 0.5
+
+
+def kafka_error_of(err: BaseException) -> KafkaError | None:
+    """The :class:`KafkaError` a :class:`KafkaException` carries, if any."""
+    if isinstance(err, KafkaException) and err.args and isinstance(err.args[0], KafkaError):
+        return err.args[0]
+    return None
+
+
+def is_retriable(err: BaseException) -> bool:
+    """True for a :class:`KafkaException` whose error Kafka says is worth trying again."""
+    error = kafka_error_of(err)
+    return error is not None and bool(error.retriable())
+
+
+def kafka_retriable(timeout: float, what: str, log: logging.Logger, attempts: int | None = None) -> Retrying:
+    """Retry ``what`` on retriable Kafka errors for ``timeout`` seconds (and ``attempts`` tries, if given)."""
+
+    def warn(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        log.warning("%s failed (%s), retrying", what, error if error is None else _text(error))
+
+    stop: stop_base = stop_after_delay(timeout)
+    if attempts is not None:
+        stop = stop | stop_after_attempt(attempts)
+    return Retrying(
+        retry=retry_if_exception(is_retriable),
+        stop=stop,
+        wait=wait_fixed(RETRY_WAIT_SECONDS),
+        before_sleep=warn,
+        reraise=True,
+    )
+
+
+def queue_full(producer: Producer, wait: float) -> Retrying:
+    """Retry a ``produce()`` refused for a full local queue, serving deliveries, for ``wait`` seconds."""
+
+    def serve_deliveries(seconds: float) -> None:
+        producer.poll(seconds)
+
+    return Retrying(
+        retry=retry_if_exception_type(BufferError),
+        stop=stop_after_delay(wait),
+        wait=wait_fixed(QUEUE_FULL_POLL_SECONDS),
+        sleep=serve_deliveries,
+        reraise=True,
+    )
+
+
+def _text(err: BaseException) -> Any:
+    error = kafka_error_of(err)
+    return error.str() if error is not None else err
