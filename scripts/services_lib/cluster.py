@@ -172,8 +172,23 @@ class CassandraNode(ClusterMember, Cassandra):
         seeds = ",".join(f"{h}:{self.storage_port}" for h in self.seeds)
         text = re.sub(r"^(\s*- seeds: ).*$", rf'\g<1>"{seeds}"', text, flags=re.M)
         return set_properties(
-            text, {"cluster_name": "kafkapipeline-cluster", "auto_bootstrap": "false"}, sep=": "
+            text,
+            {
+                "cluster_name": "kafkapipeline-cluster",
+                "auto_bootstrap": "false",
+                # Data centre and rack from cassandra-rackdc.properties (datacenter1/rack1, as the
+                # single node's SimpleSnitch names them); a network-topology snitch also lets a
+                # CL ONE read coordinated by a node read that node's own copy first, and without
+                # the dynamic snitch it always does: the cluster tests count rows per node.
+                "endpoint_snitch": "GossipingPropertyFileSnitch",
+                "dynamic_snitch": "false",
+            },
+            sep=": ",
         )
+
+    def prepare_jvm(self, java: Path, arts: Artifacts) -> None:
+        super().prepare_jvm(java, arts)
+        (self.config / "cassandra-rackdc.properties").write_text("dc=datacenter1\nrack=rack1\n")
 
     def command_jvm(self, java: Path, arts: Artifacts) -> list[str]:
         cmd = super().command_jvm(java, arts)
