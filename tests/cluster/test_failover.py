@@ -20,7 +20,7 @@ from cassandra.query import SimpleStatement
 from kafkapipeline import settings
 from kafkapipeline.drain import DrainError, DrainOptions, drain_topic
 from kafkapipeline.producing import RecordProducer
-from tests.cluster.conftest import cassandra_hosts
+from tests.cluster.conftest import RF3, cassandra_hosts
 from tests.integration.drain_support import committed_offsets, end_offsets, produce_records, read_all, tweets
 
 pytestmark = pytest.mark.cluster
@@ -52,9 +52,19 @@ def leader_of(kafka_hook, topic: str, partition: int) -> int:
 
 
 def ids_at(cassandra, keyspace: str, level: int = ConsistencyLevel.QUORUM) -> list[str]:
+    """Every row at ``level``; a read timing out on a replica gossip has not yet marked down is repeated."""
+    from cassandra import OperationTimedOut, ReadTimeout, Unavailable
+
     query = f"SELECT tweet_id FROM {keyspace}.tweets"
     statement = SimpleStatement(query, fetch_size=1000, consistency_level=level)
-    return [row.tweet_id for row in cassandra.execute(statement, timeout=60)]
+    for attempt in range(5):
+        try:
+            return [row.tweet_id for row in cassandra.execute(statement, timeout=60)]
+        except (ReadTimeout, OperationTimedOut, Unavailable):
+            if attempt == 4:
+                raise
+            time.sleep(3)
+    raise AssertionError("unreachable")
 
 
 def ids_on_node(host: str, keyspace: str) -> list[str]:
@@ -253,3 +263,29 @@ def test_two_cassandra_nodes_killed_fail_the_batch_cleanly_then_one_back_is_enou
     )
     assert rerun.messages_read == len(records)
     assert_exactly_once(kafka_hook, cassandra, cluster_keyspace, topic, group, records=records)
+
+
+def test_raising_an_existing_keyspace_to_rf_3_then_repair_puts_every_row_on_every_node(cluster, cassandra):
+    """The documented upgrade: bootstrap's alter_keyspace_replication (align_replication), then repair."""
+    from kafkapipeline.cassandra_writer import TWEETS, ConcurrentRowWriter, tweet_row
+    from kafkapipeline.migrations import align_replication, apply_pending
+    from tests.conftest import unique_name
+
+    keyspace = unique_name("cluster_rf")
+    apply_pending(cassandra, keyspace, replication="{'class': 'SimpleStrategy', 'replication_factor': 1}")
+    try:
+        records = tweets(600)
+        writer = ConcurrentRowWriter(cassandra, keyspace, TWEETS)
+        writer.write([tweet_row(r, None) for r in records], [r.tweet_id for r in records])
+        assert writer.flush().ok
+        assert "now run a full repair" in align_replication(cassandra, keyspace, RF3)
+        assert align_replication(cassandra, keyspace, RF3) is None  # already there: nothing to do
+        cassandra.execute(f"ALTER TABLE {keyspace}.tweets WITH speculative_retry = 'NONE'", timeout=60)
+        t0 = time.monotonic()
+        for node in ("cassandra-1", "cassandra-2", "cassandra-3"):  # as the README says: every node
+            cluster.nodetool(node, "repair", "-full", keyspace)
+        print(f"\n[RF 1 -> 3] full repair on the three nodes took {time.monotonic() - t0:.1f}s")
+        for host in cassandra_hosts():
+            assert sorted(ids_on_node(host, keyspace)) == sorted(r.tweet_id for r in records), host
+    finally:
+        cassandra.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=60)
