@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .base import Service
 from .cassandra import Cassandra
-from .cluster import cluster_members, wait_for_cluster
+from .cluster import cluster_members, nodetool_command, wait_for_cluster
 from .common import (
     ServiceError,
     cache_root,
@@ -269,6 +269,15 @@ def cmd_logs(names: list[str], lines: int, cluster: bool = False) -> int:
     return 0
 
 
+def cmd_nodetool(args: list[str], node: int, cluster: bool) -> int:
+    state = state_root()
+    nodes = cluster_members(state, ["cassandra"]) if cluster else [Cassandra(state)]
+    if not 1 <= node <= len(nodes):
+        raise ServiceError(f"--node {node}: there are {len(nodes)} Cassandra node(s)")
+    args = args[1:] if args[:1] == ["--"] else args
+    return subprocess.run(nodetool_command(nodes[node - 1], args or ["status"]), check=False).returncode
+
+
 def cmd_pin(names: list[str]) -> int:
     state = state_root()
     with StateLock(state):  # Maven's local repository is not safe for two runs at once
@@ -336,18 +345,25 @@ def main(argv: list[str] | None = None) -> int:
     p_logs.add_argument("services", nargs="*", choices=[[], *SERVICE_NAMES], default=[])
     p_logs.add_argument("--cluster", action="store_true", help=CLUSTER_HELP)
     p_logs.add_argument("-n", "--lines", type=int, default=20)
+    p_tool = sub.add_parser(
+        "nodetool", help="Cassandra's nodetool against a node (`nodetool --cluster --node 2 -- repair -full`)"
+    )
+    p_tool.add_argument("--cluster", action="store_true", help="a node of the cluster (--node 1..3)")
+    p_tool.add_argument("--node", type=int, default=1)
+    p_tool.add_argument("args", nargs=argparse.REMAINDER, help="nodetool arguments (default: status)")
     p_pin = sub.add_parser(
         "pin", help="pin the SHA-256 of every jar of the current versions (after a version or pom change)"
     )
     p_pin.add_argument("services", nargs="*", choices=[[], *JVM_NAMES], default=[])
     args = parser.parse_args(argv)
-    names = list(dict.fromkeys(args.services))
+    names = list(dict.fromkeys(getattr(args, "services", [])))
     commands = {
         "up": lambda: cmd_up(names, args.cluster),
         "down": lambda: cmd_down(names, args.purge, args.cluster),
         "status": lambda: cmd_status(names, args.cluster),
         "logs": lambda: cmd_logs(names, args.lines, args.cluster),
         "pin": lambda: cmd_pin(names),
+        "nodetool": lambda: cmd_nodetool(args.args, args.node, args.cluster),
     }
     try:
         return commands[args.command]()

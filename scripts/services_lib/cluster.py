@@ -29,7 +29,7 @@ import uuid
 from pathlib import Path
 
 from .artifacts import Artifacts
-from .cassandra import Cassandra
+from .cassandra import CASSANDRA_JVM17_OPTS, Cassandra
 from .common import ServiceError, markers_of, port_free, port_owner
 from .kafka import Kafka
 from .probes import cassandra_probe, cql_query, kafka_probe
@@ -250,3 +250,20 @@ def wait_for_cluster(members: list, timeout: float) -> str:
             raise ServiceError(f"cassandra cluster: nodes know {sorted(peers)} peers, want {len(cass) - 1}")
         time.sleep(0.5)
     return "; ".join(notes) + f" ({time.monotonic() - t0:.1f}s)"
+
+
+def nodetool_command(node: Cassandra, args: list[str]) -> list[str]:
+    """Cassandra's nodetool: the NodeTool class of the pinned jars (Maven has no script), via JMX."""
+    return [
+        str(node.java()),
+        "-Xmx128m",
+        *CASSANDRA_JVM17_OPTS,  # NodeTool touches the same JDK internals as the server
+        "-cp",
+        node.artifacts().classpath(),
+        "org.apache.cassandra.tools.NodeTool",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(node.jmx_port),
+        *args,
+    ]

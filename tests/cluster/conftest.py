@@ -28,8 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVICES = REPO_ROOT / "scripts" / "services"
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
-from services_lib.cassandra import CASSANDRA_JVM17_OPTS  # noqa: E402
-from services_lib.cluster import cluster_members  # noqa: E402
+from services_lib.cluster import cluster_members, nodetool_command  # noqa: E402
 from services_lib.common import pid_alive, state_root  # noqa: E402
 
 RF3 = "{'class': 'SimpleStrategy', 'replication_factor': 3}"
@@ -103,21 +102,7 @@ class Cluster:
 
     def nodetool(self, name: str, *args: str, timeout: float = 600) -> str:
         """Cassandra's NodeTool class from the pinned jars, against member ``name``'s JMX port."""
-        node = self.member(name)
-        cmd = [
-            str(node.java()),
-            "-Xmx128m",
-            *CASSANDRA_JVM17_OPTS,
-            "-cp",
-            node.artifacts().classpath(),
-            "-Dlogback.configurationFile=" + str(node.config / "logback.xml"),
-            "org.apache.cassandra.tools.NodeTool",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(node.jmx_port),
-            *args,
-        ]
+        cmd = nodetool_command(self.member(name), list(args))  # what `scripts/services nodetool` runs
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
         assert done.returncode == 0, f"nodetool {' '.join(args)} failed: {done.stdout}{done.stderr}"
         return done.stdout

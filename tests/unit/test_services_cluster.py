@@ -74,3 +74,11 @@ def test_members_only_for_kafka_and_cassandra(tmp_path, monkeypatch):
     assert names == ["kafka-1", "kafka-2", "kafka-3", "cassandra-1", "cassandra-2", "cassandra-3"]
     with pytest.raises(ServiceError, match="postgres"):
         cluster.cluster_members(tmp_path, ["postgres"])
+
+
+def test_nodetool_runs_the_jar_class_against_the_members_jmx_port(tmp_path):
+    node = cluster.CassandraNode(tmp_path / "cluster", 1, "127.0.0.2", ADDRS)
+    cmd = cluster.nodetool_command(node, ["repair", "-full", "ks"])
+    at = cmd.index("org.apache.cassandra.tools.NodeTool")
+    assert cmd[at + 1 :] == ["-h", "127.0.0.1", "-p", "7200", "repair", "-full", "ks"]
+    assert "java.base/sun.nio.ch=ALL-UNNAMED" in cmd  # NodeTool fails on Java 17 without the JPMS flags
