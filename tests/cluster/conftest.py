@@ -32,6 +32,7 @@ from services_lib.cluster import cluster_members, nodetool_command  # noqa: E402
 from services_lib.common import pid_alive, state_root  # noqa: E402
 
 RF3 = "{'class': 'SimpleStrategy', 'replication_factor': 3}"
+CONSISTENCY = "KAFKAPIPELINE_WRITE_CONSISTENCY"
 
 
 def _cluster_connections() -> dict[str, str]:
@@ -47,10 +48,14 @@ def _cluster_connections() -> dict[str, str]:
     return {k: found[k] for k in ("AIRFLOW_CONN_KAFKA_DEFAULT", "AIRFLOW_CONN_CASSANDRA_DEFAULT")}
 
 
-os.environ.update(_cluster_connections())
-os.environ["KAFKAPIPELINE_REPLICATION"] = RF3
-os.environ["KAFKAPIPELINE_TOPIC_REPLICATION_FACTOR"] = "3"
-os.environ.setdefault("KAFKAPIPELINE_WRITE_CONSISTENCY", "LOCAL_QUORUM")
+def pytest_collection_modifyitems(config, items) -> None:
+    """Only ``-m cluster`` runs these: a plain ``pytest`` (``make test``) must not start a cluster."""
+    if "cluster" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="starts a 3-broker, 3-node cluster: run with `-m cluster` (tests/cluster)")
+    for item in items:
+        if "cluster" in item.keywords:
+            item.add_marker(skip)
 
 
 def services(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -109,7 +114,26 @@ class Cluster:
 
 
 @pytest.fixture(scope="session")
-def cluster() -> Iterator[Cluster]:
+def cluster_env() -> Iterator[None]:
+    """The cluster's connections and RF 3 settings, for this session only (set back at its end)."""
+    wanted = _cluster_connections() | {
+        "KAFKAPIPELINE_REPLICATION": RF3,
+        "KAFKAPIPELINE_TOPIC_REPLICATION_FACTOR": "3",
+        # The pipeline's default level unless the run chose another (QUORUM, say).
+        "KAFKAPIPELINE_WRITE_CONSISTENCY": os.environ.get(CONSISTENCY) or "LOCAL_QUORUM",
+    }
+    saved = {name: os.environ.get(name) for name in wanted}
+    os.environ.update(wanted)
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture(scope="session")
+def cluster(cluster_env) -> Iterator[Cluster]:
     was_up = services("status", "--cluster", "kafka", "cassandra").returncode == 0
     if not was_up:
         t0 = time.monotonic()
@@ -129,6 +153,23 @@ def whole_cluster(cluster: Cluster) -> Iterator[None]:
     yield
     if services("status", "--cluster", "kafka", "cassandra").returncode != 0:
         cluster.restart()
+
+
+@pytest.fixture(scope="session")
+def kafka_hook(cluster):
+    """The project's Kafka hook on the cluster (every broker), instead of the single node's."""
+    from kafkapipeline.kafka_hook import PipelineKafkaHook
+
+    return PipelineKafkaHook()
+
+
+@pytest.fixture(scope="session")
+def cassandra(cluster):
+    """A session on the cluster (every contact point), shut down at the end."""
+    from kafkapipeline.cassandra_session import cassandra_session
+
+    with cassandra_session() as session:
+        yield session
 
 
 @pytest.fixture
