@@ -222,6 +222,7 @@ def cmd_down(names: list[str], purge: bool, cluster: bool = False) -> int:
 def cmd_status(names: list[str], cluster: bool = False) -> int:
     state = state_root()
     services = selected(names, state, cluster)
+    width = max(10, *(len(svc.name) for svc in services))
     all_up = True
     for svc in services:
         pid = svc.running_pid() if state.exists() else None
@@ -230,7 +231,7 @@ def cmd_status(names: list[str], cluster: bool = False) -> int:
             extra = ""
             if not port_free(svc.port, svc.host):
                 extra = f" (but {svc.endpoint()} is held by {port_owner(svc.port)})"
-            say(f"{svc.name:<11} down  {svc.endpoint()}{extra}")
+            say(f"{svc.name:<{width}} down{'  ' + svc.endpoint() if cluster else ''}{extra}")
             continue
         info, err = svc.try_probe()
         cur, peak = rss_kib(pid)
@@ -241,12 +242,12 @@ def cmd_status(names: list[str], cluster: bool = False) -> int:
         if info is None:
             all_up = False
             say(
-                f"{svc.name:<11} starting/unhealthy  pid {pid}  {svc.endpoint()}  {mem}  ({err})"
+                f"{svc.name:<{width}} starting/unhealthy  pid {pid}  {svc.endpoint()}  {mem}  ({err})"
                 + svc.foreign_note(pid)
             )
         else:
             say(
-                f"{svc.name:<11} up  pid {pid}  {svc.endpoint()}  {mem}  {svc.describe(info)}"
+                f"{svc.name:<{width}} up  pid {pid}  {svc.endpoint()}  {mem}  {svc.describe(info)}"
                 + svc.foreign_note(pid)
             )
     say(f"state: {state}  cache: {cache_root() / 'artifacts'}")
