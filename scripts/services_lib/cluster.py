@@ -159,9 +159,7 @@ class CassandraNode(ClusterMember, Cassandra):
         super().__init__(cluster_state)
         self.name = f"cassandra-{index}"
         self.seeds = seeds
-        self.jmx_port = 7000 + 100 * int(host.rsplit(".", 1)[1])
-        if self.jmx_port > 65535:
-            self.jmx_port = 7199 + int(host.rsplit(".", 1)[1])
+        self.jmx_port = 7000 + 100 * int(host.rsplit(".", 1)[1])  # 7100 .. 32500, on 127.0.0.1
 
     def bind_addresses(self) -> dict[str, tuple[str, int]]:
         found = super().bind_addresses()

@@ -289,3 +289,21 @@ def test_raising_an_existing_keyspace_to_rf_3_then_repair_puts_every_row_on_ever
             assert sorted(ids_on_node(host, keyspace)) == sorted(r.tweet_id for r in records), host
     finally:
         cassandra.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=60)
+
+
+def test_bootstrap_warns_about_an_existing_topic_with_fewer_replicas(cluster, kafka_hook):
+    from kafkapipeline.topics import TopicSpec, ensure_topics
+    from tests.conftest import unique_name
+
+    name = unique_name("rf_one")
+    admin = kafka_hook.admin()
+    ensure_topics(admin, [TopicSpec(name, 2, 3_600_000, 1)])
+    try:
+        report = ensure_topics(admin, [TopicSpec(name, 2, 3_600_000, 3)])
+        assert report.unchanged == [name]
+        assert any(f"{name} has 1 replica(s) per partition, fewer than 3" in w for w in report.warnings)
+        partitions = admin.list_topics(name, timeout=10).topics[name].partitions.values()
+        assert {len(p.replicas) for p in partitions} == {1}  # warned, not changed
+    finally:
+        for future in admin.delete_topics([name], operation_timeout=30).values():
+            future.result(timeout=30)
