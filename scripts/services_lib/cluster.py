@@ -30,7 +30,7 @@ from pathlib import Path
 
 from .artifacts import Artifacts
 from .cassandra import CASSANDRA_JVM17_OPTS, Cassandra
-from .common import ServiceError, markers_of, port_free, port_owner
+from .common import CONF_DIR, ServiceError, markers_of, port_free, port_owner
 from .kafka import Kafka
 from .probes import cassandra_probe, cql_query, kafka_probe
 
@@ -256,6 +256,7 @@ def nodetool_command(node: Cassandra, args: list[str]) -> list[str]:
         str(node.java()),
         "-Xmx128m",
         *CASSANDRA_JVM17_OPTS,  # NodeTool touches the same JDK internals as the server
+        f"-Dlogback.configurationFile={CONF_DIR / 'nodetool-logback.xml'}",  # warnings only, stderr
         "-cp",
         node.artifacts().classpath(),
         "org.apache.cassandra.tools.NodeTool",
