@@ -7,7 +7,9 @@ Brings the pipeline's storage to the wanted state. Safe to run any time:
    (`KAFKAPIPELINE_KEYSPACE`, default `kafkapipeline`), recording each one in
    `<keyspace>.schema_migrations`.
 2. **create_kafka_topics** creates the source topics and their `.dlq` dead-letter topics,
-   grows partition counts and aligns retention to the Params.
+   grows partition counts and aligns retention to the Params (new topics get
+   `topic_replication_factor` replicas, default `KAFKAPIPELINE_TOPIC_REPLICATION_FACTOR`).
+   `alter_keyspace_replication` raises an existing keyspace to `KAFKAPIPELINE_REPLICATION`.
 3. **report** says what changed; a second run reports that nothing did.
 
 Trigger it from the UI (Params let you choose partitions and retention).
@@ -57,15 +59,29 @@ MAX_RETENTION_HOURS = 10 * 365 * 24
             maximum=MAX_RETENTION_HOURS,
             description="How long the .dlq topics keep messages",
         ),
+        "topic_replication_factor": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            description="Replicas per partition of new topics (blank: the setting)",
+        ),
+        "alter_keyspace_replication": Param(
+            False,
+            type="boolean",
+            description="ALTER an existing keyspace to KAFKAPIPELINE_REPLICATION (then run a repair)",
+        ),
     },
 )
 def bootstrap():
-    schema = task(task_id="apply_cql_migrations")(apply_cql_migrations)()
+    schema = task(task_id="apply_cql_migrations")(apply_cql_migrations)(
+        alter_keyspace_replication="{{ params.alter_keyspace_replication }}",
+    )
     topics = task(task_id="create_kafka_topics")(create_kafka_topics)(
         tweets_partitions="{{ params.tweets_partitions }}",
         weather_partitions="{{ params.weather_partitions }}",
         retention_hours="{{ params.retention_hours }}",
         dead_letter_retention_hours="{{ params.dead_letter_retention_hours }}",
+        replication_factor="{{ params.topic_replication_factor }}",
     )
     task(task_id="report")(report_bootstrap)(schema, topics)
 

@@ -114,6 +114,13 @@ export AIRFLOW__APACHE_KAFKA__CALLBACK_ALLOWLIST="${AIRFLOW__APACHE_KAFKA__CALLB
 # (Defaults kept in plain variables: JSON braces inside ${VAR:-...} would end the expansion early.)
 _kafka_conn="{\"conn_type\": \"kafka\", \"extra\": {\"bootstrap.servers\": \"127.0.0.1:$KAFKA_PORT\"}}"
 _cassandra_conn="{\"conn_type\": \"cassandra\", \"host\": \"127.0.0.1\", \"port\": $CASSANDRA_PORT, \"extra\": {\"protocol_version\": 5, \"load_balancing_policy\": \"DCAwareRoundRobinPolicy\", \"load_balancing_policy_args\": {\"local_dc\": \"datacenter1\"}}}"
+# KAFKAPIPELINE_CLUSTER=1 (scripts/services up --cluster): every broker and every contact point.
+if [ "${KAFKAPIPELINE_CLUSTER:-}" = 1 ]; then
+  _addrs="$(printf '%s' "${KAFKAPIPELINE_CLUSTER_ADDRESSES:-127.0.0.1,127.0.0.2,127.0.0.3}" | tr -d ' ')"
+  _kafka_conn="{\"conn_type\": \"kafka\", \"extra\": {\"bootstrap.servers\": \"$(printf '%s' "$_addrs" | sed "s/,/:$KAFKA_PORT,/g"):$KAFKA_PORT\"}}"
+  _cassandra_conn="$(printf '%s' "$_cassandra_conn" | sed "s/\"host\": \"127.0.0.1\"/\"host\": \"$_addrs\"/")"
+  unset _addrs
+fi
 export AIRFLOW_CONN_KAFKA_DEFAULT="${AIRFLOW_CONN_KAFKA_DEFAULT:-$_kafka_conn}"
 export AIRFLOW_CONN_CASSANDRA_DEFAULT="${AIRFLOW_CONN_CASSANDRA_DEFAULT:-$_cassandra_conn}"
 unset _kafka_conn _cassandra_conn

@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from kafkapipeline import settings
-from kafkapipeline.migrations import apply_pending
+from kafkapipeline.migrations import align_replication, apply_pending
 from kafkapipeline.topics import TopicSpec, ensure_topics
 
 log = logging.getLogger(__name__)
@@ -18,48 +18,74 @@ log = logging.getLogger(__name__)
 HOUR_MS = 3_600_000
 
 
-def apply_cql_migrations() -> dict[str, Any]:
-    """Apply pending include/cql migrations to the pipeline's keyspace and say which ran."""
+def apply_cql_migrations(alter_keyspace_replication: Any = False) -> dict[str, Any]:
+    """Apply pending include/cql migrations to the pipeline's keyspace and say which ran.
+
+    With ``alter_keyspace_replication`` an existing keyspace whose replication differs from
+    ``KAFKAPIPELINE_REPLICATION`` is altered to it (then run a repair: see the README).
+    """
     from kafkapipeline.cassandra_session import cassandra_session
 
     keyspace = settings.keyspace()
     replication = settings.current().replication
     with cassandra_session() as session:
         report = apply_pending(session, keyspace, replication=replication)
+        altered = None
+        if str(alter_keyspace_replication).strip().lower() in ("true", "1", "yes"):
+            altered = align_replication(session, keyspace, replication)
     log.info("%s", report.summary())
+    if altered:
+        log.warning("%s", altered)
     return {
         "keyspace": keyspace,
         "applied": report.applied,
         "already_applied": len(report.already_applied),
-        "changed": report.changed,
+        "replication_altered": altered,
+        "changed": report.changed or bool(altered),
     }
 
 
 def pipeline_topic_specs(
-    tweets_partitions: int, weather_partitions: int, retention_hours: int, dead_letter_retention_hours: int
+    tweets_partitions: int,
+    weather_partitions: int,
+    retention_hours: int,
+    dead_letter_retention_hours: int,
+    replication_factor: int = 1,
 ) -> list[TopicSpec]:
     """The topics the pipeline uses: one per source plus its dead-letter topic."""
+    rf = int(replication_factor)
     specs = []
     for topic, partitions in (
         (settings.tweets_topic(), tweets_partitions),
         (settings.weather_topic(), weather_partitions),
     ):
-        specs.append(TopicSpec(topic, partitions, retention_hours * HOUR_MS))
-        specs.append(TopicSpec(settings.dead_letter_topic(topic), 1, dead_letter_retention_hours * HOUR_MS))
+        specs.append(TopicSpec(topic, partitions, retention_hours * HOUR_MS, rf))
+        dead_letters = settings.dead_letter_topic(topic)
+        specs.append(TopicSpec(dead_letters, 1, dead_letter_retention_hours * HOUR_MS, rf))
     return specs
 
 
 def create_kafka_topics(
-    tweets_partitions: int, weather_partitions: int, retention_hours: int, dead_letter_retention_hours: int
+    tweets_partitions: int,
+    weather_partitions: int,
+    retention_hours: int,
+    dead_letter_retention_hours: int,
+    replication_factor: Any = None,
 ) -> dict[str, Any]:
-    """Create missing topics, grow partitions and align retention; say what changed."""
+    """Create missing topics, grow partitions and align retention; say what changed.
+
+    ``replication_factor``: the Param; a rendered ``None`` or blank reads
+    ``KAFKAPIPELINE_TOPIC_REPLICATION_FACTOR``.
+    """
     from kafkapipeline.kafka_hook import PipelineKafkaHook
 
+    rf = None if str(replication_factor).strip() in ("", "None") else replication_factor
     specs = pipeline_topic_specs(
         int(tweets_partitions),
         int(weather_partitions),
         int(retention_hours),
         int(dead_letter_retention_hours),
+        int(settings.param_or_setting(rf, "topic_replication_factor")),
     )
     report = ensure_topics(PipelineKafkaHook().admin(), specs)
     log.info("Kafka topics: %s", report.summary())
@@ -85,6 +111,8 @@ def report_bootstrap(schema: dict[str, Any], topics: dict[str, Any]) -> str:
         changes = []
         if schema["applied"]:
             changes.append(f"applied migrations {', '.join(schema['applied'])} to {schema['keyspace']}")
+        if schema.get("replication_altered"):
+            changes.append(schema["replication_altered"])
         for label in ("created", "partitions_increased", "retention_changed"):
             if topics[label]:
                 changes.append(f"topics {label.replace('_', ' ')}: {', '.join(topics[label])}")

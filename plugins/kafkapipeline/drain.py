@@ -77,6 +77,7 @@ from kafkapipeline.drain_types import (
 )
 from kafkapipeline.kafka_hook import PipelineKafkaHook
 from kafkapipeline.lag import topic_partitions
+from kafkapipeline.replication import write_consistency
 
 __all__ = [
     "DEFAULT_CONSUME_BATCH",
@@ -188,6 +189,7 @@ def drain_topic(
                     concurrency=options.concurrency,
                     max_batch_rows=options.max_batch_rows,
                     on_rows_acknowledged=on_rows_acknowledged,
+                    consistency_level=write_consistency(),  # KAFKAPIPELINE_WRITE_CONSISTENCY
                 )
                 batch.read_and_write(writer, transaction)
                 batch.commit(writer, transaction)

@@ -184,3 +184,32 @@ def _record(session: Session, keyspace: str, migration: Migration) -> None:
         (migration.version, migration.name, migration.checksum, datetime.now(UTC)),
         timeout=DDL_TIMEOUT_SECONDS,
     )
+
+
+def align_replication(session: Session, keyspace: str, replication: str) -> str | None:
+    """ALTER the keyspace to ``replication`` if its current map differs; say what to run next.
+
+    Raising the factor only changes where new writes go: the existing rows reach the new
+    replicas after a full repair on every node (README, "Running on a cluster").
+    """
+    import ast
+
+    keyspace = settings.keyspace(keyspace)
+    row = session.execute(
+        "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = %s", (keyspace,)
+    ).one()
+    if row is None:
+        raise MigrationError(f"keyspace {keyspace} does not exist: apply the migrations first")
+
+    def normal(mapping: dict) -> dict[str, str]:
+        return {k: str(v).rsplit(".", 1)[-1] for k, v in mapping.items()}
+
+    current, wanted = normal(dict(row.replication)), normal(ast.literal_eval(replication))
+    if current == wanted:
+        return None
+    alter = f"ALTER KEYSPACE {keyspace} WITH replication = {replication}"
+    session.execute(alter, timeout=DDL_TIMEOUT_SECONDS)
+    return (
+        f"keyspace {keyspace} replication changed from {current} to {wanted}: now run a full repair "
+        f"of {keyspace} on every node (README, Running on a cluster)"
+    )

@@ -35,6 +35,7 @@ from pydantic import AliasGenerator, Field, ValidationError, ValidationInfo, fie
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from kafkapipeline.errors import ConfigurationError
+from kafkapipeline.replication import Replication, WriteConsistency, check_pipeline_writes
 
 #: Airflow connection ids. Kafka client settings live in the ``kafka_default`` extra.
 KAFKA_CONN_ID = "kafka_default"
@@ -244,10 +245,19 @@ class PipelineSettings(BaseSettings):
         description="Folder holding the CQL migrations (`cql/`)",
         json_schema_extra=_doc(shown="`<repo>/include`"),
     )
-    replication: str = Field(
+    replication: Replication = Field(
         default=DEFAULT_REPLICATION,
         description="Replication map of the keyspace `bootstrap` creates",
         json_schema_extra=_doc(shown="`SimpleStrategy`, factor 1"),
+    )
+    write_consistency: WriteConsistency = Field(
+        default="LOCAL_QUORUM",
+        description="Consistency of the drain's Cassandra writes (ONE, LOCAL_ONE, ANY refused at RF 3+)",
+    )
+    topic_replication_factor: int = Field(
+        default=1,
+        ge=1,
+        description="Replication factor of the topics `bootstrap` creates (3 on a cluster)",
     )
     first_run_backfill_hours: int = Field(
         default=24,
@@ -281,6 +291,11 @@ class PipelineSettings(BaseSettings):
             return round(float(value)) if isinstance(value, str) else value
         except ValueError:
             return value  # pydantic then says what is expected
+
+    @model_validator(mode="after")
+    def _no_single_replica_writes_on_a_cluster(self) -> PipelineSettings:
+        check_pipeline_writes(self.write_consistency, self.replication)
+        return self
 
     @field_validator("keyspace")
     @classmethod

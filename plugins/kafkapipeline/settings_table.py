@@ -33,6 +33,20 @@ class OtherVariable(NamedTuple):
 #: Read outside the package (the package's own ones are the fields of PipelineSettings).
 OTHER_VARIABLES = (
     OtherVariable(
+        "KAFKAPIPELINE_CLUSTER",
+        "flag",
+        "unset",
+        "scripts/env.sh",
+        "`1`: the connections list every cluster member (`scripts/services up --cluster`)",
+    ),
+    OtherVariable(
+        "KAFKAPIPELINE_CLUSTER_ADDRESSES",
+        "addresses",
+        "`127.0.0.1,127.0.0.2,127.0.0.3`",
+        "scripts/services, scripts/env.sh, tests/cluster",
+        "Loopback address of each Kafka broker and Cassandra node in cluster mode",
+    ),
+    OtherVariable(
         "KAFKAPIPELINE_CACHE",
         "path",
         "`$XDG_CACHE_HOME/kafkapipeline` (`~/.cache/kafkapipeline`)",

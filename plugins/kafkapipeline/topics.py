@@ -8,6 +8,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
+    ClusterMetadata,
     ConfigEntry,
     ConfigResource,
     NewPartitions,
@@ -27,11 +28,14 @@ class TopicSpec:
     :param name: topic name
     :param partitions: partition count; an existing topic is grown to it, never shrunk
     :param retention_ms: ``retention.ms``; -1 keeps messages forever
+    :param replication_factor: replicas of each partition when created (3 on a cluster); an
+        existing topic with fewer gets a warning (raising it is a partition reassignment)
     """
 
     name: str
     partitions: int
     retention_ms: int
+    replication_factor: int = 1
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -40,6 +44,8 @@ class TopicSpec:
             raise ValueError(f"{self.name}: partitions must be at least 1, got {self.partitions}")
         if self.retention_ms < -1 or self.retention_ms == 0:
             raise ValueError(f"{self.name}: retention_ms must be -1 or positive, got {self.retention_ms}")
+        if self.replication_factor < 1:
+            raise ValueError(f"{self.name}: replication_factor must be >= 1, got {self.replication_factor}")
 
 
 @dataclass
@@ -76,6 +82,19 @@ def _wait(futures: dict, what: str) -> None:
             raise RuntimeError(f"could not {what} {name}: {err.args[0]}") from err
 
 
+def _under_replicated(metadata: ClusterMetadata, present: list[TopicSpec]) -> list[str]:
+    """A warning per existing topic with fewer replicas than asked (Kafka never adds them itself)."""
+    warnings = []
+    for spec in present:
+        replicas = min((len(p.replicas) for p in metadata.topics[spec.name].partitions.values()), default=0)
+        if replicas < spec.replication_factor:
+            warnings.append(
+                f"{spec.name} has {replicas} replica(s) per partition, fewer than {spec.replication_factor} "
+                "asked; raise it with kafka-reassign-partitions (README, Running on a cluster)"
+            )
+    return warnings
+
+
 def ensure_topics(admin: AdminClient, specs: list[TopicSpec]) -> TopicReport:
     """Create missing topics, grow partition counts and align retention; report every change."""
     report = TopicReport()
@@ -86,7 +105,12 @@ def ensure_topics(admin: AdminClient, specs: list[TopicSpec]) -> TopicReport:
     if missing:
         futures = admin.create_topics(
             [
-                NewTopic(s.name, num_partitions=s.partitions, config={"retention.ms": str(s.retention_ms)})
+                NewTopic(
+                    s.name,
+                    num_partitions=s.partitions,
+                    replication_factor=s.replication_factor,
+                    config={"retention.ms": str(s.retention_ms)},
+                )
                 for s in missing
             ],
             operation_timeout=ADMIN_TIMEOUT_SECONDS,
@@ -101,6 +125,7 @@ def ensure_topics(admin: AdminClient, specs: list[TopicSpec]) -> TopicReport:
                 report.unchanged.append(name)  # created concurrently by someone else
 
     present = [spec for spec in specs if spec.name in existing]
+    report.warnings.extend(_under_replicated(metadata, present))
     grow = {s.name: NewPartitions(s.name, s.partitions) for s in present if existing[s.name] < s.partitions}
     for spec in present:
         if existing[spec.name] > spec.partitions:

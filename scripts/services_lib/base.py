@@ -30,6 +30,8 @@ class Service:
     port_env = ""
     default_port = 0
     main_log_name = ""
+    #: The address it listens on (cluster members each have their own loopback address).
+    host = HOST
     #: Signal for a clean, prompt stop (Postgres wants SIGINT: "fast" shutdown).
     stop_signal = signal.SIGTERM
 
@@ -103,7 +105,7 @@ class Service:
 
     # ---- common behaviour
     def endpoint(self) -> str:
-        return f"{HOST}:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def markers(self, prefix: str = "-D") -> list[str]:
         return [

@@ -8,7 +8,7 @@ import string
 from pathlib import Path
 
 from .artifacts import Artifacts, cassandra_artifacts
-from .common import CONF_DIR, HOST, env_int
+from .common import CONF_DIR, env_int
 from .jvm import JvmService, find_java
 from .probes import cassandra_probe
 
@@ -104,17 +104,23 @@ class Cassandra(JvmService):
             except (ImportError, OSError, AttributeError):
                 pass
 
+    def cassandra_yaml(self, text: str) -> str:
+        """The rendered cassandra.yaml (cluster members adjust it)."""
+        return text
+
     def prepare_jvm(self, java: Path, arts: Artifacts) -> None:
         self.config.mkdir(parents=True, exist_ok=True)
         (self.home / "triggers").mkdir(exist_ok=True)
         tmpl = string.Template((CONF_DIR / "cassandra.yaml.tmpl").read_text())
         (self.config / "cassandra.yaml").write_text(
-            tmpl.substitute(
-                host=HOST,
-                port=self.port,
-                storage_port=self.storage_port,
-                ssl_storage_port=self.ssl_storage_port,
-                data_dir=self.home,
+            self.cassandra_yaml(
+                tmpl.substitute(
+                    host=self.host,
+                    port=self.port,
+                    storage_port=self.storage_port,
+                    ssl_storage_port=self.ssl_storage_port,
+                    data_dir=self.home,
+                )
             )
         )
         shutil.copyfile(CONF_DIR / "cassandra-logback.xml", self.config / "logback.xml")
@@ -171,7 +177,7 @@ class Cassandra(JvmService):
         ]
 
     def probe(self) -> dict:
-        return cassandra_probe(self.port)
+        return cassandra_probe(self.port, host=self.host)
 
     def describe(self, info: dict) -> str:
         return f"release {info['release_version']}"

@@ -12,10 +12,12 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .base import Service
 from .cassandra import Cassandra
+from .cluster import cluster_members, nodetool_command, wait_for_cluster
 from .common import (
     ServiceError,
     cache_root,
@@ -65,7 +67,9 @@ class StateLock:
         self.f.close()
 
 
-def selected(names: list[str], state: Path) -> list[Service]:
+def selected(names: list[str], state: Path, cluster: bool = False) -> list[Service]:
+    if cluster:
+        return cluster_members(state, names)
     return [SERVICES[n](state) for n in (names or SERVICE_NAMES)]
 
 
@@ -76,10 +80,10 @@ def timeout_seconds() -> float:
         return 180.0
 
 
-def cmd_up(names: list[str]) -> int:
+def cmd_up(names: list[str], cluster: bool = False) -> int:
     state = state_root()
     state.mkdir(parents=True, exist_ok=True)
-    services = selected(names, state)
+    services = selected(names, state, cluster)
     t_all = time.monotonic()
     with StateLock(state):
         # Resolve artifacts first (serially: Maven's local repository is not concurrency-safe).
@@ -98,7 +102,7 @@ def cmd_up(names: list[str]) -> int:
             if running[svc.name] is None:
                 svc.check_ports_free()
         pending: dict[str, tuple[Service, subprocess.Popen | None, int, float]] = {}
-        for svc in sorted(services, key=lambda s: s.name != "cassandra"):  # slowest first
+        for svc in sorted(services, key=lambda s: not s.name.startswith("cassandra")):  # slowest first
             pid = running[svc.name]
             if pid is not None:
                 info, _ = svc.try_probe()
@@ -163,11 +167,16 @@ def cmd_up(names: list[str]) -> int:
                     )
             if pending:
                 time.sleep(0.25)
+        if cluster and not failures:
+            try:
+                say(f"cluster: {wait_for_cluster(services, timeout_seconds())}")
+            except ServiceError as e:
+                failures.append(str(e))
         if failures:
             for f in failures:
                 print(f"ERROR: {f}", file=sys.stderr)
             return 1
-    say(f"up: all healthy in {time.monotonic() - t_all:.1f}s (state {state})")
+    say(f"up: all {len(services)} healthy in {time.monotonic() - t_all:.1f}s (state {state})")
     return 0
 
 
@@ -181,16 +190,26 @@ def failure_report(svc: Service, lines: int = 30) -> str:
     return "\n".join(parts)
 
 
-def cmd_down(names: list[str], purge: bool) -> int:
+def cmd_down(names: list[str], purge: bool, cluster: bool = False) -> int:
     state = state_root()
     if not state.exists():
         say(f"nothing to stop: {state} does not exist")
         return 0
-    services = selected(names, state)
+    services = selected(names, state, cluster)
     with StateLock(state):
         # Stop Kafka first: it holds no Cassandra state, and that is the order a consumer expects.
-        for svc in sorted(services, key=lambda s: s.name != "kafka"):
-            say(f"{svc.name}: {svc.stop()}")
+        ordered = sorted(services, key=lambda s: not s.name.startswith("kafka"))
+        if cluster:
+            # All members of a kind at once: a broker stopped after its peers has no controller
+            # quorum left for its controlled shutdown and would wait for the SIGKILL timeout.
+            for kind in ("kafka", "cassandra"):
+                group = [s for s in ordered if s.name.startswith(kind)]
+                with ThreadPoolExecutor(max(1, len(group))) as pool:
+                    for svc, msg in zip(group, pool.map(lambda s: s.stop(), group), strict=True):
+                        say(f"{svc.name}: {msg}")
+        for svc in ordered:
+            if not cluster:
+                say(f"{svc.name}: {svc.stop()}")
             if purge:
                 for d in (svc.home, svc.logs):
                     if d.exists():
@@ -200,18 +219,19 @@ def cmd_down(names: list[str], purge: bool) -> int:
     return 0
 
 
-def cmd_status(names: list[str]) -> int:
+def cmd_status(names: list[str], cluster: bool = False) -> int:
     state = state_root()
-    services = selected(names, state)
+    services = selected(names, state, cluster)
+    width = max(10, *(len(svc.name) for svc in services))
     all_up = True
     for svc in services:
         pid = svc.running_pid() if state.exists() else None
         if pid is None:
             all_up = False
             extra = ""
-            if not port_free(svc.port):
+            if not port_free(svc.port, svc.host):
                 extra = f" (but {svc.endpoint()} is held by {port_owner(svc.port)})"
-            say(f"{svc.name:<10} down{extra}")
+            say(f"{svc.name:<{width}} down{'  ' + svc.endpoint() if cluster else ''}{extra}")
             continue
         info, err = svc.try_probe()
         cur, peak = rss_kib(pid)
@@ -222,21 +242,21 @@ def cmd_status(names: list[str]) -> int:
         if info is None:
             all_up = False
             say(
-                f"{svc.name:<10} starting/unhealthy  pid {pid}  {svc.endpoint()}  {mem}  ({err})"
+                f"{svc.name:<{width}} starting/unhealthy  pid {pid}  {svc.endpoint()}  {mem}  ({err})"
                 + svc.foreign_note(pid)
             )
         else:
             say(
-                f"{svc.name:<10} up  pid {pid}  {svc.endpoint()}  {mem}  {svc.describe(info)}"
+                f"{svc.name:<{width}} up  pid {pid}  {svc.endpoint()}  {mem}  {svc.describe(info)}"
                 + svc.foreign_note(pid)
             )
     say(f"state: {state}  cache: {cache_root() / 'artifacts'}")
     return 0 if all_up else 1
 
 
-def cmd_logs(names: list[str], lines: int) -> int:
+def cmd_logs(names: list[str], lines: int, cluster: bool = False) -> int:
     state = state_root()
-    for svc in selected(names, state):
+    for svc in selected(names, state, cluster):
         files = [p for p in svc.log_files() if p.exists()]
         say(f"== {svc.name}: {svc.logs}")
         if not files:
@@ -248,6 +268,15 @@ def cmd_logs(names: list[str], lines: int) -> int:
             say(f"--- last {lines} lines of {svc.main_log} ---")
             say(tail(svc.main_log, lines))
     return 0
+
+
+def cmd_nodetool(args: list[str], node: int, cluster: bool) -> int:
+    state = state_root()
+    nodes = cluster_members(state, ["cassandra"]) if cluster else [Cassandra(state)]
+    if not 1 <= node <= len(nodes):
+        raise ServiceError(f"--node {node}: there are {len(nodes)} Cassandra node(s)")
+    args = args[1:] if args[:1] == ["--"] else args
+    return subprocess.run(nodetool_command(nodes[node - 1], args or ["status"]), check=False).returncode
 
 
 def cmd_pin(names: list[str]) -> int:
@@ -288,6 +317,10 @@ def quiet_broken_pipe() -> int:
     return 128 + signal.SIGPIPE
 
 
+CLUSTER_HELP = (
+    "the 3-broker Kafka and 3-node Cassandra cluster (KAFKAPIPELINE_CLUSTER_ADDRESSES) instead of "
+    "the single nodes; kafka and cassandra only (Postgres and Redis stay single)"
+)
 EPILOG = ""  # set by scripts/services from its docstring
 
 
@@ -301,26 +334,37 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_up = sub.add_parser("up", help="start the services (idempotent) and wait until healthy")
     p_up.add_argument("services", nargs="*", choices=[[], *SERVICE_NAMES], default=[])
+    p_up.add_argument("--cluster", action="store_true", help=CLUSTER_HELP)
     p_down = sub.add_parser("down", help="stop the services")
     p_down.add_argument("--purge", action="store_true", help="also delete their data, config and logs")
     p_down.add_argument("services", nargs="*", choices=[[], *SERVICE_NAMES], default=[])
+    p_down.add_argument("--cluster", action="store_true", help=CLUSTER_HELP)
     p_status = sub.add_parser("status", help="show state; exit 1 if any service is down")
     p_status.add_argument("services", nargs="*", choices=[[], *SERVICE_NAMES], default=[])
+    p_status.add_argument("--cluster", action="store_true", help=CLUSTER_HELP)
     p_logs = sub.add_parser("logs", help="print log file paths and the last lines of the main log")
     p_logs.add_argument("services", nargs="*", choices=[[], *SERVICE_NAMES], default=[])
+    p_logs.add_argument("--cluster", action="store_true", help=CLUSTER_HELP)
     p_logs.add_argument("-n", "--lines", type=int, default=20)
+    p_tool = sub.add_parser(
+        "nodetool", help="Cassandra's nodetool against a node (`nodetool --cluster --node 2 -- repair -full`)"
+    )
+    p_tool.add_argument("--cluster", action="store_true", help="a node of the cluster (--node 1..3)")
+    p_tool.add_argument("--node", type=int, default=1)
+    p_tool.add_argument("args", nargs=argparse.REMAINDER, help="nodetool arguments (default: status)")
     p_pin = sub.add_parser(
         "pin", help="pin the SHA-256 of every jar of the current versions (after a version or pom change)"
     )
     p_pin.add_argument("services", nargs="*", choices=[[], *JVM_NAMES], default=[])
     args = parser.parse_args(argv)
-    names = list(dict.fromkeys(args.services))
+    names = list(dict.fromkeys(getattr(args, "services", [])))
     commands = {
-        "up": lambda: cmd_up(names),
-        "down": lambda: cmd_down(names, args.purge),
-        "status": lambda: cmd_status(names),
-        "logs": lambda: cmd_logs(names, args.lines),
+        "up": lambda: cmd_up(names, args.cluster),
+        "down": lambda: cmd_down(names, args.purge, args.cluster),
+        "status": lambda: cmd_status(names, args.cluster),
+        "logs": lambda: cmd_logs(names, args.lines, args.cluster),
         "pin": lambda: cmd_pin(names),
+        "nodetool": lambda: cmd_nodetool(args.args, args.node, args.cluster),
     }
     try:
         return commands[args.command]()

@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 from .artifacts import Artifacts, kafka_artifacts
-from .common import CONF_DIR, HOST, ServiceError, env_int, say
+from .common import CONF_DIR, ServiceError, env_int, say
 from .jvm import JvmService, find_java
 from .probes import kafka_probe
 
@@ -54,13 +54,23 @@ class Kafka(JvmService):
         f.write_text(cid + "\n")
         return cid
 
+    def server_properties(self, text: str) -> str:
+        """The rendered server.properties (cluster members adjust it)."""
+        return text
+
+    def format_args(self) -> list[str]:
+        """How StorageTool formats: standalone = this node is the only voter."""
+        return ["--standalone"]
+
     def prepare_jvm(self, java: Path, arts: Artifacts) -> None:
         self.config.mkdir(parents=True, exist_ok=True)
         self.data.mkdir(parents=True, exist_ok=True)
         tmpl = string.Template((CONF_DIR / "kafka-server.properties.tmpl").read_text())
         (self.config / "server.properties").write_text(
-            tmpl.substitute(
-                host=HOST, port=self.port, controller_port=self.controller_port, data_dir=self.data
+            self.server_properties(
+                tmpl.substitute(
+                    host=self.host, port=self.port, controller_port=self.controller_port, data_dir=self.data
+                )
             )
         )
         shutil.copyfile(CONF_DIR / "kafka-log4j2.xml", self.config / "log4j2.xml")
@@ -77,7 +87,7 @@ class Kafka(JvmService):
             f"-Dkafka.logs.dir={self.logs}",
             "kafka.tools.StorageTool",
             "format",
-            "--standalone",
+            *self.format_args(),
             "-t",
             cid,
             "-c",
@@ -90,7 +100,7 @@ class Kafka(JvmService):
                 f"kafka: formatting KRaft storage failed (exit {proc.returncode}):\n"
                 + (proc.stdout + proc.stderr).strip()
             )
-        say(f"kafka: formatted KRaft storage (cluster id {cid}) in {time.monotonic() - t0:.1f}s")
+        say(f"{self.name}: formatted KRaft storage (cluster id {cid}) in {time.monotonic() - t0:.1f}s")
 
     def command_jvm(self, java: Path, arts: Artifacts) -> list[str]:
         return [
@@ -116,7 +126,7 @@ class Kafka(JvmService):
         ]
 
     def probe(self) -> dict:
-        return kafka_probe(self.port)
+        return kafka_probe(self.port, host=self.host)
 
     def describe(self, info: dict) -> str:
         brokers, topics = len(info["brokers"]), info["topics"]

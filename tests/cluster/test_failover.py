@@ -1,0 +1,309 @@
+"""Failover on the 3-broker, 3-node cluster, with real processes killed by SIGKILL mid-work.
+
+Each test uses its own topic (3 partitions, RF 3) and keyspace (RF 3, LOCAL_QUORUM writes),
+kills at a known point (the drain's ``on_rows_acknowledged`` callback, or between the ingest
+producer's sends and its flush), and prints how long the pipeline stalled: the longest gap
+without progress (rows acknowledged, a drain attempt ending, a flush returning) from the kill
+to the end.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+
+import pytest
+from cassandra import ConsistencyLevel
+from cassandra.query import SimpleStatement
+
+from kafkapipeline import settings
+from kafkapipeline.drain import DrainError, DrainOptions, drain_topic
+from kafkapipeline.producing import RecordProducer
+from tests.cluster.conftest import RF3, cassandra_hosts
+from tests.integration.drain_support import committed_offsets, end_offsets, produce_records, read_all, tweets
+
+pytestmark = pytest.mark.cluster
+
+#: Small consume batches and Cassandra batches: the drain is still reading when the kill comes.
+OPTIONS = DrainOptions(consume_batch=50, concurrency=4, max_batch_rows=4, idle_timeout=20)
+
+
+class Progress:
+    """Timestamps of the pipeline's progress, to measure the stall after a kill."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.times: list[float] = []
+        self.killed_at: float | None = None
+
+    def ack(self, rows: int) -> None:
+        self.rows += rows
+        self.times.append(time.monotonic())
+
+    def stall(self, end: float) -> float:
+        assert self.killed_at is not None, "nothing was killed"
+        points = [self.killed_at, *(t for t in self.times if t > self.killed_at), end]
+        return max(b - a for a, b in itertools.pairwise(points))
+
+
+def leader_of(kafka_hook, topic: str, partition: int) -> int:
+    return kafka_hook.admin().list_topics(topic, timeout=10).topics[topic].partitions[partition].leader
+
+
+def ids_at(cassandra, keyspace: str, level: int = ConsistencyLevel.QUORUM) -> list[str]:
+    """Every row at ``level``; a read timing out on a replica gossip has not yet marked down is repeated."""
+    from cassandra import OperationTimedOut, ReadTimeout, Unavailable
+
+    query = f"SELECT tweet_id FROM {keyspace}.tweets"
+    statement = SimpleStatement(query, fetch_size=1000, consistency_level=level)
+    for attempt in range(5):
+        try:
+            return [row.tweet_id for row in cassandra.execute(statement, timeout=60)]
+        except (ReadTimeout, OperationTimedOut, Unavailable):
+            if attempt == 4:
+                raise
+            time.sleep(3)
+    raise AssertionError("unreachable")
+
+
+def ids_on_node(host: str, keyspace: str) -> list[str]:
+    """The rows node ``host`` holds itself: it coordinates a CL ONE read and reads its own replica first."""
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+    from cassandra.policies import WhiteListRoundRobinPolicy
+
+    profile = ExecutionProfile(
+        load_balancing_policy=WhiteListRoundRobinPolicy([host]),
+        consistency_level=ConsistencyLevel.ONE,
+        request_timeout=60,
+    )
+    driver = Cluster(
+        [host],
+        port=int(os.environ.get("CASSANDRA_PORT", "9042")),
+        protocol_version=5,
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+    )
+    try:
+        session = driver.connect()
+        statement = SimpleStatement(f"SELECT tweet_id FROM {keyspace}.tweets", fetch_size=1000)
+        return [row.tweet_id for row in session.execute(statement)]
+    finally:
+        driver.shutdown()
+
+
+def drain_until_done(kafka_hook, topic: str, group: str, keyspace: str, *, first, progress: Progress):
+    """Drain, and retry as Airflow would, until every offset is committed; returns each attempt's outcome."""
+    attempts: list[str] = []
+    for attempt in range(4):
+        try:
+            summary = drain_topic(
+                topic,
+                "tweet",
+                group,
+                100_000,
+                keyspace=keyspace,
+                options=OPTIONS,
+                on_rows_acknowledged=first if attempt == 0 else progress.ack,
+            )
+            attempts.append(f"ok: read {summary.messages_read}, wrote {summary.rows_written}")
+        except DrainError as err:
+            attempts.append(f"failed: {str(err)[:300]}")
+        progress.times.append(time.monotonic())
+        if committed_offsets(kafka_hook, topic, group) == end_offsets(kafka_hook, topic):
+            return attempts
+    pytest.fail(f"the drain never committed everything: {attempts}")
+
+
+def assert_exactly_once(kafka_hook, cassandra, keyspace: str, topic: str, group: str, *, records) -> None:
+    ids = ids_at(cassandra, keyspace)
+    assert len(ids) == len(set(ids)) == len(records)
+    assert set(ids) == {r.tweet_id for r in records}
+    assert committed_offsets(kafka_hook, topic, group) == end_offsets(kafka_hook, topic)
+
+
+def wait_fully_replicated(kafka_hook, topic: str, timeout: float = 120) -> float:
+    t0 = time.monotonic()
+    while True:
+        partitions = kafka_hook.admin().list_topics(topic, timeout=10).topics[topic].partitions.values()
+        if all(len(p.isrs) == len(p.replicas) == 3 for p in partitions):
+            return time.monotonic() - t0
+        isrs = [p.isrs for p in partitions]
+        assert time.monotonic() - t0 < timeout, f"{topic} still under-replicated: {isrs}"
+        time.sleep(1)
+
+
+def test_a_broker_killed_mid_drain_loses_and_duplicates_nothing(
+    cluster, cluster_topic, cluster_keyspace, kafka_hook, cassandra
+):
+    topic = cluster_topic("fo_broker")
+    records = tweets(3000)
+    produce_records(kafka_hook, topic, records)
+    group = settings.consumer_group("drain", topic)
+    victim = f"kafka-{leader_of(kafka_hook, topic, 0)}"
+    progress = Progress()
+
+    def kill_the_leader_after_a_third(rows: int) -> None:
+        progress.ack(rows)
+        if progress.rows >= 1000 and progress.killed_at is None:
+            progress.killed_at = time.monotonic()
+            cluster.kill_soon(victim)
+
+    attempts = drain_until_done(
+        kafka_hook, topic, group, cluster_keyspace, first=kill_the_leader_after_a_third, progress=progress
+    )
+    stall = progress.stall(time.monotonic())
+    print(f"\n[broker failover mid-drain] killed {victim}; attempts: {attempts}; stalled {stall:.1f}s")
+
+    assert leader_of(kafka_hook, topic, 0) != int(victim.split("-")[1])
+    assert_exactly_once(kafka_hook, cassandra, cluster_keyspace, topic, group, records=records)
+    restarted = cluster.restart()
+    caught_up = wait_fully_replicated(kafka_hook, topic)
+    print(f"[broker failover mid-drain] {victim} back in {restarted:.1f}s, in sync {caught_up:.1f}s later")
+
+
+def test_a_broker_killed_during_ingest_loses_and_duplicates_nothing(cluster, cluster_topic, kafka_hook):
+    topic = cluster_topic("fo_ingest")
+    records = tweets(3000)
+    victim = f"kafka-{leader_of(kafka_hook, topic, 0)}"
+    progress = Progress()
+    flushes: list[float] = []
+    with RecordProducer(kafka_hook.producer(), topic) as producer:  # what the ingest DAGs produce with
+        for n in range(0, len(records), 200):
+            producer.produce(records[n : n + 200])
+            if n == 1000:  # these 200 are in flight, some to the leader being killed
+                progress.killed_at = time.monotonic()
+                cluster.kill_soon(victim)
+            t0 = time.monotonic()
+            producer.flush()
+            flushes.append(time.monotonic() - t0)
+            progress.times.append(time.monotonic())
+    stall = progress.stall(time.monotonic())
+    print(
+        f"\n[broker failover during ingest] killed {victim}; slowest flush {max(flushes):.1f}s; "
+        f"stalled {stall:.1f}s"
+    )
+
+    assert (producer.report.delivered, producer.report.failed) == (len(records), 0)
+    values = sorted(message.value() for message in read_all(kafka_hook, topic))
+    assert values == sorted(r.to_json() for r in records)  # each exactly once
+    cluster.restart()
+    wait_fully_replicated(kafka_hook, topic)
+
+
+def test_a_cassandra_node_killed_mid_drain_writes_go_on_and_repair_restores_it(
+    cluster, cluster_topic, cluster_keyspace, kafka_hook, cassandra
+):
+    topic = cluster_topic("fo_node")
+    records = tweets(3000)
+    produce_records(kafka_hook, topic, records)
+    group = settings.consumer_group("drain", topic)
+    progress = Progress()
+
+    def kill_a_node_after_a_third(rows: int) -> None:
+        progress.ack(rows)
+        if progress.rows >= 1000 and progress.killed_at is None:
+            progress.killed_at = time.monotonic()
+            cluster.kill_soon("cassandra-3")
+
+    attempts = drain_until_done(
+        kafka_hook, topic, group, cluster_keyspace, first=kill_a_node_after_a_third, progress=progress
+    )
+    stall = progress.stall(time.monotonic())
+    print(f"\n[node failover mid-drain] killed cassandra-3; attempts: {attempts}; stalled {stall:.1f}s")
+    assert_exactly_once(kafka_hook, cassandra, cluster_keyspace, topic, group, records=records)  # at QUORUM
+
+    restarted = cluster.restart()
+    t0 = time.monotonic()
+    cluster.nodetool("cassandra-1", "repair", "-full", cluster_keyspace, "tweets")
+    repaired = time.monotonic() - t0
+    print(f"[node failover mid-drain] cassandra-3 back in {restarted:.1f}s, repair {repaired:.1f}s")
+    distinct = {r.tweet_id for r in records}
+    for host in cassandra_hosts():
+        on_node = ids_on_node(host, cluster_keyspace)
+        assert len(on_node) == len(set(on_node)) == len(distinct), host
+        assert set(on_node) == distinct, host
+
+
+def test_two_cassandra_nodes_killed_fail_the_batch_cleanly_then_one_back_is_enough(
+    cluster, cluster_topic, cluster_keyspace, kafka_hook, cassandra
+):
+    topic = cluster_topic("fo_two_nodes")
+    records = tweets(1500)
+    produce_records(kafka_hook, topic, records)
+    group = settings.consumer_group("drain", topic)
+    progress = Progress()
+
+    def kill_two_nodes_after_a_fifth(rows: int) -> None:
+        progress.ack(rows)
+        if progress.rows >= 300 and progress.killed_at is None:
+            progress.killed_at = time.monotonic()
+            cluster.kill_soon("cassandra-2")
+            cluster.kill_soon("cassandra-3")
+
+    with pytest.raises(DrainError, match="offsets not committed") as failure:
+        drain_topic(
+            topic,
+            "tweet",
+            group,
+            100_000,
+            keyspace=cluster_keyspace,
+            options=OPTIONS,
+            on_rows_acknowledged=kill_two_nodes_after_a_fifth,
+        )
+    failed_after = time.monotonic() - progress.killed_at
+    print(f"\n[two nodes down] drain failed {failed_after:.1f}s after the kill: {str(failure.value)[:200]}")
+    assert all(offset < 0 for offset in committed_offsets(kafka_hook, topic, group).values())
+
+    back = cluster.start_member("cassandra-2")
+    rerun = drain_topic(topic, "tweet", group, 100_000, keyspace=cluster_keyspace, options=OPTIONS)
+    stalled = time.monotonic() - progress.killed_at
+    print(
+        f"[two nodes down] cassandra-2 back in {back:.1f}s; the retry read {rerun.messages_read}; "
+        f"stalled {stalled:.1f}s (kill to the retry's commit)"
+    )
+    assert rerun.messages_read == len(records)
+    assert_exactly_once(kafka_hook, cassandra, cluster_keyspace, topic, group, records=records)
+
+
+def test_raising_an_existing_keyspace_to_rf_3_then_repair_puts_every_row_on_every_node(cluster, cassandra):
+    """The documented upgrade: bootstrap's alter_keyspace_replication (align_replication), then repair."""
+    from kafkapipeline.cassandra_writer import TWEETS, ConcurrentRowWriter, tweet_row
+    from kafkapipeline.migrations import align_replication, apply_pending
+    from tests.conftest import unique_name
+
+    keyspace = unique_name("cluster_rf")
+    apply_pending(cassandra, keyspace, replication="{'class': 'SimpleStrategy', 'replication_factor': 1}")
+    try:
+        records = tweets(600)
+        writer = ConcurrentRowWriter(cassandra, keyspace, TWEETS)
+        writer.write([tweet_row(r, None) for r in records], [r.tweet_id for r in records])
+        assert writer.flush().ok
+        assert "now run a full repair" in align_replication(cassandra, keyspace, RF3)
+        assert align_replication(cassandra, keyspace, RF3) is None  # already there: nothing to do
+        cassandra.execute(f"ALTER TABLE {keyspace}.tweets WITH speculative_retry = 'NONE'", timeout=60)
+        t0 = time.monotonic()
+        for node in ("cassandra-1", "cassandra-2", "cassandra-3"):  # as the README says: every node
+            cluster.nodetool(node, "repair", "-full", keyspace)
+        print(f"\n[RF 1 -> 3] full repair on the three nodes took {time.monotonic() - t0:.1f}s")
+        for host in cassandra_hosts():
+            assert sorted(ids_on_node(host, keyspace)) == sorted(r.tweet_id for r in records), host
+    finally:
+        cassandra.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=60)
+
+
+def test_bootstrap_warns_about_an_existing_topic_with_fewer_replicas(cluster, kafka_hook):
+    from kafkapipeline.topics import TopicSpec, ensure_topics
+    from tests.conftest import unique_name
+
+    name = unique_name("rf_one")
+    admin = kafka_hook.admin()
+    ensure_topics(admin, [TopicSpec(name, 2, 3_600_000, 1)])
+    try:
+        report = ensure_topics(admin, [TopicSpec(name, 2, 3_600_000, 3)])
+        assert report.unchanged == [name]
+        assert any(f"{name} has 1 replica(s) per partition, fewer than 3" in w for w in report.warnings)
+        partitions = admin.list_topics(name, timeout=10).topics[name].partitions.values()
+        assert {len(p.replicas) for p in partitions} == {1}  # warned, not changed
+    finally:
+        for future in admin.delete_topics([name], operation_timeout=30).values():
+            future.result(timeout=30)
