@@ -114,8 +114,13 @@ export AIRFLOW__APACHE_KAFKA__CALLBACK_ALLOWLIST="${AIRFLOW__APACHE_KAFKA__CALLB
 # (Defaults kept in plain variables: JSON braces inside ${VAR:-...} would end the expansion early.)
 _kafka_conn="{\"conn_type\": \"kafka\", \"extra\": {\"bootstrap.servers\": \"127.0.0.1:$KAFKA_PORT\"}}"
 _cassandra_conn="{\"conn_type\": \"cassandra\", \"host\": \"127.0.0.1\", \"port\": $CASSANDRA_PORT, \"extra\": {\"protocol_version\": 5, \"load_balancing_policy\": \"DCAwareRoundRobinPolicy\", \"load_balancing_policy_args\": {\"local_dc\": \"datacenter1\"}}}"
-# KAFKAPIPELINE_CLUSTER=1 (scripts/services up --cluster): every broker and every contact point.
+# KAFKAPIPELINE_CLUSTER=1 (scripts/services up --cluster): every broker and every contact point,
+# and replication factor 3 for the keyspace and the topics unless set otherwise.
 if [ "${KAFKAPIPELINE_CLUSTER:-}" = 1 ]; then
+  export KAFKAPIPELINE_REPLICATION="${KAFKAPIPELINE_REPLICATION:-{'class': 'SimpleStrategy', 'replication_factor': 3\}}"
+  export KAFKAPIPELINE_TOPIC_REPLICATION_FACTOR="${KAFKAPIPELINE_TOPIC_REPLICATION_FACTOR:-3}"
+  export KAFKAPIPELINE_EXPECTED_BROKERS="${KAFKAPIPELINE_EXPECTED_BROKERS:-3}"
+  export KAFKAPIPELINE_EXPECTED_CASSANDRA_NODES="${KAFKAPIPELINE_EXPECTED_CASSANDRA_NODES:-3}"
   _addrs="$(printf '%s' "${KAFKAPIPELINE_CLUSTER_ADDRESSES:-127.0.0.1,127.0.0.2,127.0.0.3}" | tr -d ' ')"
   _kafka_conn="{\"conn_type\": \"kafka\", \"extra\": {\"bootstrap.servers\": \"$(printf '%s' "$_addrs" | sed "s/,/:$KAFKA_PORT,/g"):$KAFKA_PORT\"}}"
   _cassandra_conn="$(printf '%s' "$_cassandra_conn" | sed "s/\"host\": \"127.0.0.1\"/\"host\": \"$_addrs\"/")"
