@@ -57,6 +57,7 @@ def measure(groups: int, values: list[tuple[bytes, bytes]], timeout: float) -> d
     extra = {
         "KAFKAPIPELINE_DRAIN_PARTITION_GROUPS": str(groups),
         "KAFKAPIPELINE_DRAIN_MIN_BATCH": str(n),
+        "KAFKAPIPELINE_DRAIN_MAX_MESSAGES": str(n),
         "KAFKAPIPELINE_DRAIN_MAX_WAIT_SECONDS": "3600",
         "KAFKAPIPELINE_DRAIN_POLL_SECONDS": "1",
     }

@@ -248,7 +248,7 @@ def drain_params(min_batch: int, max_wait_seconds: int) -> dict[str, Any]:
             description="Longest a pending message waits for a batch",
         ),
         "max_messages": Param(
-            50_000,
+            settings.drain_setting("max_messages", 50_000),
             type="integer",
             minimum=1,
             maximum=1_000_000,

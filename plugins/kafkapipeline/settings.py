@@ -6,20 +6,16 @@ kafkapipeline.settings --markdown``) and a unit test keeps the two equal. The fu
 (:func:`keyspace`, :func:`tweets_topic`, :func:`cities`, :func:`data_root`, :func:`drain_setting`,
 ...) read it, so callers never touch ``os.environ``.
 
-**Read at call time.** :func:`current` builds the object from the environment as it is now
-(tests set variables per test; a worker sees its own environment), cached on the values of the
-variables themselves: a read costs tens of microseconds, a rebuild (a variable changed) about a
-millisecond (``bench/settings_benchmark.py``), so DAG parsing stays cheap.
+**Read at call time.** :func:`current` builds the object from the environment as it is now,
+cached on the variables' values: tens of microseconds a read, about a millisecond a rebuild.
 
 **One precedence rule everywhere: Param -> environment -> default.** A DAG Param, when the DAG
 has one and the run sets it (not ``None``, not blank), wins; else the variable; else the
 default here (:func:`param_or_setting`). A blank variable counts as unset.
 
 **Bad values fail with the variable's name**: :class:`SettingsError` (a ``ValueError`` and a
-:class:`~kafkapipeline.errors.ConfigurationError`) says which variable, what it held and what is
-expected, for every bad variable at once. The object is validated as a whole, so a bad value
-fails every read (a DAG file that reads settings fails to import, naming the variable) instead of
-one task, later.
+:class:`~kafkapipeline.errors.ConfigurationError`) names every bad variable, what it held and what
+is expected. The object is validated whole: a bad value fails every read, not one task later.
 """
 
 from __future__ import annotations
@@ -158,6 +154,13 @@ class PipelineSettings(BaseSettings):
         description="Default of the drains' `max_wait_seconds` Param",
         json_schema_extra=_doc(shown="the DAG's (tweets 60, weather 120)"),
     )
+    drain_max_messages: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="Default of the drains' `max_messages` Param (per partition group)",
+        json_schema_extra=_doc(shown="`50000`"),
+    )
     drain_poll_seconds: int | None = Field(
         default=None,
         ge=1,
@@ -284,7 +287,9 @@ class PipelineSettings(BaseSettings):
         unique = tuple(dict.fromkeys(name for name in names if name))
         return unique or cls.model_fields[str(info.field_name)].default
 
-    @field_validator("drain_min_batch", "drain_max_wait_seconds", "drain_poll_seconds", mode="before")
+    @field_validator(
+        "drain_min_batch", "drain_max_wait_seconds", "drain_poll_seconds", "drain_max_messages", mode="before"
+    )
     @classmethod
     def _rounded(cls, value: Any) -> Any:
         try:
@@ -424,9 +429,7 @@ def data_root() -> Path:
 
 
 def drain_setting(name: str, default: int) -> int:
-    """Default of a drain knob (min_batch, max_wait_seconds, poll_seconds), overridable per
-    environment with ``KAFKAPIPELINE_DRAIN_<NAME>`` — e.g. short waits for tests and benchmarks.
-    Read when the DAG file is parsed: an environment variable, never a connection or the DB."""
+    """Default of a drain knob (``KAFKAPIPELINE_DRAIN_<NAME>``), read when the DAG file is parsed."""
     value = getattr(current(), env_name(f"drain_{name}").removeprefix(ENV_PREFIX).lower())
     return default if value is None else value
 
