@@ -28,27 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # devtools
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from devtools.devstack import local_stack, tail, wait_for
-from drain_benchmark import load_project_env, make_tweets
+from drain_benchmark import load_project_env, make_tweets, produce
+from kafkapipeline.kafka_hook import PipelineKafkaHook
 
 
 def parse_time(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC).timestamp()
-
-
-def produce_all(topic: str, values: list[tuple[bytes, bytes]]) -> None:
-    from kafkapipeline.kafka_hook import PipelineKafkaHook
-
-    producer = PipelineKafkaHook().producer(**{"linger.ms": 20})
-    for key, value in values:
-        while True:
-            try:
-                producer.produce(topic, key=key, value=value)
-                break
-            except BufferError:
-                producer.poll(0.5)
-        producer.poll(0)
-    if producer.flush(120) != 0:
-        raise RuntimeError("not every benchmark tweet was acknowledged")
 
 
 def measure(groups: int, values: list[tuple[bytes, bytes]], timeout: float) -> dict[str, Any]:
@@ -65,7 +50,7 @@ def measure(groups: int, values: list[tuple[bytes, bytes]], timeout: float) -> d
         try:
             os.environ.update({k: v for k, v in stack.env.items() if k.startswith("KAFKAPIPELINE_")})
             api = stack.api
-            produce_all(stack.env["KAFKAPIPELINE_TWEETS_TOPIC"], values)
+            produce(PipelineKafkaHook(), stack.env["KAFKAPIPELINE_TWEETS_TOPIC"], values)
             api.unpause("drain_tweets")
 
             def finished_run() -> dict[str, Any] | None:
