@@ -5,7 +5,7 @@ and Celery queue; Kafka, Cassandra, Postgres and Redis from ``scripts/services``
 the default DAGs and the first-run backfill of the last ``--hours`` (default 24), then polls
 Cassandra until every one of the last ``--hours`` full UTC hours holds tweets and weather
 reports, as the dashboard reads them (city Vancouver). Prints the seconds from the run command's
-start to its summary and to a full day, and how many backfill runs there were.
+start to its summary and to a full day.
 
     .venv/bin/python bench/first_run_benchmark.py
 """
@@ -66,10 +66,6 @@ def main(argv: list[str] | None = None) -> int:
 
             wait_for(f"{args.hours} full hours of tweets and weather", full_day, args.timeout, interval=10)
             done = time.monotonic() - started
-            backfills = {
-                dag: len([r for r in stack.api.runs(dag) if r["run_type"] == "backfill"])
-                for dag in DAGS.split()[:2]
-            }
         except Exception:
             print(tail(stack.log), file=sys.stderr)
             raise
@@ -78,7 +74,6 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"run command to its summary        {up:7.0f} s")
     print(f"run command to {args.hours} full hours       {done:7.0f} s ({done / 60:.1f} min)")
-    print(f"backfill runs                     {backfills}")
     return 0
 
 
