@@ -9,7 +9,7 @@ VENV_BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: system-deps help install run stop services-up services-down services-status test test-cluster lint format unit bench lock clean cqlsh
+.PHONY: system-deps service-deps help install run stop services-up services-down services-status test test-cluster lint format unit bench lock clean cqlsh
 
 help:  ## list the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -32,7 +32,7 @@ services-down:  ## stop Kafka, Cassandra, Postgres and Redis
 services-status:  ## show whether Kafka, Cassandra, Postgres and Redis are up, with their memory
 	scripts/services status
 
-run: install  ## run the whole pipeline: services, Airflow (UI on :8080), bootstrap, ingest and drains (CLUSTER=1: 3 brokers, 3 Cassandra nodes)
+run: install service-deps  ## run the whole pipeline: services, Airflow (UI on :8080), bootstrap, ingest and drains (CLUSTER=1: 3 brokers, 3 Cassandra nodes)
 	$(if $(filter 1,$(CLUSTER)),KAFKAPIPELINE_CLUSTER=1 )scripts/run-pipeline
 
 stop:  ## stop Airflow and the services started by make run
@@ -48,6 +48,9 @@ lint: install  ## ruff check and format check, then mypy (its config and paths: 
 
 system-deps:  ## Debian packages: PostgreSQL and Redis (services), Chromium (browser test)
 	scripts/install-system-deps
+
+service-deps:  ## Debian packages of the services only: PostgreSQL and Redis (make run)
+	scripts/install-system-deps --services
 
 test: install system-deps services-up lint  ## the whole test suite against real Kafka, Cassandra and Airflow (SKIP_CLUSTER=1: without the cluster failover tests)
 	. scripts/env.sh && $(VENV_BIN)/pytest $(PYTEST_ARGS)
