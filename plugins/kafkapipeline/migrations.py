@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from string import Template
 
-from cassandra import InvalidRequest
+from cassandra import InvalidRequest, Unavailable, WriteFailure, WriteTimeout
 from cassandra.cluster import Session
+from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from kafkapipeline import settings
 
@@ -24,6 +25,9 @@ log = logging.getLogger(__name__)
 MIGRATION_FILE = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.cql$")
 DEFAULT_REPLICATION = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
 DDL_TIMEOUT_SECONDS = 60.0
+# A node that has just restarted can take well over the driver's 10 s default to take a schema
+# change; writing to a table it does not know yet fails with INCOMPATIBLE_SCHEMA.
+SCHEMA_AGREEMENT_SECONDS = 120.0
 
 
 class MigrationError(RuntimeError):
@@ -154,7 +158,7 @@ def apply_pending(
             continue
         for statement in migration.statements(keyspace, replication):
             log.info("%s: %s", label, statement.splitlines()[0])
-            session.execute(statement, timeout=DDL_TIMEOUT_SECONDS)
+            _execute_ddl(session, statement)
         unrecorded.append(migration)
         if _history_table_exists(session, keyspace):
             for done in unrecorded:
@@ -169,6 +173,19 @@ def apply_pending(
     return report
 
 
+def _execute_ddl(session: Session, statement: str) -> None:
+    """Run one DDL statement and return only once every live node has the new schema."""
+    result = session.execute(statement, timeout=DDL_TIMEOUT_SECONDS)
+    if result.response_future.is_schema_agreed:
+        return
+    control = session.cluster.control_connection
+    if not control.wait_for_schema_agreement(wait_time=SCHEMA_AGREEMENT_SECONDS):
+        raise MigrationError(
+            f"the nodes did not agree on the schema within {SCHEMA_AGREEMENT_SECONDS:.0f}s after "
+            f"{statement.splitlines()[0]!r}; check `nodetool describecluster` and run bootstrap again"
+        )
+
+
 def _history_table_exists(session: Session, keyspace: str) -> bool:
     rows = session.execute(
         "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s AND table_name = %s",
@@ -177,7 +194,14 @@ def _history_table_exists(session: Session, keyspace: str) -> bool:
     return rows.one() is not None
 
 
+@retry(
+    retry=retry_if_exception_type((WriteFailure, WriteTimeout, Unavailable)),
+    stop=stop_after_delay(SCHEMA_AGREEMENT_SECONDS),
+    wait=wait_exponential(multiplier=0.5, max=10),
+    reraise=True,
+)
 def _record(session: Session, keyspace: str, migration: Migration) -> None:
+    """Idempotent, so retried while a replica is still catching up with the schema."""
     session.execute(
         f"INSERT INTO {keyspace}.schema_migrations (version, name, checksum, applied_at) "
         "VALUES (%s, %s, %s, %s)",
@@ -208,7 +232,7 @@ def align_replication(session: Session, keyspace: str, replication: str) -> str 
     if current == wanted:
         return None
     alter = f"ALTER KEYSPACE {keyspace} WITH replication = {replication}"
-    session.execute(alter, timeout=DDL_TIMEOUT_SECONDS)
+    _execute_ddl(session, alter)
     return (
         f"keyspace {keyspace} replication changed from {current} to {wanted}: now run a full repair "
         f"of {keyspace} on every node (README, Running on a cluster)"
