@@ -71,7 +71,10 @@ bench: install services-up  ## the benchmarks under bench/ (print figures)
 	. scripts/env.sh && for b in bench/*.py; do $(VENV_BIN)/python $$b || exit 1; done
 
 lock:  ## re-pin requirements.txt from the current .venv
-	$(VENV_BIN)/pip freeze --exclude-editable | grep -vE '^(pytest|pytest-timeout|responses|ruff|iniconfig)==' > requirements.lock.tmp
+	@# Everything requirements-dev.txt pins itself (test, lint and training tools) stays out of the runtime lock.
+	$(VENV_BIN)/pip freeze --exclude-editable \
+	  | grep -viE "^($$(sed -nE 's/^([A-Za-z0-9_.-]+)==.*/\1/p' requirements-dev.txt | sed 's/[._-]/[._-]/g' | paste -sd'|'))==" \
+	  > requirements.lock.tmp
 	@echo "review requirements.lock.tmp and move it over requirements.txt"
 
 clean:  ## stop everything and delete local state (.state) but keep the artifact cache
