@@ -138,6 +138,9 @@ def test_pipeline_state_reads_the_latest_health_check_and_drain_batches(cassandr
             ("dlq_messages", "tweets.dlq", 3.0, "warn", None),
             ("freshness_seconds", "weather_reports", 75.0, "ok", None),
             ("dag_last_run", "drain_tweets", 1.0, "fail", "failed"),
+            ("under_replicated_partitions", "tweets", 2.0, "fail", "2 of 3 partitions"),
+            ("offline_brokers", "kafka", 1.0, "fail", "broker 2 offline"),
+            ("future_metric", "x", 1.0, "ok", None),
         ],
     )
     insert_drain_batches(
@@ -169,7 +172,12 @@ def test_pipeline_state_reads_the_latest_health_check_and_drain_batches(cassandr
     assert [(f["subject"], f["value"]) for f in health["freshness_seconds"]] == [("weather_reports", 75.0)]
     assert [(f["subject"], f["detail"]) for f in health["dag_last_run"]] == [("drain_tweets", "failed")]
     assert health["rows_per_hour"][0]["value"] == 340.0
-    assert health["status_counts"] == {"ok": 4, "warn": 2, "fail": 1}
+    assert [(f["metric"], f["subject"], f["value"]) for f in health["cluster"]] == [
+        ("offline_brokers", "kafka", 1.0),
+        ("under_replicated_partitions", "tweets", 2.0),
+    ]
+    assert [f["metric"] for f in health["other"]] == ["future_metric"]
+    assert health["status_counts"] == {"ok": 5, "warn": 2, "fail": 3}
 
     drains = body["drains"]
     assert drains["topics"] == ["tweets", "weather"]

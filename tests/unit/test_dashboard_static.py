@@ -233,6 +233,7 @@ setTimeout(() => {
         .map((id) => [id, shown(id)]),
     ),
     kpis: el("kpis").innerHTML,
+    clusterTable: el("cluster-table").innerHTML,
   }));
 }, 100);
 """
@@ -303,6 +304,7 @@ def canned_answers(*, truncated: bool = False) -> dict:
         "dlq_messages": [],
         "freshness_seconds": [],
         "dag_last_run": [],
+        "cluster": [],
         "other": [],
     }
     pipeline = {
@@ -369,6 +371,26 @@ def test_a_deep_link_opens_its_range_and_no_drain_batch_is_said_in_the_pipeline_
 
 
 @pytest.mark.skipif(NODE is None, reason="node is not installed: the page is covered by the e2e test")
+@pytest.mark.skipif(NODE is None, reason="node is not installed: the page is covered by the e2e test")
+def test_the_replication_figures_of_a_cluster_have_their_own_table():
+    answers = canned_answers()
+    health = answers["api/pipeline-state"]["health"]
+    health["checked_at"], health["age_seconds"] = "2021-02-09T12:00:00Z", 30.0
+    figure = ("metric", "subject", "value", "status", "detail")
+    health["cluster"] = [
+        dict(zip(figure, ("down_cassandra_nodes", "cassandra", 1.0, "fail", "127.0.0.3 down"), strict=True)),
+        dict(zip(figure, ("under_replicated_partitions", "tweets", 2.0, "ok", None), strict=True)),
+    ]
+    table = open_page("?start=2021-02-09T00:00:00Z&end=2021-02-10T00:00:00Z", answers)["clusterTable"]
+    rows = table.split("<tr>")[2:]  # after the header row
+    assert ["down cassandra nodes" in rows[0], "127.0.0.3 down" in rows[0], "fail" in rows[0]] == [True] * 3
+    assert "under replicated partitions" in rows[1] and ">tweets<" in rows[1] and ">2<" in rows[1]
+
+    health["cluster"] = []
+    table = open_page("?start=2021-02-09T00:00:00Z&end=2021-02-10T00:00:00Z", answers)["clusterTable"]
+    assert "No replication figures in the latest check." in table
+
+
 def test_a_truncated_read_is_said_in_its_panel_with_the_stored_count():
     page = open_page("?start=2021-02-09T00:00:00Z&end=2021-02-10T00:00:00Z", canned_answers(truncated=True))
     assert page["state"] == "ready" and page["banner"] is None

@@ -41,6 +41,17 @@ from kafkapipeline.dashboard.models import (
     SentimentWeatherResponse,
     SentimentWeatherSummary,
 )
+from kafkapipeline.health.report import (
+    METRIC_DAG_RUN,
+    METRIC_DLQ,
+    METRIC_DOWN_NODES,
+    METRIC_FRESHNESS,
+    METRIC_LAG,
+    METRIC_LEADERLESS,
+    METRIC_OFFLINE_BROKERS,
+    METRIC_ROWS,
+    METRIC_UNDER_REPLICATED,
+)
 
 SENTIMENT_LABELS = ("positive", "negative", "neutral")
 #: VADER's conventional compound-score thresholds; only used for a row whose label is missing.
@@ -48,7 +59,9 @@ VADER_POSITIVE_THRESHOLD = 0.05
 VADER_NEGATIVE_THRESHOLD = -0.05
 #: Fewer hours than this give a meaningless correlation.
 MIN_CORRELATED_HOURS = 3
-HEALTH_METRICS = ("consumer_lag", "rows_per_hour", "dlq_messages", "freshness_seconds", "dag_last_run")
+HEALTH_METRICS = (METRIC_LAG, METRIC_ROWS, METRIC_DLQ, METRIC_FRESHNESS, METRIC_DAG_RUN)
+#: Replication figures (a cluster's health); on one node they are all zero.
+CLUSTER_METRICS = (METRIC_UNDER_REPLICATED, METRIC_LEADERLESS, METRIC_OFFLINE_BROKERS, METRIC_DOWN_NODES)
 __all__ = ["InvalidTimeRange", "TimeRange", "resolve_time_range"]  # re-exported from bounds
 
 
@@ -359,12 +372,13 @@ def health_check(rows: Iterable[HealthRow], *, now: datetime) -> HealthCheck:
         figure = HealthFigure(
             metric=row.metric, subject=row.subject, value=row.value, status=row.status, detail=row.detail
         )
-        groups[row.metric if row.metric in HEALTH_METRICS else "other"].append(figure)
+        group = "cluster" if row.metric in CLUSTER_METRICS else row.metric
+        groups[group if group in (*HEALTH_METRICS, "cluster") else "other"].append(figure)
     return HealthCheck(
         checked_at=checked_at,
         age_seconds=round((as_utc(now) - checked_at).total_seconds(), 1) if checked_at else None,
         status_counts=dict(Counter((row.status or "unknown") for row in latest)),
-        **{metric: groups[metric] for metric in (*HEALTH_METRICS, "other")},
+        **{metric: groups[metric] for metric in (*HEALTH_METRICS, "cluster", "other")},
     )
 
 

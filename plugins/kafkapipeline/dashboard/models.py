@@ -118,6 +118,10 @@ class HealthCheck(BaseModel):
     dlq_messages: list[HealthFigure] = Field(description="Messages on each dead-letter topic")
     freshness_seconds: list[HealthFigure] = Field(description="Age of the newest row, per table")
     dag_last_run: list[HealthFigure] = Field(description="Latest run of each DAG; detail is its state")
+    cluster: list[HealthFigure] = Field(
+        description="Replication: under-replicated and leaderless partitions per topic, offline "
+        "brokers, down Cassandra nodes (metric says which)"
+    )
     other: list[HealthFigure] = Field(description="Figures of metrics this dashboard does not know")
 
 

@@ -426,6 +426,13 @@
       { title: "Last run", render: (f) => f.detail || "–" },
       { title: "Status", html: true, render: (f) => statusBadge(f.status) },
     ], health.dag_last_run, health.checked_at ? "No DAG-run figures in the latest check." : noCheck);
+    table("cluster-table", [
+      { title: "Figure", render: (f) => f.metric.replaceAll("_", " ") },
+      { title: "Of", render: (f) => f.subject },
+      { title: "Value", num: true, render: (f) => fmt.int(f.value) },
+      { title: "Status", html: true, render: (f) => statusBadge(f.status) },
+      { title: "Detail", render: (f) => f.detail || "–" },
+    ], health.cluster, health.checked_at ? "No replication figures in the latest check." : noCheck);
     table("drain-table", [
       { title: "Topic", render: (t) => t.topic },
       { title: "Batches", num: true, render: (t) => fmt.int(t.batches) },
