@@ -1,4 +1,4 @@
-"""The two tables the drain writes: their columns, partition keys, and how a record becomes a row.
+"""How a record becomes a row of the table the drain writes (columns: :mod:`kafkapipeline.streams`).
 
 Rows are idempotent upserts keyed by natural ids (a tweet by city, day, created_at and
 tweet id; a weather report by city, day and observed_at), so writing the same message twice
@@ -10,78 +10,26 @@ replay overwrites it, which is the only difference a replay makes. Split out of
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
+from kafkapipeline import streams
 from kafkapipeline.records import TweetRecord, WeatherRecord
 from kafkapipeline.scorers import default_scorer
 from kafkapipeline.sentiment import Sentiment
+from kafkapipeline.streams import TableSpec
+
+__all__ = ["TWEETS", "WEATHER_REPORTS", "TableSpec", "tweet_row", "tweet_rows", "weather_row", "weather_rows"]
 
 
-@dataclass(frozen=True)
-class TableSpec:
-    """A target table: its columns in insert order and which of them form the partition key."""
+#: What the drain writes to each table (:mod:`kafkapipeline.streams` defines the columns).
+TWEETS: TableSpec = streams.TWEETS_TABLE.drain_spec
+WEATHER_REPORTS: TableSpec = streams.WEATHER_TABLE.drain_spec
 
-    table: str
-    columns: tuple[str, ...]
-    partition_key_width: int
-    #: Index of the text column whose length dominates the row size (for batch sizing).
-    size_column: int | None = None
-
-    def insert_cql(self, keyspace: str) -> str:
-        names = ", ".join(self.columns)
-        marks = ", ".join("?" for _ in self.columns)
-        return f"INSERT INTO {keyspace}.{self.table} ({names}) VALUES ({marks})"
-
-
-TWEETS = TableSpec(
-    table="tweets",
-    columns=(
-        "city",
-        "day",
-        "created_at",
-        "tweet_id",
-        "text",
-        "lang",
-        "author_id",
-        "retweet_count",
-        "reply_count",
-        "like_count",
-        "quote_count",
-        "place_id",
-        "source",
-        "sentiment_score",
-        "sentiment_label",
-        "sentiment_model",
-        "sentiment_model_version",
-        "ingested_at",
-    ),
-    partition_key_width=2,
-    size_column=4,
-)
-
-WEATHER_REPORTS = TableSpec(
-    table="weather_reports",
-    columns=(
-        "city",
-        "day",
-        "observed_at",
-        "description",
-        "temperature_c",
-        "feels_like_c",
-        "temp_min_c",
-        "temp_max_c",
-        "pressure_hpa",
-        "humidity_pct",
-        "wind_speed_ms",
-        "sunrise",
-        "sunset",
-        "provider",
-        "ingested_at",
-    ),
-    partition_key_width=2,
-)
+#: The record's values of its ``record`` columns, in the registry's order, in one C call.
+_tweet_values = attrgetter(*streams.TWEETS_TABLE.record_columns)
+_weather_values = attrgetter(*streams.WEATHER_TABLE.record_columns)
 
 
 def tweet_row(
@@ -102,60 +50,27 @@ def tweet_row(
         sentiment = scorer.score_batch([record.text])[0]
         model = (scorer.name, scorer.version)
     model_name, model_version = model or (None, None)
-    return (
-        record.city,
-        record.day,
-        record.created_at,
-        record.tweet_id,
-        record.text,
-        record.lang,
-        record.author_id,
-        record.retweet_count,
-        record.reply_count,
-        record.like_count,
-        record.quote_count,
-        record.place_id,
-        record.source,
-        sentiment.score,
-        sentiment.label,
-        model_name,
-        model_version,
-        ingested_at,
-    )
+    # The record's columns, then the drain's (the order of streams.TWEETS_TABLE; a unit test checks it).
+    return (*_tweet_values(record), sentiment.score, sentiment.label, model_name, model_version, ingested_at)
 
 
 def tweet_rows(records: Sequence[TweetRecord], ingested_at: datetime | None) -> list[tuple[Any, ...]]:
     """The rows of a micro-batch of tweets, their texts scored in one batch by the default model."""
     scorer = default_scorer()
     scores = scorer.score_batch([record.text for record in records])
-    model = (scorer.name, scorer.version)
+    name, version, values = scorer.name, scorer.version, _tweet_values
     return [
-        tweet_row(record, ingested_at, sentiment=sentiment, model=model)
+        (*values(record), sentiment.score, sentiment.label, name, version, ingested_at)
         for record, sentiment in zip(records, scores, strict=True)
     ]
 
 
 def weather_row(record: WeatherRecord, ingested_at: datetime | None) -> tuple[Any, ...]:
     """The ``weather_reports`` row of an observation, as it is (columns in :data:`WEATHER_REPORTS` order)."""
-    return (
-        record.city,
-        record.day,
-        record.observed_at,
-        record.description,
-        record.temperature_c,
-        record.feels_like_c,
-        record.temp_min_c,
-        record.temp_max_c,
-        record.pressure_hpa,
-        record.humidity_pct,
-        record.wind_speed_ms,
-        record.sunrise,
-        record.sunset,
-        record.provider,
-        ingested_at,
-    )
+    return (*_weather_values(record), ingested_at)
 
 
 def weather_rows(records: Sequence[WeatherRecord], ingested_at: datetime | None) -> list[tuple[Any, ...]]:
     """The rows of a micro-batch of observations."""
-    return [weather_row(record, ingested_at) for record in records]
+    values = _weather_values
+    return [(*values(record), ingested_at) for record in records]
