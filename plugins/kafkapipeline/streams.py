@@ -34,8 +34,9 @@ RECORD = "record"
 DRAIN = "drain"
 LATER = "later"
 FILLED_BY = (RECORD, DRAIN, LATER)
-#: The CQL types the CSV format knows how to write and parse.
-CQL_TYPES = ("text", "date", "timestamp", "int", "bigint", "double", "boolean")
+#: The CQL types a column may have: those the CSV export writes and the import parses
+#: (:func:`kafkapipeline.csv_formats.parse_cell`); another type needs its case there first.
+CQL_TYPES = ("text", "date", "timestamp", "int", "double")
 
 
 @dataclass(frozen=True)

@@ -93,11 +93,13 @@ def test_csv_columns_and_types_are_the_table_columns(stream):
     assert csv_formats.export_header(list(table.names)).spec == exported
 
 
-def test_the_drain_leaves_later_columns_out_and_the_csv_keeps_them():
-    assert streams.TWEETS_TABLE.later_columns == ("source_label",)
-    assert "source_label" not in TWEETS.columns
-    assert csv_export.TWEETS_WITH_SOURCE_LABEL.columns == (*TWEETS.columns, "source_label")
-    assert WEATHER_REPORTS.columns == streams.WEATHER_TABLE.names
+@pytest.mark.parametrize("stream", STREAMS.values(), ids=list(STREAMS))
+def test_the_drain_leaves_later_columns_out_and_the_csv_keeps_them(stream):
+    table = stream.table
+    assert not set(table.later_columns) & set(table.drain_spec.columns)
+    assert table.drain_spec.columns + table.later_columns == csv_export.EXPORT_TABLES[table.name].columns
+    assert "source_label" in streams.TWEETS_TABLE.later_columns
+    assert streams.TWEETS_TABLE.full_spec == csv_export.TWEETS_WITH_SOURCE_LABEL
 
 
 def test_dead_letter_topics_are_the_topic_with_dlq(monkeypatch):
@@ -172,33 +174,47 @@ def test_weather_row_builders_yield_the_registry_columns_in_order():
     ]
 
 
-def test_import_rows_have_every_table_column():
-    full = streams.TWEETS_TABLE.names
-    seed = _by_column(
-        full, seed_tweet_row(["Vancouver rocks", "2021-02-09 17:32:49", "Vancouver", "Positive"], INGESTED_AT)
+#: A value of each CQL type, for the columns the drain does not fill.
+SAMPLE = {
+    "text": "a label",
+    "int": 7,
+    "double": 0.25,
+    "date": INGESTED_AT.date(),
+    "timestamp": INGESTED_AT,
+}
+
+
+def test_export_rows_restore_every_column_and_the_drained_ones_as_the_drain_wrote_them():
+    for table, record, to_row, restore in (
+        (streams.TWEETS_TABLE, TWEET, tweet_row, csv_formats.export_tweet_row),
+        (streams.WEATHER_TABLE, WEATHER, weather_row, csv_formats.export_weather_row),
+    ):
+        later = {name: SAMPLE[table.types[name]] for name in table.later_columns}
+        drained = to_row(record, INGESTED_AT)
+        line = [csv_export.format_value(value) for value in (*drained, *later.values())]
+        restored = _by_column(table.names, restore(csv_formats.export_header(list(table.names)), line, None))
+        assert restored == _by_column(table.drain_columns, drained) | later
+
+
+def test_seed_rows_have_every_table_column():
+    seed_fields = ["Vancouver rocks", "2021-02-09 17:32:49", "Vancouver", "Positive"]
+    seed = _by_column(streams.TWEETS_TABLE.names, seed_tweet_row(seed_fields, INGESTED_AT))
+    assert (seed["text"], seed["source_label"], seed["ingested_at"]) == (
+        "Vancouver rocks",
+        "Positive",
+        INGESTED_AT,
     )
-    assert seed["source_label"] == "Positive"
-    header = csv_formats.export_header(list(full))
-    line = [csv_export.format_value(value) for value in tweet_row(TWEET, INGESTED_AT)] + ["Negative"]
-    restored = _by_column(full, csv_formats.export_tweet_row(header, line, INGESTED_AT))
-    assert restored["source_label"] == "Negative"
-    assert restored["tweet_id"] == TWEET.tweet_id
-    weather_header = csv_formats.export_header(list(streams.WEATHER_TABLE.names))
-    weather_line = [csv_export.format_value(value) for value in weather_row(WEATHER, INGESTED_AT)]
-    weather = csv_formats.export_weather_row(weather_header, weather_line, INGESTED_AT)
-    assert _by_column(streams.WEATHER_TABLE.names, weather) == _by_column(
-        WEATHER_REPORTS.columns, weather_row(WEATHER, INGESTED_AT)
-    )
+    assert {seed[name] for name in streams.TWEETS_TABLE.later_columns if name != "source_label"} <= {None}
     seed_line = (
-        "clouds,270.75,265.23,269.82,271.48,1023,59,3.6,1612884667,1612920145,Vancouver,2021-02-09 17:33:00"
+        "clouds,270.75,265.23,269.82,271.48,1023,59,3.6,1612884667,1612920145,Vancouver,2021-02-09 17:33"
     )
     seed_weather = _by_column(
         streams.WEATHER_TABLE.names, seed_weather_row(seed_line.split(","), INGESTED_AT)
     )
-    assert (seed_weather["city"], seed_weather["provider"], seed_weather["ingested_at"]) == (
+    assert (seed_weather["city"], seed_weather["provider"], seed_weather["temperature_c"]) == (
         "Vancouver",
         "seed-csv",
-        INGESTED_AT,
+        -2.4,
     )
 
 
