@@ -169,7 +169,6 @@ class Stream:
     :param topic_setting: the settings field naming its topic (read at call time)
     :param retention_setting: the settings field with the days ``purge_expired`` keeps
     :param retention_param: the ``purge_expired`` Param overriding that setting
-    :param partitions_param: the ``bootstrap`` Param with the topic's partition count
     :param csv_required: the columns a CSV export file of it must have (the rest may be missing)
     """
 
@@ -180,7 +179,6 @@ class Stream:
     table: Table
     retention_setting: str
     retention_param: str
-    partitions_param: str
     csv_required: tuple[str, ...]
 
     def __post_init__(self) -> None:
@@ -267,7 +265,6 @@ TWEETS = Stream(
     table=TWEETS_TABLE,
     retention_setting="retention_days_tweets",
     retention_param="tweets_retention_days",
-    partitions_param="tweets_partitions",
     csv_required=("city", "created_at", "tweet_id", "text"),
 )
 
@@ -279,7 +276,6 @@ WEATHER = Stream(
     table=WEATHER_TABLE,
     retention_setting="retention_days_weather_reports",
     retention_param="weather_retention_days",
-    partitions_param="weather_partitions",
     csv_required=("city", "observed_at", "temperature_c"),
 )
 
