@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from kafkapipeline import settings
+from kafkapipeline import settings, streams
 from kafkapipeline.migrations import align_replication, apply_pending
 from kafkapipeline.topics import TopicSpec, ensure_topics
 
@@ -54,14 +54,11 @@ def pipeline_topic_specs(
 ) -> list[TopicSpec]:
     """The topics the pipeline uses: one per source plus its dead-letter topic."""
     rf = int(replication_factor)
+    partitions = {streams.TWEETS.name: tweets_partitions, streams.WEATHER.name: weather_partitions}
     specs = []
-    for topic, partitions in (
-        (settings.tweets_topic(), tweets_partitions),
-        (settings.weather_topic(), weather_partitions),
-    ):
-        specs.append(TopicSpec(topic, partitions, retention_hours * HOUR_MS, rf))
-        dead_letters = settings.dead_letter_topic(topic)
-        specs.append(TopicSpec(dead_letters, 1, dead_letter_retention_hours * HOUR_MS, rf))
+    for stream in streams.STREAMS.values():
+        specs.append(TopicSpec(stream.topic(), partitions[stream.name], retention_hours * HOUR_MS, rf))
+        specs.append(TopicSpec(stream.dlq_topic(), 1, dead_letter_retention_hours * HOUR_MS, rf))
     return specs
 
 

@@ -1,4 +1,4 @@
-"""The two tables the drain writes: their columns, partition keys, and how a record becomes a row.
+"""How a record becomes a row of the table the drain writes (columns: :mod:`kafkapipeline.streams`).
 
 Rows are idempotent upserts keyed by natural ids (a tweet by city, day, created_at and
 tweet id; a weather report by city, day and observed_at), so writing the same message twice
@@ -10,78 +10,21 @@ replay overwrites it, which is the only difference a replay makes. Split out of
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from kafkapipeline import streams
 from kafkapipeline.records import TweetRecord, WeatherRecord
 from kafkapipeline.scorers import default_scorer
 from kafkapipeline.sentiment import Sentiment
+from kafkapipeline.streams import TableSpec
+
+__all__ = ["TWEETS", "WEATHER_REPORTS", "TableSpec", "tweet_row", "tweet_rows", "weather_row", "weather_rows"]
 
 
-@dataclass(frozen=True)
-class TableSpec:
-    """A target table: its columns in insert order and which of them form the partition key."""
-
-    table: str
-    columns: tuple[str, ...]
-    partition_key_width: int
-    #: Index of the text column whose length dominates the row size (for batch sizing).
-    size_column: int | None = None
-
-    def insert_cql(self, keyspace: str) -> str:
-        names = ", ".join(self.columns)
-        marks = ", ".join("?" for _ in self.columns)
-        return f"INSERT INTO {keyspace}.{self.table} ({names}) VALUES ({marks})"
-
-
-TWEETS = TableSpec(
-    table="tweets",
-    columns=(
-        "city",
-        "day",
-        "created_at",
-        "tweet_id",
-        "text",
-        "lang",
-        "author_id",
-        "retweet_count",
-        "reply_count",
-        "like_count",
-        "quote_count",
-        "place_id",
-        "source",
-        "sentiment_score",
-        "sentiment_label",
-        "sentiment_model",
-        "sentiment_model_version",
-        "ingested_at",
-    ),
-    partition_key_width=2,
-    size_column=4,
-)
-
-WEATHER_REPORTS = TableSpec(
-    table="weather_reports",
-    columns=(
-        "city",
-        "day",
-        "observed_at",
-        "description",
-        "temperature_c",
-        "feels_like_c",
-        "temp_min_c",
-        "temp_max_c",
-        "pressure_hpa",
-        "humidity_pct",
-        "wind_speed_ms",
-        "sunrise",
-        "sunset",
-        "provider",
-        "ingested_at",
-    ),
-    partition_key_width=2,
-)
+#: What the drain writes to each table (:mod:`kafkapipeline.streams` defines the columns).
+TWEETS: TableSpec = streams.TWEETS_TABLE.drain_spec
+WEATHER_REPORTS: TableSpec = streams.WEATHER_TABLE.drain_spec
 
 
 def tweet_row(
@@ -102,6 +45,8 @@ def tweet_row(
         sentiment = scorer.score_batch([record.text])[0]
         model = (scorer.name, scorer.version)
     model_name, model_version = model or (None, None)
+    # Written out: twice as fast as operator.attrgetter; tests/unit/test_streams.py checks the
+    # order against streams.TWEETS_TABLE (the record's columns, then the drain's).
     return (
         record.city,
         record.day,
@@ -137,6 +82,7 @@ def tweet_rows(records: Sequence[TweetRecord], ingested_at: datetime | None) -> 
 
 def weather_row(record: WeatherRecord, ingested_at: datetime | None) -> tuple[Any, ...]:
     """The ``weather_reports`` row of an observation, as it is (columns in :data:`WEATHER_REPORTS` order)."""
+    # Written out (see tweet_row); the order is checked against streams.WEATHER_TABLE.
     return (
         record.city,
         record.day,

@@ -40,10 +40,10 @@ from typing import Any
 from cassandra import InvalidRequest
 from cassandra.util import Date as CassandraDate
 
-from kafkapipeline import settings
-from kafkapipeline.cassandra_writer import TWEETS, WEATHER_REPORTS, TableSpec
+from kafkapipeline import settings, streams
 from kafkapipeline.data_paths import PathOutsideDataRoot, confine
 from kafkapipeline.settings import PipelineSettings
+from kafkapipeline.streams import TableSpec
 
 log = logging.getLogger(__name__)
 
@@ -57,55 +57,15 @@ MAX_CITY_LENGTH = 100
 DEFAULT_FETCH_SIZE = 1_000
 READ_TIMEOUT_SECONDS = 60.0
 
-#: The tweets table as exported and imported: the drain's columns plus the label a tweet
-#: came with from its source (``source_label``, migration 0008).
-TWEETS_WITH_SOURCE_LABEL = TableSpec(
-    table=TWEETS.table,
-    columns=(*TWEETS.columns, "source_label"),
-    partition_key_width=TWEETS.partition_key_width,
-    size_column=TWEETS.size_column,
-)
+#: The tweets table as exported and imported: every column, the drain's and those it leaves to
+#: others (``source_label``, migration 0008).
+TWEETS_WITH_SOURCE_LABEL = streams.TWEETS_TABLE.full_spec
 
-#: Tables the export writes, by name.
-EXPORT_TABLES: dict[str, TableSpec] = {
-    TWEETS.table: TWEETS_WITH_SOURCE_LABEL,
-    WEATHER_REPORTS.table: WEATHER_REPORTS,
-}
+#: Tables the export writes, by name: every column of each stream's table, in the registry's order.
+EXPORT_TABLES: dict[str, TableSpec] = {s.table.name: s.table.full_spec for s in streams.STREAMS.values()}
 
 #: CQL type of every exported column: how a value is written to and parsed from CSV.
-COLUMN_TYPES: dict[str, str] = {
-    "city": "text",
-    "day": "date",
-    "created_at": "timestamp",
-    "tweet_id": "text",
-    "text": "text",
-    "lang": "text",
-    "author_id": "text",
-    "retweet_count": "int",
-    "reply_count": "int",
-    "like_count": "int",
-    "quote_count": "int",
-    "place_id": "text",
-    "source": "text",
-    "sentiment_score": "double",
-    "sentiment_label": "text",
-    "sentiment_model": "text",
-    "sentiment_model_version": "text",
-    "source_label": "text",
-    "ingested_at": "timestamp",
-    "observed_at": "timestamp",
-    "description": "text",
-    "temperature_c": "double",
-    "feels_like_c": "double",
-    "temp_min_c": "double",
-    "temp_max_c": "double",
-    "pressure_hpa": "int",
-    "humidity_pct": "int",
-    "wind_speed_ms": "double",
-    "sunrise": "timestamp",
-    "sunset": "timestamp",
-    "provider": "text",
-}
+COLUMN_TYPES: dict[str, str] = streams.column_types()
 
 
 def default_export_dir() -> Path:

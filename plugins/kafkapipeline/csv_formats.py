@@ -18,15 +18,16 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from kafkapipeline.cassandra_writer import WEATHER_REPORTS, TableSpec, tweet_row, weather_row
-from kafkapipeline.csv_export import COLUMN_TYPES, EXPORT_TABLES, TWEETS_WITH_SOURCE_LABEL
+from kafkapipeline import streams
+from kafkapipeline.cassandra_writer import TableSpec, tweet_row, weather_row
+from kafkapipeline.csv_export import COLUMN_TYPES, EXPORT_TABLES
 from kafkapipeline.csv_seed import SEED_TWEET_FIELDS, SEED_WEATHER_FIELDS, seed_tweet_row, seed_weather_row
 from kafkapipeline.records import InvalidRecord, TweetRecord, WeatherRecord, parse_utc
 from kafkapipeline.sentiment import Sentiment
 
 KIND_AUTO = "auto"
-KIND_TWEETS = "tweets"
-KIND_WEATHER = "weather"
+KIND_TWEETS = streams.TWEETS.name
+KIND_WEATHER = streams.WEATHER.name
 KIND_SEED_TWEETS = "seed_tweets"
 KIND_SEED_WEATHER = "seed_weather"
 KINDS = (KIND_AUTO, KIND_TWEETS, KIND_WEATHER, KIND_SEED_TWEETS, KIND_SEED_WEATHER)
@@ -71,10 +72,7 @@ class ExportHeader:
 
 
 #: Columns an export file must have, per kind.
-REQUIRED_COLUMNS = {
-    KIND_TWEETS: ("city", "created_at", "tweet_id", "text"),
-    KIND_WEATHER: ("city", "observed_at", "temperature_c"),
-}
+REQUIRED_COLUMNS = {stream.name: stream.csv_required for stream in streams.STREAMS.values()}
 
 
 def export_header(fields: Sequence[str]) -> ExportHeader | None:
@@ -83,9 +81,17 @@ def export_header(fields: Sequence[str]) -> ExportHeader | None:
     :raises CsvImportError: a header naming columns the table does not have, or missing required ones
     """
     names = tuple(name.strip() for name in fields)
-    if "city" not in names or not ("created_at" in names or "observed_at" in names):
+    # A stream's file names its partition key's first column and its event-time column.
+    kind = next(
+        (
+            stream.name
+            for stream in streams.STREAMS.values()
+            if stream.table.partition_key[0] in names and stream.table.time_column in names
+        ),
+        None,
+    )
+    if kind is None:
         return None
-    kind = KIND_TWEETS if "created_at" in names else KIND_WEATHER
     spec = EXPORT_TABLES[table_of(kind)]
     unknown = [name for name in names if name not in spec.columns]
     if unknown:
@@ -123,7 +129,8 @@ def export_tweet_row(header: ExportHeader, fields: Sequence[str], imported_at: d
     if sentiment is not None and values.get("sentiment_model"):
         model = (values["sentiment_model"], values.get("sentiment_model_version") or "")
     ingested_at = values.get("ingested_at") or imported_at
-    return (*tweet_row(record, ingested_at, sentiment=sentiment, model=model), values.get("source_label"))
+    row = tweet_row(record, ingested_at, sentiment=sentiment, model=model)
+    return (*row, *streams.TWEETS_TABLE.later_values(values))
 
 
 def export_weather_row(header: ExportHeader, fields: Sequence[str], imported_at: datetime) -> tuple[Any, ...]:
@@ -131,7 +138,8 @@ def export_weather_row(header: ExportHeader, fields: Sequence[str], imported_at:
     values = _export_values(header, fields)
     record = WeatherRecord.from_dict(values)
     _check_day(values, record.day)
-    return weather_row(record, values.get("ingested_at") or imported_at)
+    row = weather_row(record, values.get("ingested_at") or imported_at)
+    return (*row, *streams.WEATHER_TABLE.later_values(values))
 
 
 # -- choosing the format of a file --------------------------------------------------------------
@@ -182,11 +190,11 @@ def file_format(kind: str, first_fields: Sequence[str] | None) -> FileFormat:
                 "set kind explicitly"
             )
     if kind == KIND_SEED_TWEETS:
-        return FileFormat(kind, TWEETS_WITH_SOURCE_LABEL, seed_tweet_row, has_header=False)
-    return FileFormat(kind, WEATHER_REPORTS, seed_weather_row, has_header=False)
+        return FileFormat(kind, EXPORT_TABLES[table_of(kind)], seed_tweet_row, has_header=False)
+    return FileFormat(kind, EXPORT_TABLES[table_of(kind)], seed_weather_row, has_header=False)
 
 
 def table_of(kind: str) -> str:
-    return (
-        TWEETS_WITH_SOURCE_LABEL.table if kind in (KIND_TWEETS, KIND_SEED_TWEETS) else WEATHER_REPORTS.table
-    )
+    """The table a kind of file fills (the seed files fill their stream's table)."""
+    stream = streams.TWEETS if kind in (KIND_TWEETS, KIND_SEED_TWEETS) else streams.WEATHER
+    return stream.table.name

@@ -38,6 +38,7 @@ from typing import Any
 from kafkapipeline.cassandra_writer import tweet_row, weather_row
 from kafkapipeline.records import InvalidRecord, TweetRecord, WeatherRecord, kelvin_to_celsius
 from kafkapipeline.sentiment import LABELS
+from kafkapipeline.streams import TWEETS_TABLE, WEATHER_TABLE
 
 SEED_SOURCE = "seed-csv"
 #: Seed locations that are not city names, and the city their rows are filed under.
@@ -196,8 +197,8 @@ def parse_seed_weather(fields: Sequence[str]) -> WeatherRecord:
 
 def seed_tweet_row(fields: Sequence[str], imported_at: datetime) -> tuple[Any, ...]:
     record, label = parse_seed_tweet(fields)
-    return (*tweet_row(record, imported_at), label)
+    return (*tweet_row(record, imported_at), *TWEETS_TABLE.later_values({"source_label": label}))
 
 
 def seed_weather_row(fields: Sequence[str], imported_at: datetime) -> tuple[Any, ...]:
-    return weather_row(parse_seed_weather(fields), imported_at)
+    return (*weather_row(parse_seed_weather(fields), imported_at), *WEATHER_TABLE.later_values({}))

@@ -226,8 +226,7 @@ def _record_batch(session: Any, keyspace: str, summary: DrainSummary) -> None:
 
 def topic_for_kind(kind: str) -> str:
     """The topic a kind is drained from, read from the environment now (at run time, not parse time)."""
-    record_kind(kind)
-    return settings.tweets_topic() if kind == KIND_TWEET else settings.weather_topic()
+    return record_kind(kind).stream.topic()
 
 
 def drain_task(kind: str, max_messages: int | str, partitions: list[int] | None = None) -> dict[str, Any]:

@@ -13,28 +13,21 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from kafkapipeline import settings
-from kafkapipeline.cassandra_rows import (
-    TWEETS,
-    WEATHER_REPORTS,
-    TableSpec,
-    tweet_row,
-    tweet_rows,
-    weather_row,
-    weather_rows,
-)
+from kafkapipeline import settings, streams
+from kafkapipeline.cassandra_rows import TableSpec, tweet_row, tweet_rows, weather_row, weather_rows
 from kafkapipeline.cassandra_writer import DEFAULT_CONCURRENCY, DEFAULT_MAX_BATCH_ROWS
 from kafkapipeline.records import TweetRecord, WeatherRecord, decode_record
 
-KIND_TWEET = "tweet"
-KIND_WEATHER = "weather"
-KINDS = (KIND_TWEET, KIND_WEATHER)
+KIND_TWEET = streams.TWEETS.kind
+KIND_WEATHER = streams.WEATHER.kind
+KINDS = tuple(streams.BY_KIND)
 
 
 @dataclass(frozen=True)
 class RecordKind:
-    """How one kind of message becomes a row: one at a time, or a micro-batch at once (the drain)."""
+    """How one stream's messages become rows: one at a time, or a micro-batch at once (the drain)."""
 
+    stream: streams.Stream
     name: str
     record_type: type[TweetRecord] | type[WeatherRecord]
     table: TableSpec
@@ -42,9 +35,16 @@ class RecordKind:
     to_rows: Callable[[Sequence[Any], datetime | None], list[tuple[Any, ...]]]
 
 
+def _record_kind(
+    stream: streams.Stream, to_row: Callable[..., Any], to_rows: Callable[..., Any]
+) -> RecordKind:
+    return RecordKind(stream, stream.kind, stream.record_type, stream.table.drain_spec, to_row, to_rows)
+
+
+#: The drain's view of each stream (:data:`kafkapipeline.streams.STREAMS`), by record kind.
 RECORD_KINDS: dict[str, RecordKind] = {
-    KIND_TWEET: RecordKind(KIND_TWEET, TweetRecord, TWEETS, tweet_row, tweet_rows),
-    KIND_WEATHER: RecordKind(KIND_WEATHER, WeatherRecord, WEATHER_REPORTS, weather_row, weather_rows),
+    KIND_TWEET: _record_kind(streams.TWEETS, tweet_row, tweet_rows),
+    KIND_WEATHER: _record_kind(streams.WEATHER, weather_row, weather_rows),
 }
 
 

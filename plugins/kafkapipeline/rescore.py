@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from kafkapipeline import settings
-from kafkapipeline.cassandra_writer import ConcurrentRowWriter, TableSpec
+from kafkapipeline import settings, streams
+from kafkapipeline.cassandra_writer import ConcurrentRowWriter
 from kafkapipeline.scorers import Scorer, scorer
 
 log = logging.getLogger(__name__)
@@ -30,20 +30,11 @@ MAX_PAGE_SIZE = 10_000
 MAX_DAYS = 3_660
 READ_TIMEOUT_SECONDS = 60.0
 
+TABLE = streams.TWEETS_TABLE
+KEY = TABLE.key
 #: The columns a re-score writes: the row's key and its sentiment.
-SENTIMENT_COLUMNS = TableSpec(
-    table="tweets",
-    columns=(
-        "city",
-        "day",
-        "created_at",
-        "tweet_id",
-        "sentiment_score",
-        "sentiment_label",
-        "sentiment_model",
-        "sentiment_model_version",
-    ),
-    partition_key_width=2,
+SENTIMENT_COLUMNS = TABLE.spec(
+    (*KEY, "sentiment_score", "sentiment_label", "sentiment_model", "sentiment_model_version")
 )
 
 
@@ -98,13 +89,14 @@ def rescore_partition(
 ) -> None:
     """Re-score one (city, day) partition; raises if any write failed (a re-run redoes the rest)."""
     select = session.prepare(
-        f"SELECT city, day, created_at, tweet_id, text, sentiment_model, sentiment_model_version "
-        f"FROM {keyspace}.tweets WHERE city = ? AND day = ?"
+        f"SELECT {', '.join(KEY)}, text, sentiment_model, sentiment_model_version "
+        f"FROM {keyspace}.{TABLE.name} WHERE city = ? AND day = ?"
     )
     city, day = partition
     bound = select.bind(partition)
     bound.fetch_size = page_size  # the driver fetches the next page only when iteration needs it
     writer = ConcurrentRowWriter(session, keyspace, SENTIMENT_COLUMNS)
+    key_width = len(KEY)
     summary.partitions += 1
     for page in _pages(session.execute(bound, timeout=READ_TIMEOUT_SECONDS), page_size):
         summary.rows_read += len(page)
@@ -119,8 +111,7 @@ def rescore_partition(
         scores = model.score_batch([row.text or "" for row in todo])
         rows = []
         for row, sentiment in zip(todo, scores, strict=True):
-            key = (row.city, row.day, row.created_at, row.tweet_id)
-            rows.append((*key, sentiment.score, sentiment.label, model.name, model.version))
+            rows.append((*row[:key_width], sentiment.score, sentiment.label, model.name, model.version))
             summary.labels[sentiment.label] = summary.labels.get(sentiment.label, 0) + 1
         writer.write(rows)
     outcome = writer.flush()

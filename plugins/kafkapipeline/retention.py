@@ -41,15 +41,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from kafkapipeline import settings
+from kafkapipeline import settings, streams
 
 log = logging.getLogger(__name__)
 
 #: Data tables purged by day partition, and the variable holding each one's retention in days.
-RETENTION_ENV = {
-    "tweets": settings.env_name("retention_days_tweets"),
-    "weather_reports": settings.env_name("retention_days_weather_reports"),
-}
+RETENTION_ENV = {stream.table.name: stream.retention_env for stream in streams.STREAMS.values()}
 #: Tables whose retention is a TTL (migration 0007).
 TTL_TABLES = ("drain_batches", "pipeline_health")
 DEFAULT_SWEEP_DAYS = 7
@@ -63,7 +60,7 @@ def retention_days(table: str, value: int | str | None = None) -> int:
         raise ValueError(f"no day-partition retention for table {table!r}; known: {sorted(RETENTION_ENV)}")
     source = "the Param"
     if value is None or str(value).strip() == "":
-        value = settings.param_or_setting(None, f"retention_days_{table}")  # checked >= 0 there
+        value = settings.param_or_setting(None, streams.by_table(table).retention_setting)  # checked >= 0
         source = RETENTION_ENV[table]
     try:
         days = int(value)
@@ -247,10 +244,7 @@ def purge_expired_task() -> dict[str, Any]:
 
     params = get_current_context()["params"]
     return purge_expired(
-        retention={
-            "tweets": params.get("tweets_retention_days"),
-            "weather_reports": params.get("weather_retention_days"),
-        },
+        retention={s.table.name: params.get(s.retention_param) for s in streams.STREAMS.values()},
         cities=params.get("cities"),
         sweep_days=int(params.get("sweep_days") or DEFAULT_SWEEP_DAYS),
         dry_run=bool(params.get("dry_run")),

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from kafkapipeline import settings
 from kafkapipeline.dashboard.bounds import MAX_HEALTH_ROWS, CappedRows, HourSlice, TimeRange, rows_per_hour
 from kafkapipeline.errors import ConfigurationError, missing_connection
+from kafkapipeline.streams import TWEETS_TABLE, WEATHER_TABLE
 
 if TYPE_CHECKING:
     from cassandra.cluster import Session
@@ -299,11 +300,12 @@ def read_tweets(sessions: DashboardSessions, keyspace: str, city: str, time_rang
     """Tweets of one city in the range: bounded reads per (city, day) partition and hour."""
     return read_capped(
         sessions,
-        "tweets",
+        TWEETS_TABLE.name,
         keyspace=keyspace,
-        columns="created_at, sentiment_score, sentiment_label, sentiment_model, sentiment_model_version",
+        columns=f"{TWEETS_TABLE.time_column}, sentiment_score, sentiment_label, sentiment_model, "
+        "sentiment_model_version",
         key={"city": city},
-        clustering="created_at",
+        clustering=TWEETS_TABLE.time_column,
         time_range=time_range,
     )
 
@@ -312,11 +314,11 @@ def read_weather(sessions: DashboardSessions, keyspace: str, city: str, time_ran
     """Weather reports of one city in the range: bounded reads per (city, day) partition and hour."""
     return read_capped(
         sessions,
-        "weather_reports",
+        WEATHER_TABLE.name,
         keyspace=keyspace,
-        columns="observed_at, temperature_c, description",
+        columns=f"{WEATHER_TABLE.time_column}, temperature_c, description",
         key={"city": city},
-        clustering="observed_at",
+        clustering=WEATHER_TABLE.time_column,
         time_range=time_range,
     )
 

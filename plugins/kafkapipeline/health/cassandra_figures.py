@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from kafkapipeline import streams
 from kafkapipeline.health.report import (
     CQL_TIMEOUT_SECONDS,
     DEFAULT_HOURS,
@@ -23,7 +24,7 @@ from kafkapipeline.health.report import (
 log = logging.getLogger(__name__)
 
 #: Tables checked for freshness: name and the event-time column that orders their partitions.
-FRESHNESS_TABLES = (("tweets", "created_at"), ("weather_reports", "observed_at"))
+FRESHNESS_TABLES = tuple((s.table.name, s.table.time_column) for s in streams.STREAMS.values())
 
 
 def _days(start: datetime, end: datetime) -> list[date]:

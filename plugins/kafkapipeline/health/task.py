@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from kafkapipeline import settings
+from kafkapipeline import settings, streams
 from kafkapipeline.health.cassandra_figures import freshness_figures, rows_per_hour_figures
 from kafkapipeline.health.cluster_figures import cassandra_node_figures, kafka_cluster_figures
 from kafkapipeline.health.dag_runs import dag_last_run_figures
@@ -43,7 +43,7 @@ CLUSTER_PARAMS = (
 
 def topic_tables() -> dict[str, str]:
     """The drained topics (read from the environment now) and the table each one fills."""
-    return {settings.tweets_topic(): "tweets", settings.weather_topic(): "weather_reports"}
+    return streams.topic_tables()
 
 
 def check_health(
