@@ -29,6 +29,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
+from kafkapipeline.dag_params import param
 from kafkapipeline.param_limits import CITY_SCHEMA, MAX_CITIES
 from kafkapipeline.retention import DEFAULT_SWEEP_DAYS, MAX_SWEEP_DAYS, purge_expired_task
 
@@ -43,6 +44,7 @@ MAX_RETENTION_DAYS = 36_500
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
+    render_template_as_native_obj=True,  # Params reach the task typed (kafkapipeline.dag_params)
     tags=["kafkapipeline", "maintenance", "retention"],
     default_args={"owner": "data-platform", "retries": 2, "retry_delay": timedelta(minutes=5)},
     params={
@@ -78,7 +80,13 @@ MAX_RETENTION_DAYS = 36_500
     },
 )
 def purge_expired():
-    task(task_id="purge")(purge_expired_task)()
+    task(task_id="purge")(purge_expired_task)(
+        tweets_retention_days=param("tweets_retention_days"),
+        weather_retention_days=param("weather_retention_days"),
+        cities=param("cities"),
+        sweep_days=param("sweep_days"),
+        dry_run=param("dry_run"),
+    )
 
 
 purge_expired()

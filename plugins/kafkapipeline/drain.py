@@ -230,13 +230,13 @@ def topic_for_kind(kind: str) -> str:
     return settings.tweets_topic() if kind == KIND_TWEET else settings.weather_topic()
 
 
-def drain_task(kind: str, max_messages: int | str, partitions: list[int] | None = None) -> dict[str, Any]:
+def drain_task(kind: str, max_messages: int, partitions: list[int] | None = None) -> dict[str, Any]:
     """The drain DAGs' task: resolve topic and consumer group now, drain one micro-batch, return its summary.
 
     ``partitions`` is one group of :func:`plan_partition_groups` (a mapped task); None drains them
-    all. ``max_messages`` arrives rendered from ``{{ params.max_messages }}``, so it is validated
-    here as well as by the Param. The summary dict goes to XCom; it holds offsets and counts,
-    never message contents or connection settings.
+    all. ``max_messages`` is the ``max_messages`` Param rendered natively (an int; checked before
+    anything connects). The summary dict goes to XCom; it holds offsets and counts, never
+    message contents or connection settings.
     """
     limit = positive_int("max_messages", max_messages)
     topic = topic_for_kind(kind)
@@ -244,11 +244,12 @@ def drain_task(kind: str, max_messages: int | str, partitions: list[int] | None 
     return summary.to_dict()
 
 
-def plan_partition_groups(kind: str, groups: int | str) -> list[list[int]]:
+def plan_partition_groups(kind: str, groups: int) -> list[list[int]]:
     """The partition groups of this run, one mapped drain task each (read from Kafka at run time).
 
-    Groups never overlap, so two tasks never own the same partition; each has its own
-    transactional id (fixed per partition set) and commits only its own partitions' offsets.
+    ``groups`` is the ``partition_groups`` Param rendered natively. Groups never overlap, so two
+    tasks never own the same partition; each has its own transactional id (fixed per partition
+    set) and commits only its own partitions' offsets.
     """
     count = positive_int("partition_groups", groups)
     topic = topic_for_kind(kind)

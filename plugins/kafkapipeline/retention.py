@@ -237,21 +237,20 @@ def purge_expired(
     return summary
 
 
-def purge_expired_task() -> dict[str, Any]:
-    """The ``purge_expired`` DAG's task.
-
-    Params (see ``dags/purge_expired.py``): ``tweets_retention_days``, ``weather_retention_days``
-    (unset: the environment, else 0 = forever), ``cities``, ``sweep_days``, ``dry_run``.
-    """
-    from airflow.sdk import get_current_context
-
-    params = get_current_context()["params"]
+def purge_expired_task(
+    *,
+    tweets_retention_days: int | None,
+    weather_retention_days: int | None,
+    cities: list[str],
+    sweep_days: int,
+    dry_run: bool,
+) -> dict[str, Any]:
+    """The ``purge_expired`` DAG's task; the Params of ``dags/purge_expired.py`` arrive rendered
+    as native values (a ``None`` retention: the environment, else 0 = forever; no cities: the
+    environment's)."""
     return purge_expired(
-        retention={
-            "tweets": params.get("tweets_retention_days"),
-            "weather_reports": params.get("weather_retention_days"),
-        },
-        cities=params.get("cities"),
-        sweep_days=int(params.get("sweep_days") or DEFAULT_SWEEP_DAYS),
-        dry_run=bool(params.get("dry_run")),
+        retention={"tweets": tweets_retention_days, "weather_reports": weather_retention_days},
+        cities=cities,
+        sweep_days=sweep_days,
+        dry_run=dry_run,
     )
