@@ -10,6 +10,7 @@ that says why (the batch is not committed and its retry re-reads it).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -189,10 +190,9 @@ class BatchTransaction:
     def _retry(self, what: str, call: Callable[[float], None]) -> None:
         """``call(seconds left)`` under the ``kafka_retriable`` policy, for ``timeout`` seconds at most."""
         retrying = kafka_retriable(self.timeout, f"{self.source_topic}: {what}", log)
+        started = time.monotonic()
         try:
-            for attempt in retrying:
-                with attempt:
-                    call(max(1.0, self.timeout - (attempt.retry_state.seconds_since_start or 0.0)))
+            retrying(lambda: call(max(1.0, self.timeout - (time.monotonic() - started))))
         except KafkaException as err:
             raise DrainError(
                 f"rows were written but {what} for {self.source_topic} failed: {err}; the transaction "
