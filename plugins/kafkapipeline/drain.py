@@ -64,7 +64,6 @@ from kafkapipeline.drain_types import (
     RECORD_KINDS,
     DrainOptions,
     DrainSummary,
-    PartitionRange,
     RecordKind,
     batch_id_for,
     decode,
@@ -76,6 +75,7 @@ from kafkapipeline.drain_types import (
     record_kind,
 )
 from kafkapipeline.kafka_hook import PipelineKafkaHook
+from kafkapipeline.kafka_snapshot import PartitionProgress
 from kafkapipeline.lag import topic_partitions
 from kafkapipeline.replication import write_consistency
 
@@ -88,7 +88,7 @@ __all__ = [
     "DrainError",
     "DrainOptions",
     "DrainSummary",
-    "PartitionRange",
+    "PartitionProgress",
     "RecordKind",
     "batch_id_for",
     "decode",
