@@ -240,6 +240,19 @@ def ingest(
     return summary
 
 
+def _run_interval(
+    data_interval_start: datetime | None, data_interval_end: datetime | None, dag: Any, dag_run: Any
+) -> Interval:
+    """:func:`interval_for_run` of the task's run: its interval, else its logical date or ``run_after``."""
+    return interval_for_run(
+        data_interval_start,
+        data_interval_end,
+        getattr(dag_run, "logical_date", None),
+        getattr(dag, "timetable", None),
+        getattr(dag_run, "run_after", None),
+    )
+
+
 def ingest_tweets_task(
     *,
     source: str,
@@ -250,23 +263,16 @@ def ingest_tweets_task(
     replay_tweets_per_10_minutes: int,
     data_interval_start: datetime | None = None,
     data_interval_end: datetime | None = None,
-    logical_date: datetime | None = None,
     dag: Any = None,
     dag_run: Any = None,
 ) -> dict[str, Any]:
     """Task: produce the run's interval of tweets to the tweets topic.
 
     The Params of ``dags/ingest_tweets.py`` arrive rendered as native values
-    (:mod:`kafkapipeline.dag_params`); Airflow passes the run's interval, logical date, DAG and
-    DAG run by name (TaskFlow's context keyword arguments).
+    (:mod:`kafkapipeline.dag_params`); Airflow passes the run's interval, DAG and DAG run by
+    name (TaskFlow's context keyword arguments).
     """
-    interval = interval_for_run(
-        data_interval_start,
-        data_interval_end,
-        logical_date,
-        getattr(dag, "timetable", None),
-        getattr(dag_run, "run_after", None),
-    )
+    interval = _run_interval(data_interval_start, data_interval_end, dag, dag_run)
     choice = resolve_tweet_source(
         source,
         query=query,
@@ -290,7 +296,6 @@ def ingest_weather_task(
     cities: list[str],
     data_interval_start: datetime | None = None,
     data_interval_end: datetime | None = None,
-    logical_date: datetime | None = None,
     dag: Any = None,
     dag_run: Any = None,
 ) -> dict[str, Any]:
@@ -299,13 +304,7 @@ def ingest_weather_task(
     The Params of ``dags/ingest_weather.py`` arrive rendered as native values; the interval as
     for :func:`ingest_tweets_task`.
     """
-    interval = interval_for_run(
-        data_interval_start,
-        data_interval_end,
-        logical_date,
-        getattr(dag, "timetable", None),
-        getattr(dag_run, "run_after", None),
-    )
+    interval = _run_interval(data_interval_start, data_interval_end, dag, dag_run)
     specs = [check_city_spec(city) for city in cities]
     choice = resolve_weather_source(source, cities=specs, interval=interval)
     result = ingest(choice, interval, settings.weather_topic())

@@ -174,6 +174,17 @@ def test_export_without_interval_or_day_says_what_to_do(monkeypatch, tmp_path):
         _export(monkeypatch, tmp_path)
 
 
+#: Text Params that look like literals, as the DAG's native rendering hands them over (unchanged).
+TWEET_PARAMS: dict[str, Any] = {
+    "source": "x",
+    "query": "42",
+    "city": "None",
+    "max_pages": 2,
+    "max_results": 10,
+    "replay_tweets_per_10_minutes": 0,
+}
+
+
 def test_ingest_tweets_takes_its_interval_and_params_from_its_arguments(monkeypatch):
     from kafkapipeline import ingest
 
@@ -182,16 +193,7 @@ def test_ingest_tweets_takes_its_interval_and_params_from_its_arguments(monkeypa
     monkeypatch.setattr(ingest, "resolve_tweet_source", chosen)
     monkeypatch.setattr(ingest, "ingest", produced)
     start, end = datetime(2026, 11, 30, 10, tzinfo=UTC), datetime(2026, 11, 30, 10, 10, tzinfo=UTC)
-    result = ingest.ingest_tweets_task(
-        source="x",
-        query="42",
-        city="None",
-        max_pages=2,
-        max_results=10,
-        replay_tweets_per_10_minutes=0,
-        data_interval_start=start,
-        data_interval_end=end,
-    )
+    result = ingest.ingest_tweets_task(**TWEET_PARAMS, data_interval_start=start, data_interval_end=end)
     assert chosen.calls[0] == (
         ("x",),
         {"query": "42", "city": "None", "max_pages": 2, "max_results": 10, "tweets_per_10_minutes": 0},
@@ -225,3 +227,20 @@ def test_plan_partition_groups_refuses_what_is_not_a_rendered_int(groups):
 
     with pytest.raises(ValueError, match="partition_groups must be an integer >= 1"):
         plan_partition_groups("tweet", groups)
+
+
+def test_ingest_with_a_zero_length_interval_covers_the_period_ending_at_the_logical_date(monkeypatch):
+    from kafkapipeline import ingest
+
+    chosen = Recorder(SimpleNamespace(source=SimpleNamespace(name="replay")))
+    produced = Recorder({"produced": 0})
+    monkeypatch.setattr(ingest, "resolve_tweet_source", chosen)
+    monkeypatch.setattr(ingest, "ingest", produced)
+    moment = datetime(2026, 11, 30, 10, 20, tzinfo=UTC)
+    dag = SimpleNamespace(timetable=SimpleNamespace(expression="*/10 * * * *"))
+    dag_run = SimpleNamespace(logical_date=moment, run_after=datetime(2026, 12, 1, tzinfo=UTC))
+    ingest.ingest_tweets_task(
+        **TWEET_PARAMS, data_interval_start=moment, data_interval_end=moment, dag=dag, dag_run=dag_run
+    )
+    interval = produced.calls[0][0][1]
+    assert (interval.start, interval.end) == (datetime(2026, 11, 30, 10, 10, tzinfo=UTC), moment)
