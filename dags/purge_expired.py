@@ -81,8 +81,10 @@ MAX_RETENTION_DAYS = 36_500
 )
 def purge_expired():
     task(task_id="purge")(purge_expired_task)(
-        tweets_retention_days=param("tweets_retention_days"),
-        weather_retention_days=param("weather_retention_days"),
+        retention={
+            "tweets": param("tweets_retention_days"),
+            "weather_reports": param("weather_retention_days"),
+        },
         cities=param("cities"),
         sweep_days=param("sweep_days"),
         dry_run=param("dry_run"),

@@ -238,19 +238,9 @@ def purge_expired(
 
 
 def purge_expired_task(
-    *,
-    tweets_retention_days: int | None,
-    weather_retention_days: int | None,
-    cities: list[str],
-    sweep_days: int,
-    dry_run: bool,
+    *, retention: dict[str, int | None], cities: list[str], sweep_days: int, dry_run: bool
 ) -> dict[str, Any]:
     """The ``purge_expired`` DAG's task; the Params of ``dags/purge_expired.py`` arrive rendered
-    as native values (a ``None`` retention: the environment, else 0 = forever; no cities: the
-    environment's)."""
-    return purge_expired(
-        retention={"tweets": tweets_retention_days, "weather_reports": weather_retention_days},
-        cities=cities,
-        sweep_days=sweep_days,
-        dry_run=dry_run,
-    )
+    as native values. ``retention``: each table's retention Param (``None``: the environment,
+    else 0 = forever); no ``cities``: the environment's."""
+    return purge_expired(retention=retention, cities=cities, sweep_days=sweep_days, dry_run=dry_run)

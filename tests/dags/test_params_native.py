@@ -37,8 +37,14 @@ def _arguments(task) -> dict:
 
 
 def _param_templates(task) -> dict[str, str]:
-    """The task's arguments that are Param templates, by argument name."""
-    return {k: v for k, v in _arguments(task).items() if isinstance(v, str) and "params." in v}
+    """The task's arguments that are Param templates, by argument name (``name[key]`` inside a dict)."""
+    found: dict[str, str] = {}
+    for argument, value in _arguments(task).items():
+        items = value.items() if isinstance(value, dict) else [(None, value)]
+        for key, template in items:
+            if isinstance(template, str) and "params." in template:
+                found[argument if key is None else f"{argument}[{key}]"] = template
+    return found
 
 
 def test_every_dag_renders_natively(dags):

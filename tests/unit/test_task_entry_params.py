@@ -84,7 +84,7 @@ def test_purge_passes_retention_and_sweep_as_given(monkeypatch):
     purge = Recorder({"rows": 0})
     monkeypatch.setattr(retention, "purge_expired", purge)
     retention.purge_expired_task(
-        tweets_retention_days=None, weather_retention_days=0, cities=[], sweep_days=2, dry_run=True
+        retention={"tweets": None, "weather_reports": 0}, cities=[], sweep_days=2, dry_run=True
     )
     assert purge.calls[0][1] == {
         "retention": {"tweets": None, "weather_reports": 0},
