@@ -135,7 +135,6 @@ class BatchTransaction:
         self.sent += 1
 
     def _produce(self, key: bytes | None, value: bytes | None, headers: Headers, *, where: str) -> None:
-        letter = [key, value, headers]
         limit = self.max_bytes
 
         def can_cut() -> bool:
@@ -143,15 +142,15 @@ class BatchTransaction:
 
         def cut() -> None:
             # The producer's limit is lower than we were told: cut harder and try again.
-            nonlocal limit
+            nonlocal limit, key, value, headers
             limit = max(MIN_DEAD_LETTER_BYTES, limit // 2)
-            letter[:] = fit_dead_letter(letter[0], letter[1], letter[2], limit)
+            key, value, headers = fit_dead_letter(key, value, headers, limit)
             self.truncated += 1
 
         # Each refusal halves the limit down to MIN_DEAD_LETTER_BYTES: bounded.
         retrying = message_too_large(can_cut, cut, attempts=self.max_bytes.bit_length())
         try:
-            retrying(lambda: self._letters.produce(letter[1], letter[0], letter[2]))
+            retrying(lambda: self._letters.produce(value, key, headers))
         except QueueFull as err:
             raise DrainError(
                 f"the dead letter of {where} could not be queued for {self.topic}: {err}; offsets not "

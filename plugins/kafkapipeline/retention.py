@@ -36,7 +36,7 @@ Two mechanisms, each where it fits:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -176,7 +176,7 @@ def ttl_in_force(session: Any, keyspace: str) -> dict[str, int | None]:
 
 def purge_expired(
     *,
-    retention: dict[str, int | str | None] | None = None,
+    retention: Mapping[str, int | str | None] | None = None,
     cities: Sequence[str] | None = None,
     sweep_days: int = DEFAULT_SWEEP_DAYS,
     dry_run: bool = False,
