@@ -31,15 +31,6 @@ from kafkapipeline.health.report import (
 
 log = logging.getLogger(__name__)
 
-#: The DAG's Params that set the cluster thresholds (the :class:`HealthThresholds` fields).
-CLUSTER_PARAMS = (
-    "max_under_replicated_partitions",
-    "max_offline_brokers",
-    "max_down_cassandra_nodes",
-    "expected_brokers",
-    "expected_cassandra_nodes",
-)
-
 
 def topic_tables() -> dict[str, str]:
     """The drained topics (read from the environment now) and the table each one fills."""
