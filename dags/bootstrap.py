@@ -24,6 +24,7 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from kafkapipeline.bootstrap import apply_cql_migrations, create_kafka_topics, report_bootstrap
+from kafkapipeline.dag_params import param
 
 #: Ten years: far beyond any real retention, and well inside Kafka's 64-bit retention.ms.
 MAX_RETENTION_HOURS = 10 * 365 * 24
@@ -36,6 +37,7 @@ MAX_RETENTION_HOURS = 10 * 365 * 24
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
+    render_template_as_native_obj=True,  # Params reach the task typed (kafkapipeline.dag_params)
     tags=["kafkapipeline", "bootstrap"],
     default_args={"owner": "data-platform", "retries": 2, "retry_delay": timedelta(seconds=30)},
     params={
@@ -74,14 +76,14 @@ MAX_RETENTION_HOURS = 10 * 365 * 24
 )
 def bootstrap():
     schema = task(task_id="apply_cql_migrations")(apply_cql_migrations)(
-        alter_keyspace_replication="{{ params.alter_keyspace_replication }}",
+        alter_keyspace_replication=param("alter_keyspace_replication"),
     )
     topics = task(task_id="create_kafka_topics")(create_kafka_topics)(
-        tweets_partitions="{{ params.tweets_partitions }}",
-        weather_partitions="{{ params.weather_partitions }}",
-        retention_hours="{{ params.retention_hours }}",
-        dead_letter_retention_hours="{{ params.dead_letter_retention_hours }}",
-        replication_factor="{{ params.topic_replication_factor }}",
+        tweets_partitions=param("tweets_partitions"),
+        weather_partitions=param("weather_partitions"),
+        retention_hours=param("retention_hours"),
+        dead_letter_retention_hours=param("dead_letter_retention_hours"),
+        replication_factor=param("topic_replication_factor"),
     )
     task(task_id="report")(report_bootstrap)(schema, topics)
 

@@ -50,6 +50,7 @@ import pendulum
 from airflow.sdk import dag, task
 
 from kafkapipeline import settings
+from kafkapipeline.dag_params import param
 from kafkapipeline.drain import (
     KIND_TWEET,
     drain_default_args,
@@ -68,6 +69,7 @@ from kafkapipeline.sensors import WaitForConsumerLagSensor
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
+    render_template_as_native_obj=True,  # Params reach the task typed (kafkapipeline.dag_params)
     tags=["kafkapipeline", "drain", "tweets"],
     default_args=drain_default_args(),
     params=drain_params(min_batch=500, max_wait_seconds=60),
@@ -77,20 +79,20 @@ from kafkapipeline.sensors import WaitForConsumerLagSensor
 def drain_tweets():
     wait_for_batch = WaitForConsumerLagSensor(
         task_id="wait_for_batch",
-        topic="{{ tweets_topic() }}",
-        group_id="{{ drain_group(tweets_topic()) }}",
-        min_batch="{{ params.min_batch }}",
-        max_wait_seconds="{{ params.max_wait_seconds }}",
+        topic="{{ tweets_topic() | pprint }}",
+        group_id="{{ drain_group(tweets_topic()) | pprint }}",
+        min_batch=param("min_batch"),
+        max_wait_seconds=param("max_wait_seconds"),
         poll_interval=settings.drain_setting("poll_seconds", 5),
         timeout=timedelta(hours=1),
         soft_fail=True,
     )
     groups = task(task_id="plan_partition_groups")(plan_partition_groups)(
-        kind=KIND_TWEET, groups="{{ params.partition_groups }}"
+        kind=KIND_TWEET, groups=param("partition_groups")
     )
     drain = (
         task(task_id="drain")(drain_task)
-        .partial(kind=KIND_TWEET, max_messages="{{ params.max_messages }}")
+        .partial(kind=KIND_TWEET, max_messages=param("max_messages"))
         .expand(partitions=groups)
     )
     wait_for_batch >> groups >> drain

@@ -51,6 +51,7 @@ import pendulum
 from airflow.sdk import dag, task
 
 from kafkapipeline import settings
+from kafkapipeline.dag_params import param
 from kafkapipeline.drain import (
     KIND_WEATHER,
     drain_default_args,
@@ -69,6 +70,7 @@ from kafkapipeline.sensors import WaitForConsumerLagSensor
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
+    render_template_as_native_obj=True,  # Params reach the task typed (kafkapipeline.dag_params)
     tags=["kafkapipeline", "drain", "weather"],
     default_args=drain_default_args(),
     params=drain_params(min_batch=20, max_wait_seconds=120),
@@ -78,20 +80,20 @@ from kafkapipeline.sensors import WaitForConsumerLagSensor
 def drain_weather():
     wait_for_batch = WaitForConsumerLagSensor(
         task_id="wait_for_batch",
-        topic="{{ weather_topic() }}",
-        group_id="{{ drain_group(weather_topic()) }}",
-        min_batch="{{ params.min_batch }}",
-        max_wait_seconds="{{ params.max_wait_seconds }}",
+        topic="{{ weather_topic() | pprint }}",
+        group_id="{{ drain_group(weather_topic()) | pprint }}",
+        min_batch=param("min_batch"),
+        max_wait_seconds=param("max_wait_seconds"),
         poll_interval=settings.drain_setting("poll_seconds", 5),
         timeout=timedelta(hours=1),
         soft_fail=True,
     )
     groups = task(task_id="plan_partition_groups")(plan_partition_groups)(
-        kind=KIND_WEATHER, groups="{{ params.partition_groups }}"
+        kind=KIND_WEATHER, groups=param("partition_groups")
     )
     drain = (
         task(task_id="drain")(drain_task)
-        .partial(kind=KIND_WEATHER, max_messages="{{ params.max_messages }}")
+        .partial(kind=KIND_WEATHER, max_messages=param("max_messages"))
         .expand(partitions=groups)
     )
     wait_for_batch >> groups >> drain

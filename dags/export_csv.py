@@ -41,6 +41,7 @@ from kafkapipeline.csv_export import (
     MAX_CITY_LENGTH,
     export_csv_task,
 )
+from kafkapipeline.dag_params import param
 from kafkapipeline.data_paths import MAX_PATH_LENGTH, PATH_PARAM_PATTERN
 
 
@@ -51,6 +52,7 @@ from kafkapipeline.data_paths import MAX_PATH_LENGTH, PATH_PARAM_PATTERN
     catchup=False,
     max_active_runs=2,
     doc_md=__doc__,
+    render_template_as_native_obj=True,  # Params reach the task typed (kafkapipeline.dag_params)
     tags=["kafkapipeline", "maintenance", "export"],
     default_args={
         "owner": "data-platform",
@@ -100,7 +102,13 @@ from kafkapipeline.data_paths import MAX_PATH_LENGTH, PATH_PARAM_PATTERN
     },
 )
 def export_csv():
-    task(task_id="export_day")(export_csv_task)()
+    task(task_id="export_day")(export_csv_task)(
+        export_dir=param("export_dir"),
+        cities=param("cities"),
+        tables=param("tables"),
+        day=param("day"),
+        fetch_size=param("fetch_size"),
+    )
 
 
 export_csv()

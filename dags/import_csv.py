@@ -37,6 +37,7 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from kafkapipeline.csv_import import DEFAULT_CHUNK_SIZE, KIND_AUTO, KINDS, import_csv_task
+from kafkapipeline.dag_params import param
 from kafkapipeline.data_paths import MAX_PATH_LENGTH, PATH_PARAM_PATTERN
 
 
@@ -47,6 +48,7 @@ from kafkapipeline.data_paths import MAX_PATH_LENGTH, PATH_PARAM_PATTERN
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
+    render_template_as_native_obj=True,  # Params reach the task typed (kafkapipeline.dag_params)
     tags=["kafkapipeline", "maintenance", "import"],
     default_args={"owner": "data-platform", "retries": 1, "retry_delay": timedelta(minutes=1)},
     params={
@@ -74,7 +76,12 @@ from kafkapipeline.data_paths import MAX_PATH_LENGTH, PATH_PARAM_PATTERN
     },
 )
 def import_csv():
-    task(task_id="import_files")(import_csv_task)()
+    task(task_id="import_files")(import_csv_task)(
+        path=param("path"),
+        kind=param("kind"),
+        fail_on_bad_rows=param("fail_on_bad_rows"),
+        chunk_size=param("chunk_size"),
+    )
 
 
 import_csv()

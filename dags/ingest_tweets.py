@@ -39,6 +39,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
+from kafkapipeline.dag_params import param
 from kafkapipeline.ingest import (
     DEFAULT_TWEET_QUERY,
     TWEETS_SCHEDULE_ENV,
@@ -57,6 +58,7 @@ from kafkapipeline.sources import TWEET_SOURCE_MODES
     catchup=False,
     max_active_runs=2,
     doc_md=__doc__,
+    render_template_as_native_obj=True,  # Params reach the task typed (kafkapipeline.dag_params)
     tags=["kafkapipeline", "ingest", "tweets"],
     default_args={
         "owner": "data-platform",
@@ -100,7 +102,14 @@ from kafkapipeline.sources import TWEET_SOURCE_MODES
     },
 )
 def ingest_tweets():
-    task(task_id="produce_tweets")(ingest_tweets_task)()
+    task(task_id="produce_tweets")(ingest_tweets_task)(
+        source=param("source"),
+        query=param("query"),
+        city=param("city"),
+        max_pages=param("max_pages"),
+        max_results=param("max_results"),
+        replay_tweets_per_10_minutes=param("replay_tweets_per_10_minutes"),
+    )
 
 
 ingest_tweets()

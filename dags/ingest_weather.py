@@ -35,6 +35,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
+from kafkapipeline.dag_params import param
 from kafkapipeline.ingest import WEATHER_SCHEDULE_ENV, ingest_weather_task, schedule_from_env
 from kafkapipeline.param_limits import CITY_SPEC_SCHEMA
 from kafkapipeline.sources import SOURCE_MODES
@@ -47,6 +48,7 @@ from kafkapipeline.sources import SOURCE_MODES
     catchup=False,
     max_active_runs=2,
     doc_md=__doc__,
+    render_template_as_native_obj=True,  # Params reach the task typed (kafkapipeline.dag_params)
     tags=["kafkapipeline", "ingest", "weather"],
     default_args={
         "owner": "data-platform",
@@ -73,7 +75,7 @@ from kafkapipeline.sources import SOURCE_MODES
     },
 )
 def ingest_weather():
-    task(task_id="produce_weather")(ingest_weather_task)()
+    task(task_id="produce_weather")(ingest_weather_task)(source=param("source"), cities=param("cities"))
 
 
 ingest_weather()

@@ -47,6 +47,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
+from kafkapipeline.dag_params import param
 from kafkapipeline.health import DEFAULT_HOURS, pipeline_health_task
 from kafkapipeline.param_limits import CITY_SCHEMA, DAG_ID_SCHEMA, MAX_CITIES
 
@@ -58,6 +59,7 @@ from kafkapipeline.param_limits import CITY_SCHEMA, DAG_ID_SCHEMA, MAX_CITIES
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
+    render_template_as_native_obj=True,  # Params reach the task typed (kafkapipeline.dag_params)
     tags=["kafkapipeline", "maintenance", "health"],
     default_args={
         "owner": "data-platform",
@@ -139,7 +141,18 @@ from kafkapipeline.param_limits import CITY_SCHEMA, DAG_ID_SCHEMA, MAX_CITIES
     },
 )
 def pipeline_health():
-    task(task_id="check_health")(pipeline_health_task)()
+    task(task_id="check_health")(pipeline_health_task)(
+        max_lag=param("max_lag"),
+        max_freshness_seconds=param("max_freshness_seconds"),
+        cities=param("cities"),
+        dag_ids=param("dag_ids"),
+        hours=param("hours"),
+        max_under_replicated_partitions=param("max_under_replicated_partitions"),
+        max_offline_brokers=param("max_offline_brokers"),
+        max_down_cassandra_nodes=param("max_down_cassandra_nodes"),
+        expected_brokers=param("expected_brokers"),
+        expected_cassandra_nodes=param("expected_cassandra_nodes"),
+    )
 
 
 pipeline_health()

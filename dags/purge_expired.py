@@ -29,8 +29,10 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
+from kafkapipeline.dag_params import param
 from kafkapipeline.param_limits import CITY_SCHEMA, MAX_CITIES
 from kafkapipeline.retention import DEFAULT_SWEEP_DAYS, MAX_SWEEP_DAYS, purge_expired_task
+from kafkapipeline.streams import STREAMS
 
 #: A century: the horizon (today minus the days) must stay a valid date.
 MAX_RETENTION_DAYS = 36_500
@@ -43,6 +45,7 @@ MAX_RETENTION_DAYS = 36_500
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
+    render_template_as_native_obj=True,  # Params reach the task typed (kafkapipeline.dag_params)
     tags=["kafkapipeline", "maintenance", "retention"],
     default_args={"owner": "data-platform", "retries": 2, "retry_delay": timedelta(minutes=5)},
     params={
@@ -78,7 +81,12 @@ MAX_RETENTION_DAYS = 36_500
     },
 )
 def purge_expired():
-    task(task_id="purge")(purge_expired_task)()
+    task(task_id="purge")(purge_expired_task)(
+        retention={s.table.name: param(s.retention_param) for s in STREAMS.values()},
+        cities=param("cities"),
+        sweep_days=param("sweep_days"),
+        dry_run=param("dry_run"),
+    )
 
 
 purge_expired()

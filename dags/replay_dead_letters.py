@@ -32,7 +32,12 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from kafkapipeline import settings
-from kafkapipeline.dead_letter_replay import DEFAULT_MAX_REPLAYS, replay_dead_letters_task
+from kafkapipeline.dag_params import param
+from kafkapipeline.dead_letter_replay import (
+    DEFAULT_MAX_MESSAGES,
+    DEFAULT_MAX_REPLAYS,
+    replay_dead_letters_task,
+)
 
 
 @dag(
@@ -42,6 +47,7 @@ from kafkapipeline.dead_letter_replay import DEFAULT_MAX_REPLAYS, replay_dead_le
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
+    render_template_as_native_obj=True,  # Params reach the task typed (kafkapipeline.dag_params)
     tags=["kafkapipeline", "maintenance", "dead-letters"],
     default_args={"owner": "data-platform", "retries": 1, "retry_delay": timedelta(minutes=1)},
     params={
@@ -55,7 +61,11 @@ from kafkapipeline.dead_letter_replay import DEFAULT_MAX_REPLAYS, replay_dead_le
             description="Source topic whose dead letters (<topic>.dlq) are replayed; the only topic written",
         ),
         "max_messages": Param(
-            10_000, type="integer", minimum=1, maximum=1_000_000, description="Most dead letters read"
+            DEFAULT_MAX_MESSAGES,
+            type="integer",
+            minimum=1,
+            maximum=1_000_000,
+            description="Most dead letters read",
         ),
         "max_replays": Param(
             DEFAULT_MAX_REPLAYS,
@@ -68,7 +78,12 @@ from kafkapipeline.dead_letter_replay import DEFAULT_MAX_REPLAYS, replay_dead_le
     },
 )
 def replay_dead_letters():
-    task(task_id="replay")(replay_dead_letters_task)()
+    task(task_id="replay")(replay_dead_letters_task)(
+        topic=param("topic"),
+        max_messages=param("max_messages"),
+        max_replays=param("max_replays"),
+        dry_run=param("dry_run"),
+    )
 
 
 replay_dead_letters()

@@ -24,6 +24,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from kafkapipeline.dag_params import param
 from kafkapipeline.param_limits import CITY_SCHEMA
 from kafkapipeline.rescore import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, rescore_tweets_task
 from kafkapipeline.scorers import LEARNED, SCORER_NAMES
@@ -36,7 +37,7 @@ from kafkapipeline.scorers import LEARNED, SCORER_NAMES
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
-    render_template_as_native_obj=True,
+    render_template_as_native_obj=True,  # Params reach the task typed (kafkapipeline.dag_params)
     tags=["kafkapipeline", "maintenance", "sentiment"],
     default_args={
         "owner": "data-platform",
@@ -71,12 +72,12 @@ from kafkapipeline.scorers import LEARNED, SCORER_NAMES
 )
 def rescore_tweets():
     task(task_id="rescore")(rescore_tweets_task)(
-        start_day="{{ params.start_day }}",
-        end_day="{{ params.end_day }}",
-        city="{{ params.city }}",
-        model="{{ params.model }}",
-        force="{{ params.force }}",
-        page_size="{{ params.page_size }}",
+        start_day=param("start_day"),
+        end_day=param("end_day"),
+        city=param("city"),
+        model=param("model"),
+        force=param("force"),
+        page_size=param("page_size"),
     )
 
 

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 HOUR_MS = 3_600_000
 
 
-def apply_cql_migrations(alter_keyspace_replication: Any = False) -> dict[str, Any]:
+def apply_cql_migrations(alter_keyspace_replication: bool = False) -> dict[str, Any]:
     """Apply pending include/cql migrations to the pipeline's keyspace and say which ran.
 
     With ``alter_keyspace_replication`` an existing keyspace whose replication differs from
@@ -31,7 +31,7 @@ def apply_cql_migrations(alter_keyspace_replication: Any = False) -> dict[str, A
     with cassandra_session() as session:
         report = apply_pending(session, keyspace, replication=replication)
         altered = None
-        if str(alter_keyspace_replication).strip().lower() in ("true", "1", "yes"):
+        if alter_keyspace_replication:
             altered = align_replication(session, keyspace, replication)
     log.info("%s", report.summary())
     if altered:
@@ -67,22 +67,21 @@ def create_kafka_topics(
     weather_partitions: int,
     retention_hours: int,
     dead_letter_retention_hours: int,
-    replication_factor: Any = None,
+    replication_factor: int | None = None,
 ) -> dict[str, Any]:
     """Create missing topics, grow partitions and align retention; say what changed.
 
-    ``replication_factor``: the Param; a rendered ``None`` or blank reads
+    The ``bootstrap`` DAG's Params, rendered natively; ``replication_factor`` None reads
     ``KAFKAPIPELINE_TOPIC_REPLICATION_FACTOR``.
     """
     from kafkapipeline.kafka_hook import PipelineKafkaHook
 
-    rf = None if str(replication_factor).strip() in ("", "None") else replication_factor
     specs = pipeline_topic_specs(
-        int(tweets_partitions),
-        int(weather_partitions),
-        int(retention_hours),
-        int(dead_letter_retention_hours),
-        int(settings.param_or_setting(rf, "topic_replication_factor")),
+        tweets_partitions,
+        weather_partitions,
+        retention_hours,
+        dead_letter_retention_hours,
+        settings.param_or_setting(replication_factor, "topic_replication_factor"),
     )
     report = ensure_topics(PipelineKafkaHook().admin(), specs)
     log.info("Kafka topics: %s", report.summary())

@@ -289,44 +289,47 @@ def export_interval(
     return summary
 
 
-def export_csv_task() -> dict[str, Any]:
+def export_csv_task(
+    *,
+    export_dir: str | None,
+    cities: list[str],
+    tables: list[str],
+    day: str | None,
+    fetch_size: int,
+    data_interval_start: datetime | None = None,
+    data_interval_end: datetime | None = None,
+) -> dict[str, Any]:
     """The ``export_csv`` DAG's task: export the run's data interval (or the ``day`` Param) to CSV.
 
-    The interval comes from the run's context (``data_interval_start/end``), so a scheduled
-    run, a backfill run and a manual run each export the day(s) they cover. Params (see
-    ``dags/export_csv.py``): ``export_dir``, ``cities``, ``tables``, ``day``, ``fetch_size``.
-    The XCom summary names the files and their row counts.
+    The Params of ``dags/export_csv.py`` arrive rendered as native values; Airflow passes the
+    run's ``data_interval_start/end`` by name, so a scheduled run, a backfill run and a manual
+    run each export the day(s) they cover. The XCom summary names the files and their row counts.
     """
-    from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowFailException
 
-    context = get_current_context()
-    params = context["params"]
-    day = params.get("day")
     start: datetime | None
     end: datetime | None
     if day:
-        chosen = date.fromisoformat(str(day))
+        chosen = date.fromisoformat(day)
         start = datetime(chosen.year, chosen.month, chosen.day, tzinfo=UTC)
         end = start + timedelta(days=1)
     else:
-        start = context.get("data_interval_start")
-        end = context.get("data_interval_end")
+        start, end = data_interval_start, data_interval_end
         if start is None or end is None:
             raise ValueError(
                 "this run has no data interval; trigger it with a logical date, or set the 'day' Param"
             )
     try:
-        export_dir = export_dir_of(params.get("export_dir"))
+        folder = export_dir_of(export_dir)
     except PathOutsideDataRoot as err:
         raise AirflowFailException(str(err)) from err  # a retry would be refused the same way
     summary = export_interval(
         start,
         end,
-        export_dir=export_dir,
-        cities=params.get("cities"),
-        tables=params.get("tables") or None,
-        fetch_size=int(params.get("fetch_size") or DEFAULT_FETCH_SIZE),
+        export_dir=folder,
+        cities=cities,
+        tables=tables or None,
+        fetch_size=fetch_size,
     )
     for written in summary.files:
         log.info("%-16s %s  %7d rows  %s", written.table, written.day, written.rows, written.path)

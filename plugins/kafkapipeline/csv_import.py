@@ -361,26 +361,20 @@ def import_path(
     return summary
 
 
-def import_csv_task() -> dict[str, Any]:
+def import_csv_task(*, path: str, kind: str, fail_on_bad_rows: bool, chunk_size: int) -> dict[str, Any]:
     """The ``import_csv`` DAG's task: import the ``path`` Param and return the summary (XCom).
 
-    Params (see ``dags/import_csv.py``): ``path``, ``kind``, ``fail_on_bad_rows``, ``chunk_size``.
+    The Params of ``dags/import_csv.py`` arrive rendered as native values.
     Bad rows never stop an import; with ``fail_on_bad_rows`` the task fails *after* every
     valid row is written, so the UI shows red while nothing valid is left out.
     """
-    from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowFailException
 
-    params = get_current_context()["params"]
     try:
-        path = resolve_import_path(str(params.get("path") or ""))
+        resolved = resolve_import_path(path)
     except PathOutsideDataRoot as err:
         raise AirflowFailException(str(err)) from err  # a retry would be refused the same way
-    summary = import_path(
-        path,
-        str(params.get("kind") or KIND_AUTO),
-        chunk_size=int(params.get("chunk_size") or DEFAULT_CHUNK_SIZE),
-    )
+    summary = import_path(resolved, kind, chunk_size=chunk_size)
     result = summary.as_dict()
     log.info(
         "imported %d rows from %d files (%d bad rows) under %s",
@@ -389,7 +383,7 @@ def import_csv_task() -> dict[str, Any]:
         result["bad_rows"],
         summary.path,
     )
-    if summary.bad_rows and params.get("fail_on_bad_rows"):
+    if summary.bad_rows and fail_on_bad_rows:
         raise AirflowFailException(
             f"{summary.bad_rows} bad rows (listed in the log with their line numbers); "
             "every valid row was imported"

@@ -53,6 +53,8 @@ from kafkapipeline.lag import partition_offsets, topic_partitions
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_REPLAYS = 1
+#: Default of the DAG's ``max_messages`` Param: most dead letters one run reads.
+DEFAULT_MAX_MESSAGES = 10_000
 DEFAULT_KAFKA_TIMEOUT_SECONDS = 30.0
 #: How long to wait for a message the end offsets say exists before stopping the read.
 DEFAULT_IDLE_TIMEOUT_SECONDS = 15.0
@@ -329,19 +331,12 @@ def _commit(consumer: Consumer, dlq: str, next_offsets: dict[int, int], timeout:
             raise ReplayError(f"committing {dlq}[{tp.partition}] failed: {tp.error.str()}")
 
 
-def replay_dead_letters_task() -> dict[str, Any]:
+def replay_dead_letters_task(
+    *, topic: str, max_messages: int, max_replays: int, dry_run: bool
+) -> dict[str, Any]:
     """The ``replay_dead_letters`` DAG's task: replay and return the summary (XCom).
 
-    Params (see ``dags/replay_dead_letters.py``): ``topic``, ``max_messages``, ``max_replays``,
-    ``dry_run``.
+    The Params of ``dags/replay_dead_letters.py`` arrive rendered as native values.
     """
-    from airflow.sdk import get_current_context
-
-    params = get_current_context()["params"]
-    summary = replay_dead_letters(
-        str(params.get("topic") or settings.tweets_topic()).strip(),
-        max_messages=int(params.get("max_messages") or 10_000),
-        max_replays=int(params.get("max_replays") or DEFAULT_MAX_REPLAYS),
-        dry_run=bool(params.get("dry_run")),
-    )
+    summary = replay_dead_letters(topic, max_messages=max_messages, max_replays=max_replays, dry_run=dry_run)
     return summary.as_dict()

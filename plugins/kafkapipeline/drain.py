@@ -64,7 +64,6 @@ from kafkapipeline.drain_types import (
     RECORD_KINDS,
     DrainOptions,
     DrainSummary,
-    PartitionRange,
     RecordKind,
     batch_id_for,
     decode,
@@ -76,6 +75,7 @@ from kafkapipeline.drain_types import (
     record_kind,
 )
 from kafkapipeline.kafka_hook import PipelineKafkaHook
+from kafkapipeline.kafka_snapshot import PartitionProgress
 from kafkapipeline.lag import topic_partitions
 from kafkapipeline.replication import write_consistency
 
@@ -88,7 +88,7 @@ __all__ = [
     "DrainError",
     "DrainOptions",
     "DrainSummary",
-    "PartitionRange",
+    "PartitionProgress",
     "RecordKind",
     "batch_id_for",
     "decode",
@@ -229,13 +229,13 @@ def topic_for_kind(kind: str) -> str:
     return record_kind(kind).stream.topic()
 
 
-def drain_task(kind: str, max_messages: int | str, partitions: list[int] | None = None) -> dict[str, Any]:
+def drain_task(kind: str, max_messages: int, partitions: list[int] | None = None) -> dict[str, Any]:
     """The drain DAGs' task: resolve topic and consumer group now, drain one micro-batch, return its summary.
 
     ``partitions`` is one group of :func:`plan_partition_groups` (a mapped task); None drains them
-    all. ``max_messages`` arrives rendered from ``{{ params.max_messages }}``, so it is validated
-    here as well as by the Param. The summary dict goes to XCom; it holds offsets and counts,
-    never message contents or connection settings.
+    all. ``max_messages`` is the ``max_messages`` Param rendered natively (an int; checked before
+    anything connects). The summary dict goes to XCom; it holds offsets and counts, never
+    message contents or connection settings.
     """
     limit = positive_int("max_messages", max_messages)
     topic = topic_for_kind(kind)
@@ -243,11 +243,12 @@ def drain_task(kind: str, max_messages: int | str, partitions: list[int] | None 
     return summary.to_dict()
 
 
-def plan_partition_groups(kind: str, groups: int | str) -> list[list[int]]:
+def plan_partition_groups(kind: str, groups: int) -> list[list[int]]:
     """The partition groups of this run, one mapped drain task each (read from Kafka at run time).
 
-    Groups never overlap, so two tasks never own the same partition; each has its own
-    transactional id (fixed per partition set) and commits only its own partitions' offsets.
+    ``groups`` is the ``partition_groups`` Param rendered natively. Groups never overlap, so two
+    tasks never own the same partition; each has its own transactional id (fixed per partition
+    set) and commits only its own partitions' offsets.
     """
     count = positive_int("partition_groups", groups)
     topic = topic_for_kind(kind)

@@ -19,7 +19,6 @@ from kafkapipeline.drain_transaction import BatchTransaction, DrainError
 from kafkapipeline.drain_types import (
     DrainOptions,
     DrainSummary,
-    PartitionRange,
     RecordKind,
     batch_id_for,
     decode,
@@ -33,8 +32,9 @@ log = logging.getLogger(__name__)
 
 def _start_offsets(
     consumer: Consumer, topic: str, partitions: Sequence[int], timeout: float
-) -> list[PartitionRange]:
-    ranges = []
+) -> dict[int, tuple[int, int]]:
+    """Per partition, the group's start offset and the end offset now: the batch's ranges."""
+    ranges = {}
     for lag in partition_offsets(consumer, topic, partitions, timeout):
         if 0 <= lag.committed < lag.low:
             log.warning(
@@ -47,7 +47,7 @@ def _start_offsets(
                 lag.committed,
                 lag.low - 1,
             )
-        ranges.append(PartitionRange(partition=lag.partition, start_offset=lag.start, end_offset=lag.high))
+        ranges[lag.partition] = (lag.start, lag.high)
     return ranges
 
 
@@ -69,8 +69,8 @@ class MicroBatch:
         self.topic = summary.topic
         self.max_messages = max_messages
         self.ingested_at = datetime.now(UTC)
-        self.pending: dict[int, PartitionRange] = {}
-        #: Reads the pending ranges; made by ``plan``.
+        #: Reads the planned ranges and keeps the batch's progress on each (``summary.partitions``);
+        #: made by ``plan``.
         self.reader: SnapshotReader
         #: The summary's per-stage seconds, filled as the batch goes.
         self.stages: dict[str, float] = summary.stage_seconds
@@ -97,21 +97,19 @@ class MicroBatch:
             raise DrainError(
                 f"could not read the offsets of {topic!r} for group {self.summary.group_id!r}: {err}"
             ) from err
-        self.summary.partitions = ranges
-        self.pending = {r.partition: r for r in ranges if r.end_offset > r.start_offset}
-        for r in ranges:
-            r.done = r.partition not in self.pending
-        if not self.pending:
-            self.summary.lag_after = 0
-            return False
         self.reader = SnapshotReader(
             self.consumer,
             topic,
-            {p: (r.start_offset, r.end_offset) for p, r in self.pending.items()},
+            ranges,
             max_messages=self.max_messages,
             idle_timeout=self.options.idle_timeout,
             chunk=self.options.consume_batch,
         )
+        # The reader's progress records are the summary's ranges: one bookkeeping, not two.
+        self.summary.partitions = list(self.reader.progress.values())
+        if not self.reader.open_partitions:  # an empty range is done before anything is read
+            self.summary.lag_after = 0
+            return False
         self.reader.assign()
         return True
 
@@ -134,10 +132,6 @@ class MicroBatch:
                 self._spent("consume", started)  # the last call, which found the ends
         except SnapshotReadError as err:
             raise DrainError(f"{err}; offsets not committed") from err
-        finally:
-            for progress in reader.progress.values():
-                r = self.pending[progress.partition]
-                r.done, r.reached_end = progress.done, progress.reached_end
         self.summary.stopped_early = reader.stopped_early
         self.summary.messages_read = sum(r.messages for r in self.summary.partitions)
         self.summary.dead_lettered = dead_letters.sent
@@ -150,17 +144,11 @@ class MicroBatch:
         Values are decoded one by one (a bad one is dead-lettered alone), then the decoded
         records become rows in one call, so tweets are scored as a batch.
         """
-        spec, pending = self.spec, self.pending
+        spec = self.spec
         started = time.perf_counter()
         records: list[Any] = []
         sources: list[Message] = []
-        for message in messages:  # inside the planned ranges and the budget (the reader saw to it)
-            r = pending[message.partition()]  # type: ignore[index]  # a delivered message has one
-            offset = message.offset()
-            if r.first_offset is None:
-                r.first_offset = offset
-            r.last_offset = offset
-            r.messages += 1
+        for message in messages:  # inside the planned ranges and the budget (the reader counted them)
             try:
                 records.append(decode(spec, message.value()))
             except Exception as err:  # whatever one message does, only it is dead-lettered

@@ -10,6 +10,7 @@ that says why (the batch is not committed and its retry re-reads it).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -25,7 +26,7 @@ from kafkapipeline.dead_letters import (
 )
 from kafkapipeline.kafka_messages import position, received_headers
 from kafkapipeline.kafka_produce import BoundedProducer, QueueFull
-from kafkapipeline.kafka_retry import kafka_error_of, kafka_retriable
+from kafkapipeline.kafka_retry import kafka_retriable, message_too_large
 
 log = logging.getLogger(__name__)
 
@@ -135,31 +136,31 @@ class BatchTransaction:
 
     def _produce(self, key: bytes | None, value: bytes | None, headers: Headers, *, where: str) -> None:
         limit = self.max_bytes
-        for _ in range(self.max_bytes.bit_length()):  # each refusal halves the limit: bounded
-            try:
-                self._letters.produce(value, key, headers)
-                return
-            except QueueFull as err:
-                raise DrainError(
-                    f"the dead letter of {where} could not be queued for {self.topic}: {err}; offsets not "
-                    "committed, the batch will be re-read on retry"
-                ) from err
-            except KafkaException as err:
-                error = kafka_error_of(err)
-                too_large = error is not None and error.code() == KafkaError.MSG_SIZE_TOO_LARGE
-                if too_large and limit > MIN_DEAD_LETTER_BYTES:
-                    # The producer's limit is lower than we were told: cut harder and try again.
-                    limit = max(MIN_DEAD_LETTER_BYTES, limit // 2)
-                    key, value, headers = fit_dead_letter(key, value, headers, limit)
-                    self.truncated += 1
-                    continue
-                raise DrainError(
-                    f"the dead letter of {where} could not be produced to {self.topic}: {err}; offsets not "
-                    "committed, the batch will be re-read on retry"
-                ) from err
-        raise DrainError(
-            f"the dead letter of {where} could not be cut to fit {self.topic}; offsets not committed"
-        )
+
+        def can_cut() -> bool:
+            return limit > MIN_DEAD_LETTER_BYTES
+
+        def cut() -> None:
+            # The producer's limit is lower than we were told: cut harder and try again.
+            nonlocal limit, key, value, headers
+            limit = max(MIN_DEAD_LETTER_BYTES, limit // 2)
+            key, value, headers = fit_dead_letter(key, value, headers, limit)
+            self.truncated += 1
+
+        # Each refusal halves the limit down to MIN_DEAD_LETTER_BYTES: bounded.
+        retrying = message_too_large(can_cut, cut, attempts=self.max_bytes.bit_length())
+        try:
+            retrying(lambda: self._letters.produce(value, key, headers))
+        except QueueFull as err:
+            raise DrainError(
+                f"the dead letter of {where} could not be queued for {self.topic}: {err}; offsets not "
+                "committed, the batch will be re-read on retry"
+            ) from err
+        except KafkaException as err:
+            raise DrainError(
+                f"the dead letter of {where} could not be produced to {self.topic}: {err}; offsets not "
+                "committed, the batch will be re-read on retry"
+            ) from err
 
     def commit(self, consumer: Consumer, offsets: list[TopicPartition]) -> None:
         """Check every dead letter was acknowledged, then commit them and ``offsets`` atomically."""
@@ -189,10 +190,9 @@ class BatchTransaction:
     def _retry(self, what: str, call: Callable[[float], None]) -> None:
         """``call(seconds left)`` under the ``kafka_retriable`` policy, for ``timeout`` seconds at most."""
         retrying = kafka_retriable(self.timeout, f"{self.source_topic}: {what}", log)
+        started = time.monotonic()
         try:
-            for attempt in retrying:
-                with attempt:
-                    call(max(1.0, self.timeout - (attempt.retry_state.seconds_since_start or 0.0)))
+            retrying(lambda: call(max(1.0, self.timeout - (time.monotonic() - started))))
         except KafkaException as err:
             raise DrainError(
                 f"rows were written but {what} for {self.source_topic} failed: {err}; the transaction "

@@ -1,5 +1,6 @@
-"""The drain's types and settings: record kinds, tuning options, offset ranges, the batch summary,
-and the drain DAGs' defaults and Params.
+"""The drain's types and settings: record kinds, tuning options, the batch summary (its offset
+ranges are :class:`~kafkapipeline.kafka_snapshot.PartitionProgress`), and the drain DAGs'
+defaults and Params.
 
 Split out of :mod:`kafkapipeline.drain` (which explains the contract) to keep modules small;
 ``kafkapipeline.drain`` re-exports every name here.
@@ -16,6 +17,7 @@ from typing import Any
 from kafkapipeline import settings, streams
 from kafkapipeline.cassandra_rows import TableSpec, tweet_row, tweet_rows, weather_row, weather_rows
 from kafkapipeline.cassandra_writer import DEFAULT_CONCURRENCY, DEFAULT_MAX_BATCH_ROWS
+from kafkapipeline.kafka_snapshot import PartitionProgress
 from kafkapipeline.records import TweetRecord, WeatherRecord, decode_record
 
 KIND_TWEET = streams.TWEETS.kind
@@ -70,28 +72,6 @@ DEFAULT_KAFKA_TIMEOUT_SECONDS = 30.0
 
 
 @dataclass
-class PartitionRange:
-    """What the batch covered on one partition."""
-
-    partition: int
-    start_offset: int
-    end_offset: int
-    first_offset: int | None = None
-    last_offset: int | None = None
-    messages: int = 0
-    done: bool = False
-    #: Kafka said end-of-partition at or past ``end_offset`` with every message before it
-    #: handled: offsets with no message (transaction markers) up to the end are done too.
-    reached_end: bool = False
-
-    @property
-    def commit_offset(self) -> int | None:
-        if self.reached_end:
-            return self.end_offset
-        return None if self.last_offset is None else self.last_offset + 1
-
-
-@dataclass
 class DrainSummary:
     """The outcome of one micro-batch, returned to XCom and recorded in ``drain_batches``."""
 
@@ -108,7 +88,8 @@ class DrainSummary:
     seconds: float = 0.0
     committed: bool = False
     stopped_early: str | None = None
-    partitions: list[PartitionRange] = field(default_factory=list)
+    #: What the batch covered on each partition (the reader's own progress records).
+    partitions: list[PartitionProgress] = field(default_factory=list)
     #: Seconds spent per stage, timed per consumed chunk (not per message, which would cost more
     #: than some stages): ``consume`` (librdkafka), ``decode`` (decode and validate, with the
     #: offset bookkeeping), ``rows`` (scoring and building rows), ``write`` (binding and sending;
@@ -159,7 +140,7 @@ class DrainSummary:
         return "\n".join(lines)
 
 
-def batch_id_for(topic: str, ranges: Sequence[PartitionRange]) -> str:
+def batch_id_for(topic: str, ranges: Sequence[PartitionProgress]) -> str:
     """A stable id for the offsets a batch covered: re-draining the same range gives the same id."""
     text = ";".join(f"p{r.partition}:{r.first_offset}-{r.last_offset}" for r in ranges if r.messages)
     if len(text) <= 120:
@@ -197,15 +178,10 @@ class DrainOptions:
 
 
 def positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool):
+    """``value`` when it is an integer >= 1 (a Param rendered natively is one); else a clear error."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    try:
-        number = int(value)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}") from err
-    if number < 1 or (isinstance(value, float) and number != value):
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return number
+    return value
 
 
 def drain_group(topic: str) -> str:

@@ -70,10 +70,12 @@ def schedule_from_env(env_var: str, default: str = DEFAULT_SCHEDULE) -> str:
     return getattr(settings.current(), field) if settings.is_set(field) else default
 
 
-def replay_rate_from_env(default: int = 10) -> int:
-    """``KAFKAPIPELINE_REPLAY_TWEETS_PER_10_MINUTES`` when set, else ``default`` (the Param's default)."""
-    field = "replay_tweets_per_10_minutes"
-    return getattr(settings.current(), field) if settings.is_set(field) else default
+def replay_rate_from_env() -> int:
+    """Default of the ``replay_tweets_per_10_minutes`` Param (read at parse time).
+
+    ``KAFKAPIPELINE_REPLAY_TWEETS_PER_10_MINUTES`` when set, else the setting's default.
+    """
+    return settings.current().replay_tweets_per_10_minutes
 
 
 @dataclass(frozen=True)
@@ -238,56 +240,73 @@ def ingest(
     return summary
 
 
-def _run_interval(context: Any) -> Interval:
+def _run_interval(
+    data_interval_start: datetime | None, data_interval_end: datetime | None, dag: Any, dag_run: Any
+) -> Interval:
+    """:func:`interval_for_run` of the task's run: its interval, else its logical date or ``run_after``."""
     return interval_for_run(
-        context.get("data_interval_start"),
-        context.get("data_interval_end"),
-        context.get("logical_date"),
-        getattr(context.get("dag"), "timetable", None),
-        getattr(context.get("dag_run"), "run_after", None),
+        data_interval_start,
+        data_interval_end,
+        getattr(dag_run, "logical_date", None),
+        getattr(dag, "timetable", None),
+        getattr(dag_run, "run_after", None),
     )
 
 
-def ingest_tweets_task() -> dict[str, Any]:
+def ingest_tweets_task(
+    *,
+    source: str,
+    query: str,
+    city: str,
+    max_pages: int,
+    max_results: int,
+    replay_tweets_per_10_minutes: int,
+    data_interval_start: datetime | None = None,
+    data_interval_end: datetime | None = None,
+    dag: Any = None,
+    dag_run: Any = None,
+) -> dict[str, Any]:
     """Task: produce the run's interval of tweets to the tweets topic.
 
-    Params (see ``dags/ingest_tweets.py``): source, query, city, max_pages, max_results,
-    replay_tweets_per_10_minutes.
+    The Params of ``dags/ingest_tweets.py`` arrive rendered as native values
+    (:mod:`kafkapipeline.dag_params`); Airflow passes the run's interval, DAG and DAG run by
+    name (TaskFlow's context keyword arguments).
     """
-    from airflow.sdk import get_current_context
-
-    context = get_current_context()
-    params = context["params"]
-    interval = _run_interval(context)
+    interval = _run_interval(data_interval_start, data_interval_end, dag, dag_run)
     choice = resolve_tweet_source(
-        params.get("source", "auto"),
-        query=params.get("query") or DEFAULT_TWEET_QUERY,
-        city=check_city(params.get("city") or "Vancouver"),
-        max_pages=int(params.get("max_pages", 5)),
-        max_results=int(params.get("max_results", 100)),
-        tweets_per_10_minutes=int(params.get("replay_tweets_per_10_minutes", replay_rate_from_env())),
+        source,
+        query=query,
+        city=check_city(city),
+        max_pages=max_pages,
+        max_results=max_results,
+        tweets_per_10_minutes=replay_tweets_per_10_minutes,
     )
     result = ingest(choice, interval, settings.tweets_topic())
     run_report = getattr(choice.source, "run_report", None)
     if callable(run_report):  # Mastodon: instance, duplicates, reblogs skipped, history gaps
         result.update(run_report())
     if choice.source.name == "x_api":  # the replay source does not search: no query to report
-        result["query"] = params.get("query") or DEFAULT_TWEET_QUERY
+        result["query"] = query
     return result
 
 
-def ingest_weather_task() -> dict[str, Any]:
+def ingest_weather_task(
+    *,
+    source: str,
+    cities: list[str],
+    data_interval_start: datetime | None = None,
+    data_interval_end: datetime | None = None,
+    dag: Any = None,
+    dag_run: Any = None,
+) -> dict[str, Any]:
     """Task: produce the run's interval of weather to the weather topic.
 
-    Params (see ``dags/ingest_weather.py``): source, cities.
+    The Params of ``dags/ingest_weather.py`` arrive rendered as native values; the interval as
+    for :func:`ingest_tweets_task`.
     """
-    from airflow.sdk import get_current_context
-
-    context = get_current_context()
-    params = context["params"]
-    interval = _run_interval(context)
-    cities = [check_city_spec(city) for city in params.get("cities") or ["Vancouver"]]
-    choice = resolve_weather_source(params.get("source", "auto"), cities=cities, interval=interval)
+    interval = _run_interval(data_interval_start, data_interval_end, dag, dag_run)
+    specs = [check_city_spec(city) for city in cities]
+    choice = resolve_weather_source(source, cities=specs, interval=interval)
     result = ingest(choice, interval, settings.weather_topic())
-    result["cities"] = cities
+    result["cities"] = specs
     return result

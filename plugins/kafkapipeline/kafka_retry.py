@@ -7,6 +7,8 @@
 * :func:`queue_full`: ``produce()`` refused with :class:`BufferError` because librdkafka's local
   queue is full: delivery reports are served (``producer.poll``) in place of sleeping, which is
   what makes room, for at most ``wait`` seconds in all.
+* :func:`message_too_large`: ``produce()`` refused with ``MSG_SIZE_TOO_LARGE``: the message is
+  cut harder (``cut``) and produced again at once, while ``can_cut()`` says it can still shrink.
 
 A hand-written loop around a Kafka call belongs here instead, as a named policy.
 """
@@ -14,6 +16,7 @@ A hand-written loop around a Kafka call belongs here instead, as a named policy.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
@@ -25,6 +28,7 @@ from tenacity import (
     stop_after_attempt,
     stop_after_delay,
     wait_fixed,
+    wait_none,
 )
 from tenacity.stop import stop_base
 
@@ -77,6 +81,23 @@ def queue_full(producer: Producer, wait: float) -> Retrying:
         stop=stop_after_delay(wait),
         wait=wait_fixed(QUEUE_FULL_POLL_SECONDS),
         sleep=serve_deliveries,
+        reraise=True,
+    )
+
+
+def is_too_large(err: BaseException) -> bool:
+    """True for a :class:`KafkaException` saying the message is larger than a limit allows."""
+    error = kafka_error_of(err)
+    return error is not None and error.code() == KafkaError.MSG_SIZE_TOO_LARGE
+
+
+def message_too_large(can_cut: Callable[[], bool], cut: Callable[[], None], attempts: int) -> Retrying:
+    """Produce again a message refused as too large, once ``cut()``, while ``can_cut()``."""
+    return Retrying(
+        retry=retry_if_exception(lambda err: is_too_large(err) and can_cut()),
+        stop=stop_after_attempt(attempts),
+        wait=wait_none(),
+        before_sleep=lambda _state: cut(),
         reraise=True,
     )
 

@@ -45,24 +45,36 @@ class SnapshotReadError(RuntimeError):
 
 @dataclass
 class PartitionProgress:
-    """How far the read got on one partition."""
+    """How far a read got on one partition: every reader's, and the drain's batch summary (XCom).
+
+    The drain returns these fields as they are (``dataclasses.asdict``), so their names and
+    order are the summary's shape: tests and the dashboard read it.
+    """
 
     partition: int
-    start: int
-    #: The snapshot end: the high watermark when the read was planned.
-    end: int
-    #: Offset after the last message handed out; None while none was.
-    next_offset: int | None = None
+    #: The first offset to read (a consumer group's committed offset, or the low watermark).
+    start_offset: int
+    #: The snapshot end (exclusive): the high watermark when the read was planned.
+    end_offset: int
+    #: Offsets of the first and last message handed out; None while none was.
+    first_offset: int | None = None
+    last_offset: int | None = None
     #: Messages handed out.
     messages: int = 0
     done: bool = False
-    #: Kafka said end-of-partition at or past ``end`` with every message before it handed out.
+    #: Kafka said end-of-partition at or past ``end_offset`` with every message before it handed
+    #: out: offsets with no message (transaction markers) up to the end are done too.
     reached_end: bool = False
+
+    @property
+    def next_offset(self) -> int | None:
+        """The offset after the last message handed out; None while none was."""
+        return None if self.last_offset is None else self.last_offset + 1
 
     @property
     def commit_offset(self) -> int | None:
         """Where a reader that handled every message handed out may commit: the end, or after the last one."""
-        return self.end if self.reached_end else self.next_offset
+        return self.end_offset if self.reached_end else self.next_offset
 
 
 class SnapshotReader:
@@ -122,9 +134,8 @@ class SnapshotReader:
 
     def assign(self) -> None:
         """Assign the consumer the open partitions at their start offsets (done by :meth:`chunks` too)."""
-        self.consumer.assign(
-            [TopicPartition(self.topic, p, self.progress[p].start) for p in sorted(self.open_partitions)]
-        )
+        starts = {p: self.progress[p].start_offset for p in sorted(self.open_partitions)}
+        self.consumer.assign([TopicPartition(self.topic, p, start) for p, start in starts.items()])
         self._assigned = True
 
     def chunks(self) -> Iterator[list[Message]]:
@@ -167,15 +178,17 @@ class SnapshotReader:
             r = progress.get(partition)
             if r is None or r.done:
                 continue  # end or budget already reached on this partition: the next reader reads it
-            if offset >= r.end or self.budget == 0:
+            if offset >= r.end_offset or self.budget == 0:
                 self.finish(r.partition)
                 continue
             if self.budget is not None:
                 self.budget -= 1
+            if r.first_offset is None:
+                r.first_offset = offset
+            r.last_offset = offset
             r.messages += 1
-            r.next_offset = offset + 1
             kept.append(message)
-            if offset + 1 >= r.end:
+            if offset + 1 >= r.end_offset:
                 self.finish(r.partition)
         return kept
 
@@ -192,7 +205,7 @@ class SnapshotReader:
             r = self.progress.get(partition)
             if r is None:
                 return
-            if offset >= r.end:
+            if offset >= r.end_offset:
                 if not r.done and self.budget != 0:
                     r.reached_end = True
                 self.finish(r.partition)

@@ -173,7 +173,8 @@ DEFAULT_DAYS = 7
 def rescore_tweets_task(
     *, start_day: str | None, end_day: str | None, city: str | None, model: str, force: bool, page_size: int
 ) -> dict[str, Any]:
-    """The ``rescore_tweets`` DAG's task; its Params arrive rendered as native values.
+    """The ``rescore_tweets`` DAG's task; its Params arrive rendered as native values
+    (:mod:`kafkapipeline.dag_params`).
 
     No end day: today (UTC); no start day: ``DEFAULT_DAYS`` days up to the end day.
     """
@@ -186,6 +187,6 @@ def rescore_tweets_task(
         end,
         cities=[city] if city else None,
         model=model,
-        force=bool(force),
-        page_size=int(page_size),
+        force=force,
+        page_size=page_size,
     ).to_dict()

@@ -36,7 +36,7 @@ Two mechanisms, each where it fits:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -173,7 +173,7 @@ def ttl_in_force(session: Any, keyspace: str) -> dict[str, int | None]:
 
 def purge_expired(
     *,
-    retention: dict[str, int | str | None] | None = None,
+    retention: Mapping[str, int | str | None] | None = None,
     cities: Sequence[str] | None = None,
     sweep_days: int = DEFAULT_SWEEP_DAYS,
     dry_run: bool = False,
@@ -234,18 +234,10 @@ def purge_expired(
     return summary
 
 
-def purge_expired_task() -> dict[str, Any]:
-    """The ``purge_expired`` DAG's task.
-
-    Params (see ``dags/purge_expired.py``): ``tweets_retention_days``, ``weather_retention_days``
-    (unset: the environment, else 0 = forever), ``cities``, ``sweep_days``, ``dry_run``.
-    """
-    from airflow.sdk import get_current_context
-
-    params = get_current_context()["params"]
-    return purge_expired(
-        retention={s.table.name: params.get(s.retention_param) for s in streams.STREAMS.values()},
-        cities=params.get("cities"),
-        sweep_days=int(params.get("sweep_days") or DEFAULT_SWEEP_DAYS),
-        dry_run=bool(params.get("dry_run")),
-    )
+def purge_expired_task(
+    *, retention: dict[str, int | None], cities: list[str], sweep_days: int, dry_run: bool
+) -> dict[str, Any]:
+    """The ``purge_expired`` DAG's task; the Params of ``dags/purge_expired.py`` arrive rendered
+    as native values. ``retention``: each table's retention Param (``None``: the environment,
+    else 0 = forever); no ``cities``: the environment's."""
+    return purge_expired(retention=retention, cities=cities, sweep_days=sweep_days, dry_run=dry_run)

@@ -27,7 +27,7 @@ from kafkapipeline.drain import (
     RECORD_KINDS,
     DrainOptions,
     DrainSummary,
-    PartitionRange,
+    PartitionProgress,
     batch_id_for,
     decode,
     drain_task,
@@ -167,15 +167,15 @@ def test_topic_is_resolved_from_the_environment_at_call_time(monkeypatch):
 
 def test_batch_id_is_stable_and_names_the_ranges():
     ranges = [
-        PartitionRange(
+        PartitionProgress(
             partition=0, start_offset=10, end_offset=20, first_offset=10, last_offset=19, messages=10
         ),
-        PartitionRange(partition=1, start_offset=5, end_offset=5),
+        PartitionProgress(partition=1, start_offset=5, end_offset=5),
     ]
     assert batch_id_for("tweets", ranges) == "p0:10-19"
     assert batch_id_for("tweets", ranges) == batch_id_for("tweets", list(ranges))
     many = [
-        PartitionRange(
+        PartitionProgress(
             partition=p, start_offset=0, end_offset=99, first_offset=0, last_offset=99, messages=100
         )
         for p in range(40)
@@ -185,8 +185,8 @@ def test_batch_id_is_stable_and_names_the_ranges():
 
 
 def test_commit_offset_is_the_next_offset_to_read():
-    assert PartitionRange(0, 0, 10).commit_offset is None
-    assert PartitionRange(0, 0, 10, first_offset=0, last_offset=9, messages=10).commit_offset == 10
+    assert PartitionProgress(0, 0, 10).commit_offset is None
+    assert PartitionProgress(0, 0, 10, first_offset=0, last_offset=9, messages=10).commit_offset == 10
 
 
 def test_summary_is_json_for_xcom_and_readable_for_logs():
@@ -201,7 +201,7 @@ def test_summary_is_json_for_xcom_and_readable_for_logs():
         lag_after=0,
         seconds=0.5,
         committed=True,
-        partitions=[PartitionRange(0, 0, 10, first_offset=0, last_offset=9, messages=10, done=True)],
+        partitions=[PartitionProgress(0, 0, 10, first_offset=0, last_offset=9, messages=10, done=True)],
     )
     payload = json.loads(json.dumps(summary.to_dict()))
     assert payload["messages_per_second"] == 20.0
@@ -381,7 +381,6 @@ def test_a_tweet_that_breaks_the_batch_scoring_is_dead_lettered_alone(monkeypatc
     ]
     summary = DrainSummary(topic="t", kind="tweet", group_id="g")
     batch = drain_batch.MicroBatch(None, RECORD_KINDS["tweet"], summary, DrainOptions(), max_messages=10)
-    batch.pending = {0: PartitionRange(partition=0, start_offset=0, end_offset=100)}
     dead_letters = _DeadLetters()
 
     rows, sources = batch._rows_of(messages, dead_letters)
@@ -390,7 +389,6 @@ def test_a_tweet_that_breaks_the_batch_scoring_is_dead_lettered_alone(monkeypatc
     assert [m.offset() for m in sources] == [0, 2]
     assert [offset for offset, _ in dead_letters.sent] == [3, 1]
     assert "RuntimeError: the model choked" in dead_letters.sent[1][1]
-    assert batch.pending[0].messages == 4
 
 
 @pytest.mark.parametrize(

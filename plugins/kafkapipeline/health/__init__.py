@@ -99,7 +99,6 @@ from kafkapipeline.health.report import (
     HealthThresholds,
 )
 from kafkapipeline.health.task import (
-    CLUSTER_PARAMS,
     check_health,
     dag_ids_from,
     pipeline_health_task,
@@ -110,7 +109,6 @@ from kafkapipeline.health.task import (
 
 __all__ = [
     "AIRFLOW_API_CONN_ID",
-    "CLUSTER_PARAMS",
     "CQL_TIMEOUT_SECONDS",
     "DAGS_ENV",
     "DEFAULT_DAG_IDS",

@@ -31,15 +31,6 @@ from kafkapipeline.health.report import (
 
 log = logging.getLogger(__name__)
 
-#: The DAG's Params that set the cluster thresholds (the :class:`HealthThresholds` fields).
-CLUSTER_PARAMS = (
-    "max_under_replicated_partitions",
-    "max_offline_brokers",
-    "max_down_cassandra_nodes",
-    "expected_brokers",
-    "expected_cassandra_nodes",
-)
-
 
 def topic_tables() -> dict[str, str]:
     """The drained topics (read from the environment now) and the table each one fills."""
@@ -180,25 +171,40 @@ def run_health_check(
     return report
 
 
-def pipeline_health_task() -> dict[str, Any]:
+def pipeline_health_task(
+    *,
+    max_lag: int | None,
+    max_freshness_seconds: float | None,
+    cities: list[str],
+    dag_ids: list[str],
+    hours: int,
+    max_under_replicated_partitions: int | None,
+    max_offline_brokers: int | None,
+    max_down_cassandra_nodes: int | None,
+    expected_brokers: int | None,
+    expected_cassandra_nodes: int | None,
+) -> dict[str, Any]:
     """The ``pipeline_health`` DAG's task: check, write, log, then fail if lag, freshness or the
     clusters' replication and membership are over limits.
 
-    Params (see ``dags/pipeline_health.py``): ``max_lag``, ``max_freshness_seconds``, ``cities``,
-    ``dag_ids``, ``hours``, and the cluster ones (:data:`CLUSTER_PARAMS`); unset thresholds come
-    from the environment.
+    The Params of ``dags/pipeline_health.py`` arrive rendered as native values; a ``None``
+    threshold, or an empty ``cities`` / ``dag_ids``, comes from the environment, else the default.
     """
-    from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowFailException
 
-    params = get_current_context()["params"]
     report = run_health_check(
-        max_lag=params.get("max_lag"),
-        max_freshness_seconds=params.get("max_freshness_seconds"),
-        cluster={name: params.get(name) for name in CLUSTER_PARAMS},
-        cities=params.get("cities"),
-        dag_ids=params.get("dag_ids"),
-        hours=int(params.get("hours") or DEFAULT_HOURS),
+        max_lag=max_lag,
+        max_freshness_seconds=max_freshness_seconds,
+        cluster={
+            "max_under_replicated_partitions": max_under_replicated_partitions,
+            "max_offline_brokers": max_offline_brokers,
+            "max_down_cassandra_nodes": max_down_cassandra_nodes,
+            "expected_brokers": expected_brokers,
+            "expected_cassandra_nodes": expected_cassandra_nodes,
+        },
+        cities=cities,
+        dag_ids=dag_ids,
+        hours=hours,
     )
     if report.failures:
         raise AirflowFailException(

@@ -1,4 +1,5 @@
-"""GET JSON from a weather API with a timeout and retries on the failures worth retrying.
+"""GET JSON from a weather API with a timeout and retries on the failures worth retrying
+(the sources' one retry policy, :mod:`kafkapipeline.sources.http_retry`).
 
 Retried: timeouts, connection errors, 429 and 5xx answers, and 2xx bodies that are not
 JSON. Everything else is returned to the caller, which knows what a 401 or a 404 means
@@ -16,7 +17,7 @@ from typing import Any
 
 import requests
 
-from kafkapipeline.sources.base import SourceUnavailable
+from kafkapipeline.sources.http_retry import RetriableFailure, http_retry
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +64,14 @@ def get_json(
     policy: RetryPolicy,
     sleep: Callable[[float], None],
 ) -> JsonResponse:
-    """GET ``url`` and parse its JSON; :class:`SourceUnavailable` once the retries are used up."""
-    reason = "no attempt made"
-    for attempt in range(1, policy.max_attempts + 1):
+    """GET ``url`` and parse its JSON under :func:`~kafkapipeline.sources.http_retry.http_retry`;
+    :class:`SourceUnavailable` once the retries are used up."""
+
+    def attempt() -> JsonResponse:
         try:
             response = session.get(url, params=params, timeout=policy.timeout)
         except (requests.Timeout, requests.ConnectionError) as err:
-            reason = type(err).__name__
+            reason = type(err).__name__  # its text holds the URL: not kept, not chained
         else:
             with response:
                 if response.status_code == 429 or response.status_code >= 500:
@@ -85,10 +87,7 @@ def get_json(
                     except requests.JSONDecodeError:
                         payload = response.text[:300]
                     return JsonResponse(response.status_code, payload)
-        if attempt < policy.max_attempts:
-            delay = policy.backoff_seconds * 2 ** (attempt - 1)
-            log.warning("%s: request failed (%s); retry %d in %.1f s", label, reason, attempt, delay)
-            sleep(delay)
-    raise SourceUnavailable(
-        f"{label}: failed {policy.max_attempts} times in a row (last: {reason}); giving up"
-    )
+        raise RetriableFailure(reason)  # outside the except: no request exception in its context
+
+    answer: JsonResponse = http_retry(policy, label, log, sleep=sleep)(attempt)
+    return answer

@@ -9,6 +9,7 @@
   again; beyond the bounds :class:`SourceUnavailable` (pages already yielded stay produced).
 * 5xx, timeouts, connection errors, a 2xx body that is not JSON: retried with
   exponential backoff, ``max_attempts`` tries in all, then :class:`SourceUnavailable`.
+  (Both retries are the sources' one policy, :mod:`kafkapipeline.sources.http_retry`.)
 * 401 / 403 / 422 with an error body: the instance refuses the request (anonymous access
   switched off, or a bad token): :class:`ConfigurationError` saying which setting to add.
 * Any other 4xx: :class:`SourceRequestRejected` (retrying cannot help).
@@ -16,7 +17,7 @@
 The access token travels in the ``Authorization`` header, never in a URL, so neither
 logs nor exception texts can carry it.
 
-``http_client.get_json`` (the weather sources' retry) is not reused: it returns neither the
+``http_client.get_json`` (the weather sources' request) is not reused: it returns neither the
 ``Link`` nor the rate-limit headers, and it retries a 429 on a blind backoff instead of
 waiting for the announced reset.
 """
@@ -35,6 +36,8 @@ import requests
 
 from kafkapipeline.errors import ConfigurationError
 from kafkapipeline.sources.base import SourceRequestRejected, SourceUnavailable
+from kafkapipeline.sources.http_client import RetryPolicy
+from kafkapipeline.sources.http_retry import RateLimited, RateLimits, RetriableFailure, http_retry
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +129,8 @@ class MastodonClient:
         self.backoff_seconds = backoff_seconds
         self.max_rate_limit_wait = max_rate_limit_wait
         self.max_rate_limit_retries = max_rate_limit_retries
+        self.policy = RetryPolicy(timeout, max_attempts, backoff_seconds)
+        self.rate_limits = RateLimits(max_rate_limit_wait, max_rate_limit_retries)
         self._sleep = sleep
         self._clock = clock
         self._resume_at: float | None = None  # set when the instance said the budget is spent
@@ -180,22 +185,6 @@ class MastodonClient:
             f"{token_help(self.conn_id, self.base_url)}"
         )
 
-    def _wait_after_429(self, response: requests.Response, label: str, rate_limited: int) -> None:
-        wait = self._rate_limit_wait(response)
-        if rate_limited > self.max_rate_limit_retries:
-            raise SourceUnavailable(
-                f"{label}: still rate limited after {self.max_rate_limit_retries} waits "
-                "for the reset; the task retry fetches this page again"
-            )
-        if wait > self.max_rate_limit_wait:
-            raise SourceUnavailable(
-                f"{label}: rate limited (429); the limit resets in {wait:.0f} s, more than "
-                f"the {self.max_rate_limit_wait:.0f} s this run may wait. Pages before this "
-                "one were produced; the task retry fetches this page again."
-            )
-        log.warning("%s: rate limited (429); waiting %.0f s for the announced reset", label, wait)
-        self._sleep(wait)
-
     def _rejection(self, response: requests.Response, label: str, what: str) -> Exception:
         """The error for a 4xx other than 429: access refused, or a request retrying cannot fix."""
         status = response.status_code
@@ -211,9 +200,8 @@ class MastodonClient:
     def get_page(self, path: str, params: dict[str, Any], *, label: str, what: str) -> TimelinePage:
         """One page of ``path``; raises when it cannot be had (see the module docstring)."""
         url = f"{self.base_url}{path}"
-        failures = rate_limited = 0
-        reason = "no attempt made"
-        while failures < self.max_attempts:
+
+        def attempt() -> TimelinePage:
             self._wait_for_budget(label)
             try:
                 response = self.session.get(url, params=params, timeout=self.timeout)
@@ -223,9 +211,7 @@ class MastodonClient:
                 with response:
                     status = response.status_code
                     if status == 429:
-                        rate_limited += 1
-                        self._wait_after_429(response, label, rate_limited)
-                        continue
+                        raise RateLimited(self._rate_limit_wait(response))
                     if 200 <= status < 300:
                         self._note_budget(response)
                         try:
@@ -238,14 +224,18 @@ class MastodonClient:
                         reason = f"HTTP {status}"
                     else:
                         raise self._rejection(response, label, what)
-            failures += 1
-            if failures < self.max_attempts:
-                delay = self.backoff_seconds * 2 ** (failures - 1)
-                log.warning("%s: request failed (%s); retry %d in %.1f s", label, reason, failures, delay)
-                self._sleep(delay)
-        raise SourceUnavailable(
-            f"{label}: {self.base_url} failed {failures} times in a row (last: {reason}); giving up"
+            raise RetriableFailure(reason)
+
+        retrying = http_retry(
+            self.policy,
+            label,
+            log,
+            sleep=self._sleep,
+            giving_up=self.base_url,
+            rate_limits=self.rate_limits,
         )
+        page: TimelinePage = retrying(attempt)
+        return page
 
 
 def _next_max_id(response: requests.Response) -> str | None:

@@ -11,7 +11,8 @@ What the API gives and how it is handled:
   fails the task with :class:`SourceUnavailable`; what was produced so far stays produced.
 * 401 / 403: :class:`~kafkapipeline.errors.ConfigurationError` naming the connection.
 * 5xx, timeouts, connection errors, unreadable bodies: retried with exponential backoff
-  ``max_attempts`` times, then :class:`SourceUnavailable`.
+  ``max_attempts`` times, then :class:`SourceUnavailable`. (Both retries are the sources' one
+  policy, :mod:`kafkapipeline.sources.http_retry`.)
 * 400 (e.g. a query the API does not accept): :class:`SourceRequestRejected`.
 * Missing fields: the recorded real response (reference-data/x_api_v2_search_recent_response.json)
   shows that without ``tweet.fields`` a tweet is only ``id``, ``text`` and
@@ -45,9 +46,10 @@ from kafkapipeline.sources.base import (
     SkippedItem,
     SourcePage,
     SourceRequestRejected,
-    SourceUnavailable,
 )
 from kafkapipeline.sources.defaults import DEFAULT_TWEET_QUERY
+from kafkapipeline.sources.http_client import RetryPolicy
+from kafkapipeline.sources.http_retry import RateLimited, RateLimits, RetriableFailure, http_retry
 from kafkapipeline.sources.replay import snowflake_time
 
 log = logging.getLogger(__name__)
@@ -267,9 +269,8 @@ class XApiTweetSource(RecordSource[TweetRecord]):
 
     def _fetch(self, client: tweepy.Client, interval: Interval, next_token: str | None, label: str) -> Any:
         """One page, retried as the module docstring says; raises when it cannot be had."""
-        failures = 0
-        rate_limited = 0
-        for _ in range(self.max_attempts + self.max_rate_limit_retries + 1):
+
+        def attempt() -> Any:
             try:
                 return client.search_recent_tweets(
                     self.query,
@@ -280,20 +281,7 @@ class XApiTweetSource(RecordSource[TweetRecord]):
                     next_token=next_token,
                 )
             except tweepy.TooManyRequests as err:
-                rate_limited += 1
-                wait = self._rate_limit_wait(err)
-                if rate_limited > self.max_rate_limit_retries:
-                    raise SourceUnavailable(
-                        f"{label}: still rate limited after {self.max_rate_limit_retries} waits for the reset"
-                    ) from None
-                if wait > self.max_rate_limit_wait:
-                    raise SourceUnavailable(
-                        f"{label}: rate limited; the limit resets in {wait:.0f} s, more than the "
-                        f"{self.max_rate_limit_wait:.0f} s this run may wait. Pages before this one were "
-                        "produced; the task retry fetches this page again."
-                    ) from None
-                log.warning("%s: rate limited (429); waiting %.0f s for the announced reset", label, wait)
-                self._sleep(wait)
+                raise RateLimited(self._rate_limit_wait(err)) from None
             except tweepy.Unauthorized:
                 raise ConfigurationError(
                     f"the X API rejected the bearer token (401 Unauthorized): set a valid token in "
@@ -315,20 +303,23 @@ class XApiTweetSource(RecordSource[TweetRecord]):
                 requests.ConnectionError,
                 requests.JSONDecodeError,
             ) as err:
-                failures += 1
                 reason = (
                     f"HTTP {err.response.status_code}"
                     if isinstance(err, tweepy.TwitterServerError)
                     else type(err).__name__
                 )
-                if failures >= self.max_attempts:
-                    raise SourceUnavailable(
-                        f"{label}: the X API failed {failures} times in a row (last: {reason}); giving up"
-                    ) from err
-                delay = self.backoff_seconds * 2 ** (failures - 1)
-                log.warning("%s: X API failed (%s); retry %d in %.1f s", label, reason, failures, delay)
-                self._sleep(delay)
-        raise SourceUnavailable(f"{label}: no answer from the X API after {failures + rate_limited} tries")
+                raise RetriableFailure(reason, cause=err) from None
+
+        retrying = http_retry(
+            RetryPolicy(self.timeout, self.max_attempts, self.backoff_seconds),
+            label,
+            log,
+            sleep=self._sleep,
+            failing="X API",
+            giving_up="the X API",
+            rate_limits=RateLimits(self.max_rate_limit_wait, self.max_rate_limit_retries),
+        )
+        return retrying(attempt)
 
     def pages(self, interval: Interval) -> Iterator[SourcePage[TweetRecord]]:
         self._check_interval(interval)
