@@ -41,17 +41,7 @@ from kafkapipeline.dashboard.models import (
     SentimentWeatherResponse,
     SentimentWeatherSummary,
 )
-from kafkapipeline.health.report import (
-    METRIC_DAG_RUN,
-    METRIC_DLQ,
-    METRIC_DOWN_NODES,
-    METRIC_FRESHNESS,
-    METRIC_LAG,
-    METRIC_LEADERLESS,
-    METRIC_OFFLINE_BROKERS,
-    METRIC_ROWS,
-    METRIC_UNDER_REPLICATED,
-)
+from kafkapipeline.health.report import CLUSTER_METRICS, PIPELINE_METRICS
 
 SENTIMENT_LABELS = ("positive", "negative", "neutral")
 #: VADER's conventional compound-score thresholds; only used for a row whose label is missing.
@@ -59,9 +49,8 @@ VADER_POSITIVE_THRESHOLD = 0.05
 VADER_NEGATIVE_THRESHOLD = -0.05
 #: Fewer hours than this give a meaningless correlation.
 MIN_CORRELATED_HOURS = 3
-HEALTH_METRICS = (METRIC_LAG, METRIC_ROWS, METRIC_DLQ, METRIC_FRESHNESS, METRIC_DAG_RUN)
-#: Replication figures (a cluster's health); on one node they are all zero.
-CLUSTER_METRICS = (METRIC_UNDER_REPLICATED, METRIC_LEADERLESS, METRIC_OFFLINE_BROKERS, METRIC_DOWN_NODES)
+#: The metrics with a panel of their own; the replication ones share the "cluster" table.
+HEALTH_METRICS = PIPELINE_METRICS
 __all__ = ["InvalidTimeRange", "TimeRange", "resolve_time_range"]  # re-exported from bounds
 
 

@@ -20,15 +20,12 @@ METRIC_UNDER_REPLICATED = "under_replicated_partitions"
 METRIC_LEADERLESS = "leaderless_partitions"
 METRIC_OFFLINE_BROKERS = "offline_brokers"
 METRIC_DOWN_NODES = "down_cassandra_nodes"
+#: The figures every install has (the dashboard gives each its own panel).
+PIPELINE_METRICS = (METRIC_LAG, METRIC_ROWS, METRIC_DLQ, METRIC_FRESHNESS, METRIC_DAG_RUN)
+#: Replication figures: what a cluster adds (on one node they are all zero).
+CLUSTER_METRICS = (METRIC_UNDER_REPLICATED, METRIC_LEADERLESS, METRIC_OFFLINE_BROKERS, METRIC_DOWN_NODES)
 #: Metrics whose ``fail`` fails the health task.
-FAILING_METRICS = (
-    METRIC_LAG,
-    METRIC_FRESHNESS,
-    METRIC_UNDER_REPLICATED,
-    METRIC_LEADERLESS,
-    METRIC_OFFLINE_BROKERS,
-    METRIC_DOWN_NODES,
-)
+FAILING_METRICS = (METRIC_LAG, METRIC_FRESHNESS, *CLUSTER_METRICS)
 
 OK = "ok"
 WARN = "warn"
