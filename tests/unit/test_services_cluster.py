@@ -15,6 +15,21 @@ from services_lib import cluster  # noqa: E402
 from services_lib.common import CONF_DIR, ServiceError  # noqa: E402
 
 ADDRS = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
+PORT_VARIABLES = (
+    "KAFKA_PORT",
+    "KAFKA_CONTROLLER_PORT",
+    "CASSANDRA_PORT",
+    "CASSANDRA_STORAGE_PORT",
+    "CASSANDRA_SSL_STORAGE_PORT",
+    "CASSANDRA_JMX_PORT",
+)
+
+
+@pytest.fixture(autouse=True)
+def default_ports(monkeypatch):
+    """The figures below are the default ports; a developer's own port overrides must not leak in."""
+    for name in PORT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
 
 
 def test_addresses_default_and_validation(monkeypatch):
