@@ -43,8 +43,9 @@ from typing import Any
 
 from cassandra import ConsistencyLevel
 from cassandra.cluster import ResponseFuture, Session
-from cassandra.query import UNSET_VALUE, BatchStatement, BatchType, PreparedStatement
+from cassandra.query import UNSET_VALUE, BatchStatement, BatchType, BoundStatement, PreparedStatement
 
+from kafkapipeline.cassandra_bind import RowEncoder
 from kafkapipeline.cassandra_outcome import (
     ROW_ENCODE_ERRORS,
     IdempotentRetryPolicy,
@@ -153,6 +154,8 @@ class ConcurrentRowWriter:
         self.statement.retry_policy = self.retry_policy
         # Unset values need native protocol v4+ (Cassandra 2.2+); on older ones nulls are bound.
         self._prepare_row = unset_nulls if session.cluster.protocol_version >= 4 else _as_is
+        #: The driver's bind of ``unset_nulls(row)``, cheaper: same bytes, or None to bind with the driver.
+        self._encoder = RowEncoder(self.statement)
         self.outcome = WriteOutcome()
         self._in_flight = 0
         self._window = threading.Condition()
@@ -201,6 +204,11 @@ class ConcurrentRowWriter:
 
     def _bind(self, row: tuple[Any, ...], source: Any) -> Any:
         """The bound statement of one row, or None when the driver cannot encode it (rejected)."""
+        values = self._encoder.values(row)
+        if values is not None:
+            bound = BoundStatement(self.statement)
+            bound.raw_values, bound.values = row, values
+            return bound
         try:
             return self.statement.bind(self._prepare_row(row))
         except ROW_ENCODE_ERRORS as err:
@@ -240,8 +248,8 @@ class ConcurrentRowWriter:
                 by_partition[key] = [index]
             else:
                 group.append(index)
-        statement = self.statement
-        prepare_row = self._prepare_row
+        query_id = self.statement.query_id
+        encode = self._encoder.values
         max_rows = self.max_batch_rows
         max_bytes = self.max_batch_bytes
         for group in by_partition.values():
@@ -262,11 +270,14 @@ class ConcurrentRowWriter:
                     batch = self._new_batch()
                     pairs = []
                     size = 0
-                try:
-                    batch.add(statement, prepare_row(row))
-                except ROW_ENCODE_ERRORS as err:  # this row only; the batch is left as it was
-                    self._reject(sources[index], err)
-                    continue
+                values = encode(row) if pairs else None  # a first row goes through add(): routing key
+                if values is not None:
+                    batch._statements_and_parameters.append((True, query_id, values))
+                else:
+                    bound = self._bind(row, sources[index])
+                    if bound is None:  # this row only (rejected); the batch is left as it was
+                        continue
+                    batch.add(bound)
                 pairs.append((row, sources[index]))
                 size += row_size
             if pairs:
