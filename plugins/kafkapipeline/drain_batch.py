@@ -14,6 +14,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
+from kafkapipeline import records_fast
 from kafkapipeline.cassandra_writer import ConcurrentRowWriter
 from kafkapipeline.drain_transaction import BatchTransaction, DrainError
 from kafkapipeline.drain_types import (
@@ -22,11 +23,10 @@ from kafkapipeline.drain_types import (
     PartitionRange,
     RecordKind,
     batch_id_for,
-    decode,
 )
 from kafkapipeline.kafka_snapshot import SnapshotReader, SnapshotReadError
 from kafkapipeline.lag import partition_offsets, topic_partitions
-from kafkapipeline.records import InvalidRecord
+from kafkapipeline.records import InvalidRecord, decode_record_python
 
 log = logging.getLogger(__name__)
 
@@ -147,10 +147,14 @@ class MicroBatch:
     ) -> tuple[list[tuple[Any, ...]], list[Message]]:
         """The rows of ``messages`` and, in the same order, the message each row came from.
 
-        Values are decoded one by one (a bad one is dead-lettered alone), then the decoded
-        records become rows in one call, so tweets are scored as a batch.
+        Values are decoded one by one (a bad one is dead-lettered alone) as
+        :func:`~kafkapipeline.records.decode_record` does: its msgspec shortcut first (called
+        here directly, two calls a message fewer), the reference path when it declines. Then
+        the decoded records become rows in one call, so tweets are scored as a batch.
         """
         spec, pending = self.spec, self.pending
+        record_type = spec.record_type
+        shortcut = records_fast.try_decode  # = decode() for the values it accepts; never raises
         started = time.perf_counter()
         records: list[Any] = []
         sources: list[Message] = []
@@ -161,14 +165,18 @@ class MicroBatch:
                 r.first_offset = offset
             r.last_offset = offset
             r.messages += 1
-            try:
-                records.append(decode(spec, message.value()))
-            except Exception as err:  # whatever one message does, only it is dead-lettered
-                # InvalidRecord (a ValueError) carries the reason; anything else (RecursionError on
-                # deeply nested JSON, OverflowError...) is named by its type.
-                dead_letters.send(message, _reason(err))
-            else:
-                sources.append(message)
+            value = message.value()
+            record = shortcut(record_type, value)
+            if record is None:  # invalid, or valid but beyond the shortcut: the reference path decides
+                try:
+                    record = decode_record_python(record_type, value)
+                except Exception as err:  # whatever one message does, only it is dead-lettered
+                    # InvalidRecord (a ValueError) carries the reason; anything else (RecursionError on
+                    # deeply nested JSON, OverflowError...) is named by its type.
+                    dead_letters.send(message, _reason(err))
+                    continue
+            records.append(record)
+            sources.append(message)
         decoded = self._spent("decode", started)
         if not records:
             return [], []
