@@ -190,8 +190,9 @@ class ConcurrentRowWriter:
             for statement, pairs in self._requests(rows, sources):
                 if self.outcome.first_error is not None:
                     break  # stop adding load to a failing cluster: the batch will not be committed
+                count = len(pairs)  # before sending: a callback may run (and release pairs) at once
                 self._send(statement, pairs, self._on_failure)
-                sent += len(pairs)
+                sent += count
         except Exception as err:  # not a row's fault (those are rejected at bind): reported as a failed write
             with self._window:
                 if self.outcome.first_error is None:
@@ -238,7 +239,29 @@ class ConcurrentRowWriter:
             errback(err, pairs)
             return
         self.outcome.requests += 1
-        future.add_callbacks(self._on_success, errback, callback_args=(pairs,), errback_args=(pairs,))
+        future.add_callbacks(
+            self._finished,
+            self._finished,
+            callback_args=(pairs, statement, self._on_success),
+            errback_args=(pairs, statement, errback),
+        )
+
+    @staticmethod
+    def _finished(result: Any, pairs: list, statement: Any, handler: Callable[[Any, list], None]) -> None:
+        """Run ``handler``, then let go of the request's rows, sources and serialised values.
+
+        The driver's ResponseFuture sits in a reference cycle (its timer and callbacks point back
+        at it) that only the cyclic GC frees. Whatever it holds, rows and Kafka messages included,
+        would wait for a collection and be traversed by each GC generation on the way: about a
+        third of the drain's CPU. Emptied here, they are freed at once. The request is over: the
+        driver calls back only after its last retry.
+        """
+        try:
+            handler(result, pairs)
+        finally:
+            pairs.clear()
+            if isinstance(statement, BatchStatement):
+                statement.clear()
 
     def _batches(self, rows: Sequence[tuple[Any, ...]], sources: Sequence[Any]) -> Iterator[tuple[Any, list]]:
         width = self.spec.partition_key_width

@@ -6,6 +6,7 @@ keeps (snapshot the ends, dead-letter what cannot be a row, commit only after ev
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Sequence
@@ -116,7 +117,21 @@ class MicroBatch:
         return True
 
     def read_and_write(self, writer: ConcurrentRowWriter, dead_letters: BatchTransaction) -> None:
-        """Consume in bulk up to the planned ends (or the budget), handing rows to the writer as they come."""
+        """Consume in bulk up to the planned ends (or the budget), handing rows to the writer as they come.
+
+        The objects that exist before the loop (Airflow, the driver, numpy...: about 200,000) are
+        frozen out of the cyclic GC meanwhile: every full collection would traverse them all
+        (~120 ms, a few times per 50,000 messages, about a fifth of the drain's CPU) while only
+        the batch's own objects can become garbage. They are unfrozen at the end, whatever
+        happens, so nothing is kept longer than until the next collection after the batch.
+        """
+        gc.freeze()
+        try:
+            self._read_and_write(writer, dead_letters)
+        finally:
+            gc.unfreeze()
+
+    def _read_and_write(self, writer: ConcurrentRowWriter, dead_letters: BatchTransaction) -> None:
         reader = self.reader
         started = time.perf_counter()
         try:
