@@ -31,6 +31,10 @@ from kafkapipeline.records import InvalidRecord, decode_record_python
 
 log = logging.getLogger(__name__)
 
+#: Allocations between young GC collections while a batch is read and written (Python's default
+#: is 700); measured on 100k tweets, GC time per run 0.6-0.9 s -> 0.2-0.3 s.
+GC_YOUNG_THRESHOLD = 20_000
+
 
 def _start_offsets(
     consumer: Consumer, topic: str, partitions: Sequence[int], timeout: float
@@ -119,16 +123,25 @@ class MicroBatch:
     def read_and_write(self, writer: ConcurrentRowWriter, dead_letters: BatchTransaction) -> None:
         """Consume in bulk up to the planned ends (or the budget), handing rows to the writer as they come.
 
-        The objects that exist before the loop (Airflow, the driver, numpy...: about 200,000) are
-        frozen out of the cyclic GC meanwhile: every full collection would traverse them all
-        (~120 ms, a few times per 50,000 messages, about a fifth of the drain's CPU) while only
-        the batch's own objects can become garbage. They are unfrozen at the end, whatever
-        happens, so nothing is kept longer than until the next collection after the batch.
+        The cyclic GC is tuned for the loop, and restored at the end whatever happens (nothing
+        is kept longer than until the next collection after the batch):
+
+        * the objects that exist before it (Airflow, the driver, numpy...: about 200,000) are
+          frozen out of it: every full collection would traverse them all (~120 ms, a few times
+          per 50,000 messages, about a fifth of the drain's CPU), while only the batch's own
+          objects can become garbage;
+        * young collections run every :data:`GC_YOUNG_THRESHOLD` allocations instead of 700: a
+          chunk's records, rows and messages die when its writes are acknowledged, and with 700
+          each of them was traversed by a few collections first (~5 us a message).
         """
+        thresholds = gc.get_threshold()
         gc.freeze()
+        if thresholds[0]:  # 0 means automatic collection is off: leave it off
+            gc.set_threshold(max(thresholds[0], GC_YOUNG_THRESHOLD), *thresholds[1:])
         try:
             self._read_and_write(writer, dead_letters)
         finally:
+            gc.set_threshold(*thresholds)
             gc.unfreeze()
 
     def _read_and_write(self, writer: ConcurrentRowWriter, dead_letters: BatchTransaction) -> None:
