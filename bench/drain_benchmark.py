@@ -19,6 +19,11 @@ Usage (services running, see scripts/services)::
     .venv/bin/python bench/drain_benchmark.py --messages 100000
 
 Topics and keyspaces are unique per run and deleted at the end (``--keep`` keeps them).
+
+``--rounds N`` (default 3) times the drain and the drain's write path N times each, in pairs
+whose order alternates, each into fresh keyspaces, and reports the medians: on a small machine
+one pair swings with whatever Cassandra is flushing or compacting from the run before, and the
+ratio of two single figures is mostly that noise. Each round's pair is printed too.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import json
 import multiprocessing
 import os
 import random
+import statistics
 import subprocess
 import sys
 import time
@@ -177,14 +183,31 @@ class Benchmark:
         self.admin = self.hook.admin()
         self.values: list[tuple[bytes, bytes]] = []
         self.results: dict[str, float] = {}
+        self.rounds: dict[str, list[float]] = {}
+        self.round_stages: list[dict[str, float]] = []
+        self.round = 0
+        self.dropped_later: list[str] = []
         self.session: Any = None
+
+    def start_round(self, number: int) -> None:
+        """Fresh keyspaces for the repeated ways, so no round writes over another's rows."""
+        from kafkapipeline.migrations import apply_pending
+
+        self.round = number
+        if number == 0:
+            return
+        for way in ("drain", "ceiling_batched"):
+            self.keyspaces[way] = f"bench_{way}_{self.run_id}_r{number}"
+            self.dropped_later.append(self.keyspaces[way])
+            apply_pending(self.session, self.keyspaces[way])
 
     def timed(self, way: str, label: str, count: int, fn: Callable[[], Any]) -> Any:
         print(f"  running {label} ...", flush=True)
         started = time.perf_counter()
         result = fn()
         seconds = time.perf_counter() - started
-        self.results[way] = count / seconds
+        self.rounds.setdefault(way, []).append(count / seconds)
+        self.results[way] = statistics.median(self.rounds[way])
         print(f"    {count} messages in {seconds:.2f}s", flush=True)
         return result
 
@@ -230,7 +253,7 @@ class Benchmark:
             lambda: drain.drain_topic(
                 self.topic,
                 "tweet",
-                f"bench.drain.{self.run_id}",
+                f"bench.drain.{self.run_id}.r{self.round}",
                 self.n,
                 keyspace=self.keyspaces["drain"],
                 options=self.options,
@@ -239,17 +262,26 @@ class Benchmark:
         )
         if summary.rows_written != self.n or not summary.committed:
             raise RuntimeError(f"drain wrote {summary.rows_written} rows, expected {self.n}")
-        self.stages = summary.stage_microseconds_per_message()
+        self.round_stages.append(summary.stage_microseconds_per_message())
+        self.stages = {
+            stage: statistics.median(r[stage] for r in self.round_stages if stage in r)
+            for stage in self.round_stages[0]
+        }
         self.expect_rows("drain", self.n)
+
+    def finished_rows(self) -> list[tuple[Any, ...]]:
+        from kafkapipeline import cassandra_writer
+        from kafkapipeline.records import TweetRecord
+
+        ingested_at = datetime.now(UTC)
+        return [cassandra_writer.tweet_row(TweetRecord.from_json(v), ingested_at) for _, v in self.values]
 
     def run_ceilings(self) -> None:
         from cassandra.concurrent import execute_concurrent_with_args
 
         from kafkapipeline import cassandra_writer
-        from kafkapipeline.records import TweetRecord
 
-        ingested_at = datetime.now(UTC)
-        rows = [cassandra_writer.tweet_row(TweetRecord.from_json(v), ingested_at) for _, v in self.values]
+        rows = self.finished_rows()
         unset_rows = [cassandra_writer.unset_nulls(row) for row in rows]  # exactly what the drain binds
         statement = self.session.prepare(cassandra_writer.TWEETS.insert_cql(self.keyspaces["ceiling"]))
         outcome = self.timed(
@@ -269,6 +301,11 @@ class Benchmark:
         if failed:
             raise RuntimeError(f"ceiling: {failed} writes failed")
         self.expect_rows("ceiling", self.n)
+
+    def run_write_path(self) -> None:
+        from kafkapipeline import cassandra_writer
+
+        rows = self.finished_rows()
 
         def write_batched() -> cassandra_writer.WriteOutcome:
             writer = cassandra_writer.ConcurrentRowWriter(
@@ -363,7 +400,7 @@ class Benchmark:
         self.expect_rows("per_partition", self.n)
 
     def drop_keyspaces(self) -> None:
-        for keyspace in self.keyspaces.values():
+        for keyspace in {*self.keyspaces.values(), *self.dropped_later}:
             self.session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
 
     def delete_topics(self) -> None:
@@ -393,6 +430,11 @@ class Benchmark:
         for key, label in labels.items():
             if key in results:
                 print(f"  {label:<60} {results[key]:>9,.0f}")
+        pairs = list(zip(self.rounds.get("drain", []), self.rounds.get("ceiling_batched", []), strict=False))
+        if len(pairs) > 1:
+            print("  (medians of the rounds; each round's drain / write path:)")
+            for number, (drained, written) in enumerate(pairs, 1):
+                print(f"    round {number}: {drained:>9,.0f} / {written:>9,.0f} = {drained / written:.0%}")
         if "drain" not in results:
             return
         drain_rate = results["drain"]
@@ -437,9 +479,12 @@ def main(argv: list[str] | None = None) -> int:
         "--per-partition", action="store_true", help="also time one drain process per partition"
     )
     parser.add_argument("--keep", action="store_true", help="keep the topic and keyspaces")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="drain/write-path pairs timed (medians reported; default 3)"
+    )
     args = parser.parse_args(argv)
-    if args.messages < 1 or args.partitions < 1:
-        parser.error("--messages and --partitions must be at least 1")
+    if args.messages < 1 or args.partitions < 1 or args.rounds < 1:
+        parser.error("--messages, --partitions and --rounds must be at least 1")
 
     load_project_env()
     from kafkapipeline.cassandra_session import cassandra_session
@@ -455,10 +500,16 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 for keyspace in bench.keyspaces.values():
                     apply_pending(session, keyspace)
-                if "drain" not in args.skip:
-                    bench.run_drain()
+                for number in range(args.rounds):
+                    bench.start_round(number)
+                    pair = [way for way in ("drain", "ceiling") if way not in args.skip]
+                    for way in pair if number % 2 == 0 else reversed(pair):
+                        if way == "drain":
+                            bench.run_drain()
+                        else:
+                            bench.run_write_path()
                 if "ceiling" not in args.skip:
-                    bench.run_ceilings()
+                    bench.run_ceilings()  # row per request: once, it is far slower
                 if "naive" not in args.skip:
                     bench.run_naive()
                 if args.per_partition:
