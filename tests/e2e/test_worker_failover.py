@@ -27,9 +27,9 @@ from tests.integration.drain_support import committed_offsets, end_offsets, prod
 
 pytestmark = pytest.mark.e2e
 
-#: Enough messages that the drain takes many seconds even on a quiet machine (~13k msg/s).
-DISTINCT = 100_000
-RESENT = 10_000
+#: Enough messages that the drain takes seconds even on a quiet machine (~20k msg/s).
+DISTINCT = 200_000
+RESENT = 20_000
 
 
 def session_of(pid: int) -> int | None:
@@ -72,6 +72,10 @@ def stack(tmp_path_factory, cassandra, kafka_hook) -> Iterator[LocalStack]:
             kafka_hook.admin().delete_topics([*topics, *(f"{t}.dlq" for t in topics)])
 
 
+def row_count(cassandra, keyspace: str) -> int:
+    return cassandra.execute(f"SELECT count(*) FROM {keyspace}.tweets", timeout=60).one()[0]
+
+
 def committed_sum(kafka_hook, topic: str, group: str) -> int:
     return sum(max(offset, 0) for offset in committed_offsets(kafka_hook, topic, group).values())
 
@@ -110,7 +114,11 @@ def test_a_worker_killed_mid_drain_loses_nothing(stack, cassandra, kafka_hook):
     committed_before = committed_sum(kafka_hook, topic, group)
     owner = next((name for name, pid in before.items() if session_of(ti["pid"]) == pid), None)
     assert owner, f"drain pid {ti['pid']} is in no worker's session ({before})"
-    time.sleep(3)  # into the batch: reading, scoring and writing, nothing committed yet
+    # Into the batch: kill once its first rows are in Cassandra (reading, scoring and writing,
+    # nothing committed yet). A fixed sleep was too long once the drain got faster.
+    rows_before = row_count(cassandra, keyspace)
+    writing = lambda: row_count(cassandra, keyspace) > rows_before  # noqa: E731
+    wait_for("the drain to write its first rows", writing, timeout=120, interval=0.1)
 
     victims = session_members(before[owner])
     for pid in victims:

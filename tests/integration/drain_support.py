@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 
 from kafkapipeline.dead_letters import DeadLetter
+from kafkapipeline.kafka_retry import queue_full
 from kafkapipeline.records import TweetRecord, WeatherRecord
 from tests.conftest import unique_name
 
@@ -87,8 +88,9 @@ def produce(
         else:
             placed[message.value()] = (message.partition(), message.offset())
 
+    room = queue_full(producer, 60)  # the pipeline's own back-pressure wait, for large test topics
     for key, value in items:
-        producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
+        room(producer.produce, topic, key=key, value=value, on_delivery=on_delivery)
         producer.poll(0)
     assert producer.flush(60) == 0, "messages not acknowledged by Kafka"
     assert not errors, errors
