@@ -110,3 +110,10 @@ def test_parsing_touches_no_network_and_no_connection():
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["errors"] == {}, report["errors"]
     assert set(report["dags"]) == {p.stem for p in DAG_FILES}
+
+
+def test_the_purge_dag_has_each_streams_retention_param(dag_bag):
+    from kafkapipeline.streams import STREAMS
+
+    params = dag_bag.dags["purge_expired"].params
+    assert {stream.retention_param for stream in STREAMS.values()} <= set(params)

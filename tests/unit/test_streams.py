@@ -276,12 +276,3 @@ def test_a_stream_naming_an_unknown_setting_or_column_fails():
         Stream(**(good | {"csv_required": ("city", "text")}))
     with pytest.raises(ValueError, match="kind 'weather'"):
         Stream(**(good | {"kind": "weather"}))
-
-
-def test_the_purge_dag_has_each_streams_retention_param():
-    from airflow.dag_processing.dagbag import DagBag
-
-    from tests.dags.test_dag_integrity import DAGS_FOLDER
-
-    dag = DagBag(dag_folder=str(DAGS_FOLDER / "purge_expired.py")).get_dag("purge_expired")
-    assert {stream.retention_param for stream in STREAMS.values()} <= set(dag.params)
