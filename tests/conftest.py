@@ -121,10 +121,16 @@ def make_topic(kafka_hook) -> Iterator[Callable[..., str]]:
 @pytest.fixture(scope="session")
 def cassandra():
     """A session on the real Cassandra (no default keyspace), shut down at the end."""
+    from cassandra.policies import ConstantReconnectionPolicy
+
     from kafkapipeline.cassandra_session import cassandra_session
 
     try:
         with cassandra_session() as session:
+            # Some tests stop and restart Cassandra (tests/integration/test_services.py). The
+            # driver's default back-off (doubling up to 10 min) would leave this shared session
+            # without a host for the tests after them; retry every second instead.
+            session.cluster.reconnection_policy = ConstantReconnectionPolicy(delay=1.0)
             session.execute("SELECT release_version FROM system.local")
             yield session
     except Exception as err:

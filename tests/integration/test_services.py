@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from cassandra.cluster import NoHostAvailable
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
@@ -112,12 +113,27 @@ def ensure_up() -> None:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def services_left_up():
+def services_left_up(cassandra):
     ensure_up()
     yield
-    # Whatever happened above, leave both services running for the rest of the suite.
+    # Whatever happened above, leave both services running for the rest of the suite, and the
+    # suite's shared Cassandra session connected again (it lost its host when Cassandra stopped).
     if run("status", *JVM_SERVICES, timeout=120).returncode != 0:
         ensure_up()
+    wait_for_session(cassandra, seconds=120)
+
+
+def wait_for_session(session, *, seconds: float) -> None:
+    """Block until ``session`` answers a query again (its driver reconnects on its own)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            session.execute("SELECT release_version FROM system.local", timeout=10)
+            return
+        except NoHostAvailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
 
 
 def test_status_when_up():
