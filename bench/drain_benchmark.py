@@ -131,14 +131,12 @@ def make_tweets(count: int, seed: int = 7) -> tuple[list[Any], str]:
 
 
 def produce(hook: Any, topic: str, values: list[tuple[bytes, bytes]]) -> None:
+    from kafkapipeline.kafka_retry import queue_full
+
     producer = hook.producer()
+    room = queue_full(producer, 60)  # the pipeline's own bounded wait for room in the local queue
     for key, value in values:
-        while True:
-            try:
-                producer.produce(topic, key=key, value=value)
-                break
-            except BufferError:
-                producer.poll(0.2)
+        room(producer.produce, topic, key=key, value=value)
     remaining = producer.flush(120)
     if remaining:
         raise RuntimeError(f"{remaining} benchmark messages were not acknowledged by Kafka")
@@ -156,6 +154,45 @@ def _drain_partition(topic: str, group_id: str, keyspace: str, partition: int, q
         topic, "tweet", group_id, 10_000_000, partitions=[partition], keyspace=keyspace
     )
     queue.put(("done", summary.messages_read))
+
+
+class ProcessCpu:
+    """CPU seconds of this process and of each local Kafka and Cassandra JVM (read from /proc).
+
+    The drain, Kafka and Cassandra share the machine's cores, so a rate alone does not say where a
+    message's time went: per-process CPU per message does (and whether the cores were saturated).
+    """
+
+    TICKS = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self) -> None:
+        state = Path(os.environ.get("KAFKAPIPELINE_STATE", REPO_ROOT / ".state"))
+        run = state / "cluster" / "run" if os.environ.get("KAFKAPIPELINE_CLUSTER") == "1" else state / "run"
+        self.pids: dict[str, int] = {}
+        for pidfile in sorted(run.glob("*.pid")):
+            if pidfile.stem.startswith(("kafka", "cassandra")):
+                try:
+                    self.pids[pidfile.stem] = int(pidfile.read_text())
+                except ValueError:
+                    continue
+
+    def sample(self) -> dict[str, float]:
+        """CPU seconds so far: ``python`` (this process, all threads), ``kafka`` and ``cassandra`` (all
+        members summed)."""
+        seconds = {"python": time.process_time(), "kafka": 0.0, "cassandra": 0.0}
+        for name, pid in self.pids.items():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            seconds[name.split("-")[0]] += (int(fields[11]) + int(fields[12])) / self.TICKS
+        return seconds
+
+    def cassandra_busy(self, seconds: float = 1.0) -> float:
+        """Cores Cassandra used over the next ``seconds``."""
+        before = self.sample()["cassandra"]
+        time.sleep(seconds)
+        return (self.sample()["cassandra"] - before) / seconds
 
 
 class Benchmark:
@@ -188,6 +225,9 @@ class Benchmark:
         self.round = 0
         self.dropped_later: list[str] = []
         self.session: Any = None
+        self.cpu = ProcessCpu()
+        #: Per way, per round: CPU microseconds per message of each process group.
+        self.cpu_rounds: dict[str, list[dict[str, float]]] = {}
 
     def start_round(self, number: int) -> None:
         """Fresh keyspaces for the repeated ways, so no round writes over another's rows."""
@@ -203,13 +243,40 @@ class Benchmark:
 
     def timed(self, way: str, label: str, count: int, fn: Callable[[], Any]) -> Any:
         print(f"  running {label} ...", flush=True)
+        cpu_before = self.cpu.sample()
         started = time.perf_counter()
         result = fn()
         seconds = time.perf_counter() - started
+        cpu = {k: 1e6 * (v - cpu_before[k]) / count for k, v in self.cpu.sample().items()}
+        self.cpu_rounds.setdefault(way, []).append(cpu)
         self.rounds.setdefault(way, []).append(count / seconds)
         self.results[way] = statistics.median(self.rounds[way])
-        print(f"    {count} messages in {seconds:.2f}s", flush=True)
+        used = ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
+        print(f"    {count} messages in {seconds:.2f}s; CPU us per message: {used}", flush=True)
+        if not self.args.no_settle:
+            self.settle(self.keyspaces.get(way))
         return result
+
+    def settle(self, keyspace: str | None) -> None:
+        """Flush what a way wrote and wait for Cassandra to go quiet, outside every timed window.
+
+        Otherwise the memtables of one way are flushed (and compacted) during a later way's window,
+        and that way pays for its predecessor: the alternating rounds swung by 20 points.
+        """
+        if keyspace:
+            nodes = len([p for p in self.cpu.pids if p.startswith("cassandra")]) or 1
+            cluster = os.environ.get("KAFKAPIPELINE_CLUSTER") == "1"
+            for node in range(1, nodes + 1):
+                where = ["--cluster", "--node", str(node)] if cluster else []
+                subprocess.run(
+                    [str(REPO_ROOT / "scripts" / "services"), "nodetool", *where, "--", "flush", keyspace],
+                    check=False,
+                    capture_output=True,
+                    timeout=300,
+                )
+        deadline = time.monotonic() + 120
+        while self.cpu.cassandra_busy() > 0.15 and time.monotonic() < deadline:
+            pass
 
     def count_rows(self, way: str) -> int:
         return self.session.execute(f"SELECT count(*) FROM {self.keyspaces[way]}.tweets", timeout=120).one()[
@@ -415,6 +482,23 @@ class Benchmark:
             except Exception as err:
                 print(f"  could not delete a benchmark topic: {err}")
 
+    def report_cpu(self, labels: dict[str, str]) -> None:
+        """Median CPU per message of each way, per process group, against the cores' capacity."""
+        if not self.cpu_rounds:
+            return
+        cores = os.cpu_count() or 1
+        print()
+        print(f"CPU microseconds per message (medians; {cores} cores: 1e6/rate x {cores} is what they hold):")
+        print(f"  {'':<48} {'python':>8} {'cassandra':>9} {'kafka':>7} {'of':>7}")
+        for way, rounds in self.cpu_rounds.items():
+            median = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
+            capacity = 1e6 / self.results[way] * cores
+            label = labels.get(way, way)[:48]
+            print(
+                f"  {label:<48} {median['python']:>8.1f} {median['cassandra']:>9.1f} "
+                f"{median['kafka']:>7.1f} {capacity:>7.1f}"
+            )
+
     def report(self) -> None:
         results, n = self.results, self.n
         extrapolated = " (smaller sample)" if self.naive_n != n else ""
@@ -435,6 +519,7 @@ class Benchmark:
             print("  (medians of the rounds; each round's drain / write path:)")
             for number, (drained, written) in enumerate(pairs, 1):
                 print(f"    round {number}: {drained:>9,.0f} / {written:>9,.0f} = {drained / written:.0%}")
+        self.report_cpu(labels)
         if "drain" not in results:
             return
         drain_rate = results["drain"]
@@ -479,6 +564,11 @@ def main(argv: list[str] | None = None) -> int:
         "--per-partition", action="store_true", help="also time one drain process per partition"
     )
     parser.add_argument("--keep", action="store_true", help="keep the topic and keyspaces")
+    parser.add_argument(
+        "--no-settle",
+        action="store_true",
+        help="do not flush and wait for a quiet Cassandra after each way (faster, noisier)",
+    )
     parser.add_argument(
         "--rounds", type=int, default=3, help="drain/write-path pairs timed (medians reported; default 3)"
     )
