@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from numba import njit
+from numba.core.errors import NumbaError
 
 from kafkapipeline.sentiment_model import features
 
@@ -54,6 +55,10 @@ _ASCII_NORMAL[features._ASCII_CLASS[:128] == _SPACE] = 0x20
 assert features._BREAK_CODES.max() < 128, "the kernel looks clause breaks up among ASCII"
 _ASCII_BREAK = np.zeros(128, dtype=np.bool_)
 _ASCII_BREAK[features._BREAK_CODES] = True
+
+
+class CompileError(RuntimeError):
+    """The kernel did not compile for the arrays given (``logits`` then scores with numpy)."""
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -153,7 +158,7 @@ def logits_kernel(  # noqa: PLR0912, PLR0915, PLR0917 - one pass per text; plain
         prev1 = -1
         prev2 = -1
         for i in range(start, stop):
-            c = np.int64(codes[i])
+            c = int(codes[i])
             if c < 128:
                 cls = ascii_class[c]
                 c = ascii_normal[c]
@@ -263,6 +268,13 @@ def logits(texts: Sequence[str], model: Weights, out: np.ndarray) -> None:
     codes, lengths = features.joined_code_points(texts)
     offsets = np.zeros(lengths.size + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
+    try:
+        _run_kernel(codes, offsets, model, out)
+    except NumbaError as err:
+        raise CompileError(f"{type(err).__name__}: {err}") from err
+
+
+def _run_kernel(codes: np.ndarray, offsets: np.ndarray, model: Weights, out: np.ndarray) -> None:
     logits_kernel(
         codes,
         offsets,
