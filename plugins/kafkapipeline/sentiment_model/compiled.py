@@ -53,6 +53,7 @@ _ASCII_NORMAL = np.arange(128, dtype=np.int64)
 _ASCII_NORMAL[(_ASCII_NORMAL >= 0x31) & (_ASCII_NORMAL <= 0x39)] = 0x30
 _ASCII_NORMAL[features._ASCII_CLASS[:128] == _SPACE] = 0x20
 assert features._BREAK_CODES.max() < 128, "the kernel looks clause breaks up among ASCII"
+assert features.CHAR_NGRAM == 4, "the kernel's character n-gram hash is unrolled for 4"
 _ASCII_BREAK = np.zeros(128, dtype=np.bool_)
 _ASCII_BREAK[features._BREAK_CODES] = True
 
@@ -115,7 +116,7 @@ def logits_kernel(  # noqa: PLR0912, PLR0915, PLR0917 - one pass per text; plain
     ascii_class: np.ndarray,  # int8 (129,), features._ASCII_CLASS
     ascii_normal: np.ndarray,  # int64 (128,), what _normalise makes of each ASCII code point
     token_mult: np.ndarray,  # uint64 (32,)
-    char_mult: np.ndarray,  # uint64 (CHAR_NGRAM,)
+    char_mult: np.ndarray,  # uint64 (CHAR_NGRAM,), CHAR_NGRAM == 4
     consts: np.ndarray,  # uint64: char shift multiplier, word, bigram and negation salts, bigram
     # multiplier, bucket shift, lexicon prefix shift, negator filter shift
     negators: np.ndarray,  # uint64, sorted token hashes of the negators
@@ -142,6 +143,10 @@ def logits_kernel(  # noqa: PLR0912, PLR0915, PLR0917 - one pass per text; plain
     shift = consts[5]
     present_shift = consts[6]
     filter_shift = consts[7]
+    mult0 = char_mult[0]
+    mult1 = char_mult[1]
+    mult2 = char_mult[2]
+    mult3 = char_mult[3]
     n_texts = offsets.size - 1
     longest = 0
     for r in range(n_texts):
@@ -176,14 +181,12 @@ def logits_kernel(  # noqa: PLR0912, PLR0915, PLR0917 - one pass per text; plain
             prev1 = c
 
         # Character 4-grams (rolling linear hash, multiply-shift bucket), summed in text order.
-        n = char_mult.size
         char0 = 0.0
         char1 = 0.0
-        char_count = max(m - (n - 1), 0)
+        char_count = max(m - 3, 0)  # CHAR_NGRAM == 4, unrolled
         for i in range(char_count):
-            h = np.uint64(0)
-            for k in range(n):
-                h += np.uint64(norm[i + k]) * char_mult[k]
+            h = np.uint64(norm[i]) * mult0 + np.uint64(norm[i + 1]) * mult1
+            h += np.uint64(norm[i + 2]) * mult2 + np.uint64(norm[i + 3]) * mult3
             buckets[i] = np.int64((h * char_shift_mult) >> shift)
         for i in range(char_count):  # gathered apart: the loads overlap
             char0 += np.float64(table[buckets[i], 0])
