@@ -10,7 +10,7 @@ whole batch (``features.py``): about 130,000 tweets/s on one core (bench/sentime
 Why a compiled kernel too (``compiled.py``, numba): the drain scores in one Python process on
 cores shared with Cassandra, and scoring was its costliest step (~6-12 us a tweet in ~20 numpy
 passes). The kernel computes the same logits (to ~1e-15) walking each text once or twice, in
-about a third of the time. Importing numba and loading the cached kernel costs ~0.4 s of CPU once
+about a third of the time. Importing numba and loading the cached kernel costs ~0.5 s of CPU once
 per process, so ``KAFKAPIPELINE_SCORING_KERNEL=auto`` (the default) scores on numpy until the
 process has met ``COMPILED_MIN_TEXTS`` texts, then loads the kernel; ``numpy`` and ``compiled``
 force one path. Without numba, or if the kernel fails to compile, numpy scores (one warning).
@@ -55,10 +55,11 @@ CHUNK_TEXTS = 2000
 #: Label of each class id, in the order of the training data's ids (0, 1, 2).
 CLASS_LABELS = (NEGATIVE, NEUTRAL, POSITIVE)
 #: Texts a process scores on numpy before ``auto`` loads the compiled kernel (a batch this big
-#: loads it at once). Loading costs ~0.4 s of CPU once per process (numba's import and the cached
-#: kernel's load; measured in fresh processes, bench/sentiment_eval.py); the kernel saves ~4 us a
-#: tweet, so it pays for itself after ~100,000 tweets: scoring on numpy until then never costs more
-#: than twice the better choice made knowing the future (a drain of 20 tweets pays nothing).
+#: loads it at once). Loading costs 0.4-0.8 s of CPU once per process (numba's import and the
+#: cached kernel's load, measured in fresh processes by bench/sentiment_eval.py; ~0.2 s of it is
+#: numba importing scipy where requirements-dev installed it); the kernel saves ~5 us a tweet, so it
+#: pays for itself after ~100,000 tweets. Scoring on numpy until then never costs more than twice
+#: what the better choice made knowing the future would, and a drain of 20 tweets pays nothing.
 COMPILED_MIN_TEXTS = 100_000
 
 log = logging.getLogger(__name__)
