@@ -167,7 +167,7 @@ def _use_kernel(n_texts: int) -> bool:
         try:
             from kafkapipeline.sentiment_model import compiled
         except ImportError as err:
-            _kernel_unavailable(f"numba does not import ({err})")
+            _kernel_unavailable(f"the compiled kernel does not import ({err})")
             return False
         _compiled_logits = compiled.logits
     return True

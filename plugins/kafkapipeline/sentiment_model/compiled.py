@@ -4,15 +4,17 @@ Why: the numpy featuriser (``features.py``) makes ~20 whole-batch passes and mat
 feature (token hashes, n-gram buckets, row ids) before ``logits`` gathers and sums their weights;
 at ~12 us a tweet it was the drain's costliest step. This kernel walks each text once to
 normalise it into a small buffer and once more to hash tokens, negation scopes, word and character
-n-grams and lexicon valences, adding each weight as it goes: no per-feature arrays.
+n-grams and lexicon valences; a text's buckets go into a small buffer whose weights are then
+gathered in one tight loop (the loads overlap): no batch-wide per-feature arrays.
 
 It reproduces ``features.featurise`` + ``sentiment_model.logits`` step by step (same constants,
 same hashes, weights summed in float64 in the numpy path's order), so the two agree to ~1e-15;
 ``tests/unit/test_sentiment_compiled.py`` pins that. A change to ``features.py`` must be made here
 too. Lowering, capping and decoding to code points stay in Python (``features.joined_code_points``).
 
-Importing this module imports numba (~0.3 s); ``sentiment_model.logits`` imports it only when a
-process has enough texts to score (``COMPILED_MIN_TEXTS``). The compiled kernel is cached on disk
+Importing this module imports numba (~0.2 s of CPU) and the first call loads the cached kernel
+(~0.2-0.5 s); ``sentiment_model.logits`` imports it only once a process has enough texts to
+score (``COMPILED_MIN_TEXTS``). The compiled kernel is cached on disk
 (``cache=True``, numba's ``__pycache__``), so only the first process ever compiles it.
 """
 
@@ -52,8 +54,8 @@ _NEGATOR_FILTER[(_NEGATORS >> np.uint64(52)).astype(np.int64)] = True
 _ASCII_NORMAL = np.arange(128, dtype=np.int64)
 _ASCII_NORMAL[(_ASCII_NORMAL >= 0x31) & (_ASCII_NORMAL <= 0x39)] = 0x30
 _ASCII_NORMAL[features._ASCII_CLASS[:128] == _SPACE] = 0x20
-assert features._BREAK_CODES.max() < 128, "the kernel looks clause breaks up among ASCII"
-assert features.CHAR_NGRAM == 4, "the kernel's character n-gram hash is unrolled for 4"
+if features._BREAK_CODES.max() >= 128 or features.CHAR_NGRAM != 4:
+    raise ImportError("compiled.py looks clause breaks up among ASCII and hashes 4-grams: update it")
 _ASCII_BREAK = np.zeros(128, dtype=np.bool_)
 _ASCII_BREAK[features._BREAK_CODES] = True
 
