@@ -235,6 +235,26 @@ def test_without_numba_numpy_scores_and_says_so_once(monkeypatch, caplog):
     assert sentiment_model._kernel_failed and sentiment_model._compiled_logits is None
 
 
+def test_a_kernel_numba_cannot_cache_falls_back_to_numpy(monkeypatch, caplog):
+    """numba raises RuntimeError at decoration when no cache folder is writable (read-only installs)."""
+    import numba
+
+    monkeypatch.setenv("KAFKAPIPELINE_SCORING_KERNEL", "numpy")
+    expected = sentiment_model.score_batch(ALL_TWEETS)
+
+    def no_cache(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("cannot cache function 'logits_kernel': no locator available for file")
+
+    monkeypatch.setattr(numba, "njit", no_cache)
+    monkeypatch.delitem(sys.modules, "kafkapipeline.sentiment_model.compiled")
+    monkeypatch.delattr(sentiment_model, "compiled")
+    monkeypatch.setenv("KAFKAPIPELINE_SCORING_KERNEL", "compiled")
+    with caplog.at_level(logging.WARNING, logger=sentiment_model.__name__):
+        assert sentiment_model.score_batch(ALL_TWEETS) == expected
+    warnings = [r.getMessage() for r in caplog.records if r.name == sentiment_model.__name__]
+    assert len(warnings) == 1 and "no locator available" in warnings[0], warnings
+
+
 def test_a_kernel_that_does_not_compile_falls_back_to_numpy(monkeypatch, caplog):
     from numba.core.errors import TypingError
 

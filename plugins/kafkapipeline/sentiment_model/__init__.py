@@ -166,7 +166,8 @@ def _use_kernel(n_texts: int) -> bool:
     if _compiled_logits is None:
         try:
             from kafkapipeline.sentiment_model import compiled
-        except ImportError as err:
+        # RuntimeError: numba refuses cache=True when no cache folder is writable.
+        except (ImportError, RuntimeError, OSError) as err:
             _kernel_unavailable(f"the compiled kernel does not import ({err})")
             return False
         _compiled_logits = compiled.logits
