@@ -6,8 +6,11 @@ class, seed 13; ``scripts/train-sentiment`` never trains on it): 3-class accurac
 and the confusion matrix, for the model and for VADER with its authors' thresholds.
 
 Speed: tweets per second on one core (CPU time of this process), scoring the held-out tweets
-cycled to ``--tweets`` texts: the model in batches of ``--batch``, VADER one tweet at a time (it
-has no batch mode). Best of ``--repeat`` runs, as other processes share the machine.
+cycled to ``--tweets`` texts: the model in batches of ``--batch``, on its numpy path and on its
+compiled kernel (``KAFKAPIPELINE_SCORING_KERNEL``), VADER one tweet at a time (it has no batch
+mode). Best of ``--repeat`` runs, as other processes share the machine. Then, each in a fresh
+process, what the kernel costs before its first tweet: numba's import and loading the cached
+kernel, and compiling it with an empty cache (the first process ever, ``NUMBA_CACHE_DIR``).
 
 Usage::
 
@@ -20,7 +23,10 @@ it the benchmark says so and exits 0.
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -54,6 +60,32 @@ def per_second(score: Callable[[list[str]], object], texts: list[str], batch: in
             score(texts[start : start + batch])
         best = min(best, time.process_time() - started)
     return len(texts) / best
+
+
+#: Run in a fresh process: CPU seconds of numba's import and of the kernel's first call.
+KERNEL_START = """
+import sys, time
+sys.path.insert(0, {plugins!r})
+import numpy as np
+from kafkapipeline import sentiment_model
+model = sentiment_model.weights()
+started = time.process_time()
+from kafkapipeline.sentiment_model import compiled
+imported = time.process_time()
+compiled.logits(["warm up"], model, np.empty((1, 2)))
+print(imported - started, time.process_time() - imported)
+"""
+
+
+def kernel_start(cache_dir: str | None = None) -> tuple[float, float]:
+    """(import, first call) CPU seconds in a fresh process; ``cache_dir``: numba's, empty = compile."""
+    env = dict(os.environ)
+    if cache_dir is not None:
+        env["NUMBA_CACHE_DIR"] = cache_dir
+    code = KERNEL_START.format(plugins=str(REPO_ROOT / "plugins"))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    imported, first = map(float, out.stdout.split())
+    return imported, first
 
 
 def print_figures(name: str, fig: evaluation.Figures) -> None:
@@ -116,17 +148,36 @@ def main() -> None:
 
     cycled = [texts[i % len(texts)] for i in range(args.tweets)]
     sentiment_model.weights()  # loading is not part of scoring
-    model_rate = per_second(sentiment_model.score_batch, cycled, args.batch, args.repeat)
+    rates = {}
+    for kernel in ("numpy", "compiled"):
+        os.environ["KAFKAPIPELINE_SCORING_KERNEL"] = kernel
+        sentiment_model.score_batch(cycled[:10])  # the kernel's import and load are timed below
+        rates[kernel] = per_second(sentiment_model.score_batch, cycled, args.batch, args.repeat)
     vader_rate = per_second(vader, cycled[: args.vader_tweets], args.batch, 1)
     mean_chars = sum(map(len, cycled)) / len(cycled)
     print(
         f"\nspeed on one core (CPU time, best of {args.repeat}; tweets average {mean_chars:.0f} characters):"
     )
+    for kernel, rate in rates.items():
+        print(
+            f"  {sentiment_model.MODEL_NAME:<12} {rate:>10,.0f} tweets/s  {1e6 / rate:5.2f} us/tweet"
+            f"  ({kernel}, score_batch, {args.batch:,} a call)"
+        )
+    print(f"  {'VADER':<12} {vader_rate:>10,.0f} tweets/s  {1e6 / vader_rate:5.2f} us/tweet  (one at a time)")
+    print(f"  kernel / numpy: {rates['compiled'] / rates['numpy']:.2f}x")
+
+    imported, loaded = kernel_start()
+    with tempfile.TemporaryDirectory() as empty:
+        _, compiled = kernel_start(empty)
     print(
-        f"  {sentiment_model.MODEL_NAME:<12} {model_rate:>10,.0f} tweets/s"
-        f"  (score_batch, {args.batch:,} a call)"
+        f"\ncompiled kernel, fresh process (CPU): numba import {imported:.2f} s + cached kernel load "
+        f"{loaded:.2f} s = {imported + loaded:.2f} s; with an empty cache, compile {compiled:.2f} s"
     )
-    print(f"  {'VADER':<12} {vader_rate:>10,.0f} tweets/s  (one at a time)")
+    saved = 1 / rates["numpy"] - 1 / rates["compiled"]
+    print(
+        f"  pays for itself after {(imported + loaded) / saved:,.0f} tweets a process "
+        f"(COMPILED_MIN_TEXTS = {sentiment_model.COMPILED_MIN_TEXTS:,})"
+    )
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import re
 import sys
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasGenerator, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -173,6 +173,12 @@ class PipelineSettings(BaseSettings):
         le=64,
         description="Default of the drains' `partition_groups` Param: mapped drain tasks per run, "
         "each owning a disjoint set of partitions (1: one task drains every partition)",
+    )
+    scoring_kernel: Literal["numpy", "compiled", "auto"] = Field(
+        default="auto",
+        description="How the sentiment model scores: `numpy`, `compiled` (the numba kernel, ~3x faster) "
+        "or `auto` (the kernel once the process has scored `COMPILED_MIN_TEXTS` texts, 100,000); "
+        "without numba, numpy",
     )
     retention_days_tweets: int = Field(
         default=0,

@@ -147,6 +147,8 @@ def type_label(field: FieldInfo) -> str:
         annotation = next(arg for arg in typing.get_args(annotation) if arg is not type(None))
     if typing.get_origin(annotation) is tuple:
         label = "list (comma separated)"
+    elif typing.get_origin(annotation) is typing.Literal:
+        label = "one of " + ", ".join(f"`{choice}`" for choice in typing.get_args(annotation))
     else:
         label = _KINDS.get(annotation, getattr(annotation, "__name__", str(annotation)))
     bounds = [

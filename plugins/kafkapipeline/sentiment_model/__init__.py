@@ -7,6 +7,14 @@ is a 3-class logistic regression (negative / neutral / positive) trained by
 downloaded at run time. A batch is featurised and scored with a few numpy operations over the
 whole batch (``features.py``): about 130,000 tweets/s on one core (bench/sentiment_eval.py).
 
+Why a compiled kernel too (``compiled.py``, numba): the drain scores in one Python process on
+cores shared with Cassandra, and scoring was its costliest step (~6-12 us a tweet in ~20 numpy
+passes). The kernel computes the same logits (to ~1e-15) walking each text once or twice, in
+about a third of the time. Importing numba and loading the cached kernel costs ~0.5 s of CPU once
+per process, so ``KAFKAPIPELINE_SCORING_KERNEL=auto`` (the default) scores on numpy until the
+process has met ``COMPILED_MIN_TEXTS`` texts, then loads the kernel; ``numpy`` and ``compiled``
+force one path. Without numba, or if the kernel fails to compile, numpy scores (one warning).
+
 The output keeps VADER's contract (``kafkapipeline.sentiment.Sentiment``): the score is
 P(positive) - P(negative), in [-1, 1]; the label is the most probable class, so a Positive label
 always has a positive score and a Negative one a negative score. Blank text is Neutral 0.0.
@@ -18,6 +26,7 @@ the weights load once per process, on the first call that scores.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +35,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from kafkapipeline.sentiment import NEGATIVE, NEUTRAL, POSITIVE, Sentiment
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import numpy as np
 
     from kafkapipeline.sentiment_model.features import Lexicon
@@ -43,6 +54,15 @@ MAX_CHARS = 560
 CHUNK_TEXTS = 2000
 #: Label of each class id, in the order of the training data's ids (0, 1, 2).
 CLASS_LABELS = (NEGATIVE, NEUTRAL, POSITIVE)
+#: Texts a process scores on numpy before ``auto`` loads the compiled kernel (a batch this big
+#: loads it at once). Loading costs 0.4-0.8 s of CPU once per process (numba's import and the
+#: cached kernel's load, measured in fresh processes by bench/sentiment_eval.py; ~0.2 s of it is
+#: numba importing scipy where requirements-dev installed it); the kernel saves ~5 us a tweet, so it
+#: pays for itself after ~100,000 tweets. Scoring on numpy until then never costs more than twice
+#: what the better choice made knowing the future would, and a drain of 20 tweets pays nothing.
+COMPILED_MIN_TEXTS = 100_000
+
+log = logging.getLogger(__name__)
 
 
 class Weights(NamedTuple):
@@ -119,14 +139,53 @@ def _check_texts(texts: Sequence[Any]) -> None:
             raise TypeError(f"texts[{index}] is {type(text).__name__}, not str")
 
 
+#: The compiled kernel's ``logits`` once loaded; ``_kernel_failed``: numba missing or the kernel
+#: did not compile (warned once), numpy from then on; ``_numpy_texts``: texts scored on numpy.
+_compiled_logits: Callable[[Sequence[str], Weights, np.ndarray], None] | None = None
+_kernel_failed = False
+_numpy_texts = 0
+
+
+def _kernel_unavailable(reason: str) -> None:
+    global _kernel_failed  # noqa: PLW0603 - the process's choice, made once
+    if not _kernel_failed:
+        log.warning("sentiment scoring falls back to numpy: %s", reason)
+    _kernel_failed = True
+
+
+def _use_kernel(n_texts: int) -> bool:
+    """Whether this batch goes to the compiled kernel (``KAFKAPIPELINE_SCORING_KERNEL``)."""
+    global _compiled_logits  # noqa: PLW0603 - loaded once per process
+    from kafkapipeline import settings
+
+    choice = settings.current().scoring_kernel
+    if choice == "numpy" or _kernel_failed:
+        return False
+    if choice == "auto" and _compiled_logits is None and _numpy_texts + n_texts < COMPILED_MIN_TEXTS:
+        return False
+    if _compiled_logits is None:
+        try:
+            from kafkapipeline.sentiment_model import compiled
+        # RuntimeError: numba refuses cache=True when no cache folder is writable.
+        except (ImportError, RuntimeError, OSError) as err:
+            _kernel_unavailable(f"the compiled kernel does not import ({err})")
+            return False
+        _compiled_logits = compiled.logits
+    return True
+
+
 def logits(texts: Sequence[str], model: Weights | None = None) -> np.ndarray:
     """(n, 2) logits of Negative and Positive relative to Neutral; NaN rows for blank texts."""
+    global _numpy_texts  # noqa: PLW0603 - counts towards COMPILED_MIN_TEXTS
     import numpy as np
 
     from kafkapipeline.sentiment_model import features
 
     model = model or weights()
     out = np.empty((len(texts), 2), dtype=np.float64)
+    if _use_kernel(len(texts)) and _kernel_logits(texts, model, out):
+        return out
+    _numpy_texts += len(texts)
     pairs = model.table.view(np.float64).ravel()  # one 8-byte gather fetches both weights
     for start in range(0, len(texts), CHUNK_TEXTS):
         chunk = list(texts[start : start + CHUNK_TEXTS])
@@ -151,6 +210,24 @@ def logits(texts: Sequence[str], model: Weights | None = None) -> np.ndarray:
         z[n_words == 0] = np.nan
         out[start : start + len(chunk)] = z
     return out
+
+
+def _kernel_logits(texts: Sequence[str], model: Weights, out: np.ndarray) -> bool:
+    """Fill ``out`` with the compiled kernel; False (numpy's turn) if it does not compile."""
+    from kafkapipeline.sentiment_model.compiled import CompileError
+
+    assert _compiled_logits is not None
+    for start in range(0, len(texts), CHUNK_TEXTS):
+        chunk = list(texts[start : start + CHUNK_TEXTS])
+        try:
+            _compiled_logits(chunk, model, out[start : start + len(chunk)])
+        except (AttributeError, TypeError):
+            _check_texts(chunk)
+            raise
+        except CompileError as err:
+            _kernel_unavailable(f"the compiled kernel failed: {err}")
+            return False
+    return True
 
 
 def score_arrays(texts: Sequence[str], model: Weights | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -104,6 +104,13 @@ def _mix(h: np.ndarray) -> np.ndarray:
 
 def _code_points(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Lowered, capped texts as one code-point array (each text padded by a space) and row ids."""
+    codes, lengths = joined_code_points(texts)
+    return codes, np.repeat(np.arange(lengths.size, dtype=np.int64), lengths)
+
+
+def joined_code_points(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Lowered, capped texts as one code-point array, each text padded by a space on both sides,
+    and each padded text's length (the compiled kernel takes these instead of row ids)."""
     if not texts:
         return np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.int64)
     lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
@@ -116,8 +123,7 @@ def _code_points(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
         joined = " " + "  ".join(texts) + " "
     codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).copy()
-    rows = np.repeat(np.arange(len(texts), dtype=np.int64), lengths + 2)
-    return codes, rows
+    return codes, lengths + 2
 
 
 def _classes(codes: np.ndarray) -> np.ndarray:
