@@ -145,10 +145,11 @@ def produce(hook: Any, topic: str, values: list[tuple[bytes, bytes]]) -> None:
 def _drain_partition(topic: str, group_id: str, keyspace: str, partition: int, queue: Any) -> None:
     """One process of the per-partition way (what one mapped task per partition would do)."""
     load_project_env()
-    from kafkapipeline import drain
+    from kafkapipeline import drain, sentiment_model
     from kafkapipeline.sentiment import analyzer
 
     analyzer()
+    sentiment_model.preload()
     queue.put(("ready", partition))
     summary = drain.drain_topic(
         topic, "tweet", group_id, 10_000_000, partitions=[partition], keyspace=keyspace
@@ -289,7 +290,7 @@ class Benchmark:
             raise RuntimeError(f"{way}: the table holds {rows} rows, expected {expected}")
 
     def setup(self) -> None:
-        from kafkapipeline import settings
+        from kafkapipeline import sentiment_model, settings
         from kafkapipeline.sentiment import analyzer
         from kafkapipeline.topics import TopicSpec, ensure_topics
 
@@ -309,6 +310,9 @@ class Benchmark:
             f"  produced {self.n} messages in {time.perf_counter() - started:.1f}s (not part of any figure)"
         )
         analyzer()  # the lexicon loads once per process, not per message: keep it out of every figure
+        # As a Celery worker does before it forks the drain tasks (kafkapipeline.celery_config).
+        sentiment_model.preload()
+        print(f"  sentiment model: {sentiment_model.MODEL_NAME}, {sentiment_model.kernel_in_use()} scoring")
 
     def run_drain(self) -> None:
         from kafkapipeline import drain

@@ -94,6 +94,9 @@ export AIRFLOW__CELERY__WORKER_CONCURRENCY="${AIRFLOW__CELERY__WORKER_CONCURRENC
 # killed worker's message goes back to the queue instead of being lost with it.
 export AIRFLOW__CELERY__TASK_ACKS_LATE="${AIRFLOW__CELERY__TASK_ACKS_LATE:-True}"
 export AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER="${AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER:-1}"
+# Airflow's Celery settings plus a worker_init hook that loads the sentiment kernel once per worker,
+# so the tasks it forks inherit it (plugins/kafkapipeline/celery_config.py).
+export AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS="${AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS:-kafkapipeline.celery_config.CELERY_CONFIG}"
 # Redis re-delivers an unacknowledged message after this many seconds (the provider's default
 # is 24 h). Longer than any task runs here (a drain is bounded); the failover itself comes
 # from the heartbeat timeout below, which fails or retries the task first.

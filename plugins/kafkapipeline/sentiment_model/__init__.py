@@ -174,6 +174,28 @@ def _use_kernel(n_texts: int) -> bool:
     return True
 
 
+def preload() -> bool:
+    """Load the weights and the compiled kernel now, unless ``KAFKAPIPELINE_SCORING_KERNEL=numpy``.
+
+    For a process that forks the ones that score: Airflow runs each task in a process forked from
+    its Celery worker (:mod:`kafkapipeline.celery_config` calls this once there), so every drain
+    inherits a loaded kernel instead of paying ~0.5 s to load it, and ``auto`` scores with it from
+    the first tweet. True when the kernel is ready; False means numpy scores (already warned).
+    """
+    import numpy as np
+
+    model = weights()
+    if not _use_kernel(COMPILED_MIN_TEXTS):  # as big as a batch that loads it at once
+        return False
+    # The first call loads the machine code from numba's cache (or compiles it): now, not in a task.
+    return _kernel_logits(["preload"], model, np.empty((1, 2), dtype=np.float64))
+
+
+def kernel_in_use() -> str:
+    """``compiled`` once this process has the kernel loaded, else ``numpy`` (for logs and reports)."""
+    return "compiled" if _compiled_logits is not None and not _kernel_failed else "numpy"
+
+
 def logits(texts: Sequence[str], model: Weights | None = None) -> np.ndarray:
     """(n, 2) logits of Negative and Positive relative to Neutral; NaN rows for blank texts."""
     global _numpy_texts  # noqa: PLW0603 - counts towards COMPILED_MIN_TEXTS
