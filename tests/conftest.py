@@ -53,6 +53,26 @@ def unique_name(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
 
 
+def run_in_fresh_interpreter(code: str, env: dict[str, str] | None = None) -> str:
+    """Run ``code`` in a new interpreter that sees only plugins/ and return what it printed.
+
+    For what a process loads (numba, the weights): this process's state is neither seen nor changed.
+    """
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO_ROOT,
+        env={"PYTHONPATH": str(REPO_ROOT / "plugins"), "PATH": "/usr/bin:/bin", **(env or {})},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
 @pytest.fixture(scope="session")
 def reference_data() -> Path:
     """The recorded real files of ../shared/reference-data (read there, never copied into the repo).

@@ -177,8 +177,8 @@ class PipelineSettings(BaseSettings):
     scoring_kernel: Literal["numpy", "compiled", "auto"] = Field(
         default="auto",
         description="How the sentiment model scores: `numpy`, `compiled` (the numba kernel, ~3x faster) "
-        "or `auto` (the kernel once the process has scored `COMPILED_MIN_TEXTS` texts, 100,000); "
-        "without numba, numpy",
+        "or `auto` (the kernel when the process has it loaded, as Celery workers do for their tasks, "
+        "or once it has scored `COMPILED_MIN_TEXTS` texts, 100,000); without numba, numpy",
     )
     retention_days_tweets: int = Field(
         default=0,

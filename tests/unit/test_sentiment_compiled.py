@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import random
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 
 from kafkapipeline import sentiment_model
 from kafkapipeline.sentiment_model import MAX_CHARS, evaluation, features
+from tests.conftest import run_in_fresh_interpreter
 from tests.unit.test_sentiment_model import ALL_TWEETS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -297,16 +297,7 @@ from kafkapipeline import sentiment_model
 sentiment_model.score_batch(["I love it"] * 20)
 print("numba" in sys.modules)
 """
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=REPO_ROOT,
-        env={"PYTHONPATH": str(REPO_ROOT / "plugins"), "PATH": "/usr/bin:/bin"},
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "False"
+    assert run_in_fresh_interpreter(code).strip() == "False"
 
 
 def test_joined_code_points_are_what_the_numpy_path_reads():

@@ -17,6 +17,7 @@ import pytest
 from kafkapipeline import sentiment_model
 from kafkapipeline.sentiment import LABELS, NEGATIVE, NEUTRAL, POSITIVE, Sentiment
 from kafkapipeline.sentiment_model import MAX_CHARS, evaluation, features, score_batch, score_text
+from tests.conftest import run_in_fresh_interpreter
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -202,16 +203,7 @@ sentiment_model.score_batch(["I love it"])
 assert sentiment_model.weights() is first
 print(sum(path.endswith("weights.npz") for path in opened))
 """
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=REPO_ROOT,
-        env={"PYTHONPATH": str(REPO_ROOT / "plugins"), "PATH": "/usr/bin:/bin"},
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "1"
+    assert run_in_fresh_interpreter(code).strip() == "1"
 
 
 def test_holdout_split_is_fixed_stratified_and_disjoint():
