@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import run_in_fresh_interpreter
 
 REPO = Path(__file__).resolve().parents[2]
 ENV_SH = REPO / "scripts" / "env.sh"
@@ -41,22 +42,17 @@ WORKER_THEN_TASK = textwrap.dedent(
 
 
 def run_worker(kernel: str) -> list[str]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)]),
-        "KAFKAPIPELINE_SCORING_KERNEL": kernel,
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", WORKER_THEN_TASK],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=180,
+    # Airflow's configuration comes from this process's environment (scripts/env.sh, via conftest).
+    printed = run_in_fresh_interpreter(
+        WORKER_THEN_TASK,
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)]),
+            "KAFKAPIPELINE_SCORING_KERNEL": kernel,
+        },
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert len(result) == 1, done.stdout[-3000:]
+    result = [line for line in printed.splitlines() if line.startswith("RESULT ")]
+    assert len(result) == 1, printed[-3000:]
     return result[0].split()[1:]
 
 
