@@ -11,9 +11,10 @@ Why a compiled kernel too (``compiled.py``, numba): the drain scores in one Pyth
 cores shared with Cassandra, and scoring was its costliest step (~6-12 us a tweet in ~20 numpy
 passes). The kernel computes the same logits (to ~1e-15) walking each text once or twice, in
 about a third of the time. Importing numba and loading the cached kernel costs ~0.5 s of CPU once
-per process, so ``KAFKAPIPELINE_SCORING_KERNEL=auto`` (the default) scores on numpy until the
-process has met ``COMPILED_MIN_TEXTS`` texts, then loads the kernel; ``numpy`` and ``compiled``
-force one path. Without numba, or if the kernel fails to compile, numpy scores (one warning).
+per process, so ``KAFKAPIPELINE_SCORING_KERNEL=auto`` (the default) scores with the kernel when
+the process already has it (Celery workers :func:`preload` it for the tasks they fork), else on
+numpy until the process has met ``COMPILED_MIN_TEXTS`` texts, then loads it; ``numpy`` and
+``compiled`` force one path. Without numba, or if the kernel fails to compile, numpy scores (one warning).
 
 The output keeps VADER's contract (``kafkapipeline.sentiment.Sentiment``): the score is
 P(positive) - P(negative), in [-1, 1]; the label is the most probable class, so a Positive label

@@ -14,7 +14,8 @@ too. Lowering, capping and decoding to code points stay in Python (``features.jo
 
 Importing this module imports numba (~0.2 s of CPU) and the first call loads the cached kernel
 (~0.2-0.5 s); ``sentiment_model.logits`` imports it only once a process has enough texts to
-score (``COMPILED_MIN_TEXTS``). The compiled kernel is cached on disk
+score (``COMPILED_MIN_TEXTS``), unless a Celery worker preloaded it for the tasks it forks
+(``kafkapipeline.celery_config``). The compiled kernel is cached on disk
 (``cache=True``, numba's ``__pycache__``), so only the first process ever compiles it.
 """
 
