@@ -124,6 +124,11 @@ def ensure_topics(admin: AdminClient, specs: list[TopicSpec]) -> TopicReport:
                     raise RuntimeError(f"could not create topic {name}: {err.args[0]}") from err
                 report.unchanged.append(name)  # created concurrently by someone else
 
+    for name in report.unchanged:
+        # Created by someone else since the metadata above was read (or it was read from a broker
+        # that had not learnt of the topic yet): read it again, so it is checked like the others.
+        metadata.topics[name] = admin.list_topics(name, timeout=ADMIN_TIMEOUT_SECONDS).topics[name]
+        existing[name] = len(metadata.topics[name].partitions)
     present = [spec for spec in specs if spec.name in existing]
     report.warnings.extend(_under_replicated(metadata, present))
     grow = {s.name: NewPartitions(s.name, s.partitions) for s in present if existing[s.name] < s.partitions}

@@ -182,8 +182,11 @@ def cluster_topic(kafka_hook, cluster) -> Iterator[Callable[..., str]]:
     def _make(prefix: str, partitions: int = 3) -> str:
         name = unique_name(prefix)
         specs = [TopicSpec(name, partitions, 3_600_000, 3), TopicSpec(f"{name}.dlq", 1, 3_600_000, 3)]
-        ensure_topics(kafka_hook.admin(), specs)
+        admin = kafka_hook.admin()
+        ensure_topics(admin, specs)
         created.extend(s.name for s in specs)
+        for spec in specs:
+            wait_until_every_broker_knows(admin, spec.name, spec.partitions)
         return name
 
     yield _make
@@ -192,6 +195,25 @@ def cluster_topic(kafka_hook, cluster) -> Iterator[Callable[..., str]]:
         for future in admin.delete_topics(created, operation_timeout=30).values():
             with contextlib.suppress(Exception):
                 future.result(timeout=30)
+
+
+def wait_until_every_broker_knows(admin, topic: str, partitions: int, timeout: float = 60) -> None:
+    """Until metadata, asked several times (of whichever broker answers), shows every partition led
+    and in sync on 3 replicas: a broker that has not learnt of a new topic yet answers without it,
+    and a drain planned from that answer reads only some partitions (a test's kill then never fires)."""
+    deadline = time.monotonic() + timeout
+    agreeing = 0
+    while agreeing < 5:
+        found = admin.list_topics(topic, timeout=10).topics.get(topic)
+        ready = (
+            found is not None
+            and found.error is None
+            and len(found.partitions) == partitions
+            and all(p.leader >= 0 and len(p.isrs) == 3 for p in found.partitions.values())
+        )
+        agreeing = agreeing + 1 if ready else 0
+        assert time.monotonic() < deadline, f"{topic}: the brokers' metadata never agreed on it"
+        time.sleep(0.2)
 
 
 @pytest.fixture

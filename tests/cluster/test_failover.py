@@ -94,7 +94,7 @@ def ids_on_node(host: str, keyspace: str) -> list[str]:
 def drain_until_done(kafka_hook, topic: str, group: str, keyspace: str, *, first, progress: Progress):
     """Drain, and retry as Airflow would, until every offset is committed; returns each attempt's outcome."""
     attempts: list[str] = []
-    for attempt in range(4):
+    for _ in range(4):
         try:
             summary = drain_topic(
                 topic,
@@ -103,7 +103,9 @@ def drain_until_done(kafka_hook, topic: str, group: str, keyspace: str, *, first
                 100_000,
                 keyspace=keyspace,
                 options=OPTIONS,
-                on_rows_acknowledged=first if attempt == 0 else progress.ack,
+                # The failure is injected in the first attempt that gets far enough (an attempt
+                # can end early, e.g. on a broker's hiccup, and its retry starts over).
+                on_rows_acknowledged=first if progress.killed_at is None else progress.ack,
             )
             attempts.append(f"ok: read {summary.messages_read}, wrote {summary.rows_written}")
         except DrainError as err:
