@@ -1,6 +1,7 @@
 # Airflow image for docker-compose.yaml: the official Airflow image plus the packages the
 # pipeline needs and the image does not ship (the Kafka and Cassandra providers, their client
-# libraries, tweepy and vaderSentiment).
+# libraries, tweepy, vaderSentiment, and numba for the sentiment model's compiled scoring kernel;
+# numpy and msgspec come with the image's own Airflow).
 #
 # Versions are the pins of requirements.txt (the project's lock);
 # tests/unit/test_docker_compose.py fails when they drift apart.  Only these extras are
@@ -21,7 +22,9 @@ RUN pip install --no-cache-dir \
         "confluent-kafka==2.16.1" \
         "cassandra-driver==3.30.1" \
         "tweepy==4.17.0" \
-        "vaderSentiment==3.3.2"
+        "vaderSentiment==3.3.2" \
+        "numba==0.68.1" \
+        "llvmlite==0.50.0"
 
 # Mount points of the airflow-state (simple auth manager passwords) and airflow-logs volumes.
 # Created here, as the image's airflow user, so the named volumes start out writable by it.

@@ -109,6 +109,8 @@ IMAGE_EXTRAS = {
     "cassandra-driver",
     "tweepy",
     "vadersentiment",
+    "numba",
+    "llvmlite",
 }
 
 #: Where each infrastructure service keeps its data (must be a named volume).
