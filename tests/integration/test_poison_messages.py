@@ -7,10 +7,13 @@ the seven classic poison kinds are produced between valid messages. The drain ru
 and commits; every valid message is a row; every bad one is exactly one dead letter (read
 ``read_committed``) with a reason; a second run finds nothing pending.
 
-The assertions are about outcomes, not reason texts: whether a value is refused by record
-validation or by Cassandra at write time, it must end as one dead letter. The 60,000-emoji
-tweet has its own test (``-k "not emoji"`` leaves it out): it is fast only once the scored
-text is capped, and it may end as a row or as a dead letter (a text too long for a post).
+The assertions are about outcomes: whether a value is refused by record validation or by
+Cassandra at write time, it must end as one dead letter. Where the code's limits decide the
+outcome, the reason is checked too: a 60,000-emoji text (240 KB, under Kafka's 1 MB) is longer
+than any post (``TEXT_MAX_CHARS``) or weather description, so it is dead-lettered by validation;
+a maximal one (exactly ``TEXT_MAX_CHARS`` emoji) is a row, scored by its capped prefix. A row
+that passes validation yet is refused by Cassandra itself (validation's limit lifted for the
+test) is dead-lettered with Cassandra's own message while its neighbours are written.
 """
 
 from __future__ import annotations
@@ -18,13 +21,14 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 from confluent_kafka import Message, TopicPartition
 
-from kafkapipeline import settings
-from kafkapipeline.dead_letters import HEADER_ORIGINAL_SIZE, HEADER_TRUNCATED, DeadLetter
+from kafkapipeline import records, sentiment_model, settings
+from kafkapipeline.dead_letters import HEADER_ERROR, HEADER_ORIGINAL_SIZE, HEADER_TRUNCATED, DeadLetter
 from kafkapipeline.drain import drain_topic
 from kafkapipeline.drain_transaction import BatchTransaction
 from tests.conftest import unique_name
@@ -44,6 +48,7 @@ NOT_JSON_999_KB = b"x" * 999_900  # with the dead-letter headers, over message.m
 NOT_JSON_900_KB = b"y" * 900_000
 #: 240 KB of text, well under Kafka's 1 MB, that VADER would take most of an hour over uncapped.
 EMOJI_COUNT = 60_000
+EMOJI_TEXT = "\U0001f600" * EMOJI_COUNT
 GARBAGE_HEADERS = [("dlq.replay.count", b"lots"), ("dlq.source.partition", b"\xff\xfe")]
 
 
@@ -74,6 +79,7 @@ def tweet_poison() -> dict[bytes, tuple[bytes | None, list]]:
         b"missing-id": (as_json({k: v for k, v in good.items() if k != "tweet_id"}), []),
         b"wrong-type": (as_json({**good, "tweet_id": "p4", "like_count": "lots"}), []),
         b"unknown-version": (as_json({**good, "tweet_id": "p5", "schema_version": 99}), []),
+        b"emoji-60k": (as_json({**good, "tweet_id": "p6", "text": EMOJI_TEXT}), []),
     }
 
 
@@ -86,6 +92,7 @@ def weather_poison() -> dict[bytes, tuple[bytes | None, list]]:
         b"missing-city": (as_json({k: v for k, v in good.items() if k != "city"}), []),
         b"wrong-type": (as_json({**good, "temperature_c": "warm"}), []),
         b"unknown-version": (as_json({**good, "schema_version": 99}), []),
+        b"emoji-60k": (as_json({**good, "description": EMOJI_TEXT}), []),
     }
 
 
@@ -112,8 +119,25 @@ def produce_between(kafka_hook, topic: str, valid: list, poison: dict) -> None:
     assert errors == []
 
 
-def assert_each_bad_message_dead_lettered_once(kafka_hook, topic: str, poison: dict) -> None:
+#: The reasons the code's limits fix exactly, per topic kind: the emoji text is too long to be a
+#: post (tweets) or a weather description, so validation refuses it before anything is scored.
+EXACT_REASONS = {
+    "tweet": {
+        b"emoji-60k": f"text: {EMOJI_COUNT} characters, more than the {records.TEXT_MAX_CHARS} allowed",
+    },
+    "weather": {
+        b"emoji-60k": (
+            f"description: {EMOJI_COUNT} characters, more than the {records.DESCRIPTION_MAX_CHARS} allowed"
+        ),
+    },
+}
+
+
+def assert_each_bad_message_dead_lettered_once(kafka_hook, topic: str, kind: str, poison: dict) -> None:
     letters = read_all(kafka_hook, settings.dead_letter_topic(topic))  # read_committed
+    reasons = {m.key(): DeadLetter.from_headers(m.headers()).error for m in letters}
+    for key, reason in EXACT_REASONS[kind].items():
+        assert reasons[key] == reason
     assert Counter(m.key() for m in letters) == Counter(list(poison))
     for message in letters:
         letter = DeadLetter.from_headers(message.headers())
@@ -139,7 +163,7 @@ def drain_and_check(kafka_hook, topic: str, kind: str, valid_count: int, poison:
     assert (summary.messages_read, summary.dead_lettered) == (valid_count + len(poison), len(poison))
     assert summary.rows_written == valid_count
     assert committed_offsets(kafka_hook, topic, group) == end_offsets(kafka_hook, topic)
-    assert_each_bad_message_dead_lettered_once(kafka_hook, topic, poison)
+    assert_each_bad_message_dead_lettered_once(kafka_hook, topic, kind, poison)
     again = drain_topic(topic, kind, group, 10_000)
     assert (again.messages_read, again.committed, again.lag_after) == (0, False, 0)
     return summary
@@ -173,25 +197,77 @@ def test_no_poison_weather_report_stops_the_drain(make_topic, keyspace, kafka_ho
     assert rows == {(r.city, r.observed_at.replace(tzinfo=None)) for r in valid}
 
 
-def test_a_tweet_of_60000_emoji_does_not_stop_the_drain(make_topic, keyspace, kafka_hook, cassandra):
+def test_a_maximal_emoji_text_is_a_row_scored_on_its_capped_prefix(
+    make_topic, keyspace, kafka_hook, cassandra
+):
+    """The longest text validation lets by, all emoji: stored whole, scored by its first MAX_CHARS only."""
     topic = make_topic("poison_emoji", partitions=1)
     valid = tweets(20)
-    emoji = tweets(1, start=datetime(2025, 3, 3, 9, 0, tzinfo=UTC))[0].to_dict() | {
-        "tweet_id": "emoji",
-        "text": "\U0001f600" * EMOJI_COUNT,
-    }
-    produce_between(kafka_hook, topic, valid, {b"emoji": (as_json(emoji), [])})
+    maximal = replace(valid[0], tweet_id="emoji", text="\U0001f600" * records.TEXT_MAX_CHARS)
+    produce_between(kafka_hook, topic, valid, {maximal.key: (maximal.to_json(), [])})
     group = settings.consumer_group("drain", topic)
 
     summary = drain_topic(topic, "tweet", group, 10_000)
 
-    assert summary.committed and summary.messages_read == len(valid) + 1
-    ids = set(tweet_ids(cassandra, keyspace))
-    letters = read_all(kafka_hook, settings.dead_letter_topic(topic)) if summary.dead_lettered else []
-    # Either a row (the scored text is capped) or one dead letter (too long for a post), never both.
-    assert ids - {"emoji"} == {r.tweet_id for r in valid}
-    assert ("emoji" in ids) != ([m.key() for m in letters] == [b"emoji"])
-    assert drain_topic(topic, "tweet", group, 10_000).messages_read == 0
+    assert summary.committed and (summary.messages_read, summary.dead_lettered) == (len(valid) + 1, 0)
+    assert set(tweet_ids(cassandra, keyspace)) == {r.tweet_id for r in valid} | {"emoji"}
+    [row] = [
+        row
+        for row in cassandra.execute(
+            f"SELECT tweet_id, text, sentiment_score, sentiment_label FROM {keyspace}.tweets", timeout=60
+        )
+        if row.tweet_id == "emoji"
+    ]
+    capped = sentiment_model.score_text(maximal.text[: sentiment_model.MAX_CHARS])
+    assert row.text == maximal.text
+    assert (row.sentiment_score, row.sentiment_label) == (pytest.approx(capped.score, abs=1e-9), capped.label)
+    assert committed_offsets(kafka_hook, topic, group) == end_offsets(kafka_hook, topic)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("tweet", "tweet_id", "TWEET_ID_MAX_CHARS"),  # a clustering key over 64 KiB, next to valid rows
+        ("tweet", "city", "CITY_MAX_CHARS"),  # a partition key over 64 KiB
+        ("weather", "city", "CITY_MAX_CHARS"),  # the weather partition key (and Kafka key)
+    ],
+    ids=["tweet-clustering-key", "tweet-partition-key", "weather-partition-key"],
+)
+def test_a_row_cassandra_refuses_is_dead_lettered_with_cassandras_message(
+    make_topic, keyspace, kafka_hook, cassandra, *, monkeypatch, case
+):
+    """Validation's limit lifted: a key over 64 KiB passes it, and real Cassandra refuses the row.
+
+    The writer's fallback (its refused group written again row by row) must dead-letter that row
+    alone, with Cassandra's InvalidRequest message, and commit the batch with every neighbour.
+    """
+    kind, field, limit = case
+    monkeypatch.setattr(records, limit, 100_000)
+    topic = make_topic(f"poison_refused_{kind}", partitions=1)
+    valid = tweets(30) if kind == "tweet" else weather_reports(30)
+    refused = replace(valid[0], **{field: "k" * 70_000})
+    produce_between(kafka_hook, topic, valid, {refused.key: (refused.to_json(), [])})
+    group = settings.consumer_group("drain", topic)
+
+    summary = drain_topic(topic, kind, group, 10_000)
+
+    assert summary.committed
+    assert (summary.messages_read, summary.rows_written) == (len(valid) + 1, len(valid))
+    assert (summary.rows_rejected, summary.dead_lettered) == (1, 1)
+    assert committed_offsets(kafka_hook, topic, group) == end_offsets(kafka_hook, topic)
+    if kind == "tweet":
+        assert sorted(tweet_ids(cassandra, keyspace)) == sorted(r.tweet_id for r in valid)
+    else:
+        rows = cassandra.execute(f"SELECT city, observed_at FROM {keyspace}.weather_reports", timeout=60)
+        assert {(r.city, r.observed_at) for r in rows} == {
+            (r.city, r.observed_at.replace(tzinfo=None)) for r in valid
+        }
+    [letter] = read_all(kafka_hook, settings.dead_letter_topic(topic))
+    assert (letter.key(), letter.value()) == (refused.key, refused.to_json())
+    error = dict(letter.headers())[HEADER_ERROR].decode()
+    assert error.startswith("Cassandra rejected the row: InvalidRequest: Error from server: code=2200")
+    assert "Key length of 70" in error and "is longer than maximum of 65535" in error  # Cassandra's words
+    assert drain_topic(topic, kind, group, 10_000).messages_read == 0
 
 
 def test_dead_letters_fit_the_producer_limit_set_on_the_connection(
