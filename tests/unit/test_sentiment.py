@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -107,16 +108,30 @@ def test_the_cap_counts_emoji_as_the_words_vader_expands_them_to():
     assert len(prefix) == sentiment.MAX_SCORED_TOKENS // words_per_emoji
 
 
-def test_a_maximal_post_of_emoji_scores_well_under_a_second():
-    import time
+def test_a_maximal_post_of_emoji_scores_in_milliseconds():
+    """The worst text validation lets by: what VADER is given is capped, so it scores in milliseconds.
 
+    The cap is asserted structurally (a bounded prefix, whatever the text's size). The cost is
+    measured in CPU time of this process (``time.process_time``: other load on the machine does
+    not count), the best of three, and reported in the message; the bound is generous (uncapped,
+    1,000 of these emoji took 1 s and 16,000 took 110 s).
+    """
     from kafkapipeline.records import TEXT_MAX_CHARS
 
-    worst = "😀" * TEXT_MAX_CHARS  # measured uncapped: 1,000 of these took 1 s, 16,000 took 110 s
-    sentiment.analyzer()
-    started = time.perf_counter()
-    score_text(worst)
-    assert time.perf_counter() - started < 0.5
+    worst = "😀" * TEXT_MAX_CHARS
+    emojis = sentiment.analyzer().emojis
+    prefix = sentiment.scored_prefix(worst)
+    assert worst.startswith(prefix) and 0 < len(prefix) <= sentiment.MAX_SCORED_CHARS
+    assert len(" ".join(emojis[e] for e in prefix).split()) <= sentiment.MAX_SCORED_TOKENS
+    assert score_text(worst) == score_text(prefix)
+
+    def cpu_seconds() -> float:
+        started = time.process_time()
+        score_text(worst)
+        return time.process_time() - started
+
+    spent = min(cpu_seconds() for _ in range(3))
+    assert spent < 0.25, f"a maximal post of emoji took {spent * 1000:.1f} ms of CPU to score"
 
 
 @settings(max_examples=300, deadline=None, database=None)
