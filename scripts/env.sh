@@ -4,6 +4,12 @@
 # the caller's environment wins, so a user can point the pipeline elsewhere.
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export REPO_ROOT
+# The project's .venv first, so the README's `airflow ...` commands work in this shell (once,
+# however often this file is sourced).
+case ":${PATH:-}:" in
+  *":$REPO_ROOT/.venv/bin:"*) ;;
+  *) export PATH="$REPO_ROOT/.venv/bin${PATH:+:$PATH}" ;;
+esac
 export KAFKAPIPELINE_STATE="${KAFKAPIPELINE_STATE:-$REPO_ROOT/.state}"
 export KAFKA_PORT="${KAFKA_PORT:-9092}"
 export CASSANDRA_PORT="${CASSANDRA_PORT:-9042}"

@@ -10,7 +10,7 @@ import contextlib
 import os
 import subprocess
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -46,6 +46,50 @@ def _load_project_env() -> None:
 
 
 _load_project_env()
+
+#: Set to 1 to run the tests on an SQLite metadata database anyway (they refuse by default).
+ALLOW_SQLITE = "KAFKAPIPELINE_TESTS_ALLOW_SQLITE"
+
+
+def sqlite_metadata_reasons(environ: Mapping[str, str]) -> list[str]:
+    """Why these tests would run Airflow on SQLite (empty: they would not).
+
+    Both this process's metadata database (``airflow_db``, ``dag.test()``) and the one the
+    stacks of devtools.devstack.local_stack build with scripts/env.sh (e2e tests, benchmarks:
+    they recompute the URL from ``KAFKAPIPELINE_METADATA_DB``).
+    """
+    conn = environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
+    if not conn:  # Airflow then reads $AIRFLOW_HOME/airflow.cfg, whose default is SQLite
+        from airflow.configuration import conf
+
+        conn = conf.get("database", "sql_alchemy_conn", fallback="")
+    reasons = []
+    if conn.startswith("sqlite"):
+        reasons.append(f"this process's metadata database is {conn.split('?')[0]}")
+    if environ.get("KAFKAPIPELINE_METADATA_DB") == "sqlite":
+        reasons.append("KAFKAPIPELINE_METADATA_DB=sqlite: the e2e tests' Airflow stacks would use SQLite")
+    return reasons
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """No test silently runs on SQLite: the suite stops at once unless asked for it explicitly."""
+    reasons = sqlite_metadata_reasons(os.environ)
+    if reasons and os.environ.get(ALLOW_SQLITE) != "1":
+        pytest.exit(
+            "the tests would run Airflow on SQLite, not the Postgres that `make test` starts: "
+            + "; ".join(reasons)
+            + ". Unset KAFKAPIPELINE_METADATA_DB / AIRFLOW__DATABASE__SQL_ALCHEMY_CONN (scripts/env.sh "
+            f"then picks the local Postgres), or set {ALLOW_SQLITE}=1 to run on SQLite on purpose.",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Which metadata database the run uses (the scheme only: a URL may hold a password)."""
+    reasons = sqlite_metadata_reasons(os.environ)
+    kind = "SQLite, allowed by " + ALLOW_SQLITE if reasons else "not SQLite"
+    scheme = os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "").split(":", 1)[0] or "from airflow.cfg"
+    return f"Airflow metadata database: {scheme} ({kind})"
 
 
 def unique_name(prefix: str) -> str:

@@ -75,6 +75,13 @@ OTHER_VARIABLES = (
         "Browser the dashboard's end-to-end test drives",
     ),
     OtherVariable(
+        "KAFKAPIPELINE_TESTS_ALLOW_SQLITE",
+        "flag",
+        "unset",
+        "tests/conftest.py",
+        "`1` lets the tests run Airflow on SQLite (else a session that would stops before its first test)",
+    ),
+    OtherVariable(
         "KAFKAPIPELINE_METADATA_DB",
         "text",
         "`postgres`",

@@ -77,6 +77,21 @@ def test_dags_do_not_catch_up_by_default(dag_bag):
         )
 
 
+@pytest.mark.parametrize("dag_id", ["drain_tweets", "drain_weather"])
+def test_a_drain_runs_one_run_at_a_time_fanned_out_by_mapping(dag_bag, dag_id):
+    """Partition groups fan out inside a run (mapped ``drain``), never as concurrent runs.
+
+    Two runs of one drain at once would read the same partitions from the same committed
+    offsets; ``max_active_runs=1`` (with ``@continuous``) keeps each partition to one reader.
+    """
+    dag = dag_bag.dags[dag_id]
+    assert dag.max_active_runs == 1
+    assert type(dag.timetable).__name__ == "ContinuousTimetable"
+    drain = dag.get_task("drain")
+    assert drain.is_mapped, "drain is mapped over the partition groups"
+    assert "plan_partition_groups" in drain.upstream_task_ids
+
+
 PARSE_WITHOUT_IO = r"""
 import json, socket, sys
 from airflow.sdk import BaseHook

@@ -3,14 +3,18 @@
 Starts the stack with the README's run command (scripts/run-pipeline, detached, on its
 own AIRFLOW_HOME, port, keyspace, topics, Postgres database and Celery queue), then through
 Airflow's REST API v2 — the calls the UI makes — triggers bootstrap, triggers the ingest DAGs
-with Params, creates backfills over a past range (one with the README's `airflow backfill
-create` CLI while the scheduler is busy, one through the API), waits for the drains, and
-checks that Cassandra holds exactly the records the replay source produced for those
-intervals and that every DAG run ended successfully. Airflow is stopped at the end whatever happens.
+with Params, creates backfills over a past range (one with the README's own `airflow backfill
+create` line, read from README.md, run with a bare `airflow` in a shell that sourced
+scripts/env.sh while the scheduler is busy; one through the API), waits for the drains (3
+partition groups each), and checks that Cassandra holds exactly the records the replay source
+produced for those intervals and that every DAG run ended successfully. It also checks that the
+stack is the default one: Postgres metadata database, CeleryExecutor, Celery worker processes.
+Airflow is stopped at the end whatever happens.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -18,11 +22,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 from devtools.devstack import AirflowApi, LocalStack, local_stack, tail, wait_for
 from tests.conftest import REPO_ROOT
+from tests.readme_commands import readme_backfill_command
 
 pytestmark = pytest.mark.e2e
 
@@ -43,7 +49,8 @@ def stack(tmp_path_factory, cassandra, kafka_hook) -> Iterator[LocalStack]:
         "KAFKAPIPELINE_DRAIN_MAX_WAIT_SECONDS": "3",
         "KAFKAPIPELINE_DRAIN_POLL_SECONDS": "1",
         "KAFKAPIPELINE_REPLAY_TWEETS_PER_10_MINUTES": str(TWEETS_PER_10_MINUTES),
-        # The drains fan out: one mapped drain per partition (tweets 3, weather 2).
+        # The drains fan out: one mapped drain per partition (bootstrap, which the run command
+        # triggers with its default Params, creates 3 partitions for both topics).
         "KAFKAPIPELINE_DRAIN_PARTITION_GROUPS": "3",
     }
     stack = None
@@ -62,6 +69,70 @@ def stack(tmp_path_factory, cassandra, kafka_hook) -> Iterator[LocalStack]:
             cassandra.execute(f"DROP KEYSPACE IF EXISTS {stack.keyspace}", timeout=60)
             topics = [stack.env["KAFKAPIPELINE_TWEETS_TOPIC"], stack.env["KAFKAPIPELINE_WEATHER_TOPIC"]]
             kafka_hook.admin().delete_topics([*topics, *(f"{t}.dlq" for t in topics)])
+
+
+def run_as_the_readme_says(
+    stack: LocalStack, command: str, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """``command`` typed in a shell that sourced scripts/env.sh, in the stack's environment.
+
+    The project's .venv is taken off PATH first, so a bare ``airflow`` works only because
+    env.sh puts it there, as the README promises.
+    """
+    venv_bin = (REPO_ROOT / ".venv" / "bin").resolve()
+    path = [p for p in stack.env.get("PATH", "").split(os.pathsep) if p and Path(p).resolve() != venv_bin]
+    return subprocess.run(
+        ["bash", "-c", f". scripts/env.sh && {command}"],
+        env={**stack.env, "PATH": os.pathsep.join(path) or "/usr/bin:/bin"},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _alive_cmdline(record: dict[str, Any]) -> str:
+    """The command line (process title) of a component's process, '' when it is gone or a zombie.
+
+    The same process as the record's: its start time matches (a pid can be reused).
+    """
+    pid = record["pid"]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        started = record.get("start_time")
+        if fields[0] == "Z" or (started is not None and int(fields[19]) != started):
+            return ""
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except (OSError, IndexError, ValueError):
+        return ""
+
+
+def test_the_stack_runs_on_postgres_and_celery(stack):
+    """The run command's default stack: Postgres metadata, CeleryExecutor, live Celery workers."""
+    executor = stack.airflow("config", "get-value", "core", "executor")
+    assert executor.returncode == 0, executor.stderr[-2000:]
+    assert executor.stdout.strip().splitlines()[-1] == "CeleryExecutor"
+    conn = stack.airflow("config", "get-value", "database", "sql_alchemy_conn")
+    assert conn.returncode == 0, "airflow config get-value database sql_alchemy_conn failed"
+    url = urlsplit(conn.stdout.strip().splitlines()[-1])  # holds the password: never in a message
+    assert url.scheme.startswith("postgresql"), f"metadata database is {url.scheme}, not postgresql"
+    assert url.path.lstrip("/") == stack.env["KAFKAPIPELINE_POSTGRES_DB"], "not the stack's own database"
+    # Components, not `airflow standalone` (the SQLite mode's single process tree).
+    assert not (stack.airflow_home / "standalone.pid").exists()
+    records = sorted((stack.airflow_home / "run" / "components").glob("*.json"))
+    components = {path.stem: json.loads(path.read_text()) for path in records}
+    workers = sorted(name for name in components if name.startswith("worker-"))
+    expected = int(stack.env.get("KAFKAPIPELINE_CELERY_WORKERS", "2"))
+    assert workers == [f"worker-{i}" for i in range(1, expected + 1)], sorted(components)
+    for name in ("scheduler", "api-server", "dag-processor", "triggerer", *workers):
+        record = components[name]
+        cmdline = _alive_cmdline(record)
+        assert cmdline, f"{name} (pid {record['pid']}) is not running"
+        if name.startswith("worker-"):
+            # Started as `airflow celery worker ...`; Celery retitles it `[celeryd: ...] (celery worker ...)`.
+            assert record["command"][1:3] == ["celery", "worker"], record["command"]
+            assert "celery" in cmdline, f"{name} runs {cmdline!r}"
 
 
 def _expected_records(api: AirflowApi, dag_id: str) -> tuple[set, list[dict[str, Any]]]:
@@ -104,7 +175,7 @@ def test_pipeline_through_airflow(stack, cassandra):
 
     # Bootstrap through the API; the run command already ran it once, so this one is a no-op.
     api.unpause("bootstrap")
-    run_id = api.trigger("bootstrap", {"tweets_partitions": 3, "weather_partitions": 2})
+    run_id = api.trigger("bootstrap", {"tweets_partitions": 3, "weather_partitions": 3})
     assert api.wait_run("bootstrap", run_id) == "success"
     assert api.xcom("bootstrap", run_id, "report").startswith(("Nothing to do", "Bootstrap changed"))
 
@@ -135,15 +206,14 @@ def test_pipeline_through_airflow(stack, cassandra):
             api.trigger("ingest_weather", {"source": "replay", "cities": CITIES}, past.isoformat()),
         ),
     ]
-    # While the scheduler is busy with those runs: the README's CLI backfill, six 10-minute
-    # intervals of ingest_tweets (the DAG's default Params: the replay source at the stack's
-    # rate), in the stack's environment; and three of ingest_weather through the REST API.
+    # While the scheduler is busy with those runs: the README's CLI backfill line, its dates
+    # moved to a day before and its HH:00 -> HH:59 span kept (six 10-minute intervals of
+    # ingest_tweets, the DAG's default Params: the replay source at the stack's rate), in the
+    # stack's environment; and three of ingest_weather through the REST API.
+    readme_cli = readme_backfill_command()
+    assert readme_cli.dag_id == "ingest_tweets", "the expectations below are ingest_tweets'"
     backfill_from = past - timedelta(days=1)
-    created = stack.airflow(
-        "backfill", "create", "--dag-id", "ingest_tweets",
-        "--from-date", backfill_from.isoformat(),
-        "--to-date", (backfill_from + timedelta(minutes=50)).isoformat(),
-    )  # fmt: skip
+    created = run_as_the_readme_says(stack, readme_cli.with_dates(backfill_from))
     assert created.returncode == 0, f"airflow backfill create failed:\n{created.stdout}\n{created.stderr}"
     assert "locked" not in created.stdout + created.stderr
     [cli_backfill] = api.backfills("ingest_tweets")
@@ -218,13 +288,12 @@ def test_pipeline_through_airflow(stack, cassandra):
             timeout=180,
             interval=3,
         )
-    # Each successful drain run mapped one drain per partition group (3 groups asked, the topics
-    # have at least 2 partitions), each reading exactly its own partitions.
+    # Each successful drain run mapped one drain per partition group (3 groups asked, both
+    # topics have 3 partitions: one partition each), each reading exactly its own partitions.
     for dag_id in DRAIN_DAGS:
         run_id = next(run["dag_run_id"] for run in api.runs(dag_id) if run["state"] == "success")
         groups = api.xcom(dag_id, run_id, "plan_partition_groups")
-        partitions = sorted(p for group in groups for p in group)
-        assert len(groups) >= 2 and partitions == list(range(len(partitions))), groups
+        assert sorted(groups) == [[0], [1], [2]], f"{dag_id}: {groups}"
         drains = sorted(
             (ti for ti in api.task_instances(dag_id, run_id) if ti["task_id"] == "drain"),
             key=lambda ti: ti["map_index"],

@@ -179,3 +179,21 @@ def test_celery_provider_reads_the_settings(state):
     # ... and a task whose worker died is failed or retried within a minute.
     assert config["heartbeat_timeout"] + config["detection"] <= 60
     assert config["heartbeat_timeout"] >= 4 * config["min_heartbeat"], "too tight for the supervisor"
+
+
+def test_the_venv_comes_first_on_path_once_so_the_readmes_airflow_commands_work(state):
+    """README: `airflow backfill create ...` "in a shell with `. scripts/env.sh`", bare `airflow`."""
+    venv_bin = str(REPO / ".venv" / "bin")
+    twice = _environment(state, f". {ENV_SH}; . {ENV_SH}")
+    entries = twice["PATH"].split(":")
+    assert entries[0] == venv_bin
+    assert entries.count(venv_bin) == 1
+    assert entries[1:] == ["/usr/bin", "/bin"], "the caller's PATH follows, unchanged"
+    found = subprocess.run(
+        ["bash", "-c", f". {ENV_SH} && command -v airflow"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "KAFKAPIPELINE_STATE": str(state)},
+    )
+    assert found.returncode == 0 and found.stdout.strip() == f"{venv_bin}/airflow", found.stderr
