@@ -91,6 +91,8 @@ def main() -> int:
 
     from kafkapipeline.cassandra_session import cassandra_session
     from kafkapipeline.kafka_hook import PipelineKafkaHook
+    from kafkapipeline.kafka_produce import BoundedProducer
+    from kafkapipeline.producing import QUEUE_FULL_WAIT_SECONDS
     from kafkapipeline.records import TweetRecord
 
     extra_env = {
@@ -129,8 +131,11 @@ def main() -> int:
 
             poller = threading.Thread(target=poll_cassandra, daemon=True)
             poller.start()
-            producer = PipelineKafkaHook().producer(**{"linger.ms": 0})
             topic = stack.env["KAFKAPIPELINE_TWEETS_TOPIC"]
+            # The ingest's bounded wait for room in librdkafka's queue; every delivery counted.
+            producer = BoundedProducer(
+                PipelineKafkaHook().producer(**{"linger.ms": 0}), topic, queue_wait=QUEUE_FULL_WAIT_SECONDS
+            )
             total = int(args.rate * args.seconds)
             print(f"producing {total} tweets at {args.rate}/s to {topic} ...", flush=True)
             start = time.monotonic()
@@ -146,10 +151,10 @@ def main() -> int:
                     source="bench",
                 )
                 produced_at[tweet_id] = time.monotonic()
-                producer.produce(topic, key=record.key, value=record.to_json())
-                producer.poll(0)
-            if producer.flush(30) != 0:
-                raise RuntimeError("not every benchmark message was acknowledged")
+                producer.produce(record.to_json(), key=record.key)
+            if producer.flush(30) != 0 or producer.report.failed:
+                report_dict = producer.report.as_dict()
+                raise RuntimeError(f"not every benchmark message was acknowledged: {report_dict}")
             wait_for(
                 "every tweet to be readable in Cassandra",
                 lambda: len(seen_at) >= total,

@@ -25,9 +25,12 @@ from airflow.sdk import Param, dag, task
 
 from kafkapipeline.bootstrap import apply_cql_migrations, create_kafka_topics, report_bootstrap
 from kafkapipeline.dag_params import param
+from kafkapipeline.streams import STREAMS
 
 #: Ten years: far beyond any real retention, and well inside Kafka's 64-bit retention.ms.
 MAX_RETENTION_HOURS = 10 * 365 * 24
+#: Most partitions a topic may be given here (one drain task per partition group at most).
+MAX_PARTITIONS = 64
 
 
 @dag(
@@ -41,12 +44,16 @@ MAX_RETENTION_HOURS = 10 * 365 * 24
     tags=["kafkapipeline", "bootstrap"],
     default_args={"owner": "data-platform", "retries": 2, "retry_delay": timedelta(seconds=30)},
     params={
-        "tweets_partitions": Param(
-            3, type="integer", minimum=1, maximum=64, description="Partitions of the tweets topic"
-        ),
-        "weather_partitions": Param(
-            3, type="integer", minimum=1, maximum=64, description="Partitions of the weather topic"
-        ),
+        **{
+            stream.partitions_param: Param(
+                stream.default_partitions,
+                type="integer",
+                minimum=1,
+                maximum=MAX_PARTITIONS,
+                description=f"Partitions of the {stream.name} topic",
+            )
+            for stream in STREAMS.values()
+        },
         "retention_hours": Param(
             168,
             type="integer",
@@ -79,8 +86,7 @@ def bootstrap():
         alter_keyspace_replication=param("alter_keyspace_replication"),
     )
     topics = task(task_id="create_kafka_topics")(create_kafka_topics)(
-        tweets_partitions=param("tweets_partitions"),
-        weather_partitions=param("weather_partitions"),
+        partitions={stream.name: param(stream.partitions_param) for stream in STREAMS.values()},
         retention_hours=param("retention_hours"),
         dead_letter_retention_hours=param("dead_letter_retention_hours"),
         replication_factor=param("topic_replication_factor"),

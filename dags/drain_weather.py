@@ -45,58 +45,15 @@ city per poll, so the defaults favour latency over batch size.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from airflow.sdk import DAG
 
-import pendulum
-from airflow.sdk import dag, task
+from kafkapipeline.drain_dag import drain_dag_arguments, drain_pipeline
+from kafkapipeline.streams import WEATHER
 
-from kafkapipeline import settings
-from kafkapipeline.dag_params import param
-from kafkapipeline.drain import (
-    KIND_WEATHER,
-    drain_default_args,
-    drain_group,
-    drain_params,
-    drain_task,
-    plan_partition_groups,
-)
-from kafkapipeline.sensors import WaitForConsumerLagSensor
-
-
-@dag(
+with DAG(
     dag_id="drain_weather",
     schedule="@continuous",
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
     doc_md=__doc__,
-    render_template_as_native_obj=True,  # Params reach the task typed (kafkapipeline.dag_params)
-    tags=["kafkapipeline", "drain", "weather"],
-    default_args=drain_default_args(),
-    params=drain_params(min_batch=20, max_wait_seconds=120),
-    # Resolved when templates render (at run time), so the topic follows the environment.
-    user_defined_macros={"weather_topic": settings.weather_topic, "drain_group": drain_group},
-)
-def drain_weather():
-    wait_for_batch = WaitForConsumerLagSensor(
-        task_id="wait_for_batch",
-        topic="{{ weather_topic() | pprint }}",
-        group_id="{{ drain_group(weather_topic()) | pprint }}",
-        min_batch=param("min_batch"),
-        max_wait_seconds=param("max_wait_seconds"),
-        poll_interval=settings.drain_setting("poll_seconds", 5),
-        timeout=timedelta(hours=1),
-        soft_fail=True,
-    )
-    groups = task(task_id="plan_partition_groups")(plan_partition_groups)(
-        kind=KIND_WEATHER, groups=param("partition_groups")
-    )
-    drain = (
-        task(task_id="drain")(drain_task)
-        .partial(kind=KIND_WEATHER, max_messages=param("max_messages"))
-        .expand(partitions=groups)
-    )
-    wait_for_batch >> groups >> drain
-
-
-drain_weather()
+    **drain_dag_arguments(WEATHER, min_batch=20, max_wait_seconds=120),
+):
+    drain_pipeline(WEATHER)

@@ -49,20 +49,16 @@ MAX_RETENTION_DAYS = 36_500
     tags=["kafkapipeline", "maintenance", "retention"],
     default_args={"owner": "data-platform", "retries": 2, "retry_delay": timedelta(minutes=5)},
     params={
-        "tweets_retention_days": Param(
-            None,
-            type=["null", "integer"],
-            minimum=0,
-            maximum=MAX_RETENTION_DAYS,
-            description="Days of tweets kept (0 = forever); empty: KAFKAPIPELINE_RETENTION_DAYS_TWEETS",
-        ),
-        "weather_retention_days": Param(
-            None,
-            type=["null", "integer"],
-            minimum=0,
-            maximum=MAX_RETENTION_DAYS,
-            description="Days of weather kept (0 = forever); empty: the environment",
-        ),
+        **{
+            stream.retention_param: Param(
+                None,
+                type=["null", "integer"],
+                minimum=0,
+                maximum=MAX_RETENTION_DAYS,
+                description=f"Days of {stream.table.name} kept (0 = forever); empty: {stream.retention_env}",
+            )
+            for stream in STREAMS.values()
+        },
         "cities": Param(
             [],
             type="array",
@@ -82,7 +78,7 @@ MAX_RETENTION_DAYS = 36_500
 )
 def purge_expired():
     task(task_id="purge")(purge_expired_task)(
-        retention={s.table.name: param(s.retention_param) for s in STREAMS.values()},
+        retention={stream.table.name: param(stream.retention_param) for stream in STREAMS.values()},
         cities=param("cities"),
         sweep_days=param("sweep_days"),
         dry_run=param("dry_run"),

@@ -7,6 +7,7 @@ always safe and tells the user "nothing to do" when nothing was.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from kafkapipeline import settings, streams
@@ -46,15 +47,21 @@ def apply_cql_migrations(alter_keyspace_replication: bool = False) -> dict[str, 
 
 
 def pipeline_topic_specs(
-    tweets_partitions: int,
-    weather_partitions: int,
+    partitions: Mapping[str, int],
     retention_hours: int,
     dead_letter_retention_hours: int,
     replication_factor: int = 1,
 ) -> list[TopicSpec]:
-    """The topics the pipeline uses: one per source plus its dead-letter topic."""
+    """The topics the pipeline uses: one per stream (``partitions``: by stream name) and its dead letters.
+
+    :raises ValueError: ``partitions`` misses a stream or names one the registry does not have
+    """
     rf = int(replication_factor)
-    partitions = {streams.TWEETS.name: tweets_partitions, streams.WEATHER.name: weather_partitions}
+    if set(partitions) != set(streams.STREAMS):
+        raise ValueError(
+            f"partitions must name every stream ({', '.join(streams.STREAMS)}) and no other, "
+            f"got {sorted(partitions)}"
+        )
     specs = []
     for stream in streams.STREAMS.values():
         specs.append(TopicSpec(stream.topic(), partitions[stream.name], retention_hours * HOUR_MS, rf))
@@ -63,22 +70,21 @@ def pipeline_topic_specs(
 
 
 def create_kafka_topics(
-    tweets_partitions: int,
-    weather_partitions: int,
+    partitions: Mapping[str, int],
     retention_hours: int,
     dead_letter_retention_hours: int,
     replication_factor: int | None = None,
 ) -> dict[str, Any]:
     """Create missing topics, grow partitions and align retention; say what changed.
 
-    The ``bootstrap`` DAG's Params, rendered natively; ``replication_factor`` None reads
+    The ``bootstrap`` DAG's Params, rendered natively (``partitions``: each stream's
+    ``partitions_param``, by stream name); ``replication_factor`` None reads
     ``KAFKAPIPELINE_TOPIC_REPLICATION_FACTOR``.
     """
     from kafkapipeline.kafka_hook import PipelineKafkaHook
 
     specs = pipeline_topic_specs(
-        tweets_partitions,
-        weather_partitions,
+        partitions,
         retention_hours,
         dead_letter_retention_hours,
         settings.param_or_setting(replication_factor, "topic_replication_factor"),

@@ -30,7 +30,13 @@ KIND_TWEETS = streams.TWEETS.name
 KIND_WEATHER = streams.WEATHER.name
 KIND_SEED_TWEETS = "seed_tweets"
 KIND_SEED_WEATHER = "seed_weather"
-KINDS = (KIND_AUTO, KIND_TWEETS, KIND_WEATHER, KIND_SEED_TWEETS, KIND_SEED_WEATHER)
+#: The stream each kind of file fills: a stream's own export format, or its 2021 seed file.
+KIND_STREAMS: dict[str, streams.Stream] = {
+    **streams.STREAMS,
+    KIND_SEED_TWEETS: streams.TWEETS,
+    KIND_SEED_WEATHER: streams.WEATHER,
+}
+KINDS = (KIND_AUTO, *KIND_STREAMS)
 
 
 class CsvImportError(RuntimeError):
@@ -142,6 +148,18 @@ def export_weather_row(header: ExportHeader, fields: Sequence[str], imported_at:
     return (*row, *streams.WEATHER_TABLE.later_values(values))
 
 
+#: How an export-format line of each stream becomes a row of its table.
+EXPORT_ROWS: dict[str, Callable[[ExportHeader, Sequence[str], datetime], tuple[Any, ...]]] = {
+    KIND_TWEETS: export_tweet_row,
+    KIND_WEATHER: export_weather_row,
+}
+#: How a line of each seed file becomes a row (no header: the fields are in the file's order).
+SEED_ROWS: dict[str, Callable[[Sequence[str], datetime], tuple[Any, ...]]] = {
+    KIND_SEED_TWEETS: seed_tweet_row,
+    KIND_SEED_WEATHER: seed_weather_row,
+}
+
+
 # -- choosing the format of a file --------------------------------------------------------------
 
 
@@ -169,9 +187,9 @@ def file_format(kind: str, first_fields: Sequence[str] | None) -> FileFormat:
             raise CsvImportError(
                 f"the file has the export header of {header.kind}, but kind={kind} was asked"
             )
-        to_row = export_tweet_row if header.kind == KIND_TWEETS else export_weather_row
+        to_row = EXPORT_ROWS[header.kind]
         return FileFormat(header.kind, header.spec, lambda f, at: to_row(header, f, at), has_header=True)
-    if kind in (KIND_TWEETS, KIND_WEATHER):
+    if kind in streams.STREAMS:
         raise CsvImportError(
             f"kind={kind} expects the export format, whose first line is a header naming the columns "
             f"({', '.join(EXPORT_TABLES[table_of(kind)].columns[:4])}, ...); "
@@ -189,12 +207,17 @@ def file_format(kind: str, first_fields: Sequence[str] | None) -> FileFormat:
                 f"{len(SEED_TWEET_FIELDS)}, seed weather {len(SEED_WEATHER_FIELDS)}, exports a header); "
                 "set kind explicitly"
             )
-    if kind == KIND_SEED_TWEETS:
-        return FileFormat(kind, EXPORT_TABLES[table_of(kind)], seed_tweet_row, has_header=False)
-    return FileFormat(kind, EXPORT_TABLES[table_of(kind)], seed_weather_row, has_header=False)
+    return FileFormat(kind, EXPORT_TABLES[table_of(kind)], SEED_ROWS[kind], has_header=False)
 
 
 def table_of(kind: str) -> str:
-    """The table a kind of file fills (the seed files fill their stream's table)."""
-    stream = streams.TWEETS if kind in (KIND_TWEETS, KIND_SEED_TWEETS) else streams.WEATHER
-    return stream.table.name
+    """The table a kind of file fills (the seed files fill their stream's table).
+
+    :raises CsvImportError: ``kind`` is ``auto`` (decided per file) or unknown
+    """
+    try:
+        return KIND_STREAMS[kind].table.name
+    except KeyError:
+        raise CsvImportError(
+            f"no table for kind {kind!r}: one of {', '.join(KIND_STREAMS)} fills a table"
+        ) from None

@@ -11,7 +11,7 @@ changes type: a topic ``"123"`` would arrive as the int ``123``, a city ``"None"
 a path ``"1e5"`` as ``100000.0``. Jinja's built-in ``pprint`` filter renders the value as a
 Python literal (its ``repr``, split over lines when long), which ``literal_eval`` turns back into
 exactly the value the run holds, whatever its type. A DAG's other text templates take the same
-filter (the drains' ``"{{ tweets_topic() | pprint }}"``).
+filter (the drains' ``"{{ stream_topic() | pprint }}"``).
 """
 
 from __future__ import annotations

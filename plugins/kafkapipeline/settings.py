@@ -2,7 +2,7 @@
 
 :class:`PipelineSettings` (pydantic-settings) holds each variable with its type, default and a
 one-line doc; the README's settings table is generated from it (``python -m
-kafkapipeline.settings --markdown``) and a unit test keeps the two equal. The functions below
+kafkapipeline.settings_table``) and a unit test keeps the two equal. The functions below
 (:func:`keyspace`, :func:`tweets_topic`, :func:`cities`, :func:`data_root`, :func:`drain_setting`,
 ...) read it, so callers never touch ``os.environ``.
 
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -438,19 +437,3 @@ def drain_setting(name: str, default: int) -> int:
     """Default of a drain knob (``KAFKAPIPELINE_DRAIN_<NAME>``), read when the DAG file is parsed."""
     value = getattr(current(), env_name(f"drain_{name}").removeprefix(ENV_PREFIX).lower())
     return default if value is None else value
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m kafkapipeline.settings --markdown``: print the README's settings table."""
-    from kafkapipeline.settings_table import markdown_table
-
-    args = sys.argv[1:] if argv is None else argv
-    if args != ["--markdown"]:
-        print("usage: python -m kafkapipeline.settings --markdown", file=sys.stderr)
-        return 2
-    print(markdown_table(), end="")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

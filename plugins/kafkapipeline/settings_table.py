@@ -1,12 +1,13 @@
 """The README's settings table, generated from :class:`kafkapipeline.settings.PipelineSettings`.
 
-``python -m kafkapipeline.settings --markdown`` prints it; ``tests/unit/test_settings_readme.py``
+``python -m kafkapipeline.settings_table`` prints it; ``tests/unit/test_settings_readme.py``
 fails when the README's copy differs. Variables only the shell scripts and tests read are listed
 here too, so the README names every ``KAFKAPIPELINE_*`` variable in one place.
 """
 
 from __future__ import annotations
 
+import sys
 import types
 import typing
 from pathlib import Path
@@ -64,7 +65,7 @@ OTHER_VARIABLES = (
         "KAFKAPIPELINE_REFERENCE_DATA",
         "path",
         "`../shared/reference-data`",
-        "tests, bench",
+        "tests, bench, kafkapipeline.sentiment_model.evaluation (training)",
         "Recorded real API responses the tests and benchmarks replay (absent: those tests skip)",
     ),
     OtherVariable(
@@ -206,3 +207,17 @@ def markdown_table() -> str:
     for other in OTHER_VARIABLES:
         lines.append(_row(f"`{other.name}`", other.kind, other.default, other.read_by, other.doc))
     return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m kafkapipeline.settings_table``: print the README's settings table."""
+    args = sys.argv[1:] if argv is None else argv
+    if args:
+        print("usage: python -m kafkapipeline.settings_table", file=sys.stderr)
+        return 2
+    print(markdown_table(), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

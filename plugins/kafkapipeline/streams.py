@@ -169,7 +169,9 @@ class Stream:
     :param topic_setting: the settings field naming its topic (read at call time)
     :param retention_setting: the settings field with the days ``purge_expired`` keeps
     :param retention_param: the ``purge_expired`` Param overriding that setting
+    :param partitions_param: the ``bootstrap`` Param choosing its topic's partition count
     :param csv_required: the columns a CSV export file of it must have (the rest may be missing)
+    :param default_partitions: that Param's default
     """
 
     name: str
@@ -179,7 +181,9 @@ class Stream:
     table: Table
     retention_setting: str
     retention_param: str
+    partitions_param: str
     csv_required: tuple[str, ...]
+    default_partitions: int = 3
 
     def __post_init__(self) -> None:
         missing = set(self.csv_required) - set(self.table.names)
@@ -187,6 +191,8 @@ class Stream:
             raise ValueError(f"stream {self.name}: csv_required names no column: {sorted(missing)}")
         for field_name in (self.topic_setting, self.retention_setting):
             settings.env_name(field_name)  # raises for a setting that does not exist
+        if self.default_partitions < 1:
+            raise ValueError(f"stream {self.name}: default_partitions must be >= 1")
         if self.record_type.kind != self.kind:
             raise ValueError(
                 f"stream {self.name}: kind {self.kind!r} but {self.record_type.__name__} is "
@@ -265,6 +271,7 @@ TWEETS = Stream(
     table=TWEETS_TABLE,
     retention_setting="retention_days_tweets",
     retention_param="tweets_retention_days",
+    partitions_param="tweets_partitions",
     csv_required=("city", "created_at", "tweet_id", "text"),
 )
 
@@ -276,6 +283,7 @@ WEATHER = Stream(
     table=WEATHER_TABLE,
     retention_setting="retention_days_weather_reports",
     retention_param="weather_retention_days",
+    partitions_param="weather_partitions",
     csv_required=("city", "observed_at", "temperature_c"),
 )
 

@@ -132,3 +132,11 @@ def test_the_purge_dag_has_each_streams_retention_param(dag_bag):
 
     params = dag_bag.dags["purge_expired"].params
     assert {stream.retention_param for stream in STREAMS.values()} <= set(params)
+
+
+def test_the_bootstrap_dag_has_each_streams_partitions_param(dag_bag):
+    from kafkapipeline.streams import STREAMS
+
+    params = dag_bag.dags["bootstrap"].params
+    for stream in STREAMS.values():
+        assert params[stream.partitions_param] == stream.default_partitions, stream.name

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from airflow.sdk.definitions.param import ParamValidationError
+from airflow.sdk.exceptions import ParamValidationError
 
 from kafkapipeline.errors import ConfigurationError
 from kafkapipeline.param_limits import CITY_SPEC_MAX_CHARS, DAG_ID_MAX_CHARS, check_city, check_city_spec

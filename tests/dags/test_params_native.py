@@ -7,6 +7,7 @@ import inspect
 from pathlib import Path
 
 import pytest
+from jinja2.nativetypes import NativeEnvironment
 
 from kafkapipeline.dag_params import param
 
@@ -85,12 +86,15 @@ def test_no_task_reads_params_from_the_context():
 
 
 def _render(dag, task, params: dict) -> dict:
-    """The task's Param templates rendered as Airflow renders them for this DAG (natively)."""
-    from airflow.sdk.definitions.context import render_template
+    """The task's Param templates rendered as Airflow renders them for this DAG (natively).
 
+    The DAG's template environment is Jinja's native one (``render_template_as_native_obj``),
+    so ``render`` returns the value itself, as the task receives it.
+    """
     env = dag.get_template_env()
+    assert isinstance(env, NativeEnvironment), f"{dag.dag_id} does not render natively"
     return {
-        argument: render_template(env.from_string(template), {"params": params}, native=True)
+        argument: env.from_string(template).render(params=params)
         for argument, template in _param_templates(task).items()
     }
 

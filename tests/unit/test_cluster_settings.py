@@ -68,8 +68,9 @@ def test_single_replica_writes_are_refused_at_rf_3(clean_env, weak):
 
 
 def test_topic_replication_factor_reaches_the_specs(clean_env):
-    assert {s.replication_factor for s in pipeline_topic_specs(3, 3, 1, 1)} == {1}
-    assert {s.replication_factor for s in pipeline_topic_specs(3, 3, 1, 1, 3)} == {3}
+    partitions = {"tweets": 3, "weather": 3}
+    assert {s.replication_factor for s in pipeline_topic_specs(partitions, 1, 1)} == {1}
+    assert {s.replication_factor for s in pipeline_topic_specs(partitions, 1, 1, 3)} == {3}
     clean_env.setenv("KAFKAPIPELINE_TOPIC_REPLICATION_FACTOR", "0")
     with pytest.raises(settings.SettingsError, match="KAFKAPIPELINE_TOPIC_REPLICATION_FACTOR"):
         settings.current()

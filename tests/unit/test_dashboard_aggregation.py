@@ -20,6 +20,7 @@ from kafkapipeline.dashboard.aggregation import (
     sentiment_class,
 )
 from kafkapipeline.dashboard.bounds import MAX_RANGE, MAX_ROWS, CappedRows, rows_per_hour
+from kafkapipeline.streams import BY_TABLE
 
 
 @dataclass
@@ -301,6 +302,11 @@ def test_hour_slices_are_clipped_to_the_range_and_never_cross_a_day():
         (date(2026, 3, 2), datetime(2026, 3, 2, 1, tzinfo=UTC), datetime(2026, 3, 2, 1, 15, tzinfo=UTC)),
     ]
     assert [part.hour for part in slices] == time_range.hours()
+
+
+def test_every_streams_table_has_a_read_bound():
+    """A new stream's table needs its MAX_ROWS entry before the dashboard may read it."""
+    assert set(BY_TABLE) - set(MAX_ROWS) == set()
 
 
 @pytest.mark.parametrize("table", sorted(MAX_ROWS))

@@ -128,7 +128,7 @@ def test_the_replay_dag_accepts_kafka_topic_names(replay_params, topic):
 
 @pytest.mark.parametrize("topic", ["", ".", "..", "tweets.dlq", "bad topic", "a/b", "x" * 246, "tw\u00e9ets"])
 def test_the_replay_dag_refuses_other_topic_names(replay_params, topic):
-    from airflow.sdk.definitions.param import ParamValidationError
+    from airflow.sdk.exceptions import ParamValidationError
 
     with pytest.raises(ParamValidationError):
         replay_params.get_param("topic").resolve(topic)
@@ -138,7 +138,7 @@ def test_the_replay_dag_refuses_other_topic_names(replay_params, topic):
     ("name", "value"), [("max_messages", 0), ("max_messages", 1_000_001), ("max_replays", 0)]
 )
 def test_the_replay_dag_bounds_its_numbers(replay_params, name, value):
-    from airflow.sdk.definitions.param import ParamValidationError
+    from airflow.sdk.exceptions import ParamValidationError
 
     with pytest.raises(ParamValidationError):
         replay_params.get_param(name).resolve(value)

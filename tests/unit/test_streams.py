@@ -107,7 +107,10 @@ def test_dead_letter_topics_are_the_topic_with_dlq(monkeypatch):
     monkeypatch.setenv("KAFKAPIPELINE_WEATHER_TOPIC", "wx")
     assert (streams.TWEETS.topic(), streams.TWEETS.dlq_topic()) == ("posts", "posts.dlq")
     assert (streams.WEATHER.topic(), streams.WEATHER.dlq_topic()) == ("wx", "wx.dlq")
-    specs = {spec.name: spec.partitions for spec in bootstrap.pipeline_topic_specs(6, 2, 1, 1)}
+    specs = {
+        spec.name: spec.partitions
+        for spec in bootstrap.pipeline_topic_specs({"tweets": 6, "weather": 2}, 1, 1)
+    }
     assert specs == {"posts": 6, "posts.dlq": 1, "wx": 2, "wx.dlq": 1}
     assert topic_tables() == {"posts": "tweets", "wx": "weather_reports"}
     assert (topic_for_kind("tweet"), topic_for_kind("weather")) == ("posts", "wx")
@@ -267,6 +270,7 @@ def test_a_stream_naming_an_unknown_setting_or_column_fails():
         "table": _table(),
         "retention_setting": "retention_days_tweets",
         "retention_param": "p",
+        "partitions_param": "q",
         "csv_required": ("city",),
     }
     assert Stream(**good).topic() == streams.TWEETS.topic()
@@ -276,3 +280,39 @@ def test_a_stream_naming_an_unknown_setting_or_column_fails():
         Stream(**(good | {"csv_required": ("city", "text")}))
     with pytest.raises(ValueError, match="kind 'weather'"):
         Stream(**(good | {"kind": "weather"}))
+    with pytest.raises(ValueError, match="default_partitions"):
+        Stream(**(good | {"default_partitions": 0}))
+
+
+def test_bootstrap_wants_one_partition_count_per_stream(monkeypatch):
+    monkeypatch.setenv("KAFKAPIPELINE_TWEETS_TOPIC", "posts")
+    monkeypatch.setenv("KAFKAPIPELINE_WEATHER_TOPIC", "wx")
+    with pytest.raises(ValueError, match=r"name every stream \(tweets, weather\).*\['tweets'\]"):
+        bootstrap.pipeline_topic_specs({"tweets": 3}, 1, 1)
+    with pytest.raises(ValueError, match="no other"):
+        bootstrap.pipeline_topic_specs({"tweets": 3, "weather": 3, "posts": 3}, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("kind", "table"),
+    [
+        ("tweets", "tweets"),
+        ("seed_tweets", "tweets"),
+        ("weather", "weather_reports"),
+        ("seed_weather", "weather_reports"),
+    ],
+)
+def test_each_csv_kind_fills_its_streams_table(kind, table):
+    assert csv_formats.table_of(kind) == table
+
+
+@pytest.mark.parametrize("kind", ["auto", "posts", ""])
+def test_a_csv_kind_without_a_table_is_a_clear_error(kind):
+    with pytest.raises(csv_formats.CsvImportError, match=f"no table for kind {kind!r}"):
+        csv_formats.table_of(kind)
+
+
+def test_every_csv_kind_has_a_row_builder():
+    """A new stream needs its export-format row builder in csv_formats.EXPORT_ROWS."""
+    assert set(csv_formats.EXPORT_ROWS) == set(streams.STREAMS)
+    assert set(csv_formats.KINDS) == {csv_formats.KIND_AUTO, *csv_formats.EXPORT_ROWS, *csv_formats.SEED_ROWS}

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Protocol
 
 from kafkapipeline.dashboard.bounds import (
+    DRAIN_BATCHES_TABLE,
     EARLIEST,
     LATEST,
     MAX_RANGE_DAYS,
@@ -42,6 +43,7 @@ from kafkapipeline.dashboard.models import (
     SentimentWeatherSummary,
 )
 from kafkapipeline.health.report import CLUSTER_METRICS, PIPELINE_METRICS
+from kafkapipeline.streams import TWEETS_TABLE, WEATHER_TABLE
 
 SENTIMENT_LABELS = ("positive", "negative", "neutral")
 #: VADER's conventional compound-score thresholds; only used for a row whose label is missing.
@@ -259,7 +261,7 @@ def sentiment_against_weather(
         message=None if has_data else no_data_message(f"tweets or weather reports for {city}", time_range),
         truncated=bool(truncated),
         truncated_hours=len(truncated),
-        limits=read_limits(time_range, ("tweets", "weather_reports")),
+        limits=read_limits(time_range, (TWEETS_TABLE.name, WEATHER_TABLE.name)),
         summary=summary,
         hours=hourly,
     )
@@ -397,7 +399,7 @@ def pipeline_state(
         message=("No data yet: " + "; ".join(missing)) if missing else None,
         truncated=batches.truncated,
         truncated_hours=len(batches.capped),
-        limits=read_limits(time_range, ("drain_batches",)),
+        limits=read_limits(time_range, (DRAIN_BATCHES_TABLE,)),
         health=health,
         drains=drains,
     )

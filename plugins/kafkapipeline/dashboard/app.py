@@ -137,6 +137,7 @@ async def require_airflow_user(
     Airflow's security helpers are imported here, not at module level, so that loading the
     plugin in a scheduler or worker does not pull in the API server's modules.
     """
+    # No public SDK API for this: Airflow's plugin docs (apache/airflow#72655, #72935) use core_api.security.
     from airflow.api_fastapi.auth.managers.models.resource_details import AccessView
     from airflow.api_fastapi.core_api.security import get_user, requires_access_view
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from kafkapipeline.streams import TWEETS_TABLE, WEATHER_TABLE
+
 HOUR = timedelta(hours=1)
 DEFAULT_RANGE = timedelta(hours=24)
 #: The widest range a request may ask for: 14 days, i.e. at most 337 hour slices per table.
@@ -25,8 +27,11 @@ MAX_RANGE = timedelta(days=MAX_RANGE_DAYS)
 #: outside, and keeping to them means no date arithmetic on the range can overflow.
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
-#: Rows one request may read per table (a few MB in the api-server), spread evenly over its hours.
-MAX_ROWS = {"tweets": 50_000, "weather_reports": 20_000, "drain_batches": 20_000}
+#: The drain's log of micro-batches (no stream's table: the drain writes it, the dashboard reads it).
+DRAIN_BATCHES_TABLE = "drain_batches"
+#: Rows one request may read per table (a few MB in the api-server), spread evenly over its hours;
+#: every stream's table has one (tests/unit/test_dashboard_aggregation.py checks).
+MAX_ROWS = {TWEETS_TABLE.name: 50_000, WEATHER_TABLE.name: 20_000, DRAIN_BATCHES_TABLE: 20_000}
 #: Rows of the latest pipeline_health check read at most (one per metric and subject).
 MAX_HEALTH_ROWS = 2_000
 #: Cities the page offers at most (from KAFKAPIPELINE_DASHBOARD_CITIES), and a city name's length.

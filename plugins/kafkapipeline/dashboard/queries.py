@@ -23,7 +23,14 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from kafkapipeline import settings
-from kafkapipeline.dashboard.bounds import MAX_HEALTH_ROWS, CappedRows, HourSlice, TimeRange, rows_per_hour
+from kafkapipeline.dashboard.bounds import (
+    DRAIN_BATCHES_TABLE,
+    MAX_HEALTH_ROWS,
+    CappedRows,
+    HourSlice,
+    TimeRange,
+    rows_per_hour,
+)
 from kafkapipeline.errors import ConfigurationError, missing_connection
 from kafkapipeline.streams import TWEETS_TABLE, WEATHER_TABLE
 
@@ -327,7 +334,7 @@ def read_drain_batches(sessions: DashboardSessions, keyspace: str, time_range: T
     """Drain micro-batches finished in the range: bounded reads per day partition and hour."""
     return read_capped(
         sessions,
-        "drain_batches",
+        DRAIN_BATCHES_TABLE,
         keyspace=keyspace,
         columns="finished_at, topic, messages_read, rows_written, dead_lettered, lag_after, seconds",
         key={},
