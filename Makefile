@@ -35,7 +35,7 @@ services-status:  ## show whether Kafka, Cassandra, Postgres and Redis are up, w
 run: install service-deps  ## run the whole pipeline: services, Airflow (UI on :8080), bootstrap, ingest and drains (CLUSTER=1: 3 brokers, 3 Cassandra nodes)
 	$(if $(filter 1,$(CLUSTER)),KAFKAPIPELINE_CLUSTER=1 )scripts/run-pipeline
 
-stop:  ## stop Airflow and the services started by make run
+stop:  ## stop Airflow and the services started by make run (the CLUSTER=1 cluster too)
 	scripts/run-pipeline --stop
 
 cqlsh: install  ## interactive cqlsh on the pipeline's keyspace (one-off queries: scripts/cql "SELECT ...")
@@ -77,7 +77,8 @@ lock:  ## re-pin requirements.txt from the current .venv
 	  > requirements.lock.tmp
 	@echo "review requirements.lock.tmp and move it over requirements.txt"
 
-clean:  ## stop everything and delete local state (.state) but keep the artifact cache
+clean:  ## stop everything (a CLUSTER=1 cluster too) and delete local state (.state) but keep the artifact cache
 	-scripts/run-pipeline --stop
+	-scripts/services down --cluster
 	-scripts/services down --purge
 	rm -rf .state

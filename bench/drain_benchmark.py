@@ -237,6 +237,7 @@ class Benchmark:
 
     def start_round(self, number: int) -> None:
         """Fresh keyspaces for the repeated ways, so no round writes over another's rows."""
+        from kafkapipeline import settings
         from kafkapipeline.migrations import apply_pending
 
         self.round = number
@@ -245,7 +246,7 @@ class Benchmark:
         for way in ("drain", "ceiling_batched"):
             self.keyspaces[way] = f"bench_{way}_{self.run_id}_r{number}"
             self.dropped_later.append(self.keyspaces[way])
-            apply_pending(self.session, self.keyspaces[way])
+            apply_pending(self.session, self.keyspaces[way], replication=settings.current().replication)
 
     def timed(self, way: str, label: str, count: int, fn: Callable[[], Any]) -> Any:
         print(f"  running {label} ...", flush=True)
@@ -302,11 +303,13 @@ class Benchmark:
         tweets, text_origin = make_tweets(self.n)
         print(f"  texts: {text_origin}")
         self.values = [(t.key, t.to_json()) for t in tweets]
+        replicas = settings.current().topic_replication_factor
         ensure_topics(
             self.admin,
             [
-                TopicSpec(self.topic, self.args.partitions, 3_600_000),
-                TopicSpec(settings.dead_letter_topic(self.topic), 1, 3_600_000),
+                # KAFKAPIPELINE_TOPIC_REPLICATION_FACTOR / _REPLICATION: 3 on a cluster, as bootstrap.
+                TopicSpec(self.topic, self.args.partitions, 3_600_000, replicas),
+                TopicSpec(settings.dead_letter_topic(self.topic), 1, 3_600_000, replicas),
             ],
         )
         started = time.perf_counter()
@@ -592,6 +595,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--messages, --partitions and --rounds must be at least 1")
 
     load_project_env()
+    from kafkapipeline import settings
     from kafkapipeline.cassandra_session import cassandra_session
     from kafkapipeline.migrations import apply_pending
 
@@ -604,7 +608,7 @@ def main(argv: list[str] | None = None) -> int:
             bench.session = session
             try:
                 for keyspace in bench.keyspaces.values():
-                    apply_pending(session, keyspace)
+                    apply_pending(session, keyspace, replication=settings.current().replication)
                 for number in range(args.rounds):
                     bench.start_round(number)
                     pair = [way for way in ("drain", "ceiling") if way not in args.skip]

@@ -44,7 +44,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from cassandra import ConsistencyLevel
 from cassandra.cluster import ResponseFuture, Session
 from cassandra.query import UNSET_VALUE, BatchStatement, BatchType, BoundStatement, PreparedStatement
 
@@ -58,6 +57,7 @@ from kafkapipeline.cassandra_outcome import (
     rejection_reason,
 )
 from kafkapipeline.cassandra_rows import TWEETS, WEATHER_REPORTS, TableSpec, tweet_row, weather_row
+from kafkapipeline.replication import write_consistency
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -133,7 +133,7 @@ class ConcurrentRowWriter:
         max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
         max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
         timeout: float = DEFAULT_WRITE_TIMEOUT_SECONDS,
-        consistency_level: int = ConsistencyLevel.LOCAL_QUORUM,
+        consistency_level: int | None = None,
         on_rows_acknowledged: Callable[[int], None] | None = None,
     ) -> None:
         if concurrency < 1:
@@ -148,6 +148,8 @@ class ConcurrentRowWriter:
         self.max_batch_rows = max_batch_rows
         self.max_batch_bytes = max_batch_bytes
         self.timeout = timeout
+        if consistency_level is None:  # KAFKAPIPELINE_WRITE_CONSISTENCY, never the driver's LOCAL_ONE
+            consistency_level = write_consistency()
         self.consistency_level = consistency_level
         self.on_rows_acknowledged = on_rows_acknowledged
         self.retry_policy = IdempotentRetryPolicy()

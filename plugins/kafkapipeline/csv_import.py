@@ -68,6 +68,7 @@ from kafkapipeline.csv_seed import (
 )
 from kafkapipeline.data_paths import PathOutsideDataRoot, check_opened, confine, data_root
 from kafkapipeline.records import InvalidRecord
+from kafkapipeline.replication import write_consistency
 
 __all__ = [
     "KINDS",
@@ -253,7 +254,13 @@ def import_file(
             for chosen, row in rows_of(csv_records(decoded_lines(stream)), kind, report, imported_at):
                 if writer is None:  # prepared once the file's format (and so its table) is known
                     try:
-                        writer = ConcurrentRowWriter(session, keyspace, chosen.spec, concurrency=concurrency)
+                        writer = ConcurrentRowWriter(
+                            session,
+                            keyspace,
+                            chosen.spec,
+                            concurrency=concurrency,
+                            consistency_level=write_consistency(),
+                        )
                     except InvalidRequest as err:
                         raise schema_hint(err, keyspace) from err
                 chunk.append(row)

@@ -44,6 +44,8 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any
 
+from cassandra.query import SimpleStatement
+
 from kafkapipeline import settings
 from kafkapipeline.cassandra_session import cassandra_session
 from kafkapipeline.cassandra_writer import (
@@ -204,9 +206,13 @@ def drain_topic(
 def _record_batch(session: Any, keyspace: str, summary: DrainSummary) -> None:
     finished_at = datetime.now(UTC)
     try:
-        session.execute(
+        insert = SimpleStatement(
             f"INSERT INTO {keyspace}.drain_batches (day, finished_at, topic, batch_id, messages_read, "
             "rows_written, dead_lettered, lag_after, seconds) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            consistency_level=write_consistency(),
+        )
+        session.execute(
+            insert,
             (
                 finished_at.date(),
                 finished_at,

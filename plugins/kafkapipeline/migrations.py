@@ -16,9 +16,11 @@ from string import Template
 
 from cassandra import InvalidRequest, Unavailable, WriteFailure, WriteTimeout
 from cassandra.cluster import Session
+from cassandra.query import SimpleStatement
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from kafkapipeline import settings
+from kafkapipeline.replication import write_consistency
 
 log = logging.getLogger(__name__)
 
@@ -202,9 +204,13 @@ def _history_table_exists(session: Session, keyspace: str) -> bool:
 )
 def _record(session: Session, keyspace: str, migration: Migration) -> None:
     """Idempotent, so retried while a replica is still catching up with the schema."""
-    session.execute(
+    insert = SimpleStatement(
         f"INSERT INTO {keyspace}.schema_migrations (version, name, checksum, applied_at) "
         "VALUES (%s, %s, %s, %s)",
+        consistency_level=write_consistency(),
+    )
+    session.execute(
+        insert,
         (migration.version, migration.name, migration.checksum, datetime.now(UTC)),
         timeout=DDL_TIMEOUT_SECONDS,
     )

@@ -1,4 +1,4 @@
-"""Replication and consistency on a cluster: the keyspace's replication factor, the write level.
+"""Replication and consistency on a cluster: the keyspace's replication factor, the read and write levels.
 
 Kept apart from :mod:`kafkapipeline.settings` (which validates the variables with these) so
 both stay small; nothing here touches a network.
@@ -14,6 +14,10 @@ from pydantic import AfterValidator, BeforeValidator
 #: Consistency levels a write may use (SERIAL levels are for conditional updates only).
 WRITE_CONSISTENCIES = (
     "ANY", "ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_QUORUM", "EACH_QUORUM", "LOCAL_ONE",
+)  # fmt: skip
+#: Levels a read may use (ANY and EACH_QUORUM are write-only; Cassandra refuses them for reads).
+READ_CONSISTENCIES = (
+    "ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_QUORUM", "LOCAL_ONE", "SERIAL", "LOCAL_SERIAL",
 )  # fmt: skip
 #: Levels one replica satisfies: refused for pipeline writes once the keyspace has RF 3 or more.
 WEAK_CONSISTENCIES = ("ANY", "ONE", "LOCAL_ONE")
@@ -51,14 +55,23 @@ def checked_replication(value: str) -> str:
     return value
 
 
-def checked_consistency(value: object) -> object:
-    """``value`` upper-cased if it names a write consistency level."""
+def _checked_level(value: object, kind: str, levels: tuple[str, ...]) -> object:
     if not isinstance(value, str):
         return value
     value = value.strip().upper()
-    if value not in WRITE_CONSISTENCIES:
-        raise ValueError(f"not a write consistency level; one of {', '.join(WRITE_CONSISTENCIES)}")
+    if value not in levels:
+        raise ValueError(f"not a {kind} consistency level; one of {', '.join(levels)}")
     return value
+
+
+def checked_consistency(value: object) -> object:
+    """``value`` upper-cased if it names a write consistency level."""
+    return _checked_level(value, "write", WRITE_CONSISTENCIES)
+
+
+def checked_read_consistency(value: object) -> object:
+    """``value`` upper-cased if it names a read consistency level."""
+    return _checked_level(value, "read", READ_CONSISTENCIES)
 
 
 def check_pipeline_writes(consistency: str, replication: str) -> None:
@@ -73,7 +86,11 @@ def check_pipeline_writes(consistency: str, replication: str) -> None:
 
 
 def write_consistency() -> int:
-    """The driver's ``ConsistencyLevel`` for the drain's writes (``KAFKAPIPELINE_WRITE_CONSISTENCY``)."""
+    """The driver's ``ConsistencyLevel`` for every pipeline write (``KAFKAPIPELINE_WRITE_CONSISTENCY``).
+
+    The drain, CSV import, rescore, purge, health and audit rows and the migration history all
+    write at this level, so none is acknowledged by fewer replicas than the settings ask.
+    """
     from cassandra import ConsistencyLevel
 
     from kafkapipeline import settings
@@ -81,6 +98,21 @@ def write_consistency() -> int:
     return getattr(ConsistencyLevel, settings.current().write_consistency)
 
 
+def read_consistency() -> int:
+    """The driver's ``ConsistencyLevel`` for reads (``KAFKAPIPELINE_READ_CONSISTENCY``).
+
+    Sessions get it as their default (:func:`kafkapipeline.cassandra_session.use_settings_consistency`),
+    instead of the driver's LOCAL_ONE: with LOCAL_QUORUM on both sides, a read sees every
+    acknowledged write even while one replica of three is down or behind.
+    """
+    from cassandra import ConsistencyLevel
+
+    from kafkapipeline import settings
+
+    return getattr(ConsistencyLevel, settings.current().read_consistency)
+
+
 #: Field types for :class:`kafkapipeline.settings.PipelineSettings`.
 Replication = Annotated[str, AfterValidator(checked_replication)]
 WriteConsistency = Annotated[str, BeforeValidator(checked_consistency)]
+ReadConsistency = Annotated[str, BeforeValidator(checked_read_consistency)]

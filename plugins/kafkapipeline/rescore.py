@@ -20,6 +20,7 @@ from typing import Any
 
 from kafkapipeline import settings, streams
 from kafkapipeline.cassandra_writer import ConcurrentRowWriter
+from kafkapipeline.replication import write_consistency
 from kafkapipeline.scorers import Scorer, scorer
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ def rescore_partition(
     city, day = partition
     bound = select.bind(partition)
     bound.fetch_size = page_size  # the driver fetches the next page only when iteration needs it
-    writer = ConcurrentRowWriter(session, keyspace, SENTIMENT_COLUMNS)
+    writer = ConcurrentRowWriter(session, keyspace, SENTIMENT_COLUMNS, consistency_level=write_consistency())
     key_width = len(KEY)
     summary.partitions += 1
     for page in _pages(session.execute(bound, timeout=READ_TIMEOUT_SECONDS), page_size):

@@ -42,6 +42,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from kafkapipeline import settings, streams
+from kafkapipeline.replication import write_consistency
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,7 @@ def purge_table(
         return result
     count = session.prepare(f"SELECT COUNT(*) FROM {keyspace}.{table} WHERE city = ? AND day = ?")
     delete = session.prepare(f"DELETE FROM {keyspace}.{table} WHERE city = ? AND day = ?")
+    delete.consistency_level = write_consistency()  # a purge is a write like any other
     for city in cities:
         for day in days:
             rows = session.execute(count, (city, day), timeout=CQL_TIMEOUT_SECONDS).one()[0]

@@ -30,7 +30,7 @@ from pydantic import AliasGenerator, Field, ValidationError, ValidationInfo, fie
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from kafkapipeline.errors import ConfigurationError
-from kafkapipeline.replication import Replication, WriteConsistency, check_pipeline_writes
+from kafkapipeline.replication import ReadConsistency, Replication, WriteConsistency, check_pipeline_writes
 
 #: Airflow connection ids. Kafka client settings live in the ``kafka_default`` extra.
 KAFKA_CONN_ID = "kafka_default"
@@ -260,7 +260,10 @@ class PipelineSettings(BaseSettings):
     )
     write_consistency: WriteConsistency = Field(
         default="LOCAL_QUORUM",
-        description="Consistency of the drain's Cassandra writes (ONE, LOCAL_ONE, ANY refused at RF 3+)",
+        description="Consistency of every pipeline write to Cassandra (ONE, LOCAL_ONE, ANY refused at RF 3+)",
+    )
+    read_consistency: ReadConsistency = Field(
+        default="LOCAL_QUORUM", description="Default consistency of the pipeline's Cassandra reads"
     )
     topic_replication_factor: int = Field(
         default=1,

@@ -195,6 +195,9 @@ def cmd_down(names: list[str], purge: bool, cluster: bool = False) -> int:
     if not state.exists():
         say(f"nothing to stop: {state} does not exist")
         return 0
+    if cluster and not (state / "cluster").exists():  # so `make stop`/`make clean` can always ask
+        say(f"no cluster under {state / 'cluster'}: nothing to stop")
+        return 0
     services = selected(names, state, cluster)
     with StateLock(state):
         # Stop Kafka first: it holds no Cassandra state, and that is the order a consumer expects.

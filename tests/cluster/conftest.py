@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cluster.failover_support import STALL_PREFIX, stall_rows, stall_table
 from tests.conftest import unique_name
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -58,6 +59,16 @@ def pytest_collection_modifyitems(config, items) -> None:
             item.add_marker(skip)
 
 
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """Every failover test's stall in one table at the end (a passing test's prints are hidden)."""
+    reports = [r for outcome in ("passed", "failed") for r in terminalreporter.stats.get(outcome, [])]
+    lines = stall_table(stall_rows(reports))
+    if lines:
+        terminalreporter.write_sep("-", "failover stalls (longest time without progress after the kill)")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 def services(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(SERVICES), *args], capture_output=True, text=True, timeout=timeout, check=False
@@ -65,7 +76,16 @@ def services(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
 
 
 class Cluster:
-    """Find, kill -9 and restart the members of the running cluster."""
+    """Find, kill -9 and restart the members of the running cluster; report the stalls."""
+
+    #: The running test's ``record_property`` (set by the autouse ``whole_cluster`` fixture).
+    record_property: Callable[[str, object], None] | None = None
+
+    def report_stall(self, what: str, seconds: float) -> None:
+        """Printed, and recorded for the JUnit XML and the end-of-run stall table."""
+        assert self.record_property is not None, "report_stall outside a test"
+        self.record_property(STALL_PREFIX + what, round(seconds, 1))
+        print(f"[stall] {what}: {seconds:.1f}s")
 
     def member(self, name: str):
         return next(m for m in cluster_members(state_root(), []) if m.name == name)
@@ -146,11 +166,13 @@ def cluster(cluster_env) -> Iterator[Cluster]:
 
 
 @pytest.fixture(autouse=True)
-def whole_cluster(cluster: Cluster) -> Iterator[None]:
+def whole_cluster(cluster: Cluster, record_property) -> Iterator[None]:
     """Every test starts with all six members up and leaves them so (restarting what it killed)."""
     if services("status", "--cluster", "kafka", "cassandra").returncode != 0:
         cluster.restart()
+    cluster.record_property = record_property
     yield
+    cluster.record_property = None
     if services("status", "--cluster", "kafka", "cassandra").returncode != 0:
         cluster.restart()
 

@@ -2,9 +2,10 @@
 
 Each test uses its own topic (3 partitions, RF 3) and keyspace (RF 3, LOCAL_QUORUM writes),
 kills at a known point (the drain's ``on_rows_acknowledged`` callback, or between the ingest
-producer's sends and its flush), and prints how long the pipeline stalled: the longest gap
-without progress (rows acknowledged, a drain attempt ending, a flush returning) from the kill
-to the end.
+producer's sends and its flush), and reports how long the pipeline stalled (``cluster.report_stall``: the
+end-of-run table): the longest gap without progress (rows acknowledged, a drain attempt ending, a
+flush returning) from the kill to the end. With a member down, the cluster figures
+``pipeline_health`` writes turn ``fail`` (offline broker, down node), and ``ok`` once it is back.
 """
 
 from __future__ import annotations
@@ -17,16 +18,27 @@ import pytest
 from cassandra import ConsistencyLevel
 from cassandra.query import SimpleStatement
 
-from kafkapipeline import settings
+from kafkapipeline import drain, settings
 from kafkapipeline.drain import DrainError, DrainOptions, drain_topic
+from kafkapipeline.drain_transaction import transactional_id_for
+from kafkapipeline.health.report import FAIL, METRIC_DOWN_NODES, METRIC_OFFLINE_BROKERS, OK
 from kafkapipeline.producing import RecordProducer
 from tests.cluster.conftest import RF3, cassandra_hosts
+from tests.cluster.failover_support import ensure_transaction_state, transaction_coordinator, wait_for_health
 from tests.integration.drain_support import committed_offsets, end_offsets, produce_records, read_all, tweets
 
 pytestmark = pytest.mark.cluster
 
 #: Small consume batches and Cassandra batches: the drain is still reading when the kill comes.
 OPTIONS = DrainOptions(consume_batch=50, concurrency=4, max_batch_rows=4, idle_timeout=20)
+#: A small prefetch: the consumer holds about 64 KiB ahead (~200 tweets) instead of every message
+#: from the start, so most are fetched after a broker's kill, from the partitions' new leaders.
+PREFETCH_KIB = 64
+SMALL_PREFETCH = drain.DRAIN_CONSUMER_SETTINGS | {
+    "queued.min.messages": 1,
+    "queued.max.messages.kbytes": PREFETCH_KIB,
+    "max.partition.fetch.bytes": 16 * 1024,
+}
 
 
 class Progress:
@@ -34,11 +46,14 @@ class Progress:
 
     def __init__(self) -> None:
         self.rows = 0
+        self.rows_after_kill = 0
         self.times: list[float] = []
         self.killed_at: float | None = None
 
     def ack(self, rows: int) -> None:
         self.rows += rows
+        if self.killed_at is not None:
+            self.rows_after_kill += rows
         self.times.append(time.monotonic())
 
     def stall(self, end: float) -> float:
@@ -91,10 +106,15 @@ def ids_on_node(host: str, keyspace: str) -> list[str]:
         driver.shutdown()
 
 
-def drain_until_done(kafka_hook, topic: str, group: str, keyspace: str, *, first, progress: Progress):
-    """Drain, and retry as Airflow would, until every offset is committed; returns each attempt's outcome."""
+def drain_until_done(
+    kafka_hook, topic: str, group: str, keyspace: str, *, first, progress: Progress
+) -> tuple[list[str], int | None]:
+    """Drain, and retry as Airflow would, until every offset is committed; returns each attempt's
+    outcome and the index of the attempt during which the kill came."""
     attempts: list[str] = []
-    for _ in range(4):
+    spanning: int | None = None
+    for index in range(4):
+        killed_before = progress.killed_at is not None
         try:
             summary = drain_topic(
                 topic,
@@ -110,9 +130,11 @@ def drain_until_done(kafka_hook, topic: str, group: str, keyspace: str, *, first
             attempts.append(f"ok: read {summary.messages_read}, wrote {summary.rows_written}")
         except DrainError as err:
             attempts.append(f"failed: {str(err)[:300]}")
+        if not killed_before and progress.killed_at is not None:
+            spanning = index
         progress.times.append(time.monotonic())
         if committed_offsets(kafka_hook, topic, group) == end_offsets(kafka_hook, topic):
-            return attempts
+            return attempts, spanning
     pytest.fail(f"the drain never committed everything: {attempts}")
 
 
@@ -134,14 +156,34 @@ def wait_fully_replicated(kafka_hook, topic: str, timeout: float = 120) -> float
         time.sleep(1)
 
 
-def test_a_broker_killed_mid_drain_loses_and_duplicates_nothing(
-    cluster, cluster_topic, cluster_keyspace, kafka_hook, cassandra
+@pytest.fixture
+def small_prefetch(monkeypatch) -> None:
+    monkeypatch.setattr(drain, "DRAIN_CONSUMER_SETTINGS", SMALL_PREFETCH)
+
+
+@pytest.mark.usefixtures("small_prefetch")
+@pytest.mark.parametrize("role", ["partition_leader", "transaction_coordinator"])
+def test_a_broker_killed_mid_drain_loses_and_duplicates_nothing(  # noqa: PLR0917 - fixtures
+    cluster, cluster_topic, cluster_keyspace, kafka_hook, cassandra, role
 ):
+    """The broker leading a drained partition, or the one coordinating the drain's transaction
+    (leader of its ``__transaction_state`` partition), dies a third of the way through."""
     topic = cluster_topic("fo_broker")
     records = tweets(3000)
+    # Most of the messages are still on the brokers at the kill (a third acknowledged, ~200 queued).
+    assert sum(len(r.to_json()) for r in records[1500:]) > 4 * PREFETCH_KIB * 1024
     produce_records(kafka_hook, topic, records)
     group = settings.consumer_group("drain", topic)
-    victim = f"kafka-{leader_of(kafka_hook, topic, 0)}"
+    transactional_id = transactional_id_for(group, topic, None)  # the drain's, all partitions
+    ensure_transaction_state(kafka_hook)
+    admin = kafka_hook.admin()
+    roles = {
+        "partition_leader": leader_of(kafka_hook, topic, 0),
+        "transaction_coordinator": transaction_coordinator(admin, transactional_id),
+    }
+    broker = roles[role]
+    victim = f"kafka-{broker}"
+    also = [other for other, leader in roles.items() if leader == broker and other != role]
     progress = Progress()
 
     def kill_the_leader_after_a_third(rows: int) -> None:
@@ -150,17 +192,24 @@ def test_a_broker_killed_mid_drain_loses_and_duplicates_nothing(
             progress.killed_at = time.monotonic()
             cluster.kill_soon(victim)
 
-    attempts = drain_until_done(
+    attempts, _ = drain_until_done(
         kafka_hook, topic, group, cluster_keyspace, first=kill_the_leader_after_a_third, progress=progress
     )
     stall = progress.stall(time.monotonic())
-    print(f"\n[broker failover mid-drain] killed {victim}; attempts: {attempts}; stalled {stall:.1f}s")
+    print(f"\n[broker failover mid-drain] killed {victim} ({role}, also {also}); attempts: {attempts}")
+    cluster.report_stall(f"broker ({role}) killed mid-drain", stall)
 
-    assert leader_of(kafka_hook, topic, 0) != int(victim.split("-")[1])
+    if role == "partition_leader":
+        assert leader_of(kafka_hook, topic, 0) != broker
+    else:  # the transaction state partition has a new leader, so the id a new coordinator
+        assert transaction_coordinator(admin, transactional_id) != broker
     assert_exactly_once(kafka_hook, cassandra, cluster_keyspace, topic, group, records=records)
+    offline = wait_for_health(METRIC_OFFLINE_BROKERS, FAIL, [topic])
+    assert offline.value == 1, offline
     restarted = cluster.restart()
     caught_up = wait_fully_replicated(kafka_hook, topic)
     print(f"[broker failover mid-drain] {victim} back in {restarted:.1f}s, in sync {caught_up:.1f}s later")
+    assert wait_for_health(METRIC_OFFLINE_BROKERS, OK, [topic]).value == 0
 
 
 def test_a_broker_killed_during_ingest_loses_and_duplicates_nothing(cluster, cluster_topic, kafka_hook):
@@ -180,10 +229,8 @@ def test_a_broker_killed_during_ingest_loses_and_duplicates_nothing(cluster, clu
             flushes.append(time.monotonic() - t0)
             progress.times.append(time.monotonic())
     stall = progress.stall(time.monotonic())
-    print(
-        f"\n[broker failover during ingest] killed {victim}; slowest flush {max(flushes):.1f}s; "
-        f"stalled {stall:.1f}s"
-    )
+    print(f"\n[broker failover during ingest] killed {victim}; slowest flush {max(flushes):.1f}s")
+    cluster.report_stall("broker killed during ingest", stall)
 
     assert (producer.report.delivered, producer.report.failed) == (len(records), 0)
     values = sorted(message.value() for message in read_all(kafka_hook, topic))
@@ -207,18 +254,26 @@ def test_a_cassandra_node_killed_mid_drain_writes_go_on_and_repair_restores_it(
             progress.killed_at = time.monotonic()
             cluster.kill_soon("cassandra-3")
 
-    attempts = drain_until_done(
+    attempts, spanning = drain_until_done(
         kafka_hook, topic, group, cluster_keyspace, first=kill_a_node_after_a_third, progress=progress
     )
     stall = progress.stall(time.monotonic())
-    print(f"\n[node failover mid-drain] killed cassandra-3; attempts: {attempts}; stalled {stall:.1f}s")
+    print(f"\n[node failover mid-drain] killed cassandra-3; attempts: {attempts}")
+    cluster.report_stall("Cassandra node killed mid-drain", stall)
+    # 2 of 3 replicas are a quorum: the attempt the kill hit went on writing and committed, no retry.
+    assert spanning is not None, attempts
+    assert attempts[spanning].startswith("ok") and len(attempts) == spanning + 1, attempts
+    assert progress.rows_after_kill > 0, "no write was acknowledged after the kill"
     assert_exactly_once(kafka_hook, cassandra, cluster_keyspace, topic, group, records=records)  # at QUORUM
+    down = wait_for_health(METRIC_DOWN_NODES, FAIL, [topic])
+    assert down.value == 1 and "127.0.0" in down.detail, down
 
     restarted = cluster.restart()
     t0 = time.monotonic()
     cluster.nodetool("cassandra-1", "repair", "-full", cluster_keyspace, "tweets")
     repaired = time.monotonic() - t0
     print(f"[node failover mid-drain] cassandra-3 back in {restarted:.1f}s, repair {repaired:.1f}s")
+    assert wait_for_health(METRIC_DOWN_NODES, OK, [topic]).value == 0
     distinct = {r.tweet_id for r in records}
     for host in cassandra_hosts():
         on_node = ids_on_node(host, cluster_keyspace)
@@ -259,10 +314,8 @@ def test_two_cassandra_nodes_killed_fail_the_batch_cleanly_then_one_back_is_enou
     back = cluster.start_member("cassandra-2")
     rerun = drain_topic(topic, "tweet", group, 100_000, keyspace=cluster_keyspace, options=OPTIONS)
     stalled = time.monotonic() - progress.killed_at
-    print(
-        f"[two nodes down] cassandra-2 back in {back:.1f}s; the retry read {rerun.messages_read}; "
-        f"stalled {stalled:.1f}s (kill to the retry's commit)"
-    )
+    print(f"[two nodes down] cassandra-2 back in {back:.1f}s; the retry read {rerun.messages_read}")
+    cluster.report_stall("two Cassandra nodes killed (kill to the retry's commit)", stalled)
     assert rerun.messages_read == len(records)
     assert_exactly_once(kafka_hook, cassandra, cluster_keyspace, topic, group, records=records)
 

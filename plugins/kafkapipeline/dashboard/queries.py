@@ -145,11 +145,13 @@ class DashboardSessions:
     def _connect_locked(self, address: str) -> Session:
         from airflow.providers.apache.cassandra.hooks.cassandra import CassandraHook
 
+        from kafkapipeline.cassandra_session import use_settings_consistency
+
         hook = CassandraHook(cassandra_conn_id=self.conn_id)
         hook.cluster.connect_timeout = self.connect_timeout
         hook.cluster.control_connection_timeout = self.connect_timeout
         try:
-            session = hook.get_conn()
+            session = use_settings_consistency(hook.get_conn())  # KAFKAPIPELINE_READ_CONSISTENCY
         except _unavailable_errors() as err:
             hook.shutdown_cluster()
             raise CassandraUnavailable(

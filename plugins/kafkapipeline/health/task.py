@@ -28,6 +28,7 @@ from kafkapipeline.health.report import (
     error_text,
     format_number,
 )
+from kafkapipeline.replication import write_consistency
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ def write_health(session: Any, keyspace: str, report: HealthReport) -> int:
         f"INSERT INTO {keyspace}.pipeline_health (day, checked_at, metric, subject, value, status, detail) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)"
     )
+    statement.consistency_level = write_consistency()
     day = report.checked_at.date()
     for figure in report.figures:
         session.execute(
