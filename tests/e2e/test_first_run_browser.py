@@ -142,5 +142,5 @@ def test_first_run_shows_a_full_day_on_the_dashboard(first_run, browser):
     # The toolbar and the day's tweets and weather (the README's picture: docs/first-run-dashboard.png).
     day = page.locator("section[aria-labelledby=sentiment-heading]").bounding_box()
     clip = {"x": 0, "y": 0, "width": VIEWPORT["width"], "height": day["y"] + day["height"] + 12}
-    page.screenshot(path=str(ARTIFACTS / "dashboard-first-run-day.png"), clip=clip)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-first-run-day.png"), clip=clip, full_page=True)
     page.context.close()
