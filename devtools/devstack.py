@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -39,6 +40,14 @@ from devtools.airflow_api import (  # noqa: F401  (re-exported: the tests, bench
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RUN_COMMAND = REPO_ROOT / "scripts" / "run-pipeline"
+
+
+def default_pipeline_dags(run_command: Path = RUN_COMMAND) -> list[str]:
+    """The DAGs the run command unpauses when ``PIPELINE_DAGS`` is not set (its default list)."""
+    match = re.search(r'^PIPELINE_DAGS="\$\{PIPELINE_DAGS-([^}]*)\}"$', run_command.read_text(), re.MULTILINE)
+    if match is None:
+        raise StackError(f"no default PIPELINE_DAGS in {run_command}")
+    return match.group(1).split()
 
 
 def free_port() -> int:

@@ -29,39 +29,13 @@ import httpx
 import pytest
 
 from tests.dashboard_rows import insert_drain_batches, insert_health, insert_tweets, insert_weather
+from tests.e2e.browser_support import ARTIFACTS, CHART_SUMMARY_JS, REPO_ROOT, USER, sign_in_and_open_dashboard
 
 pytestmark = pytest.mark.e2e
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO_ROOT / "test-artifacts"
-CHROMIUM = Path(os.environ.get("KAFKAPIPELINE_CHROMIUM", "/usr/bin/chromium"))
 AIRFLOW = Path(sys.executable).parent / "airflow"
-USER = "admin"
 STARTUP_TIMEOUT_SECONDS = 240
-VIEWPORT = {"width": 1366, "height": 768}
 CLOSED_PORT_CONN = json.dumps({"conn_type": "cassandra", "host": "127.0.0.1", "port": 1})
-
-#: Reports per chart: each dataset's label and how many of its points hold a value.
-CHART_SUMMARY_JS = """
-() => {
-  const out = {};
-  for (const [id, chart] of Object.entries(window.pipelineDashboard.charts)) {
-    out[id] = {
-      type: chart.config.type,
-      labels: chart.data.labels ? chart.data.labels.length : 0,
-      datasets: chart.data.datasets.map((d) => ({
-        label: d.label,
-        points: d.data.filter((v) => v !== null && v !== undefined).length,
-        total: d.data.reduce((sum, v) => sum + (typeof v === "number" ? v : 0), 0),
-      })),
-      axes: Object.fromEntries(
-        Object.entries(chart.options.scales || {}).map(([key, s]) => [key, s.title && s.title.text])
-      ),
-    };
-  }
-  return out;
-}
-"""
 
 
 def free_port() -> int:
@@ -124,38 +98,6 @@ def stop(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-def sign_in_and_open_dashboard(browser, base_url: str, password: str):
-    """Open the dashboard's nav entry; the UI sends us to its login page first."""
-    page = browser.new_context(viewport=VIEWPORT).new_page()
-    page.goto(f"{base_url}/plugin/pipeline-dashboard")
-    page.wait_for_url("**/auth/login**")
-    page.fill("input[name=username]", USER)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/plugin/pipeline-dashboard**", timeout=60_000)
-    page.frame_locator("iframe[title='Dashboard']").locator(
-        "body[data-state=ready], body[data-state=error]"
-    ).wait_for(timeout=90_000)
-    frame = next(
-        frame for frame in page.frames if "/kafkapipeline/" in frame.url and frame != page.main_frame
-    )
-    return page, frame
 
 
 def seed_known_rows(cassandra, keyspace: str, now: datetime) -> dict[str, int]:

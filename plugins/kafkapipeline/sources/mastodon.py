@@ -18,6 +18,13 @@ Per interval ``[start, end)``, each timeline (``GET /api/v1/timelines/tag/:hasht
   day-old interval costs a few requests. The slack keeps posts from other servers that
   arrived up to an hour late (their id is the time they arrived). Ids that are not
   snowflakes (other server software) are walked page by page.
+* ``min_id`` is not used: a walk with it goes oldest-first from ``snowflake(start)`` through
+  ``rel="prev"`` links and reads the same statuses, between ``start`` and the upper bound, in
+  as many pages. Newest-first ``max_id`` paging bounds the interval on both sides already (the
+  jump above, or the newest page for the current interval; the stop at the first page past
+  ``start``, at most one page read beyond it), and it alone tells the end of what the
+  instance keeps (an empty page or no ``next`` link) from an interval with no posts, and pages
+  ids that are not snowflakes, where no ``min_id`` can be computed from a time.
 * A timeline that ends before reaching ``start`` (the instance keeps nothing older) is
   reported: a warning in the log and in the task's XCom (``history_gaps``).
 * A post from another server that reaches the instance after the run for its interval is
