@@ -263,7 +263,7 @@ def test_dashboard_renders_seeded_data_inside_the_airflow_ui(
         assert charts["sentiment-chart"]["axes"] == {
             "x": "Hour (UTC)",
             "y": "Share of tweets (%)",
-            "score": "Mean VADER score (\u22121 \u2026 +1)",
+            "score": "Mean sentiment score (\u22121 \u2026 +1)",
         }
         weather = {d["label"]: d for d in charts["weather-chart"]["datasets"]}
         assert weather["Temperature (°C)"]["points"] == 13

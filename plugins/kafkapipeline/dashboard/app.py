@@ -257,7 +257,7 @@ def create_app(sessions: DashboardSessions | None = None) -> FastAPI:
         start: StartParam = None,
         end: EndParam = None,
     ) -> SentimentWeatherResponse:
-        """Per UTC hour: share of positive/negative/neutral tweets and mean VADER score, against
+        """Per UTC hour: share of positive/negative/neutral tweets and mean sentiment score, against
         mean temperature (°C) and the most frequent weather description."""
         time_range = resolve_time_range(start, end, now=datetime.now(UTC))
         city = city or dashboard_cities()[0]

@@ -156,7 +156,7 @@
           },
           score: {
             min: -1, max: 1, position: "right",
-            title: axisTitle("Mean VADER score (−1 … +1)"),
+            title: axisTitle("Mean sentiment score (−1 … +1)"),
             grid: { drawOnChartArea: false },
             ticks: { stepSize: 0.5, font: { size: 11 } },
           },
