@@ -21,8 +21,9 @@ from typing import Any
 
 import pytest
 
-from devtools.devstack import LocalStack, default_pipeline_dags, local_stack, tail, wait_for
+from devtools.devstack import LocalStack, default_pipeline_dags, wait_for
 from tests.e2e.browser_support import ARTIFACTS, CHART_SUMMARY_JS, VIEWPORT, sign_in_and_open_dashboard
+from tests.e2e.stacks import isolated_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -39,23 +40,9 @@ def first_run(tmp_path_factory, cassandra, kafka_hook) -> Iterator[tuple[LocalSt
         "PIPELINE_DAGS": " ".join(default_pipeline_dags()),
         "KAFKAPIPELINE_FIRST_RUN_BACKFILL_HOURS": str(HOURS),
     }
-    stack = None
     started = time.monotonic()
-    try:
-        with local_stack(home, extra) as stack:
-            yield stack, started
-    except BaseException:
-        if stack is not None:
-            print(stack.logs_tail())
-        else:
-            for log in sorted(home.glob("logs/**/*.log")):
-                print(f"--- {log}\n{tail(log, 40)}")
-        raise
-    finally:
-        if stack is not None:
-            cassandra.execute(f"DROP KEYSPACE IF EXISTS {stack.keyspace}", timeout=120)
-            topics = [stack.env["KAFKAPIPELINE_TWEETS_TOPIC"], stack.env["KAFKAPIPELINE_WEATHER_TOPIC"]]
-            kafka_hook.admin().delete_topics([*topics, *(f"{t}.dlq" for t in topics)])
+    with isolated_stack(home, extra, cassandra, kafka_hook) as stack:
+        yield stack, started
 
 
 def day_on_the_dashboard(stack: LocalStack, end: datetime) -> list[dict[str, Any]]:

@@ -26,8 +26,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from devtools.devstack import AirflowApi, LocalStack, local_stack, tail, wait_for
+from devtools.devstack import AirflowApi, LocalStack, wait_for
 from tests.conftest import REPO_ROOT
+from tests.e2e.stacks import isolated_stack
 from tests.readme_commands import readme_backfill_command
 
 pytestmark = pytest.mark.e2e
@@ -53,22 +54,8 @@ def stack(tmp_path_factory, cassandra, kafka_hook) -> Iterator[LocalStack]:
         # triggers with its default Params, creates 3 partitions for both topics).
         "KAFKAPIPELINE_DRAIN_PARTITION_GROUPS": "3",
     }
-    stack = None
-    try:
-        with local_stack(home, extra) as stack:
-            yield stack
-    except BaseException:
-        if stack is not None:
-            print(stack.logs_tail())
-        else:
-            for log in sorted(home.glob("logs/**/*.log")):
-                print(f"--- {log}\n{tail(log, 40)}")
-        raise
-    finally:
-        if stack is not None:
-            cassandra.execute(f"DROP KEYSPACE IF EXISTS {stack.keyspace}", timeout=60)
-            topics = [stack.env["KAFKAPIPELINE_TWEETS_TOPIC"], stack.env["KAFKAPIPELINE_WEATHER_TOPIC"]]
-            kafka_hook.admin().delete_topics([*topics, *(f"{t}.dlq" for t in topics)])
+    with isolated_stack(home, extra, cassandra, kafka_hook) as stack:
+        yield stack
 
 
 def run_as_the_readme_says(

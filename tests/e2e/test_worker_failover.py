@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from devtools.devstack import AirflowApi, LocalStack, local_stack, wait_for
+from devtools.devstack import AirflowApi, LocalStack, wait_for
 from kafkapipeline import settings
+from tests.e2e.stacks import isolated_stack
 from tests.integration.drain_support import committed_offsets, end_offsets, produce_records, tweet_ids, tweets
 
 pytestmark = pytest.mark.e2e
@@ -57,19 +58,8 @@ def stack(tmp_path_factory, cassandra, kafka_hook) -> Iterator[LocalStack]:
         "KAFKAPIPELINE_DRAIN_MAX_WAIT_SECONDS": "1",
         "KAFKAPIPELINE_DRAIN_POLL_SECONDS": "1",
     }
-    stack = None
-    try:
-        with local_stack(home, extra) as stack:
-            yield stack
-    except BaseException:
-        if stack is not None:
-            print(stack.logs_tail())
-        raise
-    finally:
-        if stack is not None:
-            cassandra.execute(f"DROP KEYSPACE IF EXISTS {stack.keyspace}", timeout=60)
-            topics = [stack.env["KAFKAPIPELINE_TWEETS_TOPIC"], stack.env["KAFKAPIPELINE_WEATHER_TOPIC"]]
-            kafka_hook.admin().delete_topics([*topics, *(f"{t}.dlq" for t in topics)])
+    with isolated_stack(home, extra, cassandra, kafka_hook) as stack:
+        yield stack
 
 
 def row_count(cassandra, keyspace: str) -> int:
