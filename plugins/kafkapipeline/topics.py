@@ -102,6 +102,7 @@ def ensure_topics(admin: AdminClient, specs: list[TopicSpec]) -> TopicReport:
     existing = {name: len(topic.partitions) for name, topic in metadata.topics.items() if topic.error is None}
 
     missing = [spec for spec in specs if spec.name not in existing]
+    raced: list[str] = []
     if missing:
         futures = admin.create_topics(
             [
@@ -122,11 +123,12 @@ def ensure_topics(admin: AdminClient, specs: list[TopicSpec]) -> TopicReport:
             except KafkaException as err:
                 if err.args[0].code() != err.args[0].TOPIC_ALREADY_EXISTS:
                     raise RuntimeError(f"could not create topic {name}: {err.args[0]}") from err
-                report.unchanged.append(name)  # created concurrently by someone else
+                raced.append(name)  # created concurrently by someone else
 
-    for name in report.unchanged:
+    for name in raced:
         # Created by someone else since the metadata above was read (or it was read from a broker
-        # that had not learnt of the topic yet): read it again, so it is checked like the others.
+        # that had not learnt of the topic yet): read it again, so it is checked and reported like
+        # the others, once.
         metadata.topics[name] = admin.list_topics(name, timeout=ADMIN_TIMEOUT_SECONDS).topics[name]
         existing[name] = len(metadata.topics[name].partitions)
     present = [spec for spec in specs if spec.name in existing]
