@@ -9,6 +9,8 @@
   what makes room, for at most ``wait`` seconds in all.
 * :func:`message_too_large`: ``produce()`` refused with ``MSG_SIZE_TOO_LARGE``: the message is
   cut harder (``cut``) and produced again at once, while ``can_cut()`` says it can still shrink.
+* :func:`until_known`: a metadata read answered by a broker that has not yet learnt of a topic
+  just created elsewhere (the topic comes back with an error): read again until it is known.
 
 A hand-written loop around a Kafka call belongs here instead, as a named policy.
 """
@@ -25,6 +27,7 @@ from tenacity import (
     Retrying,
     retry_if_exception,
     retry_if_exception_type,
+    retry_if_result,
     stop_after_attempt,
     stop_after_delay,
     wait_fixed,
@@ -99,6 +102,22 @@ def message_too_large(can_cut: Callable[[], bool], cut: Callable[[], None], atte
         wait=wait_none(),
         before_sleep=lambda _state: cut(),
         reraise=True,
+    )
+
+
+def until_known(timeout: float, what: str) -> Retrying:
+    """Repeat a read returning ``None`` or an object with an ``error`` until it has none."""
+
+    def give_up(state: RetryCallState) -> Any:
+        found = state.outcome.result() if state.outcome is not None else None
+        reason = "not listed" if found is None else found.error
+        raise RuntimeError(f"{what} is still unknown to the broker after {timeout:.0f}s ({reason})")
+
+    return Retrying(
+        retry=retry_if_result(lambda found: found is None or found.error is not None),
+        stop=stop_after_delay(timeout),
+        wait=wait_fixed(RETRY_WAIT_SECONDS),
+        retry_error_callback=give_up,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import (
@@ -14,9 +15,11 @@ from confluent_kafka.admin import (
     NewPartitions,
     NewTopic,
     ResourceType,
+    TopicMetadata,
 )
 
 from kafkapipeline.errors import ConfigurationError
+from kafkapipeline.kafka_retry import until_known
 
 ADMIN_TIMEOUT_SECONDS = 30.0
 
@@ -129,8 +132,14 @@ def ensure_topics(admin: AdminClient, specs: list[TopicSpec]) -> TopicReport:
         # Created by someone else since the metadata above was read (or it was read from a broker
         # that had not learnt of the topic yet): read it again, so it is checked and reported like
         # the others, once.
-        metadata.topics[name] = admin.list_topics(name, timeout=ADMIN_TIMEOUT_SECONDS).topics[name]
-        existing[name] = len(metadata.topics[name].partitions)
+        known = cast(
+            TopicMetadata,
+            until_known(ADMIN_TIMEOUT_SECONDS, f"topic {name}")(
+                lambda name=name: admin.list_topics(name, timeout=ADMIN_TIMEOUT_SECONDS).topics.get(name)
+            ),
+        )  # until_known returns only a topic the broker knows
+        metadata.topics[name] = known
+        existing[name] = len(known.partitions)
     present = [spec for spec in specs if spec.name in existing]
     report.warnings.extend(_under_replicated(metadata, present))
     grow = {s.name: NewPartitions(s.name, s.partitions) for s in present if existing[s.name] < s.partitions}

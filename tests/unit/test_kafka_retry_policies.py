@@ -1,11 +1,14 @@
-"""The named Kafka retry policy for a message refused as too large: cut harder, produce again, bounded."""
+"""Named Kafka retry policies: a message refused as too large (cut harder, produce again, bounded),
+and a topic a broker has not learnt of yet (read again until known, bounded)."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
-from kafkapipeline.kafka_retry import message_too_large
+from kafkapipeline.kafka_retry import message_too_large, until_known
 
 
 def _produce(*outcomes):
@@ -49,3 +52,20 @@ def test_other_errors_and_the_attempt_bound_are_not_retried_past():
     with pytest.raises(KafkaException):
         message_too_large(lambda: True, lambda: None, attempts=2)(produce)
     assert len(calls) == 2
+
+
+def test_a_topic_is_read_again_until_the_broker_knows_it():
+    answers = [None, SimpleNamespace(error="UNKNOWN_TOPIC_OR_PART"), SimpleNamespace(error=None)]
+    reads = []
+
+    def read():
+        reads.append(1)
+        return answers.pop(0)
+
+    assert until_known(5, "topic t")(read).error is None
+    assert len(reads) == 3
+
+
+def test_a_topic_never_known_fails_naming_it_and_the_last_error():
+    with pytest.raises(RuntimeError, match=r"topic t is still unknown .* after 1s \(UNKNOWN_TOPIC"):
+        until_known(1, "topic t")(lambda: SimpleNamespace(error="UNKNOWN_TOPIC_OR_PART"))
