@@ -39,6 +39,32 @@ CHART_SUMMARY_JS = """
 }
 """
 
+#: Per chart, each legend entry drawn over a vertical axis's title (its rotated text's extent).
+LEGEND_OVER_AXIS_TITLE_JS = """
+() => {
+  const found = [];
+  for (const [id, chart] of Object.entries(window.pipelineDashboard.charts)) {
+    const items = (chart.legend && chart.legend.options.display && chart.legend.legendHitBoxes) || [];
+    for (const scale of Object.values(chart.scales)) {
+      const title = scale.options.title;
+      if (!title || !title.display || scale.isHorizontal()) continue;
+      chart.ctx.save();
+      chart.ctx.font = window.Chart.helpers.toFont(title.font).string;
+      const half = chart.ctx.measureText(title.text).width / 2;
+      chart.ctx.restore();
+      const middle = (scale.top + scale.bottom) / 2;
+      items.forEach((box, index) => {
+        const apart = box.left + box.width <= scale.left || box.left >= scale.right
+          || box.top + box.height <= middle - half || box.top >= middle + half;
+        const label = chart.legend.legendItems[index].text;
+        if (!apart) found.push(`${id}: legend "${label}" over "${title.text}"`);
+      });
+    }
+  }
+  return found;
+}
+"""
+
 
 def sign_in_and_open_dashboard(browser, base_url: str, password: str):
     """Open the dashboard's nav entry; the UI sends us to its login page first."""

@@ -29,7 +29,14 @@ import httpx
 import pytest
 
 from tests.dashboard_rows import insert_drain_batches, insert_health, insert_tweets, insert_weather
-from tests.e2e.browser_support import ARTIFACTS, CHART_SUMMARY_JS, REPO_ROOT, USER, sign_in_and_open_dashboard
+from tests.e2e.browser_support import (
+    ARTIFACTS,
+    CHART_SUMMARY_JS,
+    LEGEND_OVER_AXIS_TITLE_JS,
+    REPO_ROOT,
+    USER,
+    sign_in_and_open_dashboard,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -275,6 +282,7 @@ def test_dashboard_renders_seeded_data_inside_the_airflow_ui(
         lag = charts["lag-chart"]["datasets"][0]
         assert (lag["points"], lag["total"]) == (4, 185.0)
 
+        assert frame.evaluate(LEGEND_OVER_AXIS_TITLE_JS) == []  # every legend entry and axis title legible
         kpis = frame.inner_text("#kpis")
         assert str(seeded["tweets"]) in kpis
         assert "fail" in frame.inner_text("#dag-table")
@@ -288,6 +296,7 @@ def test_dashboard_renders_seeded_data_inside_the_airflow_ui(
         full.locator("body[data-state=ready]").wait_for(timeout=60_000)
         full.wait_for_timeout(500)
         full.screenshot(path=str(ARTIFACTS / "dashboard-full-page.png"), full_page=True)
+        assert full.evaluate(LEGEND_OVER_AXIS_TITLE_JS) == []
         full.select_option("#city", "Burnaby")
         full.wait_for_function("window.pipelineDashboard.sentiment.city === 'Burnaby'")
         assert full.evaluate("window.pipelineDashboard.sentiment.summary.tweets") == 1

@@ -77,8 +77,9 @@
     interaction: { mode: "index", intersect: false },
     plugins: {
       legend: {
+        // Centred: at either end it ran into the rotated title of a left or right value axis.
         position: "top",
-        align: "end",
+        align: "center",
         labels: { boxWidth: 12, boxHeight: 12, font: { size: 11 }, sort: (a, b) => a.datasetIndex - b.datasetIndex },
       },
       tooltip: { titleFont: { size: 12 }, bodyFont: { size: 12 } },
