@@ -3,7 +3,7 @@
 Three ways to land the same N tweets (same rows, same machine, one run each), each into a
 keyspace of its own so none of them finds the rows of another:
 
-* ``drain``   - kafkapipeline.drain.drain_topic: Kafka -> decode/validate -> sentiment model (one
+* ``drain``   - kafkapipeline.drain.task.drain_topic: Kafka -> decode/validate -> sentiment model (one
                 batch per consumed chunk) -> Cassandra, commit after the writes; its time per
                 message is also printed per stage.
 * ``ceiling`` - no Kafka, no decoding, no sentiment: the finished rows written with
@@ -136,7 +136,7 @@ def make_tweets(count: int, seed: int = 7) -> tuple[list[Any], str]:
 
 
 def produce(hook: Any, topic: str, values: list[tuple[bytes, bytes]]) -> None:
-    from kafkapipeline.kafka_retry import queue_full
+    from kafkapipeline.kafka.retry import queue_full
 
     producer = hook.producer()
     room = queue_full(producer, 60)  # the pipeline's own bounded wait for room in the local queue
@@ -150,8 +150,9 @@ def produce(hook: Any, topic: str, values: list[tuple[bytes, bytes]]) -> None:
 def _drain_partition(topic: str, group_id: str, keyspace: str, partition: int, queue: Any) -> None:
     """One process of the per-partition way (what one mapped task per partition would do)."""
     load_project_env()
-    from kafkapipeline import drain, sentiment_model
-    from kafkapipeline.sentiment import analyzer
+    from kafkapipeline.drain import task as drain
+    from kafkapipeline.sentiment import model as sentiment_model
+    from kafkapipeline.sentiment.vader import analyzer
 
     analyzer()
     sentiment_model.preload()
@@ -207,8 +208,9 @@ class Benchmark:
     WAYS = ("drain", "ceiling", "ceiling_batched", "naive", "per_partition")
 
     def __init__(self, args: argparse.Namespace) -> None:
-        from kafkapipeline import cassandra_writer, drain
-        from kafkapipeline.kafka_hook import PipelineKafkaHook
+        from kafkapipeline.cassandra import writer as cassandra_writer
+        from kafkapipeline.drain import task as drain
+        from kafkapipeline.kafka.hook import PipelineKafkaHook
 
         self.args = args
         self.n = args.messages
@@ -238,7 +240,7 @@ class Benchmark:
     def start_round(self, number: int) -> None:
         """Fresh keyspaces for the repeated ways, so no round writes over another's rows."""
         from kafkapipeline import settings
-        from kafkapipeline.migrations import apply_pending
+        from kafkapipeline.cassandra.migrations import apply_pending
 
         self.round = number
         if number == 0:
@@ -296,9 +298,10 @@ class Benchmark:
             raise RuntimeError(f"{way}: the table holds {rows} rows, expected {expected}")
 
     def setup(self) -> None:
-        from kafkapipeline import sentiment_model, settings
-        from kafkapipeline.sentiment import analyzer
-        from kafkapipeline.topics import TopicSpec, ensure_topics
+        from kafkapipeline import settings
+        from kafkapipeline.kafka.topics import TopicSpec, ensure_topics
+        from kafkapipeline.sentiment import model as sentiment_model
+        from kafkapipeline.sentiment.vader import analyzer
 
         tweets, text_origin = make_tweets(self.n)
         print(f"  texts: {text_origin}")
@@ -323,7 +326,7 @@ class Benchmark:
         print(f"  sentiment model: {sentiment_model.MODEL_NAME}, {sentiment_model.kernel_in_use()} scoring")
 
     def run_drain(self) -> None:
-        from kafkapipeline import drain
+        from kafkapipeline.drain import task as drain
 
         summary = self.timed(
             "drain",
@@ -349,7 +352,7 @@ class Benchmark:
         self.expect_rows("drain", self.n)
 
     def finished_rows(self) -> list[tuple[Any, ...]]:
-        from kafkapipeline import cassandra_writer
+        from kafkapipeline.cassandra import writer as cassandra_writer
         from kafkapipeline.records import TweetRecord
 
         ingested_at = datetime.now(UTC)
@@ -358,7 +361,7 @@ class Benchmark:
     def run_ceilings(self) -> None:
         from cassandra.concurrent import execute_concurrent_with_args
 
-        from kafkapipeline import cassandra_writer
+        from kafkapipeline.cassandra import writer as cassandra_writer
 
         rows = self.finished_rows()
         unset_rows = [cassandra_writer.unset_nulls(row) for row in rows]  # exactly what the drain binds
@@ -382,7 +385,7 @@ class Benchmark:
         self.expect_rows("ceiling", self.n)
 
     def run_write_path(self) -> None:
-        from kafkapipeline import cassandra_writer
+        from kafkapipeline.cassandra import writer as cassandra_writer
 
         rows = self.finished_rows()
 
@@ -412,7 +415,7 @@ class Benchmark:
     def run_naive(self) -> None:
         from airflow.providers.apache.kafka.operators.consume import ConsumeFromTopicOperator
 
-        from kafkapipeline import cassandra_writer
+        from kafkapipeline.cassandra import writer as cassandra_writer
         from kafkapipeline.records import TweetRecord
 
         # The provider's consumer settings come from the connection extra, group id included.
@@ -596,8 +599,8 @@ def main(argv: list[str] | None = None) -> int:
 
     load_project_env()
     from kafkapipeline import settings
-    from kafkapipeline.cassandra_session import cassandra_session
-    from kafkapipeline.migrations import apply_pending
+    from kafkapipeline.cassandra.migrations import apply_pending
+    from kafkapipeline.cassandra.session import cassandra_session
 
     bench = Benchmark(args)
     print(f"Drain benchmark: {bench.n} tweets, topic {bench.topic} ({args.partitions} partitions)")

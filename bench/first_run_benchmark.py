@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the full day")
     args = parser.parse_args(argv)
 
-    from kafkapipeline.cassandra_session import cassandra_session
+    from kafkapipeline.cassandra.session import cassandra_session
 
     extra = {"PIPELINE_DAGS": DAGS, "KAFKAPIPELINE_FIRST_RUN_BACKFILL_HOURS": str(args.hours)}
     started = time.monotonic()

@@ -89,10 +89,10 @@ def main() -> int:
 
     import os
 
-    from kafkapipeline.cassandra_session import cassandra_session
-    from kafkapipeline.kafka_hook import PipelineKafkaHook
-    from kafkapipeline.kafka_produce import BoundedProducer
-    from kafkapipeline.producing import QUEUE_FULL_WAIT_SECONDS
+    from kafkapipeline.cassandra.session import cassandra_session
+    from kafkapipeline.kafka.hook import PipelineKafkaHook
+    from kafkapipeline.kafka.produce import BoundedProducer
+    from kafkapipeline.kafka.producing import QUEUE_FULL_WAIT_SECONDS
     from kafkapipeline.records import TweetRecord
 
     extra_env = {

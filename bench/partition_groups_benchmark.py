@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from devtools.devstack import local_stack, tail, wait_for
 from drain_benchmark import load_project_env, make_tweets, produce
-from kafkapipeline.kafka_hook import PipelineKafkaHook
+from kafkapipeline.kafka.hook import PipelineKafkaHook
 
 
 def parse_time(value: str) -> float:

@@ -1,6 +1,6 @@
 """Evaluate the tweet sentiment model against VADER on the held-out TweetEval tweets, and time both.
 
-Figures on the fixed held-out split of ``kafkapipeline.sentiment_model.evaluation`` (20% of each
+Figures on the fixed held-out split of ``kafkapipeline.sentiment.model.evaluation`` (20% of each
 class, seed 13; ``scripts/train-sentiment`` never trains on it): 3-class accuracy, macro-F1,
 2-class accuracy (tweets whose gold label is positive or negative, decided by the score's sign)
 and the confusion matrix, for the model and for VADER with its authors' thresholds.
@@ -36,8 +36,9 @@ sys.path.insert(0, str(REPO_ROOT / "plugins"))
 
 import numpy as np  # noqa: E402
 
-from kafkapipeline import sentiment, sentiment_model  # noqa: E402
-from kafkapipeline.sentiment_model import evaluation  # noqa: E402
+from kafkapipeline.sentiment import model as sentiment_model  # noqa: E402
+from kafkapipeline.sentiment import vader as sentiment  # noqa: E402
+from kafkapipeline.sentiment.model import evaluation  # noqa: E402
 
 VAL_TWEETS = 2000  # the val file, loaded after the test file
 VADER_IDS = {sentiment.NEGATIVE: evaluation.NEGATIVE_ID, sentiment.POSITIVE: evaluation.POSITIVE_ID}
@@ -67,10 +68,10 @@ KERNEL_START = """
 import sys, time
 sys.path.insert(0, {plugins!r})
 import numpy as np
-from kafkapipeline import sentiment_model
+from kafkapipeline.sentiment import model as sentiment_model
 model = sentiment_model.weights()
 started = time.process_time()
-from kafkapipeline.sentiment_model import compiled
+from kafkapipeline.sentiment.model import compiled
 imported = time.process_time()
 compiled.logits(["warm up"], model, np.empty((1, 2)))
 print(imported - started, time.process_time() - imported)

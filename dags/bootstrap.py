@@ -23,8 +23,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from kafkapipeline.bootstrap import apply_cql_migrations, create_kafka_topics, report_bootstrap
 from kafkapipeline.dag_params import param
+from kafkapipeline.maintenance.bootstrap import apply_cql_migrations, create_kafka_topics, report_bootstrap
 from kafkapipeline.streams import STREAMS
 
 #: Ten years: far beyond any real retention, and well inside Kafka's 64-bit retention.ms.

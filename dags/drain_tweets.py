@@ -5,7 +5,7 @@ Drains the tweets topic (`KAFKAPIPELINE_TWEETS_TOPIC`, default `tweets`) into Ca
 `tweets` in **micro-batches**, scoring the tweets' sentiment a micro-batch at a time with the learned model.
 
 **Flow**: `wait_for_batch` (deferrable sensor, waits in the triggerer) fires when the drain's
-consumer group (`kafkapipeline.drain.<topic>`) is at least `min_batch` messages behind, or has
+consumer group (`kafkapipeline.drain.task.<topic>`) is at least `min_batch` messages behind, or has
 any message pending for `max_wait_seconds`. `drain` then reads from the committed offsets up
 to the end offsets seen when it starts (at most `max_messages`), writes the rows, sends
 messages that cannot become rows to `<topic>.dlq`, and commits only after every write is acknowledged.
@@ -46,7 +46,7 @@ from __future__ import annotations
 
 from airflow.sdk import DAG
 
-from kafkapipeline.drain_dag import drain_dag_arguments, drain_pipeline
+from kafkapipeline.drain.dag import drain_dag_arguments, drain_pipeline
 from kafkapipeline.streams import TWEETS
 
 with DAG(

@@ -34,15 +34,15 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
-from kafkapipeline.csv_export import (
+from kafkapipeline.csvio.export import (
     DEFAULT_FETCH_SIZE,
     EXPORT_TABLES,
     MAX_CITIES,
     MAX_CITY_LENGTH,
     export_csv_task,
 )
+from kafkapipeline.csvio.paths import MAX_PATH_LENGTH, PATH_PARAM_PATTERN
 from kafkapipeline.dag_params import param
-from kafkapipeline.data_paths import MAX_PATH_LENGTH, PATH_PARAM_PATTERN
 
 
 @dag(

@@ -23,7 +23,7 @@ is imported.
 timestamp, text and location), `MetroVancouver` is filed under city `Vancouver`, escaped text
 (`\\n`, `\\u2026`, emoji surrogate pairs) is decoded, sentiment is computed with VADER like the
 drain does, and the seed's own label is kept in `source_label`. Weather in Kelvin becomes Celsius,
-provider `seed-csv`. Details: `kafkapipeline.csv_seed`.
+provider `seed-csv`. Details: `kafkapipeline.csvio.seed`.
 
 **Streaming**: files are read record by record, in lines of bounded length, and written in chunks
 with prepared statements and bounded concurrency: memory stays constant whatever the file size.
@@ -36,9 +36,9 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from kafkapipeline.csv_import import DEFAULT_CHUNK_SIZE, KIND_AUTO, KINDS, import_csv_task
+from kafkapipeline.csvio.load import DEFAULT_CHUNK_SIZE, KIND_AUTO, KINDS, import_csv_task
+from kafkapipeline.csvio.paths import MAX_PATH_LENGTH, PATH_PARAM_PATTERN
 from kafkapipeline.dag_params import param
-from kafkapipeline.data_paths import MAX_PATH_LENGTH, PATH_PARAM_PATTERN
 
 
 @dag(

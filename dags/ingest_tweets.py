@@ -40,15 +40,15 @@ import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from kafkapipeline.dag_params import param
-from kafkapipeline.ingest import (
+from kafkapipeline.param_limits import CITY_SCHEMA, NO_CONTROL_CHARACTERS
+from kafkapipeline.sources import TWEET_SOURCE_MODES
+from kafkapipeline.sources.ingest import (
     DEFAULT_TWEET_QUERY,
     TWEETS_SCHEDULE_ENV,
     ingest_tweets_task,
     replay_rate_from_env,
     schedule_from_env,
 )
-from kafkapipeline.param_limits import CITY_SCHEMA, NO_CONTROL_CHARACTERS
-from kafkapipeline.sources import TWEET_SOURCE_MODES
 
 
 @dag(

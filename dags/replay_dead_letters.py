@@ -33,7 +33,7 @@ from airflow.sdk import Param, dag, task
 
 from kafkapipeline import settings
 from kafkapipeline.dag_params import param
-from kafkapipeline.dead_letter_replay import (
+from kafkapipeline.dead_letters.replay import (
     DEFAULT_MAX_MESSAGES,
     DEFAULT_MAX_REPLAYS,
     replay_dead_letters_task,

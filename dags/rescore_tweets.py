@@ -13,7 +13,7 @@ one batch and only the sentiment columns are written back (`sentiment_score`, `s
 writes the same values. Rows already scored by the chosen model and version are skipped unless
 `force` is set, so a run that was interrupted continues where it stopped.
 
-**Model**: `learned` (the pipeline's default, `kafkapipeline.sentiment_model`) or `vader`.
+**Model**: `learned` (the pipeline's default, `kafkapipeline.sentiment.model`) or `vader`.
 The XCom lists the counts per label and the model name and version used; never tweet text.
 """
 
@@ -26,8 +26,8 @@ from airflow.sdk import Param, dag, task
 
 from kafkapipeline.dag_params import param
 from kafkapipeline.param_limits import CITY_SCHEMA
-from kafkapipeline.rescore import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, rescore_tweets_task
-from kafkapipeline.scorers import LEARNED, SCORER_NAMES
+from kafkapipeline.sentiment.rescore import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, rescore_tweets_task
+from kafkapipeline.sentiment.scorers import LEARNED, SCORER_NAMES
 
 
 @dag(

@@ -144,7 +144,7 @@ def data_root(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture(scope="session")
 def kafka_hook():
-    from kafkapipeline.kafka_hook import PipelineKafkaHook
+    from kafkapipeline.kafka.hook import PipelineKafkaHook
 
     hook = PipelineKafkaHook()
     admin = hook.admin()
@@ -158,7 +158,7 @@ def kafka_hook():
 @pytest.fixture
 def make_topic(kafka_hook) -> Iterator[Callable[..., str]]:
     """Create uniquely named topics for one test and delete them afterwards."""
-    from kafkapipeline.topics import TopicSpec, ensure_topics
+    from kafkapipeline.kafka.topics import TopicSpec, ensure_topics
 
     created: list[str] = []
 
@@ -187,7 +187,7 @@ def cassandra():
     """A session on the real Cassandra (no default keyspace), shut down at the end."""
     from cassandra.policies import ConstantReconnectionPolicy
 
-    from kafkapipeline.cassandra_session import cassandra_session
+    from kafkapipeline.cassandra.session import cassandra_session
 
     try:
         with cassandra_session() as session:
@@ -206,7 +206,7 @@ def cassandra():
 @pytest.fixture
 def keyspace(cassandra, monkeypatch) -> Iterator[str]:
     """A fresh keyspace with every migration applied, set as the pipeline's keyspace, dropped after."""
-    from kafkapipeline.migrations import apply_pending
+    from kafkapipeline.cassandra.migrations import apply_pending
 
     name = unique_name("test")
     apply_pending(cassandra, name)

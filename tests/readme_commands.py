@@ -1,7 +1,7 @@
 """The README's backfill commands, read from README.md so the tests run what a user copies.
 
 The e2e test runs the README's ``airflow backfill create`` line (only its dates changed);
-tests/unit/test_readme_commands.py checks the REST example against Airflow's own request models.
+tests/unit/tooling/test_readme_commands.py checks the REST example against Airflow's own request models.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Rows are idempotent upserts keyed by natural ids (a tweet by city, day, created_
 tweet id; a weather report by city, day and observed_at), so writing the same message twice
 writes the same row. ``ingested_at`` is the time of the drain that wrote the row last: a
 replay overwrites it, which is the only difference a replay makes. Split out of
-:mod:`kafkapipeline.cassandra_writer`, which re-exports these names.
+:mod:`kafkapipeline.cassandra.writer`, which re-exports these names.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 
 from kafkapipeline import streams
 from kafkapipeline.records import TweetRecord, WeatherRecord
-from kafkapipeline.scorers import default_scorer
-from kafkapipeline.sentiment import Sentiment
+from kafkapipeline.sentiment.scorers import default_scorer
+from kafkapipeline.sentiment.vader import Sentiment
 from kafkapipeline.streams import TableSpec
 
 __all__ = ["TWEETS", "WEATHER_REPORTS", "TableSpec", "tweet_row", "tweet_rows", "weather_row", "weather_rows"]
@@ -45,7 +45,7 @@ def tweet_row(
         sentiment = scorer.score_batch([record.text])[0]
         model = (scorer.name, scorer.version)
     model_name, model_version = model or (None, None)
-    # Written out: twice as fast as operator.attrgetter; tests/unit/test_streams.py checks the
+    # Written out: twice as fast as operator.attrgetter; tests/unit/streams/test_streams.py checks the
     # order against streams.TWEETS_TABLE (the record's columns, then the drain's).
     return (
         record.city,

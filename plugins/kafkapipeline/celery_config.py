@@ -2,7 +2,7 @@
 
 Airflow 3 runs every task in a process forked from a Celery worker (``os.fork``, no exec), so
 what the worker has loaded before it starts its pool, each task inherits for free. Loading the
-sentiment model's compiled kernel there (:func:`kafkapipeline.sentiment_model.preload`, ~0.5 s
+sentiment model's compiled kernel there (:func:`kafkapipeline.sentiment.model.preload`, ~0.5 s
 once per worker) instead of in each drain task (~0.5 s per run, more than a 50,000-message batch
 saves) lets every drain score with it. Selected with
 ``AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS=kafkapipeline.celery_config.CELERY_CONFIG`` (scripts/env.sh,
@@ -27,7 +27,7 @@ CELERY_CONFIG: dict[str, Any] = dict(DEFAULT_CELERY_CONFIG)
 @worker_init.connect
 def preload_sentiment_kernel(**_: Any) -> None:
     """Before the worker forks its pool: the weights and the kernel, for every task forked later."""
-    from kafkapipeline import sentiment_model
+    from kafkapipeline.sentiment import model as sentiment_model
 
     try:
         ready = sentiment_model.preload()

@@ -6,7 +6,7 @@ set, types and limits from :mod:`kafkapipeline.records`) and builds the record. 
 the shortcut cannot be *sure* that the Python path would give the same record, it returns
 ``None`` and the Python path decides: it gives the record, or the :class:`InvalidRecord`
 whose message is the dead-letter reason. So the outcome is always the Python path's; only
-its cost changes. ``tests/unit/test_records_fast.py`` proves the equivalence.
+its cost changes. ``tests/unit/streams/test_records_fast.py`` proves the equivalence.
 
 Why each difference from the Python path is safe (msgspec 0.22, pinned):
 

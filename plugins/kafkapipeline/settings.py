@@ -29,8 +29,13 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasGenerator, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from kafkapipeline.cassandra.replication import (
+    ReadConsistency,
+    Replication,
+    WriteConsistency,
+    check_pipeline_writes,
+)
 from kafkapipeline.errors import ConfigurationError
-from kafkapipeline.replication import ReadConsistency, Replication, WriteConsistency, check_pipeline_writes
 
 #: Airflow connection ids. Kafka client settings live in the ``kafka_default`` extra.
 KAFKA_CONN_ID = "kafka_default"
@@ -428,7 +433,7 @@ def data_root() -> Path:
     """The only folder ``import_csv`` reads from and ``export_csv`` writes to (``KAFKAPIPELINE_DATA_ROOT``).
 
     Defaults to ``<KAFKAPIPELINE_STATE or the repository's .state>/data``. A DAG Param names a
-    path inside it; :mod:`kafkapipeline.data_paths` refuses anything that leads out of it.
+    path inside it; :mod:`kafkapipeline.csvio.paths` refuses anything that leads out of it.
     """
     settings = current()
     if settings.data_root is not None:

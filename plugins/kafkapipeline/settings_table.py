@@ -65,7 +65,7 @@ OTHER_VARIABLES = (
         "KAFKAPIPELINE_REFERENCE_DATA",
         "path",
         "`../shared/reference-data`",
-        "tests, bench, kafkapipeline.sentiment_model.evaluation (training)",
+        "tests, bench, kafkapipeline.sentiment.model.evaluation (training)",
         "Recorded real API responses the tests and benchmarks replay (absent: those tests skip)",
     ),
     OtherVariable(

@@ -15,7 +15,7 @@ Who fills a column (:attr:`Column.filled_by`):
 
 * ``record``: the record's attribute of the same name (the row builders of
   :mod:`kafkapipeline.cassandra_rows` write them out one by one, the fastest way;
-  ``tests/unit/test_streams.py`` checks them against this order);
+  ``tests/unit/streams/test_streams.py`` checks them against this order);
 * ``drain``: computed when the row is built (sentiment, ``ingested_at``);
 * ``later``: never written by the drain, so a replayed message cannot clear it; the CSV export
   and import carry it (``source_label``: the label a seed tweet came with).
@@ -35,7 +35,7 @@ DRAIN = "drain"
 LATER = "later"
 FILLED_BY = (RECORD, DRAIN, LATER)
 #: The CQL types a column may have: those the CSV export writes and the import parses
-#: (:func:`kafkapipeline.csv_formats.parse_cell`); another type needs its case there first.
+#: (:func:`kafkapipeline.csvio.formats.parse_cell`); another type needs its case there first.
 CQL_TYPES = ("text", "date", "timestamp", "int", "double")
 
 

@@ -182,7 +182,7 @@ def whole_cluster(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[
 @pytest.fixture(scope="session")
 def kafka_hook(cluster):
     """The project's Kafka hook on the cluster (every broker), instead of the single node's."""
-    from kafkapipeline.kafka_hook import PipelineKafkaHook
+    from kafkapipeline.kafka.hook import PipelineKafkaHook
 
     return PipelineKafkaHook()
 
@@ -190,7 +190,7 @@ def kafka_hook(cluster):
 @pytest.fixture(scope="session")
 def cassandra(cluster):
     """A session on the cluster (every contact point), shut down at the end."""
-    from kafkapipeline.cassandra_session import cassandra_session
+    from kafkapipeline.cassandra.session import cassandra_session
 
     with cassandra_session() as session:
         yield session
@@ -199,7 +199,7 @@ def cassandra(cluster):
 @pytest.fixture
 def cluster_topic(kafka_hook, cluster) -> Iterator[Callable[..., str]]:
     """Uniquely named topics with 3 replicas per partition (and a .dlq), deleted afterwards."""
-    from kafkapipeline.topics import TopicSpec, ensure_topics
+    from kafkapipeline.kafka.topics import TopicSpec, ensure_topics
 
     created: list[str] = []
 
@@ -243,7 +243,7 @@ def wait_until_every_broker_knows(admin, topic: str, partitions: int, timeout: f
 @pytest.fixture
 def cluster_keyspace(cassandra, cluster, monkeypatch) -> Iterator[str]:
     """A fresh keyspace with RF 3 and every migration applied, the pipeline's keyspace for the test."""
-    from kafkapipeline.migrations import apply_pending
+    from kafkapipeline.cassandra.migrations import apply_pending
 
     name = unique_name("cluster")
     apply_pending(cassandra, name, replication=RF3)

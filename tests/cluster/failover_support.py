@@ -90,7 +90,7 @@ def cluster_health(topics: Sequence[str], expected: int = 3) -> dict[str, Any]:
     """The cluster figures ``pipeline_health`` would write now, by metric (the topics' own are
     left out): a fresh session and admin client, as each run of the task has."""
     from kafkapipeline import settings
-    from kafkapipeline.cassandra_session import cassandra_session
+    from kafkapipeline.cassandra.session import cassandra_session
     from kafkapipeline.health.report import HealthThresholds
     from kafkapipeline.health.task import cluster_figures
 

@@ -18,11 +18,12 @@ import pytest
 from cassandra import ConsistencyLevel
 from cassandra.query import SimpleStatement
 
-from kafkapipeline import drain, settings
-from kafkapipeline.drain import DrainError, DrainOptions, drain_topic
-from kafkapipeline.drain_transaction import transactional_id_for
+from kafkapipeline import settings
+from kafkapipeline.drain import task as drain
+from kafkapipeline.drain.task import DrainError, DrainOptions, drain_topic
 from kafkapipeline.health.report import FAIL, METRIC_DOWN_NODES, METRIC_OFFLINE_BROKERS, OK
-from kafkapipeline.producing import RecordProducer
+from kafkapipeline.kafka.producing import RecordProducer
+from kafkapipeline.kafka.transaction import transactional_id_for
 from tests.cluster.conftest import RF3, cassandra_hosts
 from tests.cluster.failover_support import ensure_transaction_state, transaction_coordinator, wait_for_health
 from tests.integration.drain_support import committed_offsets, end_offsets, produce_records, read_all, tweets
@@ -322,8 +323,8 @@ def test_two_cassandra_nodes_killed_fail_the_batch_cleanly_then_one_back_is_enou
 
 def test_raising_an_existing_keyspace_to_rf_3_then_repair_puts_every_row_on_every_node(cluster, cassandra):
     """The documented upgrade: bootstrap's alter_keyspace_replication (align_replication), then repair."""
-    from kafkapipeline.cassandra_writer import TWEETS, ConcurrentRowWriter, tweet_row
-    from kafkapipeline.migrations import align_replication, apply_pending
+    from kafkapipeline.cassandra.migrations import align_replication, apply_pending
+    from kafkapipeline.cassandra.writer import TWEETS, ConcurrentRowWriter, tweet_row
     from tests.conftest import unique_name
 
     keyspace = unique_name("cluster_rf")
@@ -347,7 +348,7 @@ def test_raising_an_existing_keyspace_to_rf_3_then_repair_puts_every_row_on_ever
 
 
 def test_bootstrap_warns_about_an_existing_topic_with_fewer_replicas(cluster, kafka_hook):
-    from kafkapipeline.topics import TopicSpec, ensure_topics
+    from kafkapipeline.kafka.topics import TopicSpec, ensure_topics
     from tests.conftest import unique_name
 
     name = unique_name("rf_one")

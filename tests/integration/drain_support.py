@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 
-from kafkapipeline.dead_letters import DeadLetter
-from kafkapipeline.kafka_retry import queue_full
+from kafkapipeline.dead_letters.contract import DeadLetter
+from kafkapipeline.kafka.retry import queue_full
 from kafkapipeline.records import TweetRecord, WeatherRecord
 from tests.conftest import unique_name
 

@@ -13,11 +13,11 @@ from datetime import UTC, date, datetime
 import pytest
 from cassandra.cluster import NoHostAvailable
 
-from kafkapipeline.cassandra_session import cassandra_session
-from kafkapipeline.cassandra_writer import ConcurrentRowWriter
-from kafkapipeline.csv_import import import_path
-from kafkapipeline.rescore import SENTIMENT_COLUMNS, rescore_tweets
-from kafkapipeline.scorers import VADER
+from kafkapipeline.cassandra.session import cassandra_session
+from kafkapipeline.cassandra.writer import ConcurrentRowWriter
+from kafkapipeline.csvio.load import import_path
+from kafkapipeline.sentiment.rescore import SENTIMENT_COLUMNS, rescore_tweets
+from kafkapipeline.sentiment.scorers import VADER
 from tests.integration.test_csv_seed_import import SMALL_TWEETS
 from tests.integration.test_rescore import write_tweets
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from kafkapipeline.cassandra_writer import WEATHER_REPORTS, ConcurrentRowWriter, tweet_row, weather_row
-from kafkapipeline.csv_export import TWEETS_WITH_SOURCE_LABEL, export_path
-from kafkapipeline.csv_import import import_path
+from kafkapipeline.cassandra.writer import WEATHER_REPORTS, ConcurrentRowWriter, tweet_row, weather_row
+from kafkapipeline.csvio.export import TWEETS_WITH_SOURCE_LABEL, export_path
+from kafkapipeline.csvio.load import import_path
 from kafkapipeline.records import TweetRecord, WeatherRecord
 
 pytestmark = pytest.mark.integration

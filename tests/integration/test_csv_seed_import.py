@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from kafkapipeline.csv_import import import_path, seed_tweet_id
+from kafkapipeline.csvio.load import import_path, seed_tweet_id
 
 pytestmark = pytest.mark.integration
 
@@ -257,8 +257,8 @@ def test_bad_rows_are_reported_and_the_valid_rows_land(airflow_db, keyspace, cas
 def test_a_keyspace_without_the_source_label_migration_gets_a_clear_error(cassandra, data_root, tmp_path):
     import shutil
 
-    from kafkapipeline.csv_export import SchemaOutOfDate
-    from kafkapipeline.migrations import apply_pending
+    from kafkapipeline.cassandra.migrations import apply_pending
+    from kafkapipeline.csvio.export import SchemaOutOfDate
     from kafkapipeline.settings import cql_dir
     from tests.conftest import unique_name
 

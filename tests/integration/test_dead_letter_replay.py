@@ -14,10 +14,10 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 
 from kafkapipeline import settings
-from kafkapipeline.dead_letter_replay import replay_dead_letters
-from kafkapipeline.dead_letters import HEADER_REPLAY_COUNT, DeadLetter
-from kafkapipeline.drain import drain_topic
-from kafkapipeline.lag import read_lag
+from kafkapipeline.dead_letters.contract import HEADER_REPLAY_COUNT, DeadLetter
+from kafkapipeline.dead_letters.replay import replay_dead_letters
+from kafkapipeline.drain.task import drain_topic
+from kafkapipeline.kafka.lag import read_lag
 from kafkapipeline.records import TweetRecord
 from tests.conftest import unique_name
 

@@ -8,8 +8,8 @@ import threading
 import pytest
 
 from kafkapipeline import settings
-from kafkapipeline.drain import DrainOptions, drain_topic
-from kafkapipeline.scorers import default_scorer
+from kafkapipeline.drain.task import DrainOptions, drain_topic
+from kafkapipeline.sentiment.scorers import default_scorer
 from tests.integration.drain_support import (
     committed_offsets,
     dead_letters,

@@ -27,9 +27,9 @@ from pathlib import Path
 import pytest
 
 from kafkapipeline import settings
-from kafkapipeline.cassandra_writer import TWEETS, ConcurrentRowWriter, tweet_row
-from kafkapipeline.drain import DrainError, DrainOptions, drain_topic
-from kafkapipeline.migrations import discover
+from kafkapipeline.cassandra.migrations import discover
+from kafkapipeline.cassandra.writer import TWEETS, ConcurrentRowWriter, tweet_row
+from kafkapipeline.drain.task import DrainError, DrainOptions, drain_topic
 from tests.integration.drain_support import (
     TcpProxy,
     cassandra_conn_through,
@@ -51,7 +51,7 @@ KILLABLE_DRAIN = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from kafkapipeline.drain import DrainOptions, drain_topic
+    from kafkapipeline.drain.task import DrainOptions, drain_topic
 
     topic, group, marker, half = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
     acknowledged = 0
@@ -71,7 +71,7 @@ KILLABLE_DRAIN = textwrap.dedent(
 
 DROP_TWEETS = (
     "import sys\n"
-    "from kafkapipeline.cassandra_session import cassandra_session\n"
+    "from kafkapipeline.cassandra.session import cassandra_session\n"
     "with cassandra_session() as session:\n"
     "    session.execute(f'DROP TABLE {sys.argv[1]}.tweets', timeout=60)\n"
 )

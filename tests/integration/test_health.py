@@ -8,16 +8,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from kafkapipeline import settings
-from kafkapipeline.cassandra_writer import (
+from kafkapipeline.cassandra.writer import (
     TWEETS,
     WEATHER_REPORTS,
     ConcurrentRowWriter,
     tweet_row,
     weather_row,
 )
-from kafkapipeline.dead_letters import DeadLetter
+from kafkapipeline.dead_letters.contract import DeadLetter
 from kafkapipeline.health import FAIL, OK, WARN, run_health_check
-from kafkapipeline.producing import produce_records
+from kafkapipeline.kafka.producing import produce_records
 from kafkapipeline.records import TweetRecord, WeatherRecord
 
 pytestmark = pytest.mark.integration
@@ -225,7 +225,7 @@ def test_dead_letters_are_counted_as_messages_not_offsets(kafka_hook, make_topic
     """The drain's dead letters come in Kafka transactions: each commit marker takes an offset."""
     from confluent_kafka import TopicPartition
 
-    from kafkapipeline.drain import drain_topic
+    from kafkapipeline.drain.task import drain_topic
     from kafkapipeline.health import dlq_figures
     from tests.integration.drain_support import produce
 

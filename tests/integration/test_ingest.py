@@ -15,11 +15,11 @@ import responses
 from confluent_kafka.admin import NewTopic
 
 from kafkapipeline.errors import ConfigurationError
-from kafkapipeline.ingest import ingest
-from kafkapipeline.producing import DeliveryFailed, RecordProducer, produce_records
+from kafkapipeline.kafka.producing import DeliveryFailed, RecordProducer, produce_records
 from kafkapipeline.records import TweetRecord, WeatherRecord
 from kafkapipeline.sources import Interval, MalformedResponse, SourceChoice
 from kafkapipeline.sources.base import RecordSource, SourcePage
+from kafkapipeline.sources.ingest import ingest
 from kafkapipeline.sources.replay import ReplayTweetSource, ReplayWeatherSource
 from kafkapipeline.sources.x_api import XApiTweetSource
 from tests.conftest import unique_name

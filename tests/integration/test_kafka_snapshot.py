@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from confluent_kafka import Consumer
 
-from kafkapipeline.kafka_produce import BoundedProducer
-from kafkapipeline.kafka_snapshot import SnapshotReader
+from kafkapipeline.kafka.produce import BoundedProducer
+from kafkapipeline.kafka.snapshot import SnapshotReader
 from tests.conftest import unique_name
 
 

@@ -10,9 +10,9 @@ import pytest
 from confluent_kafka import TopicPartition
 
 from kafkapipeline import settings
-from kafkapipeline.drain import drain_topic
-from kafkapipeline.lag import read_lag
-from kafkapipeline.triggers import ConsumerLagTrigger
+from kafkapipeline.drain.task import drain_topic
+from kafkapipeline.kafka.lag import read_lag
+from kafkapipeline.kafka.lag_trigger import ConsumerLagTrigger
 from tests.integration.drain_support import closed_port, committed_offsets, produce_records, tweets
 
 pytestmark = pytest.mark.integration

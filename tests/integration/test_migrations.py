@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kafkapipeline.migrations import MigrationError, apply_pending
+from kafkapipeline.cassandra.migrations import MigrationError, apply_pending
 from tests.conftest import unique_name
 
 pytestmark = pytest.mark.integration

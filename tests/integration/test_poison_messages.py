@@ -27,10 +27,16 @@ from datetime import UTC, datetime
 import pytest
 from confluent_kafka import Message, TopicPartition
 
-from kafkapipeline import records, sentiment_model, settings
-from kafkapipeline.dead_letters import HEADER_ERROR, HEADER_ORIGINAL_SIZE, HEADER_TRUNCATED, DeadLetter
-from kafkapipeline.drain import drain_topic
-from kafkapipeline.drain_transaction import BatchTransaction
+from kafkapipeline import records, settings
+from kafkapipeline.dead_letters.contract import (
+    HEADER_ERROR,
+    HEADER_ORIGINAL_SIZE,
+    HEADER_TRUNCATED,
+    DeadLetter,
+)
+from kafkapipeline.drain.task import drain_topic
+from kafkapipeline.kafka.transaction import BatchTransaction
+from kafkapipeline.sentiment import model as sentiment_model
 from tests.conftest import unique_name
 from tests.integration.drain_support import (
     committed_offsets,

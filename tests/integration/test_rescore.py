@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from kafkapipeline.rescore import rescore_tweets
-from kafkapipeline.scorers import VADER, scorer
+from kafkapipeline.sentiment.rescore import rescore_tweets
+from kafkapipeline.sentiment.scorers import VADER, scorer
 
 pytestmark = pytest.mark.integration
 

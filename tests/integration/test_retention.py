@@ -6,15 +6,15 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from kafkapipeline.cassandra_writer import (
+from kafkapipeline.cassandra.writer import (
     TWEETS,
     WEATHER_REPORTS,
     ConcurrentRowWriter,
     tweet_row,
     weather_row,
 )
+from kafkapipeline.maintenance.retention import expired_days, purge_expired, retention_days
 from kafkapipeline.records import TweetRecord, WeatherRecord
-from kafkapipeline.retention import expired_days, purge_expired, retention_days
 
 TODAY = date(2026, 11, 23)
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from kafkapipeline.migrations import apply_pending
+from kafkapipeline.cassandra.migrations import apply_pending
 from kafkapipeline.streams import STREAMS, Table
 from tests.conftest import unique_name
 

@@ -37,7 +37,7 @@ class FirstReadMissesTopic:
 
 @pytest.fixture
 def existing_topic(kafka_hook):
-    from kafkapipeline.topics import TopicSpec, ensure_topics
+    from kafkapipeline.kafka.topics import TopicSpec, ensure_topics
 
     admin = kafka_hook.admin()
     name = unique_name("raced")
@@ -48,7 +48,7 @@ def existing_topic(kafka_hook):
 
 
 def test_a_topic_created_meanwhile_is_reported_unchanged_once(existing_topic):
-    from kafkapipeline.topics import TopicSpec, ensure_topics
+    from kafkapipeline.kafka.topics import TopicSpec, ensure_topics
 
     admin, name = existing_topic
     report = ensure_topics(FirstReadMissesTopic(admin, name), [TopicSpec(name, 2, 3_600_000)])
@@ -58,7 +58,7 @@ def test_a_topic_created_meanwhile_is_reported_unchanged_once(existing_topic):
 
 
 def test_a_topic_created_meanwhile_still_gets_the_wanted_partitions_and_retention(existing_topic):
-    from kafkapipeline.topics import TopicSpec, ensure_topics
+    from kafkapipeline.kafka.topics import TopicSpec, ensure_topics
 
     admin, name = existing_topic
     report = ensure_topics(FirstReadMissesTopic(admin, name), [TopicSpec(name, 3, 7_200_000)])

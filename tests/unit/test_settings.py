@@ -115,9 +115,9 @@ def test_the_environment_is_read_at_call_time_not_at_import(clean_env):
 
 
 def test_precedence_is_param_then_environment_then_default(clean_env, data_root):
-    from kafkapipeline.csv_export import export_dir_of
-    from kafkapipeline.ingest import TWEETS_SCHEDULE_ENV, schedule_from_env
-    from kafkapipeline.retention import retention_days
+    from kafkapipeline.csvio.export import export_dir_of
+    from kafkapipeline.maintenance.retention import retention_days
+    from kafkapipeline.sources.ingest import TWEETS_SCHEDULE_ENV, schedule_from_env
 
     assert settings.param_or_setting(None, "retention_days_tweets") == 0  # default
     assert retention_days("tweets") == 0
@@ -178,7 +178,8 @@ def test_unknown_names_are_refused():
 
 
 def test_defaults_shared_with_other_modules_agree():
-    from kafkapipeline import health, migrations
+    from kafkapipeline import health
+    from kafkapipeline.cassandra import migrations
 
     assert settings.DEFAULT_REPLICATION == migrations.DEFAULT_REPLICATION
     defaults = PipelineSettings.model_fields

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from kafkapipeline import settings
+from kafkapipeline.cassandra.migrations import MigrationError, apply_pending
 from kafkapipeline.errors import ConfigurationError
-from kafkapipeline.migrations import MigrationError, apply_pending
-from kafkapipeline.retention import purge_expired
+from kafkapipeline.maintenance.retention import purge_expired
 
 
 @pytest.mark.parametrize("name", ["kafkapipeline", "test_0a1b2c3d4e", "k", "a" * 48])

@@ -30,7 +30,7 @@ LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 #: The drain's log of micro-batches (no stream's table: the drain writes it, the dashboard reads it).
 DRAIN_BATCHES_TABLE = "drain_batches"
 #: Rows one request may read per table (a few MB in the api-server), spread evenly over its hours;
-#: every stream's table has one (tests/unit/test_dashboard_aggregation.py checks).
+#: every stream's table has one (tests/unit/dashboard/test_dashboard_aggregation.py checks).
 MAX_ROWS = {TWEETS_TABLE.name: 50_000, WEATHER_TABLE.name: 20_000, DRAIN_BATCHES_TABLE: 20_000}
 #: Rows of the latest pipeline_health check read at most (one per metric and subject).
 MAX_HEALTH_ROWS = 2_000

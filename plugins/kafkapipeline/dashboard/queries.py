@@ -145,7 +145,7 @@ class DashboardSessions:
     def _connect_locked(self, address: str) -> Session:
         from airflow.providers.apache.cassandra.hooks.cassandra import CassandraHook
 
-        from kafkapipeline.cassandra_session import use_settings_consistency
+        from kafkapipeline.cassandra.session import use_settings_consistency
 
         hook = CassandraHook(cassandra_conn_id=self.conn_id)
         hook.cluster.connect_timeout = self.connect_timeout

@@ -5,7 +5,7 @@ Each check writes one set of figures to ``<keyspace>.pipeline_health`` (migratio
 with the same ``checked_at``, which the dashboard reads as "the latest check":
 
 * ``consumer_lag`` (subject ``<topic>/<partition>``): how many messages each drain group
-  (``settings.consumer_group("drain", topic)``) is behind, read with :mod:`kafkapipeline.lag`
+  (``settings.consumer_group("drain", topic)``) is behind, read with :mod:`kafkapipeline.kafka.lag`
   (no consuming, no committing). ``fail`` above ``max_lag`` on a partition.
 * ``rows_per_hour`` (subject the table): rows the drains wrote per hour over the last ``hours``,
   summed from ``drain_batches``. Informational (``ok``).

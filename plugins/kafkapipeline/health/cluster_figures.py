@@ -125,7 +125,7 @@ def kafka_cluster_figures(
     topics: Sequence[str], thresholds: HealthThresholds, kafka_config_id: str = settings.KAFKA_CONN_ID
 ) -> list[HealthFigure]:
     """The Kafka figures of this module, from one metadata request; ``fail`` when it cannot be made."""
-    from kafkapipeline.kafka_hook import PipelineKafkaHook
+    from kafkapipeline.kafka.hook import PipelineKafkaHook
 
     try:
         metadata = (

@@ -24,7 +24,7 @@ def lag_figures(
     topics: Sequence[str], thresholds: HealthThresholds, kafka_config_id: str = settings.KAFKA_CONN_ID
 ) -> list[HealthFigure]:
     """``consumer_lag`` per partition of each topic, for the topic's drain group."""
-    from kafkapipeline.lag import read_lag
+    from kafkapipeline.kafka.lag import read_lag
 
     figures = []
     for topic in topics:
@@ -63,7 +63,7 @@ def lag_figures(
 
 def dlq_figures(topics: Sequence[str], kafka_config_id: str = settings.KAFKA_CONN_ID) -> list[HealthFigure]:
     """``dlq_messages`` per dead-letter topic: messages held, and how many are not replayed yet."""
-    from kafkapipeline.lag import read_lag
+    from kafkapipeline.kafka.lag import read_lag
 
     figures = []
     for topic in topics:
@@ -105,8 +105,8 @@ def count_messages(
     Transaction markers and aborted messages take offsets but are not delivered to a
     ``read_committed`` consumer, so this is the number a reader of the topic really sees.
     """
-    from kafkapipeline.kafka_hook import PipelineKafkaHook
-    from kafkapipeline.kafka_snapshot import SnapshotReader
+    from kafkapipeline.kafka.hook import PipelineKafkaHook
+    from kafkapipeline.kafka.snapshot import SnapshotReader
 
     pending = {partition: (low, high) for partition, (low, high) in ranges.items() if high > low}
     if not pending:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kafkapipeline import settings, streams
+from kafkapipeline.cassandra.replication import write_consistency
 from kafkapipeline.health.cassandra_figures import freshness_figures, rows_per_hour_figures
 from kafkapipeline.health.cluster_figures import cassandra_node_figures, kafka_cluster_figures
 from kafkapipeline.health.dag_runs import dag_last_run_figures
@@ -28,7 +29,6 @@ from kafkapipeline.health.report import (
     error_text,
     format_number,
 )
-from kafkapipeline.replication import write_consistency
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ def run_health_check(
     ``cluster`` holds the other :class:`HealthThresholds` fields by name (``max_offline_brokers``,
     ``expected_brokers``...); unset ones come from the environment.
     """
-    from kafkapipeline.cassandra_session import cassandra_session
+    from kafkapipeline.cassandra.session import cassandra_session
 
     thresholds = HealthThresholds.from_env(max_lag, max_freshness_seconds, **(cluster or {}))
     chosen_cities = [c.strip() for c in cities or [] if c and c.strip()] or settings.cities()

@@ -1,0 +1,54 @@
+"""A Cassandra session from the ``cassandra_default`` connection that is always shut down.
+
+``CassandraHook`` reads its connection in ``__init__``, so it must only be created inside
+a task; this module is the one place that does it. Its sessions read at
+``KAFKAPIPELINE_READ_CONSISTENCY`` by default (the driver's own default, LOCAL_ONE, can miss a
+write a quorum acknowledged); writes name ``write_consistency()`` on their statements.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from airflow.sdk.exceptions import AirflowNotFoundException
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Session, _ConfigMode
+
+from kafkapipeline import settings
+from kafkapipeline.cassandra.replication import read_consistency
+from kafkapipeline.errors import missing_connection
+
+CASSANDRA_CONN_EXAMPLE = json.dumps({"conn_type": "cassandra", "host": "127.0.0.1", "port": 9042})
+
+
+def use_settings_consistency(session: Session) -> Session:
+    """Make ``KAFKAPIPELINE_READ_CONSISTENCY`` the default level of ``session``'s statements.
+
+    The hook builds a legacy-mode cluster when its connection names a load-balancing policy, and
+    a profile-mode one otherwise; the default lives in a different place in each.
+    """
+    level = read_consistency()
+    if session.cluster._config_mode is _ConfigMode.LEGACY:
+        with warnings.catch_warnings():  # the legacy setter is deprecated, but it is that mode's only one
+            warnings.simplefilter("ignore", DeprecationWarning)
+            session.default_consistency_level = level
+    else:  # the profile belongs to this session's cluster alone
+        session.get_execution_profile(EXEC_PROFILE_DEFAULT).consistency_level = level
+    return session
+
+
+@contextmanager
+def cassandra_session(conn_id: str = settings.CASSANDRA_CONN_ID) -> Iterator[Session]:
+    """Yield a connected session; the cluster is shut down on exit, whatever happens."""
+    from airflow.providers.apache.cassandra.hooks.cassandra import CassandraHook
+
+    try:
+        hook = CassandraHook(cassandra_conn_id=conn_id)
+    except AirflowNotFoundException as err:
+        raise missing_connection(conn_id, CASSANDRA_CONN_EXAMPLE) from err
+    try:
+        yield use_settings_consistency(hook.get_conn())
+    finally:
+        hook.shutdown_cluster()

@@ -1,0 +1,265 @@
+"""Drain one Kafka topic into Cassandra in a bounded micro-batch, with no loss and no duplicates.
+
+The contract, in order:
+
+1. Snapshot the end of every partition (its high watermark) when the drain starts. The batch
+   is everything from the group's committed offset up to that snapshot, capped by
+   ``max_messages``; messages produced while the drain runs belong to the next batch, so a
+   busy topic cannot keep a drain running forever.
+2. Read with one consumer that is *assigned* its partitions (no group membership, no
+   rebalance) and fetches in bulk with ``consume(num_messages=...)``. One consumer reads
+   all partitions: on the 2-core target machine one process per partition was no faster
+   (see ``bench/drain_benchmark.py --per-partition``); ``partitions=`` still allows one
+   mapped task per partition where there are cores to spare.
+3. Decode and validate each value with :mod:`kafkapipeline.records`. A value that cannot
+   become a row (any exception while decoding, validating, scoring or building its row: one
+   try per message, nothing more on good data) goes to ``<topic>.dlq`` with the original key
+   and value and headers naming the error and the source topic, partition and offset; the
+   batch goes on (:mod:`kafkapipeline.kafka.transaction`, which cuts a copy too large for Kafka).
+4. Write rows with prepared statements, grouped into single-partition batches, many in
+   flight (:mod:`kafkapipeline.cassandra.writer`). Rows are upserts keyed by natural ids,
+   so a batch that is read and written twice leaves the same rows. Each row travels with its
+   message: a row Cassandra or its driver refuses on its own (found by writing a refused
+   request's rows one by one) is dead-lettered with that message, and the rest is committed.
+5. Only when every write is acknowledged (or refused on its own), commit ``last offset + 1``
+   per partition. The dead letters and the offsets go to Kafka in **one transaction** (a
+   transactional producer, ``send_offsets_to_transaction``): both land or neither does. If
+   anything failed, the transaction is aborted, so a retry re-reads the batch and its dead
+   letters are not doubled for ``read_committed`` readers (the replay DAG, the health check).
+
+A crash anywhere before step 5 therefore re-reads the batch (at-least-once delivery), and the
+idempotent upserts turn that into exactly-once rows; the transaction makes the dead letters
+exactly-once too. The transactional id is fixed per consumer group, topic and partition set,
+so a new drain's ``init_transactions`` aborts whatever a killed one left open and fences it if
+it is still alive. Two drains must never work on the same partition at once; the DAGs run with
+``max_active_runs=1`` for that reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from typing import Any
+
+from cassandra.query import SimpleStatement
+
+from kafkapipeline import settings
+from kafkapipeline.cassandra.replication import write_consistency
+from kafkapipeline.cassandra.session import cassandra_session
+from kafkapipeline.cassandra.writer import (
+    ConcurrentRowWriter,
+)
+from kafkapipeline.drain.batch import MicroBatch
+from kafkapipeline.drain.types import (
+    DEFAULT_CONSUME_BATCH,
+    KIND_TWEET,
+    KIND_WEATHER,
+    KINDS,
+    RECORD_KINDS,
+    DrainOptions,
+    DrainSummary,
+    RecordKind,
+    batch_id_for,
+    decode,
+    drain_default_args,
+    drain_group,
+    drain_params,
+    partition_groups,
+    positive_int,
+    record_kind,
+)
+from kafkapipeline.kafka.hook import PipelineKafkaHook
+from kafkapipeline.kafka.lag import topic_partitions
+from kafkapipeline.kafka.snapshot import PartitionProgress
+from kafkapipeline.kafka.transaction import (
+    BatchTransaction,
+    DrainError,
+    max_message_bytes,
+    transactional_id_for,
+)
+
+__all__ = [
+    "DEFAULT_CONSUME_BATCH",
+    "KINDS",
+    "KIND_TWEET",
+    "KIND_WEATHER",
+    "RECORD_KINDS",
+    "DrainError",
+    "DrainOptions",
+    "DrainSummary",
+    "PartitionProgress",
+    "RecordKind",
+    "batch_id_for",
+    "decode",
+    "drain_default_args",
+    "drain_group",
+    "drain_params",
+    "drain_task",
+    "drain_topic",
+    "partition_groups",
+    "plan_partition_groups",
+    "record_kind",
+    "topic_for_kind",
+    "transactional_id_for",
+]
+
+log = logging.getLogger(__name__)
+
+#: Consumer settings for draining a backlog: fetch large chunks per partition per request.
+DRAIN_CONSUMER_SETTINGS = {
+    "fetch.min.bytes": 1,
+    "fetch.wait.max.ms": 100,
+    "max.partition.fetch.bytes": 8 * 1024 * 1024,
+    "fetch.max.bytes": 64 * 1024 * 1024,
+    "queued.min.messages": 20_000,
+}
+
+
+def drain_topic(
+    topic: str,
+    kind: str,
+    group_id: str,
+    max_messages: int,
+    *,
+    partitions: Sequence[int] | None = None,
+    keyspace: str | None = None,
+    kafka_config_id: str = settings.KAFKA_CONN_ID,
+    cassandra_conn_id: str = settings.CASSANDRA_CONN_ID,
+    options: DrainOptions | None = None,
+    record_batch: bool = True,
+    on_rows_acknowledged: Callable[[int], None] | None = None,
+) -> DrainSummary:
+    """
+    Drain up to ``max_messages`` pending messages of ``topic`` into Cassandra; see the module docstring.
+
+    :param topic: topic to drain
+    :param kind: ``tweet`` (into ``tweets``, with sentiment) or ``weather`` (into ``weather_reports``)
+    :param group_id: consumer group whose committed offsets mark what is done
+    :param max_messages: most messages in this batch (>= 1)
+    :param partitions: drain only these partitions (one mapped task per partition); all when None
+    :param keyspace: target keyspace; ``settings.keyspace()`` when None
+    :param kafka_config_id: Airflow connection with the librdkafka settings
+    :param cassandra_conn_id: Airflow connection of the Cassandra cluster
+    :param options: tuning, see :class:`DrainOptions`
+    :param record_batch: insert a row into ``<keyspace>.drain_batches`` after committing
+    :param on_rows_acknowledged: called (from the Cassandra driver's thread) with the number of
+        rows of every acknowledged write
+    :raises DrainError: when reading, any write or any dead letter failed; nothing was committed
+    """
+    spec = record_kind(kind)
+    if not topic:
+        raise ValueError("topic must not be empty")
+    if not group_id:
+        raise ValueError("group_id must not be empty")
+    if isinstance(max_messages, bool) or not isinstance(max_messages, int) or max_messages < 1:
+        raise ValueError(f"max_messages must be an integer >= 1, got {max_messages!r}")
+    options = options or DrainOptions()
+    keyspace = settings.keyspace(keyspace)
+    summary = DrainSummary(topic=topic, kind=kind, group_id=group_id)
+    started = time.monotonic()
+
+    hook = PipelineKafkaHook(kafka_config_id=kafka_config_id)
+    with ExitStack() as cleanup:
+        try:
+            session = cleanup.enter_context(cassandra_session(cassandra_conn_id))
+        except Exception as err:
+            raise DrainError(
+                f"could not connect to Cassandra (connection {cassandra_conn_id!r}): {type(err).__name__}: "
+                f"{err}; nothing was read or committed"
+            ) from err
+        consumer = hook.consumer(group_id, **DRAIN_CONSUMER_SETTINGS)
+        cleanup.callback(consumer.close)
+        batch = MicroBatch(consumer, spec, summary, options, max_messages)
+        try:
+            # Before the committed offsets are read: this fences a predecessor that is still alive.
+            transaction = BatchTransaction(
+                hook.producer,
+                topic,
+                transactional_id_for(group_id, topic, partitions),
+                options.kafka_timeout,
+                max_message_bytes(hook.producer_config()),
+            )
+            cleanup.callback(transaction.close)
+            if batch.plan(partitions):
+                writer = ConcurrentRowWriter(
+                    session,
+                    keyspace,
+                    spec.table,
+                    concurrency=options.concurrency,
+                    max_batch_rows=options.max_batch_rows,
+                    on_rows_acknowledged=on_rows_acknowledged,
+                    consistency_level=write_consistency(),  # KAFKAPIPELINE_WRITE_CONSISTENCY
+                )
+                batch.read_and_write(writer, transaction)
+                batch.commit(writer, transaction)
+        finally:
+            summary.seconds = time.monotonic() - started
+        if record_batch and summary.committed:
+            _record_batch(session, keyspace, summary)
+    log.info("%s", summary.describe())
+    return summary
+
+
+def _record_batch(session: Any, keyspace: str, summary: DrainSummary) -> None:
+    finished_at = datetime.now(UTC)
+    try:
+        insert = SimpleStatement(
+            f"INSERT INTO {keyspace}.drain_batches (day, finished_at, topic, batch_id, messages_read, "
+            "rows_written, dead_lettered, lag_after, seconds) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            consistency_level=write_consistency(),
+        )
+        session.execute(
+            insert,
+            (
+                finished_at.date(),
+                finished_at,
+                summary.topic,
+                summary.batch_id,
+                summary.messages_read,
+                summary.rows_written,
+                summary.dead_lettered,
+                summary.lag_after,
+                summary.seconds,
+            ),
+            timeout=30,
+        )
+    except Exception as err:  # the rows and offsets are safe; only the audit row is missing
+        log.warning("%s: could not record the batch in %s.drain_batches: %s", summary.topic, keyspace, err)
+
+
+def topic_for_kind(kind: str) -> str:
+    """The topic a kind is drained from, read from the environment now (at run time, not parse time)."""
+    return record_kind(kind).stream.topic()
+
+
+def drain_task(kind: str, max_messages: int, partitions: list[int] | None = None) -> dict[str, Any]:
+    """The drain DAGs' task: resolve topic and consumer group now, drain one micro-batch, return its summary.
+
+    ``partitions`` is one group of :func:`plan_partition_groups` (a mapped task); None drains them
+    all. ``max_messages`` is the ``max_messages`` Param rendered natively (an int; checked before
+    anything connects). The summary dict goes to XCom; it holds offsets and counts, never
+    message contents or connection settings.
+    """
+    limit = positive_int("max_messages", max_messages)
+    topic = topic_for_kind(kind)
+    summary = drain_topic(topic, kind, drain_group(topic), limit, partitions=partitions)
+    return summary.to_dict()
+
+
+def plan_partition_groups(kind: str, groups: int) -> list[list[int]]:
+    """The partition groups of this run, one mapped drain task each (read from Kafka at run time).
+
+    ``groups`` is the ``partition_groups`` Param rendered natively. Groups never overlap, so two
+    tasks never own the same partition; each has its own transactional id (fixed per partition
+    set) and commits only its own partitions' offsets.
+    """
+    count = positive_int("partition_groups", groups)
+    topic = topic_for_kind(kind)
+    consumer = PipelineKafkaHook().consumer(drain_group(topic))
+    try:
+        return partition_groups(topic_partitions(consumer, topic), count)
+    finally:
+        consumer.close()

@@ -1,0 +1,163 @@
+"""A deferrable sensor that waits, in the triggerer, until a drain has a micro-batch to do.
+
+The sensor defers at once to :class:`~kafkapipeline.kafka.lag_trigger.ConsumerLagTrigger`: while it
+waits it holds no worker slot, only a coroutine in the triggerer that reads offsets every
+``poll_interval`` seconds. It never consumes or commits, so it cannot take messages from
+the drain that runs after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import BaseSensorOperator, Context
+
+from kafkapipeline import settings
+from kafkapipeline.kafka.lag import DEFAULT_TIMEOUT_SECONDS
+from kafkapipeline.kafka.lag_trigger import (
+    STATUS_ERROR,
+    STATUS_READY,
+    ConsumerLagTrigger,
+    validate_thresholds,
+)
+
+
+class ConsumerLagError(RuntimeError):
+    """The trigger could not read the lag. Not an ``AirflowException`` on purpose: ``soft_fail``
+    turns a quiet topic (the sensor timing out) into a skip, but must not hide a broken Kafka."""
+
+
+def _is_template(value: Any) -> bool:
+    return isinstance(value, str) and "{{" in value
+
+
+def _as_int(name: str, value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    try:
+        number = int(value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be an integer, got {value!r}") from err
+    if isinstance(value, float) and number != value:
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    return number
+
+
+def _as_float(name: str, value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be a number, got {value!r}") from err
+
+
+class WaitForConsumerLagSensor(BaseSensorOperator):
+    """
+    Wait until ``group_id`` is at least ``min_batch`` messages behind on ``topic``, or has any
+    message pending for ``max_wait_seconds``.
+
+    Always deferrable: ``execute`` defers straight away and ``execute_complete`` handles the
+    trigger's event. The event payload (lag per partition and why it fired) is returned, so it
+    lands in XCom for the drain's logs.
+
+    :param topic: topic the drain reads (templated)
+    :param group_id: the drain's consumer group (templated)
+    :param min_batch: pending messages that make a batch worth draining (templated, >= 1)
+    :param max_wait_seconds: longest a pending message waits below ``min_batch`` (templated, > 0)
+    :param poll_interval: seconds between two offset readings in the triggerer
+    :param kafka_config_id: Airflow connection with the librdkafka settings
+    :param kafka_timeout: seconds each Kafka request may take before the sensor fails
+    :param timeout: seconds the sensor may wait in total (BaseSensorOperator); with
+        ``soft_fail=True`` an idle topic ends the wait as skipped instead of failed
+    """
+
+    template_fields: Sequence[str] = ("topic", "group_id", "min_batch", "max_wait_seconds")
+    ui_color = "#d9f0e3"
+
+    def __init__(
+        self,
+        *,
+        topic: str,
+        group_id: str,
+        min_batch: int | str = 500,
+        max_wait_seconds: float | str = 60.0,
+        poll_interval: float = 5.0,
+        kafka_config_id: str = settings.KAFKA_CONN_ID,
+        kafka_timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not topic:
+            raise ValueError("topic must not be empty")
+        if not group_id:
+            raise ValueError("group_id must not be empty")
+        if not kafka_config_id:
+            raise ValueError("kafka_config_id must not be empty")
+        if kafka_timeout <= 0:
+            raise ValueError(f"kafka_timeout must be positive, got {kafka_timeout!r}")
+        self.topic = topic
+        self.group_id = group_id
+        self.min_batch = min_batch
+        self.max_wait_seconds = max_wait_seconds
+        self.poll_interval = poll_interval
+        self.kafka_config_id = kafka_config_id
+        self.kafka_timeout = kafka_timeout
+        # Values known now are checked now (a DAG with a bad literal fails to parse); templated
+        # ones are checked in execute(), once rendered.
+        self._validated_thresholds(allow_templates=True)
+
+    def _validated_thresholds(self, allow_templates: bool) -> tuple[int, float]:
+        if allow_templates and (_is_template(self.min_batch) or _is_template(self.max_wait_seconds)):
+            return 1, 1.0
+        min_batch = _as_int("min_batch", self.min_batch)
+        max_wait = _as_float("max_wait_seconds", self.max_wait_seconds)
+        validate_thresholds(min_batch, max_wait, self.poll_interval)
+        return min_batch, max_wait
+
+    def execute(self, context: Context) -> None:
+        min_batch, max_wait = self._validated_thresholds(allow_templates=False)
+        if not self.topic or not self.group_id:
+            raise ValueError(
+                f"topic and group_id must render to non-empty text: {self.topic!r}, {self.group_id!r}"
+            )
+        self.log.info(
+            "Deferring until group %s has %d messages pending on %s, or any for %.0fs",
+            self.group_id,
+            min_batch,
+            self.topic,
+            max_wait,
+        )
+        self.defer(
+            trigger=ConsumerLagTrigger(
+                topic=self.topic,
+                group_id=self.group_id,
+                min_batch=min_batch,
+                max_wait_seconds=max_wait,
+                poll_interval=self.poll_interval,
+                kafka_config_id=self.kafka_config_id,
+                kafka_timeout=self.kafka_timeout,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        if not event:
+            raise ConsumerLagError(f"the lag trigger for {self.topic} ended without an event")
+        status = event.get("status")
+        if status == STATUS_ERROR:
+            raise ConsumerLagError(event.get("message") or f"the lag trigger for {self.topic} failed")
+        if status != STATUS_READY:
+            raise ConsumerLagError(f"unexpected event from the lag trigger: {event!r}")
+        lag = event.get("lag") or {}
+        self.log.info(
+            "Micro-batch ready on %s (%s): %s messages pending, oldest %s s old",
+            self.topic,
+            event.get("reason"),
+            lag.get("total_lag"),
+            None if lag.get("oldest_age_seconds") is None else round(lag["oldest_age_seconds"], 1),
+        )
+        return event

@@ -1,0 +1,148 @@
+"""A trigger that fires when a consumer group has a micro-batch worth of messages waiting.
+
+Why not the provider's ``AwaitMessageTrigger``: it consumes a message per event and, by
+default, commits it in the triggerer. For batching that is wrong twice over: the message
+that woke the DAG has been taken from the drain (committed before anything was written
+to Cassandra, so a failed drain loses it), and there is one DAG run per message instead of
+one per batch. This trigger only reads offsets: the committed offset of the drain's group
+and the end of the log, per partition. It never consumes for the group and never commits,
+so the drain that follows starts exactly where the last successful drain stopped.
+
+It fires when the total lag reaches ``min_batch``, or when there is any lag and the oldest
+pending message is older than ``max_wait_seconds`` (so a trickle still lands in Cassandra
+within a bounded delay). A failure to talk to Kafka is reported as an event with status
+``error``, which fails the waiting task with the reason; it is never retried silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from kafkapipeline import settings
+from kafkapipeline.kafka.lag import DEFAULT_TIMEOUT_SECONDS, LagReader, TopicLag
+
+STATUS_READY = "ready"
+STATUS_ERROR = "error"
+REASON_MIN_BATCH = "min_batch"
+REASON_MAX_WAIT = "max_wait"
+
+
+def validate_thresholds(min_batch: int, max_wait_seconds: float, poll_interval: float) -> None:
+    """Shared by the trigger and the sensor so both refuse the same bad values."""
+    if isinstance(min_batch, bool) or not isinstance(min_batch, int) or min_batch < 1:
+        raise ValueError(f"min_batch must be an integer >= 1, got {min_batch!r}")
+    if isinstance(max_wait_seconds, bool) or not isinstance(max_wait_seconds, (int, float)):
+        raise ValueError(f"max_wait_seconds must be a number, got {max_wait_seconds!r}")
+    if max_wait_seconds <= 0:
+        raise ValueError(f"max_wait_seconds must be positive, got {max_wait_seconds!r}")
+    if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)) or poll_interval <= 0:
+        raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
+
+
+class ConsumerLagTrigger(BaseTrigger):
+    """
+    Wait until a consumer group's lag on a topic is worth a micro-batch.
+
+    :param topic: topic the drain reads
+    :param group_id: the drain's consumer group (its committed offsets define "pending")
+    :param min_batch: fire as soon as this many messages are pending
+    :param max_wait_seconds: fire when any message is pending and the oldest one is at least
+        this old, even below ``min_batch``
+    :param poll_interval: seconds between two offset readings
+    :param kafka_config_id: Airflow connection with the librdkafka settings
+    :param kafka_timeout: seconds each Kafka request may take before the trigger reports an error
+    """
+
+    def __init__(
+        self,
+        topic: str,
+        group_id: str,
+        *,
+        min_batch: int,
+        max_wait_seconds: float,
+        poll_interval: float = 5.0,
+        kafka_config_id: str = settings.KAFKA_CONN_ID,
+        kafka_timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    ) -> None:
+        super().__init__()
+        if not topic:
+            raise ValueError("topic must not be empty")
+        if not group_id:
+            raise ValueError("group_id must not be empty")
+        validate_thresholds(min_batch, max_wait_seconds, poll_interval)
+        if kafka_timeout <= 0:
+            raise ValueError(f"kafka_timeout must be positive, got {kafka_timeout!r}")
+        self.topic = topic
+        self.group_id = group_id
+        self.min_batch = min_batch
+        self.max_wait_seconds = max_wait_seconds
+        self.poll_interval = poll_interval
+        self.kafka_config_id = kafka_config_id
+        self.kafka_timeout = kafka_timeout
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            "kafkapipeline.kafka.lag_trigger.ConsumerLagTrigger",
+            {
+                "topic": self.topic,
+                "group_id": self.group_id,
+                "min_batch": self.min_batch,
+                "max_wait_seconds": self.max_wait_seconds,
+                "poll_interval": self.poll_interval,
+                "kafka_config_id": self.kafka_config_id,
+                "kafka_timeout": self.kafka_timeout,
+            },
+        )
+
+    def _ready_reason(self, lag: TopicLag, now: float) -> str | None:
+        if lag.total >= self.min_batch:
+            return REASON_MIN_BATCH
+        age = lag.oldest_age_seconds(now)
+        if lag.total > 0 and age is not None and age >= self.max_wait_seconds:
+            return REASON_MAX_WAIT
+        return None
+
+    def _event(self, status: str, lag: TopicLag | None = None, **extra: Any) -> TriggerEvent:
+        payload: dict[str, Any] = {"status": status, "topic": self.topic, "group_id": self.group_id}
+        if lag is not None:
+            payload["lag"] = lag.to_dict()
+        payload.update(extra)
+        return TriggerEvent(payload)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        reader = LagReader(
+            self.topic, self.group_id, kafka_config_id=self.kafka_config_id, timeout=self.kafka_timeout
+        )
+        try:
+            readings = 0
+            while True:
+                try:
+                    # Offsets first; the oldest message is only fetched when the count is not enough.
+                    lag = await asyncio.to_thread(reader.read, False)
+                    if 0 < lag.total < self.min_batch:
+                        lag = await asyncio.to_thread(reader.with_ages, lag)
+                except Exception as err:  # reported to the task, which fails with this message
+                    message = (
+                        f"could not read the lag of group {self.group_id!r} on topic {self.topic!r} "
+                        f"(connection {self.kafka_config_id!r}): {type(err).__name__}: {err}"
+                    )
+                    self.log.error(message)
+                    yield self._event(STATUS_ERROR, message=message)
+                    return
+                readings += 1
+                reason = self._ready_reason(lag, time.time())
+                if reason is not None:
+                    self.log.info(
+                        "Micro-batch ready (%s) after %d readings: %s", reason, readings, lag.describe()
+                    )
+                    yield self._event(STATUS_READY, lag, reason=reason)
+                    return
+                self.log.debug("Waiting for a micro-batch: %s", lag.describe())
+                await asyncio.sleep(self.poll_interval)
+        finally:
+            await asyncio.to_thread(reader.close)

@@ -1,0 +1,272 @@
+"""Hashed word and character n-gram features of a whole batch of texts, built with numpy.
+
+Why this shape: scoring must run at >= 100,000 tweets/s on one core, which leaves no room for
+Python work per token. The texts are capped, joined into one string, lowered and
+decoded once into an array of code points, and every later step (character classes, tokens,
+negation scopes, n-gram hashes) is a whole-array numpy operation over the batch.
+
+The hashes are our own (fixed multipliers and a splitmix64 finaliser), never Python's ``hash``,
+which changes from process to process. Training (``scripts/train-sentiment``) and scoring use
+this same function, so a feature seen in training lands in the same bucket at run time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from kafkapipeline.sentiment.model import MAX_CHARS
+
+#: Hash buckets of the linear model (a power of two).
+BUCKET_BITS = 20
+N_BUCKETS = 1 << BUCKET_BITS
+#: Length of the character n-grams (4 alone gives most of what 2- to 5-grams give, at 1/4 the cost).
+CHAR_NGRAM = 4
+#: Tokens after a negation word (in the same clause) that are marked negated.
+NEGATION_SCOPE = 3
+NEGATORS = (
+    "not", "no", "never", "nothing", "nobody", "none", "neither", "nor", "cannot", "without",
+    "aint", "ain't", "isn't", "wasn't", "aren't", "weren't", "don't", "doesn't", "didn't", "can't",
+    "couldn't", "won't", "wouldn't", "shouldn't", "haven't", "hasn't", "hadn't", "dont", "doesnt",
+    "didnt", "cant", "couldnt", "wont", "wouldnt", "shouldnt", "havent", "hasnt", "isnt", "wasnt",
+    "arent", "werent",
+)  # fmt: skip
+CLAUSE_BREAKS = ".,!?;:"
+
+_U64 = np.uint64
+_RNG = np.random.default_rng(20170401)
+# Odd multipliers, one per position in a token (positions past 31 reuse the last one).
+_TOKEN_MULT = _RNG.integers(1, 2**63, size=32, dtype=np.uint64) | _U64(1)
+_CHAR_MULT = _RNG.integers(1, 2**63, size=CHAR_NGRAM, dtype=np.uint64) | _U64(1)
+_CHAR_SHIFT_MULT = _U64(_RNG.integers(1, 2**63, dtype=np.uint64) | 1)
+_SALT_WORD, _SALT_BIGRAM, _SALT_NEG, _SALT_SPARE = (  # spare: drawn so the others keep their values
+    _U64(s) for s in _RNG.integers(1, 2**63, size=4, dtype=np.uint64)
+)
+_BIGRAM_MULT = _U64(0x9E3779B97F4A7C15)
+
+# Character classes: 0 separates tokens, 1 is part of a word, 2 is a token on its own.
+_SPACE, _WORD, _SYMBOL = 0, 1, 2
+_ASCII_CLASS = np.zeros(129, dtype=np.int8)
+for _code in range(33, 127):
+    _ASCII_CLASS[_code] = _WORD if chr(_code).isalnum() or chr(_code) in "_'#@" else _SYMBOL
+_ASCII_CLASS[128] = _SYMBOL  # every non-ASCII code point before the fix-ups below
+
+
+class BatchFeatures(NamedTuple):
+    """The features of a batch: what training turns into a sparse matrix and scoring sums up.
+
+    Word features (unigrams, negation-marked, and bigrams) are listed with the row they belong
+    to. Character 4-grams are listed for every position of the joined batch, in row order
+    (``char_row_starts`` says where each row's begin); a position whose 4-gram would cross into
+    the next row points at bucket ``N_BUCKETS``, whose weight is 0.
+    """
+
+    n_texts: int
+    word_rows: np.ndarray
+    word_buckets: np.ndarray
+    char_row_starts: np.ndarray
+    char_buckets: np.ndarray
+    char_counts: np.ndarray
+    lexicon: np.ndarray  # (n_texts, LEXICON_FEATURES) float64; zeros without a lexicon
+
+
+class Lexicon(NamedTuple):
+    """Prior valences of single tokens (VADER's lexicon), by token hash, sorted for searchsorted."""
+
+    hashes: np.ndarray  # uint64, sorted, unique
+    values: np.ndarray  # float32
+
+    def candidates(self) -> np.ndarray:
+        """Which top-18-bit prefixes some entry has: most tokens skip the binary search."""
+        present = np.zeros(1 << 18, dtype=bool)
+        present[self.hashes >> _U64(46)] = True
+        return present
+
+
+#: Dense features from the lexicon: squashed sums of all, of positive and of negative valences.
+LEXICON_FEATURES = 3
+#: VADER's factor for a valence in a negation's scope, and its normalisation constant.
+NEGATED_VALENCE = -0.74
+SQUASH_ALPHA = 15.0
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser, in place: spreads every input bit over the whole hash."""
+    h ^= h >> _U64(30)
+    h *= _U64(0xBF58476D1CE4E5B9)
+    h ^= h >> _U64(27)
+    h *= _U64(0x94D049BB133111EB)
+    h ^= h >> _U64(31)
+    return h
+
+
+def _code_points(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Lowered, capped texts as one code-point array (each text padded by a space) and row ids."""
+    codes, lengths = joined_code_points(texts)
+    return codes, np.repeat(np.arange(lengths.size, dtype=np.int64), lengths)
+
+
+def joined_code_points(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Lowered, capped texts as one code-point array, each text padded by a space on both sides,
+    and each padded text's length (the compiled kernel takes these instead of row ids)."""
+    if not texts:
+        return np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.int64)
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    if lengths.max() > MAX_CHARS:
+        texts = [text[:MAX_CHARS] for text in texts]
+        np.minimum(lengths, MAX_CHARS, out=lengths)
+    joined = (" " + "  ".join(texts) + " ").lower()
+    if len(joined) != lengths.sum() + 2 * len(texts):  # lower() lengthened a character (rare)
+        texts = [text.lower() for text in texts]
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        joined = " " + "  ".join(texts) + " "
+    codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).copy()
+    return codes, lengths + 2
+
+
+def _classes(codes: np.ndarray) -> np.ndarray:
+    """Token class of every code point (ASCII by table, the rest by Unicode block)."""
+    cls = _ASCII_CLASS[np.minimum(codes, 128)]
+    letters = (codes >= 0xC0) & (codes < 0x2000)  # Latin, Greek, Cyrillic, Hebrew, Arabic...
+    cls[letters] = _WORD
+    invisible = (
+        ((codes >= 0x80) & (codes < 0xC0))  # Latin-1 controls and no-break space
+        | ((codes >= 0x200B) & (codes <= 0x200F))  # zero-width joiners and marks
+        | ((codes >= 0xFE00) & (codes <= 0xFE0F))  # emoji variation selectors
+        | ((codes >= 0x1F3FB) & (codes <= 0x1F3FF))  # skin tones
+    )
+    cls[invisible] = _SPACE
+    return cls
+
+
+def _normalise(codes: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Digits become 0, curly quotes straight, runs of 3+ equal characters and of spaces shrink."""
+    codes[(codes >= 0x31) & (codes <= 0x39)] = 0x30
+    codes[(codes == 0x2019) | (codes == 0x2018)] = 0x27
+    cls = _classes(codes)
+    codes[cls == _SPACE] = 0x20
+    keep = np.ones(codes.size, dtype=bool)
+    same_row = rows[1:] == rows[:-1]
+    keep[1:] &= ~((codes[1:] == 0x20) & (codes[:-1] == 0x20) & same_row)
+    keep[2:] &= ~((codes[2:] == codes[1:-1]) & (codes[1:-1] == codes[:-2]) & same_row[1:] & same_row[:-1])
+    return codes[keep], rows[keep], cls[keep]
+
+
+def _token_hashes(codes: np.ndarray, rows: np.ndarray, cls: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Hash, row and first character of every token (a word, or one symbol or emoji)."""
+    is_word = cls == _WORD
+    continues = np.zeros(codes.size, dtype=bool)
+    continues[1:] = is_word[1:] & is_word[:-1] & (rows[1:] == rows[:-1])
+    starts = (cls != _SPACE) & ~continues
+    start_at = np.flatnonzero(starts)
+    if start_at.size == 0:
+        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=rows.dtype), np.zeros(0, dtype=codes.dtype)
+    # Offset of each character in its token (separators get value 0: they add nothing).
+    index = np.arange(codes.size, dtype=np.int64)
+    offset = index - np.maximum.accumulate(np.where(starts, index, 0))
+    np.minimum(offset, _TOKEN_MULT.size - 1, out=offset)
+    values = (codes.astype(np.uint64) + _U64(1)) * _TOKEN_MULT[offset]
+    values[cls == _SPACE] = 0
+    hashes = _mix(np.add.reduceat(values, start_at))
+    return hashes, rows[start_at], codes[start_at]
+
+
+def hash_tokens(words: Sequence[str]) -> np.ndarray:
+    """The token hashes of all the words, as the batch featuriser computes them."""
+    codes, rows = _code_points(words)
+    hashes, _, _ = _token_hashes(*_normalise(codes, rows))
+    return hashes
+
+
+def build_lexicon(valences: dict[str, float]) -> Lexicon:
+    """A Lexicon of the entries that are one token to the featuriser (":)" is two: left out)."""
+    words = list(valences)
+    codes, rows = _code_points(words)
+    hashes, token_rows, _ = _token_hashes(*_normalise(codes, rows))
+    single = np.flatnonzero(np.bincount(token_rows, minlength=len(words)) == 1)
+    hash_of = dict(zip(token_rows.tolist(), hashes.tolist(), strict=True))  # right for single rows
+    table = {hash_of[row]: valences[words[row]] for row in single.tolist()}
+    keys = np.array(sorted(table), dtype=np.uint64)
+    return Lexicon(keys, np.array([table[k] for k in keys.tolist()], dtype=np.float32))
+
+
+def _squash(x: np.ndarray) -> np.ndarray:
+    return x / np.sqrt(x * x + SQUASH_ALPHA)
+
+
+def _lexicon_features(
+    hashes: np.ndarray,
+    negated: np.ndarray,
+    token_rows: np.ndarray,
+    n_texts: int,
+    *,
+    lexicon: Lexicon | None,
+    present: np.ndarray | None,
+) -> np.ndarray:
+    """Per text: squashed sum of all, of positive and of negative token valences (negation flips)."""
+    out = np.zeros((n_texts, LEXICON_FEATURES), dtype=np.float64)
+    if lexicon is None or lexicon.hashes.size == 0 or hashes.size == 0:
+        return out
+    maybe = np.flatnonzero(present[hashes >> _U64(46)]) if present is not None else np.arange(hashes.size)
+    at = np.minimum(np.searchsorted(lexicon.hashes, hashes[maybe]), lexicon.hashes.size - 1)
+    valence = np.zeros(hashes.size, dtype=np.float64)
+    valence[maybe] = np.where(lexicon.hashes[at] == hashes[maybe], lexicon.values[at], 0)
+    valence[negated] *= NEGATED_VALENCE
+    out[:, 0] = _squash(np.bincount(token_rows, weights=valence, minlength=n_texts))
+    out[:, 1] = _squash(np.bincount(token_rows, weights=np.maximum(valence, 0), minlength=n_texts))
+    out[:, 2] = _squash(np.bincount(token_rows, weights=np.minimum(valence, 0), minlength=n_texts))
+    return out
+
+
+_NEGATOR_HASHES = np.unique(hash_tokens(NEGATORS))
+_BREAK_CODES = np.array([ord(c) for c in CLAUSE_BREAKS], dtype=np.uint32)
+
+
+def _negated(hashes: np.ndarray, rows: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Whether each token follows a negator within NEGATION_SCOPE tokens of the same clause."""
+    is_negator = np.isin(hashes, _NEGATOR_HASHES)
+    clause = np.cumsum(np.isin(first, _BREAK_CODES))  # a break token ends a clause
+    negated = np.zeros(hashes.size, dtype=bool)
+    for k in range(1, NEGATION_SCOPE + 1):
+        negated[k:] |= is_negator[:-k] & (rows[k:] == rows[:-k]) & (clause[k:] == clause[:-k])
+    return negated
+
+
+def featurise(
+    texts: list[str], lexicon: Lexicon | None = None, present: np.ndarray | None = None
+) -> BatchFeatures:
+    """Bucket indices of every word unigram and bigram and every character 4-gram of the batch,
+    and the lexicon features of each text (``present``: ``lexicon.candidates()``, to go faster)."""
+    codes, rows = _code_points(texts)
+    codes, rows, cls = _normalise(codes, rows)
+    hashes, token_rows, first = _token_hashes(codes, rows, cls)
+    negated = _negated(hashes, token_rows, first)
+    unigrams = np.where(negated, _mix(hashes ^ _SALT_NEG), hashes) ^ _SALT_WORD
+    same = token_rows[1:] == token_rows[:-1]
+    bigrams = (hashes[:-1][same] * _BIGRAM_MULT + hashes[1:][same]) ^ _SALT_BIGRAM
+    word_hashes = _mix(np.concatenate([unigrams, bigrams]))
+
+    # Character n-grams: a linear hash over the n code points, bucketed by multiply-shift
+    # (one multiplication a position: there are as many of them as characters).
+    n = CHAR_NGRAM
+    values = codes.astype(np.uint64)
+    rolling = values[: values.size - n + 1] * _CHAR_MULT[0]
+    for k in range(1, n):
+        rolling += values[k : values.size - n + 1 + k] * _CHAR_MULT[k]
+    rolling *= _CHAR_SHIFT_MULT
+    char_buckets = np.full(codes.size, N_BUCKETS, dtype=np.int64)
+    char_buckets[: rolling.size] = rolling >> _U64(64 - BUCKET_BITS)
+    char_buckets[: rolling.size][rows[: rolling.size] != rows[n - 1 :]] = N_BUCKETS
+    row_starts = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
+    row_lengths = np.diff(np.append(row_starts, codes.size))
+    return BatchFeatures(
+        n_texts=len(texts),
+        word_rows=np.concatenate([token_rows, token_rows[:-1][same]]),
+        word_buckets=(word_hashes >> _U64(64 - BUCKET_BITS)).astype(np.int64),
+        char_row_starts=row_starts,
+        char_buckets=char_buckets,
+        char_counts=np.maximum(row_lengths - (n - 1), 0),
+        lexicon=_lexicon_features(hashes, negated, token_rows, len(texts), lexicon=lexicon, present=present),
+    )
