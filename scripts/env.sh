@@ -4,7 +4,7 @@
 # the caller's environment wins, so a user can point the pipeline elsewhere.
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export REPO_ROOT
-# The project's .venv first, so the README's `airflow ...` commands work in this shell (once,
+# The project's .venv first, so the `airflow ...` commands of docs/operations.md work in this shell (once,
 # however often this file is sourced).
 case ":${PATH:-}:" in
   *":$REPO_ROOT/.venv/bin:"*) ;;

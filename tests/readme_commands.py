@@ -1,6 +1,6 @@
-"""The README's backfill commands, read from README.md so the tests run what a user copies.
+"""The documented backfill commands, read from docs/operations.md so the tests run what a user copies.
 
-The e2e test runs the README's ``airflow backfill create`` line (only its dates changed);
+The e2e test runs that page's ``airflow backfill create`` line (only its dates changed);
 tests/unit/tooling/test_readme_commands.py checks the REST example against Airflow's own request models.
 """
 
@@ -12,18 +12,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+#: The page that shows the backfill commands (the README links to it).
+COMMANDS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "operations.md"
+PAGE = "docs/operations.md"
 CLI_PREFIX = "airflow backfill create "
 _FENCED_BASH = re.compile(r"^```bash\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
 class ReadmeCommandMissing(AssertionError):
-    """README.md no longer holds the command a test runs: say which, and where it was."""
+    """docs/operations.md no longer holds the command a test runs: say which, and where it was."""
 
 
 @dataclass(frozen=True)
 class BackfillCommand:
-    """The README's ``airflow backfill create --dag-id D --from-date F --to-date T`` line."""
+    """The page's ``airflow backfill create --dag-id D --from-date F --to-date T`` line."""
 
     line: str
     dag_id: str
@@ -35,7 +37,7 @@ class BackfillCommand:
         return self.to_date - self.from_date
 
     def with_dates(self, from_date: datetime) -> str:
-        """The same line from ``from_date``, the README's span kept (HH:00 -> HH:59: six intervals)."""
+        """The same line from ``from_date``, the page's span kept (HH:00 -> HH:59: six intervals)."""
         values = {"--from-date": from_date, "--to-date": from_date + self.span}
         words = shlex.split(self.line)
         for i, word in enumerate(words[:-1]):
@@ -46,13 +48,13 @@ class BackfillCommand:
 
 def _option(words: list[str], name: str, line: str) -> str:
     if words.count(name) != 1 or words.index(name) == len(words) - 1:
-        raise ReadmeCommandMissing(f"README.md's backfill line has no single {name} value: {line!r}")
+        raise ReadmeCommandMissing(f"{PAGE}'s backfill line has no single {name} value: {line!r}")
     return words[words.index(name) + 1]
 
 
 def readme_backfill_command(text: str | None = None) -> BackfillCommand:
-    """The one ``airflow backfill create`` line of a ```bash block in README.md (or ``text``)."""
-    text = README.read_text() if text is None else text
+    """The one ``airflow backfill create`` line of a ```bash block in docs/operations.md (or ``text``)."""
+    text = COMMANDS_PAGE.read_text() if text is None else text
     lines = [
         line.strip()
         for block in _FENCED_BASH.findall(text)
@@ -61,7 +63,7 @@ def readme_backfill_command(text: str | None = None) -> BackfillCommand:
     ]
     if len(lines) != 1:
         raise ReadmeCommandMissing(
-            f"README.md must hold exactly one `{CLI_PREFIX}--dag-id ... --from-date ... --to-date ...` "
+            f"{PAGE} must hold exactly one `{CLI_PREFIX}--dag-id ... --from-date ... --to-date ...` "
             f"line in a ```bash block (tests/e2e/test_pipeline_e2e.py runs it); found {len(lines)}: {lines}"
         )
     [line] = lines
@@ -70,21 +72,20 @@ def readme_backfill_command(text: str | None = None) -> BackfillCommand:
         from_date = datetime.fromisoformat(_option(words, "--from-date", line))
         to_date = datetime.fromisoformat(_option(words, "--to-date", line))
     except ValueError as err:
-        raise ReadmeCommandMissing(f"README.md's backfill line has a date not in ISO 8601: {err}") from err
+        raise ReadmeCommandMissing(f"{PAGE}'s backfill line has a date not in ISO 8601: {err}") from err
     if from_date.tzinfo is None or to_date.tzinfo is None or to_date <= from_date:
         raise ReadmeCommandMissing(
-            f"README.md's backfill line needs two dates with a UTC offset, the second later: {line!r}"
+            f"{PAGE}'s backfill line needs two dates with a UTC offset, the second later: {line!r}"
         )
     return BackfillCommand(line, _option(words, "--dag-id", line), from_date, to_date)
 
 
 def readme_rest_backfill_block(text: str | None = None) -> str:
-    """The ```bash block of README.md (or ``text``) that POSTs to /api/v2/backfills."""
-    text = README.read_text() if text is None else text
+    """The ```bash block of docs/operations.md (or ``text``) that POSTs to /api/v2/backfills."""
+    text = COMMANDS_PAGE.read_text() if text is None else text
     blocks = [block for block in _FENCED_BASH.findall(text) if "/api/v2/backfills" in block]
     if len(blocks) != 1:
         raise ReadmeCommandMissing(
-            "README.md must hold exactly one ```bash block that POSTs to /api/v2/backfills; "
-            f"found {len(blocks)}"
+            f"{PAGE} must hold exactly one ```bash block that POSTs to /api/v2/backfills; found {len(blocks)}"
         )
     return blocks[0]

@@ -3,8 +3,8 @@
 Starts the stack with the README's run command (scripts/run-pipeline, detached, on its
 own AIRFLOW_HOME, port, keyspace, topics, Postgres database and Celery queue), then through
 Airflow's REST API v2 — the calls the UI makes — triggers bootstrap, triggers the ingest DAGs
-with Params, creates backfills over a past range (one with the README's own `airflow backfill
-create` line, read from README.md, run with a bare `airflow` in a shell that sourced
+with Params, creates backfills over a past range (one with the documented `airflow backfill
+create` line, read from docs/operations.md, run with a bare `airflow` in a shell that sourced
 scripts/env.sh while the scheduler is busy; one through the API), waits for the drains (3
 partition groups each), and checks that Cassandra holds exactly the records the replay source
 produced for those intervals and that every DAG run ended successfully. It also checks that the
@@ -64,7 +64,7 @@ def run_as_the_readme_says(
     """``command`` typed in a shell that sourced scripts/env.sh, in the stack's environment.
 
     The project's .venv is taken off PATH first, so a bare ``airflow`` works only because
-    env.sh puts it there, as the README promises.
+    env.sh puts it there, as docs/operations.md promises.
     """
     venv_bin = (REPO_ROOT / ".venv" / "bin").resolve()
     path = [p for p in stack.env.get("PATH", "").split(os.pathsep) if p and Path(p).resolve() != venv_bin]
@@ -193,7 +193,7 @@ def test_pipeline_through_airflow(stack, cassandra):
             api.trigger("ingest_weather", {"source": "replay", "cities": CITIES}, past.isoformat()),
         ),
     ]
-    # While the scheduler is busy with those runs: the README's CLI backfill line, its dates
+    # While the scheduler is busy with those runs: docs/operations.md's CLI backfill line, its dates
     # moved to a day before and its HH:00 -> HH:59 span kept (six 10-minute intervals of
     # ingest_tweets, the DAG's default Params: the replay source at the stack's rate), in the
     # stack's environment; and three of ingest_weather through the REST API.

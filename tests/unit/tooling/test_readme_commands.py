@@ -1,4 +1,4 @@
-"""The README's backfill examples (CLI and REST) are what the tests run and what Airflow accepts."""
+"""docs/operations.md's backfill examples (CLI and REST) are what the tests run and what Airflow accepts."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def _readme(*lines: str) -> str:
     return "Intro.\n\n```bash\n. scripts/env.sh\n" + "".join(f"{line}\n" for line in lines) + "```\n"
 
 
-def test_the_readme_has_the_cli_backfill_of_six_intervals_of_one_hour():
+def test_the_page_has_the_cli_backfill_of_six_intervals_of_one_hour():
     command = readme_backfill_command()
     assert command.dag_id == "ingest_tweets"
     assert (command.from_date.minute, command.to_date.minute) == (0, 59)

@@ -1,0 +1,118 @@
+"""The README stays the front door, its DAG table matches dags/, and every link of the docs resolves.
+
+The commands the pages show are checked where they are run: the backfill lines of
+docs/operations.md by tests/unit/tooling/test_readme_commands.py (and the e2e test), the settings
+table of docs/settings.md by tests/unit/test_settings_readme.py.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+README = REPO_ROOT / "README.md"
+DOCS = REPO_ROOT / "docs"
+PAGES = sorted(DOCS.glob("*.md"))
+MAX_README_LINES = 250
+#: The two first commands, word for word (CI calls `make test`).
+FIRST_COMMANDS = (
+    "make run     # install, start Kafka, Cassandra, Postgres + Redis, run Airflow with the DAGs "
+    "on the built-in replay source",
+    "make test    # install, start Kafka, Cassandra, Postgres + Redis, lint, run the whole test suite",
+)
+DAG_ID = re.compile(r'^\s*dag_id="([a-z0-9_]+)"', re.MULTILINE)
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
+
+
+def dag_files() -> dict[str, str]:
+    """dag_id -> its file's text, for every DAG file."""
+    found = {}
+    for path in sorted((REPO_ROOT / "dags").glob("*.py")):
+        text = path.read_text()
+        for dag_id in DAG_ID.findall(text):
+            found[dag_id] = text
+    return found
+
+
+def section(text: str, heading: str) -> str:
+    """The text under ``## heading``, up to the next ``## ``."""
+    start = text.index(f"\n## {heading}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else None]
+
+
+def dag_table() -> dict[str, str]:
+    """The README's DAG table: dag_id -> its schedule cell."""
+    rows = {}
+    for line in section(README.read_text(), "The DAGs").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and re.fullmatch(r"`[a-z0-9_]+`", cells[0]):
+            rows[cells[0].strip("`")] = cells[1]
+    return rows
+
+
+def test_the_readme_is_short():
+    lines = README.read_text().count("\n")
+    assert lines <= MAX_README_LINES, f"README.md has {lines} lines; move detail to a docs/ page"
+
+
+def test_the_readme_starts_with_the_two_commands():
+    text = README.read_text()
+    first_block = text[text.index("```bash\n") :].split("```", 2)[1]
+    assert first_block.strip().splitlines() == ["bash", *FIRST_COMMANDS]
+
+
+def test_the_dag_table_lists_every_dag_once():
+    table, files = dag_table(), dag_files()
+    assert sorted(table) == sorted(files), (
+        f"README's DAG table: missing {sorted(set(files) - set(table))}, "
+        f"no DAG file for {sorted(set(table) - set(files))}"
+    )
+
+
+def test_the_dag_table_says_which_dags_are_manual():
+    for dag_id, text in dag_files().items():
+        manual = re.search(r"^\s*schedule=None,", text, re.MULTILINE) is not None
+        assert dag_table()[dag_id].startswith("manual") == manual, (
+            f"{dag_id}: the README's schedule cell {dag_table()[dag_id]!r} vs the DAG's schedule"
+        )
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces to dashes."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    text = FENCE.sub("", path.read_text())
+    return {slug(m) for m in re.findall(r"^#{1,6} (.+)$", text, re.MULTILINE)}
+
+
+@pytest.mark.parametrize("page", [README, *PAGES], ids=lambda p: p.relative_to(REPO_ROOT).as_posix())
+def test_every_relative_link_resolves(page: Path):
+    broken = []
+    for target in LINK.findall(FENCE.sub("", page.read_text())):
+        if re.match(r"[a-z]+:", target):
+            continue  # http(s), mailto
+        file, _, anchor = target.partition("#")
+        resolved = (page.parent / file).resolve() if file else page
+        if not resolved.exists():
+            broken.append(f"{target}: no such file")
+        elif anchor and resolved.suffix == ".md" and anchor not in anchors(resolved):
+            broken.append(f"{target}: no heading #{anchor} in {resolved.relative_to(REPO_ROOT)}")
+    assert broken == [], f"{page.name}: " + "; ".join(broken)
+
+
+def test_every_docs_page_is_linked_from_the_readme():
+    linked = {(README.parent / t.partition("#")[0]).resolve() for t in LINK.findall(README.read_text())}
+    assert [p.name for p in PAGES if p.resolve() not in linked] == []
+
+
+def test_the_screenshot_is_shown():
+    assert "docs/first-run-dashboard.png" in README.read_text()
+    assert (DOCS / "first-run-dashboard.png").is_file()
