@@ -1,19 +1,19 @@
 """
 ### bootstrap
 
-Brings the pipeline's storage to the wanted state. Safe to run any time:
+Brings the pipeline's storage to the wanted state; safe to run any time. **Manual** (the run
+command triggers it on start). Connections: `cassandra_default`, `kafka_default`.
 
 1. **apply_cql_migrations** applies the pending files of `include/cql/` to the keyspace
-   (`KAFKAPIPELINE_KEYSPACE`, default `kafkapipeline`), recording each one in
-   `<keyspace>.schema_migrations`.
-2. **create_kafka_topics** creates the source topics and their `.dlq` dead-letter topics,
-   grows partition counts and aligns retention to the Params (new topics get
-   `topic_replication_factor` replicas, default `KAFKAPIPELINE_TOPIC_REPLICATION_FACTOR`).
-   `alter_keyspace_replication` raises an existing keyspace to `KAFKAPIPELINE_REPLICATION`.
+   (`KAFKAPIPELINE_KEYSPACE`), recorded in `<keyspace>.schema_migrations`.
+2. **create_kafka_topics** creates the source topics and their `.dlq` topics, grows partition
+   counts and aligns retention to the Params.
 3. **report** says what changed; a second run reports that nothing did.
 
-Trigger it from the UI (Params let you choose partitions and retention).
-Connections: `cassandra_default`, `kafka_default`.
+**Params**: partitions per topic, `retention_hours` (168), `dead_letter_retention_hours` (720),
+`topic_replication_factor` (blank: `KAFKAPIPELINE_TOPIC_REPLICATION_FACTOR`),
+`alter_keyspace_replication` (ALTER the keyspace to `KAFKAPIPELINE_REPLICATION`, then repair:
+docs/cluster.md).
 """
 
 from __future__ import annotations

@@ -1,30 +1,12 @@
 """
 ### export_csv
 
-Writes each table's rows of the run's **UTC day** to CSV: one file per table per day,
-`<export dir>/tweets/2026-11-22.csv` and `<export dir>/weather_reports/2026-11-22.csv`.
-
-**Interval**: `CronDataIntervalTimetable("0 0 * * *", UTC)`: the run for a day starts just after
-midnight UTC and exports `[day 00:00, next day 00:00)`. A manual run exports the last complete
-day, or the day given in the `day` Param. Runs do not catch up by default; past days are exported
-with `airflow backfill create --dag-id export_csv --from-date 2026-11-01 --to-date 2026-11-07`.
-
-**Files**: written under a temporary name, flushed, then renamed over the final name, so
-re-running a day replaces its file whole and a reader never sees half a file. A day with no rows
-gets a file with only the header. Format (read back by `import_csv`): a header row with the
-column names, ISO-8601 UTC timestamps with milliseconds, empty field = null.
-
-**Where**: the `export_dir` Param, else `KAFKAPIPELINE_EXPORT_DIR`, else `exports`, always inside
-the **data root** (`KAFKAPIPELINE_DATA_ROOT`, default `$KAFKAPIPELINE_STATE/data`, so
-`.state/data/exports` in the repository); a relative folder starts at the root. `..`, folders
-outside the root and symlinks that lead out of it are refused, and the run fails at once saying so.
-
-**Which rows**: tables are partitioned by (city, day) and listing partitions is a full scan, so
-the export reads the partitions of the configured cities: the `cities` Param, else
-`KAFKAPIPELINE_CITIES` (comma separated, default `Vancouver`). Rows are read in pages of
-`fetch_size` and streamed to the file: memory stays constant whatever the size of the day.
-
-The XCom (`return_value`) lists the files and their row counts.
+Writes each table's rows of the run's **UTC day** to `<export dir>/<table>/<day>.csv`, atomically
+(a re-run replaces the file whole; an empty day gets only the header), in the format `import_csv`
+reads. **Schedule**: daily at 00:00 UTC for the day before; a manual run exports the last complete
+day. **Params**: `day` (instead of the run's interval), `export_dir` (inside the data root; else
+`KAFKAPIPELINE_EXPORT_DIR`, else `exports`), `cities` (else `KAFKAPIPELINE_CITIES`), `tables`,
+`fetch_size`. The XCom lists the files and their row counts. Details: docs/csv.md.
 """
 
 from __future__ import annotations

@@ -1,32 +1,12 @@
 """
 ### import_csv
 
-Loads CSV files into Cassandra, **idempotently**: every row is an upsert keyed by its natural id,
-so importing the same file twice adds no row. Trigger it manually with the Params:
-
-* `path`: a CSV file or a folder (every `*.csv` under it) inside the **data root**
-  (`KAFKAPIPELINE_DATA_ROOT`, default `.state/data`). A relative path starts at the root, e.g.
-  `exports/tweets/2026-11-22.csv` (what `export_csv` wrote) or `seed/seed_tweets_vancouver_2021.csv`
-  (a file you copied there). `..`, absolute paths outside the root and symlinks that lead out of
-  it are refused, and the run fails at once saying so.
-* `kind`: `auto` (per file: the export header says tweets or weather; otherwise 4 fields mean
-  the seed's tweets, 12 its weather), `tweets` / `weather` (files written by `export_csv`),
-  `seed_tweets` / `seed_weather` (the original 2021 seed CSVs, no header).
-* `fail_on_bad_rows`: fail the run (after importing every valid row) when a row was bad.
-
-**Bad rows** (wrong field count, unparseable timestamp or number, implausible temperature,
-invalid UTF-8, broken CSV quoting, a line or field longer than the CSV field limit) are counted,
-logged with their line numbers and listed in the XCom (first 20 per file); the rest of the file
-is imported.
-
-**Seed mapping**: timestamps are UTC; seed tweets get a stable id (`seed-` + SHA-256 of the raw
-timestamp, text and location), `MetroVancouver` is filed under city `Vancouver`, escaped text
-(`\\n`, `\\u2026`, emoji surrogate pairs) is decoded, sentiment is computed with VADER like the
-drain does, and the seed's own label is kept in `source_label`. Weather in Kelvin becomes Celsius,
-provider `seed-csv`. Details: `kafkapipeline.csvio.seed`.
-
-**Streaming**: files are read record by record, in lines of bounded length, and written in chunks
-with prepared statements and bounded concurrency: memory stays constant whatever the file size.
+Loads CSV files from the data root (`KAFKAPIPELINE_DATA_ROOT`) into Cassandra, **idempotently**
+(upserts keyed by the natural id), streaming with bounded memory. **Manual**. **Params**: `path`
+(a file or folder inside the data root, e.g. `exports/tweets/2026-11-22.csv` or `seed`), `kind`
+(`auto`, `tweets`, `weather`, `seed_tweets`, `seed_weather`), `fail_on_bad_rows`, `chunk_size`.
+Bad rows are counted, logged with their line numbers and listed in the XCom; the rest is imported.
+Formats and the seed mapping: docs/csv.md.
 """
 
 from __future__ import annotations

@@ -1,35 +1,15 @@
 """
 ### ingest_tweets
 
-Every 10 minutes, produces the tweets of the run's **data interval** to the tweets topic
-(`KAFKAPIPELINE_TWEETS_TOPIC`, default `tweets`), one JSON value per tweet keyed by
-the tweet id.
+Produces the tweets of the run's **data interval** to the tweets topic
+(`KAFKAPIPELINE_TWEETS_TOPIC`, default `tweets`), one JSON value per tweet keyed by the tweet id.
+**Schedule**: `KAFKAPIPELINE_TWEETS_SCHEDULE` (default every 10 minutes, UTC), at most 2 runs at a
+time; backfillable (`airflow backfill create --dag-id ingest_tweets --from-date ... --to-date ...`).
 
-**Source** (Param `source`):
-
-* `auto` (default): the X API recent search when connection `x_api_default` is set
-  (bearer token in the password, or extra `bearer_token`); else public **Mastodon**
-  posts when `mastodon_default` is set (host = instance URL, optional token in the
-  password); otherwise the built-in **replay** source: realistic, deterministic tweets
-  with no key and no network. With both connections set, X wins.
-* `x` / `mastodon`: always that source; fails naming the connection to set when it is missing.
-* `replay`: always the replay source (backfills of past ranges, demos).
-
-The task's XCom (`return_value`) says which source was used and why, the interval, and
-how many tweets were produced and skipped.
-
-**Interval**: each run covers `[data_interval_start, data_interval_end)`
-(`CronDataIntervalTimetable`). A manual run covers the last complete period before it.
-`airflow backfill create --dag-id ingest_tweets --from-date ... --to-date ...` re-produces
-exactly the records of those intervals with the replay source (the same tweet ids, so the
-Cassandra rows are upserts). X recent search only reaches back 7 days; Mastodon as far
-as the instance's timeline pages go (the XCom's `history_gaps` says when an interval is older).
-
-**Schedule**: cron in `KAFKAPIPELINE_TWEETS_SCHEDULE` (default `*/10 * * * *`, UTC).
-At most 2 runs at a time, so a backfill cannot swamp the API.
-
-**Rate limits**: a 429 waits for the reset X (or Mastodon) announces (up to 10 minutes), then fetches
-the same page again; pages are produced once, as soon as they are fetched.
+**Params**: `source`: `auto` (X when `x_api_default` is set, else Mastodon when `mastodon_default`
+is set, else the built-in deterministic **replay**), `x`, `mastodon` or `replay`; `query`,
+`max_pages`, `max_results` (X); `city`; `replay_tweets_per_10_minutes`. The XCom says which source
+was used and why, and how many tweets were produced and skipped. Sources: docs/sources.md.
 """
 
 from __future__ import annotations

@@ -1,31 +1,15 @@
 """
 ### ingest_weather
 
-Every 10 minutes, produces weather observations for the run's **data interval** to the
-weather topic (`KAFKAPIPELINE_WEATHER_TOPIC`, default `weather`), one JSON value per
-observation keyed by the city.
+Produces weather observations for the run's **data interval** to the weather topic
+(`KAFKAPIPELINE_WEATHER_TOPIC`, default `weather`), one JSON value per observation keyed by the
+city, in Celsius. **Schedule**: `KAFKAPIPELINE_WEATHER_SCHEDULE` (default every 10 minutes, UTC).
 
-**Source** (Param `source`):
-
-* `auto` (default): real providers when connection `openweathermap_default` is set (API
-  key in the password, or extra `api_key`), otherwise the built-in **replay** source:
-  a Vancouver-like climate model, one observation every 10 minutes, no key, no network.
-* `replay`: always the replay source (backfills, demos).
-* `api`: real providers; OpenWeatherMap for an interval that just ended (it only knows
-  the current weather), keyless Open-Meteo hourly history for older intervals (and for
-  recent ones when no OpenWeatherMap key is set).
-
-The task's XCom (`return_value`) says which source was used and why, and the counts.
-
-**Cities** (Param `cities`): Metro Vancouver names (Vancouver, Burnaby, Surrey, ...),
-`lat,lon`, or `Name=lat,lon` (a name of at most 100 characters, no `=`).
-
-**Interval**: each run covers `[data_interval_start, data_interval_end)`
-(`CronDataIntervalTimetable`); a manual run covers the last complete period before it.
-Replay observations sit on a fixed 10-minute grid, so re-runs and overlapping backfills
-produce identical records.
-
-**Schedule**: cron in `KAFKAPIPELINE_WEATHER_SCHEDULE` (default `*/10 * * * *`, UTC).
+**Params**: `source`: `auto` (the real providers when `openweathermap_default` is set, else the
+built-in **replay** climate model), `api` (OpenWeatherMap for an interval that just ended,
+keyless Open-Meteo history for older ones) or `replay`; `cities` (Metro Vancouver names, `lat,lon`
+or `Name=lat,lon`). The XCom says which source was used and why, and the counts. Sources:
+docs/sources.md.
 """
 
 from __future__ import annotations

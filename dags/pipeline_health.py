@@ -1,43 +1,16 @@
 """
 ### pipeline_health
 
-Every 15 minutes, measures the pipeline **now** and writes the figures to
-`<keyspace>.pipeline_health`, which the dashboard shows:
+Measures the pipeline **now** (consumer lag, rows per hour, DLQ counts, freshness, under-replicated
+and leaderless partitions, offline brokers, down Cassandra nodes, the last DAG runs) and writes the
+figures to `<keyspace>.pipeline_health`, which the dashboard shows; then **fails** if a lag,
+freshness or cluster figure is over its threshold. **Schedule**: every 15 minutes, no catch-up.
 
-| metric | subject | what |
-| --- | --- | --- |
-| `consumer_lag` | `topic/partition` | messages the drain group is behind (fails above `max_lag`) |
-| `rows_per_hour` | table | rows the drains wrote per hour over the last `hours` (from `drain_batches`) |
-| `dlq_messages` | `<topic>.dlq` | messages the dead-letter topic holds (warn when not empty) |
-| `freshness_seconds` | table | age of the newest row (fails above `max_freshness_seconds`) |
-| `dag_last_run` | dag_id | state of the DAG's latest run by `run_after` (warn when failed) |
-| `under_replicated_partitions` | topic | partitions with fewer in-sync replicas than replicas |
-| `leaderless_partitions` | topic | partitions without a leader (fails from the first one) |
-| `offline_brokers` | `kafka` | brokers missing against `expected_brokers` or the replicas |
-| `down_cassandra_nodes` | `cassandra` | nodes down, or missing against `expected_cassandra_nodes` |
-
-The figures are written first and logged as a table; then the run **fails** (red in the UI) if
-any lag, freshness or cluster figure is over its threshold. Thresholds: the Params, else
-`KAFKAPIPELINE_HEALTH_MAX_LAG` (default 10000 per partition) and
-`KAFKAPIPELINE_HEALTH_MAX_FRESHNESS_SECONDS` (default 3600). DAGs reported: the `dag_ids` Param,
-else `KAFKAPIPELINE_HEALTH_DAGS`, else the ingest, drain, export and purge DAGs. Cities: the `cities`
-Param, else `KAFKAPIPELINE_CITIES`.
-
-**Clusters**: the topics checked are the drained topics, their `.dlq` topics and Kafka's
-`__consumer_offsets` / `__transaction_state`. Expected sizes: the `expected_brokers` /
-`expected_cassandra_nodes` Params, else `KAFKAPIPELINE_EXPECTED_BROKERS` /
-`KAFKAPIPELINE_EXPECTED_CASSANDRA_NODES`, else what the metadata shows (a single-node stack is
-green). The `max_*` Params default to `KAFKAPIPELINE_HEALTH_MAX_UNDER_REPLICATED_PARTITIONS`,
-`KAFKAPIPELINE_HEALTH_MAX_OFFLINE_BROKERS`, `KAFKAPIPELINE_HEALTH_MAX_DOWN_CASSANDRA_NODES`, else 0;
-a count above zero within its limit is a warning, above it a failure.
-
-**Last runs**: tasks cannot query Airflow's database in Airflow 3 and the Task SDK only reads a
-task's own DAG, so the figures come from the public REST API (`GET /api/v2/dags/{dag_id}/dagRuns`)
-with the login of the `airflow_api_default` connection (host: the api-server's base URL). Without
-it, one warning figure (subject `*`) says so and names the connection to set.
-
-**Schedule**: `CronDataIntervalTimetable("*/15 * * * *", UTC)`, no catch-up, one run at a time:
-the check is about the present, not its data interval.
+**Params** (empty: the `KAFKAPIPELINE_HEALTH_*` / `KAFKAPIPELINE_EXPECTED_*` settings): `max_lag`,
+`max_freshness_seconds`, `cities`, `dag_ids`, `hours`, `max_under_replicated_partitions`,
+`max_offline_brokers`, `max_down_cassandra_nodes`, `expected_brokers`, `expected_cassandra_nodes`.
+Last runs are read through the REST API with the `airflow_api_default` connection. Every metric:
+docs/health.md.
 """
 
 from __future__ import annotations

@@ -1,25 +1,14 @@
 """
 ### purge_expired
 
-Daily, deletes the **day partitions** of `tweets` and `weather_reports` that are older than
-each table's retention, for the configured cities.
+Deletes the **(city, day) partitions** of `tweets` and `weather_reports` older than each table's
+retention (by the row's UTC day). **Schedule**: daily at 01:30 UTC.
 
-**Retention** (days, by the row's UTC day, i.e. its event time): the Params
-`tweets_retention_days` / `weather_retention_days`, else `KAFKAPIPELINE_RETENTION_DAYS_TWEETS` /
-`KAFKAPIPELINE_RETENTION_DAYS_WEATHER_REPORTS`, else **0 = keep forever** (the default: nothing is
-purged until a retention is chosen). With N days, today and the N-1 days before it are kept.
-
-**What a run visits**: the `sweep_days` (default 7) days just past the horizon, for the cities in
-the `cities` Param, else `KAFKAPIPELINE_CITIES` (listing partitions would be a full scan). A
-partition is counted, then deleted with one partition delete; `dry_run` only counts. To purge
-older history once, trigger with a larger `sweep_days`.
-
-**Other retention**: `drain_batches` (90 days) and `pipeline_health` (30 days) expire by
-`default_time_to_live`, set by migration `include/cql/0007_retention.cql`; change it with a new
-numbered migration (`ALTER TABLE ... WITH default_time_to_live = <seconds>`). Kafka topics keep
-messages for the `bootstrap` DAG's `retention_hours` (168) and `dead_letter_retention_hours`
-(720); re-run bootstrap with other values to change them. The XCom lists the partitions purged
-and the TTLs in force.
+**Params**: `tweets_retention_days` / `weather_retention_days` (else
+`KAFKAPIPELINE_RETENTION_DAYS_TWEETS` / `KAFKAPIPELINE_RETENTION_DAYS_WEATHER_REPORTS`, else
+**0 = keep forever**: nothing is purged until a retention is chosen), `cities` (else
+`KAFKAPIPELINE_CITIES`), `sweep_days` (7: days past the horizon a run visits), `dry_run` (only
+count). The XCom lists the partitions purged and the TTLs in force. Retention: docs/settings.md.
 """
 
 from __future__ import annotations

@@ -1,27 +1,14 @@
 """
 ### replay_dead_letters
 
-Re-produces the dead letters of `<topic>.dlq` to the topic they failed on, once their cause is
-fixed, so the drain tries them again. Trigger it manually.
+Re-produces the dead letters of `<topic>.dlq` to the topic they failed on (never another), with
+their original key and value, once their cause is fixed, so the drain tries them again; a dead
+letter already replayed `max_replays` times is given up and stays. DLQ offsets are committed only
+after Kafka acknowledged every re-produced message. **Manual**.
 
-* Reads the DLQ with its own consumer group, `kafkapipeline.dlq-replay.<topic>`, from its
-  committed offsets up to the end offsets seen at the start (at most `max_messages`).
-* Each message goes back to the `topic` Param (never to another topic: a dead letter whose
-  `dlq.source.topic` header names another one is not re-produced; it is counted as
-  *wrong_topic* and its offset listed) with its original key and value and header
-  `dlq.replay.count` = its count + 1. If the drain dead-letters it again,
-  the new dead letter carries that count.
-* A dead letter already replayed `max_replays` times (default 1) is **not** re-produced: it is
-  reported as *gave up* and stays on the DLQ for a person to look at, so a message that is still
-  bad returns to the DLQ once and does not loop.
-* The DLQ offsets are committed only after Kafka acknowledged every re-produced message; a
-  failed run commits nothing and its retry replays the same messages (harmless: the drain's
-  writes are idempotent upserts).
-* `dry_run`: reports what would be replayed and given up, counted per error reason; produces
-  and commits nothing.
-
-The XCom (`return_value`) has the counts: read, replayed, gave_up, unreadable, wrong_topic (with
-their offsets), by_reason.
+**Params**: `topic` (the source topic; the only one written), `max_messages`, `max_replays` (1),
+`dry_run` (report only). The XCom has the counts: read, replayed, gave_up, unreadable, wrong_topic
+(with their offsets), by_reason. Details: docs/dead-letters.md.
 """
 
 from __future__ import annotations

@@ -1,20 +1,14 @@
 """
 ### rescore_tweets
 
-Re-scores stored tweets with a sentiment model, so a better model (or a new version of one)
-applies to history too, not only to tweets drained from now on.
+Re-scores stored tweets with a sentiment model, page by page per (city, day) partition, writing
+only the sentiment columns; rows already scored by that model version are skipped, so a re-run
+continues where the last stopped. **Manual**.
 
-**What a run covers**: the days from `start_day` to `end_day` (UTC, both included; empty:
-the last 7 days up to today) for the `city` Param, else every city of `KAFKAPIPELINE_CITIES`.
-
-**How**: each (city, day) partition is read page by page (`page_size` rows), a page is scored in
-one batch and only the sentiment columns are written back (`sentiment_score`, `sentiment_label`,
-`sentiment_model`, `sentiment_model_version`): an upsert on the row's key, so re-running a range
-writes the same values. Rows already scored by the chosen model and version are skipped unless
-`force` is set, so a run that was interrupted continues where it stopped.
-
-**Model**: `learned` (the pipeline's default, `kafkapipeline.sentiment.model`) or `vader`.
-The XCom lists the counts per label and the model name and version used; never tweet text.
+**Params**: `start_day` / `end_day` (UTC, both included; empty: the last 7 days), `city` (empty:
+`KAFKAPIPELINE_CITIES`), `model` (`learned` or `vader`), `force` (re-score rows already scored by
+this version), `page_size`. The XCom lists the counts per label and the model used. Details:
+docs/sentiment.md.
 """
 
 from __future__ import annotations
