@@ -1,4 +1,4 @@
-# The project's commands. The first two are the ones the README starts with:
+# The project's commands. The first two are the ones the README starts with (the rest: docs/operations.md):
 #   make run    - install, start Kafka + Cassandra, run Airflow with the pipeline's DAGs
 #   make test   - install, start Kafka + Cassandra, lint, run the whole test suite
 SHELL := /bin/bash

@@ -106,7 +106,7 @@ class LocalStack:
         return "\n".join(f"--- {p}\n{tail(p, lines)}" for p in paths if p.exists())
 
     def airflow(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        """The ``airflow`` CLI in the stack's environment (env.sh sourced, as the README says)."""
+        """The ``airflow`` CLI in the stack's environment (env.sh sourced, as docs/operations.md says)."""
         script = f'. scripts/env.sh && exec "{REPO_ROOT}/.venv/bin/airflow" "$@"'
         return subprocess.run(
             ["bash", "-c", script, "airflow", *args],

@@ -338,7 +338,7 @@ def test_raising_an_existing_keyspace_to_rf_3_then_repair_puts_every_row_on_ever
         assert align_replication(cassandra, keyspace, RF3) is None  # already there: nothing to do
         cassandra.execute(f"ALTER TABLE {keyspace}.tweets WITH speculative_retry = 'NONE'", timeout=60)
         t0 = time.monotonic()
-        for node in ("cassandra-1", "cassandra-2", "cassandra-3"):  # as the README says: every node
+        for node in ("cassandra-1", "cassandra-2", "cassandra-3"):  # as docs/cluster.md says: every node
             cluster.nodetool(node, "repair", "-full", keyspace)
         print(f"\n[RF 1 -> 3] full repair on the three nodes took {time.monotonic() - t0:.1f}s")
         for host in cassandra_hosts():

@@ -7,6 +7,7 @@ table of docs/settings.md by tests/unit/test_settings_readme.py.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 
@@ -116,3 +117,47 @@ def test_every_docs_page_is_linked_from_the_readme():
 def test_the_screenshot_is_shown():
     assert "docs/first-run-dashboard.png" in README.read_text()
     assert (DOCS / "first-run-dashboard.png").is_file()
+
+
+#: Inline code naming a file of the repository: its first word, when it starts like one of these.
+PATH_PREFIXES = ("scripts/", "bench/", "tests/", "dags/", "include/", "devtools/", "docs/", "plugins/")
+#: What a name may not contain to be checked: placeholders, globs, shell expansions, elisions.
+PLACEHOLDERS = ("<", "*", "{", "$", "...")
+MAKE_TARGET = re.compile(r"^([a-z][a-z-]*):", re.MULTILINE)
+
+
+def inline_code(page: Path) -> list[str]:
+    return re.findall(r"`([^`\n]+)`", FENCE.sub("", page.read_text()))
+
+
+def fenced_bash(page: Path) -> list[str]:
+    return re.findall(r"^```bash\n(.*?)^```", page.read_text(), re.MULTILINE | re.DOTALL)
+
+
+@pytest.mark.parametrize("page", [README, *PAGES], ids=lambda p: p.relative_to(REPO_ROOT).as_posix())
+def test_every_file_and_module_named_exists(page: Path):
+    missing = []
+    for code in inline_code(page):
+        word = code.split()[0].rstrip(".,:;)")
+        if any(mark in word for mark in PLACEHOLDERS):
+            continue
+        if word.startswith("kafkapipeline/"):
+            word = "plugins/" + word
+        path_missing = word.startswith(PATH_PREFIXES) and not (REPO_ROOT / word).exists()
+        is_module = re.fullmatch(r"kafkapipeline(\.[a-z_]+)+", word) is not None
+        if path_missing or (is_module and importlib.util.find_spec(word) is None):
+            missing.append(word)
+    assert missing == [], f"{page.name} names what the repository does not have: {sorted(set(missing))}"
+
+
+@pytest.mark.parametrize("page", [README, *PAGES], ids=lambda p: p.relative_to(REPO_ROOT).as_posix())
+def test_every_make_target_and_script_shown_exists(page: Path):
+    targets = set(MAKE_TARGET.findall((REPO_ROOT / "Makefile").read_text()))
+    missing = []
+    for block in fenced_bash(page):
+        for line in block.splitlines():
+            words = line.split("#", 1)[0].split()
+            if words[:1] == ["make"] and len(words) > 1 and words[1] not in targets:
+                missing.append(f"make {words[1]}")
+            missing += [w for w in words if w.startswith("scripts/") and not (REPO_ROOT / w).exists()]
+    assert missing == [], f"{page.name} shows commands that do not exist: {missing}"
