@@ -76,6 +76,11 @@ def test_the_dag_table_lists_every_dag_once():
     )
 
 
+def test_the_flow_diagram_shows_every_dag():
+    [diagram] = re.findall(r"^```mermaid\n(.*?)^```", README.read_text(), re.MULTILINE | re.DOTALL)
+    assert [dag_id for dag_id in dag_files() if dag_id not in diagram] == []
+
+
 def test_the_dag_table_says_which_dags_are_manual():
     for dag_id, text in dag_files().items():
         manual = re.search(r"^\s*schedule=None,", text, re.MULTILINE) is not None
