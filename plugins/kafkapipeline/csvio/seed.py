@@ -74,7 +74,7 @@ def _unescape_match(match: re.Match[str]) -> str:
 
 
 def decode_seed_text(text: str) -> str:
-    """Decode the seed's Python-style escapes (a lone surrogate half becomes U+FFFD); other text is unchanged."""
+    """Decode the seed's Python-style escapes (a lone surrogate half becomes U+FFFD); the rest is kept."""
     if "\\" not in text:
         return text
     return _ESCAPE.sub(_unescape_match, text)
