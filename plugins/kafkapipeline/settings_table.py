@@ -1,8 +1,7 @@
 """The README's settings table, generated from :class:`kafkapipeline.settings.PipelineSettings`.
 
-``python -m kafkapipeline.settings_table`` prints it; ``tests/unit/test_settings_readme.py``
-fails when the README's copy differs. Variables only the shell scripts and tests read are listed
-here too, so the README names every ``KAFKAPIPELINE_*`` variable in one place.
+``python -m kafkapipeline.settings_table`` prints it and a unit test keeps the README's copy equal; it
+lists the variables only scripts and tests read too, so the README names every one.
 """
 
 from __future__ import annotations
