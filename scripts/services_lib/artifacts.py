@@ -226,7 +226,7 @@ class Artifacts:
         if self.complete():
             self.verify()
             return False
-        self.pins()  # no pins, no download: say so before spending a minute in Maven
+        self.pins()  # no pins, no download: say so before a long Maven run
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix="lib.", dir=self.root))
         say(f"{self.name}: fetching {self.name} {self.version} + runtime dependencies from Maven Central ...")
