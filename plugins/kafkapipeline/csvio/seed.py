@@ -1,11 +1,11 @@
 """The original project's 2021 seed CSVs (no header): how their lines become records.
 
-* ``seed_tweets``: ``text, timestamp, location, label``; ``seed_weather``: ``description``, five
-  temperatures (Kelvin), ``pressure, humidity, wind speed, sunrise, sunset`` (epoch s), ``city, report time``.
+* ``seed_tweets``: ``text, timestamp, location, label``; ``seed_weather``: ``description, temp, feels_like,
+  temp_min, temp_max`` (Kelvin), ``pressure, humidity, wind speed, sunrise, sunset``, ``city, report time``.
 * Timestamps carry no zone and are read as UTC; a tweet's id is ``seed-`` + a SHA-256 prefix of its raw
   fields, so re-importing a file rewrites the same rows.
-* Python-style escapes in the text (``\\n``, ``\\xe3``, surrogate pairs) are decoded; sentiment is
-  recomputed with VADER like live tweets, the seed's own label kept in ``source_label``.
+* Python-style escapes in the text are decoded; sentiment is recomputed with VADER like live tweets,
+  the seed's own label kept in ``source_label``.
 """
 
 from __future__ import annotations
