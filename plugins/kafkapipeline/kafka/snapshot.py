@@ -2,8 +2,9 @@
 
 The drain, the replay, the health count and the lag's peek all read "from these offsets to those ends,
 then stop". The subtle part: an end-of-partition event at or past the end finishes a partition even below
-it (transaction markers take offsets but are never delivered), so it may be committed up to the end.
-An idle or overlong read stops with ``stopped_early``; a fatal Kafka error raises :class:`SnapshotReadError`.
+it (transaction markers take offsets but are never delivered), so it may be committed up to the end
+unless the message budget ran out first. An idle or overlong read stops with ``stopped_early``; a fatal
+Kafka error raises :class:`SnapshotReadError`, a retriable one is logged and the read goes on.
 """
 
 from __future__ import annotations
