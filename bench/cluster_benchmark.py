@@ -1,22 +1,12 @@
 """The cost of replication on this machine: single node against the 3 + 3 cluster, in one run.
 
-For each mode, one after the other, it starts Kafka and Cassandra with ``scripts/services``
-(single: ``up kafka cassandra``; cluster: ``up --cluster kafka cassandra``, timed: the start-up
-seconds), then Postgres and Redis, runs ``bench/drain_benchmark.py`` (drain throughput and its
-own write path, medians of ``--rounds``) and ``bench/freshness_benchmark.py`` (produce-to-readable
-latency through Airflow's event-driven drain) in that mode's environment, and stops everything
-it started (``down``; ``down --cluster``). The cluster mode is ``KAFKAPIPELINE_CLUSTER=1`` with
-the keyspace at replication factor 3, topics RF 3 and the default LOCAL_QUORUM writes. At the end
-it prints both side by side.
-
-It refuses to run while any of the services (or a cluster member) is up, or their ports are
-held: it stops what it starts, so it must start from nothing. Run it alone, on a quiet machine::
+For each mode it starts Kafka and Cassandra (timing the start-up), then Postgres and Redis, runs
+``bench/drain_benchmark.py`` and ``bench/freshness_benchmark.py`` in that mode's environment (cluster:
+RF 3 everywhere, LOCAL_QUORUM writes), stops what it started and prints both modes side by side.
+It refuses to run while any service is up or its ports are held. Run it alone, on a quiet machine::
 
     scripts/services down && scripts/services down --cluster   # if they run
-    .venv/bin/python bench/cluster_benchmark.py                 # ~20-30 min with the defaults
-
-Each benchmark's own output streams through as it runs; a failed step stops the run (the
-services it started are stopped all the same).
+    .venv/bin/python bench/cluster_benchmark.py                 # takes a while
 """
 
 from __future__ import annotations

@@ -1,22 +1,11 @@
 """Benchmark decoding Kafka values: the Python path against the msgspec shortcut, in µs a message.
 
-Values are built with the record classes' own ``to_json`` (what the ingest produces). Tweet
-texts are the real tweets of the shared reference data, cycled, when it is there; without it
-they are made-up texts of real-tweet length (up to 280 characters). Two sets per kind:
-
-* ``valid``    - every value valid: the drain's common case, which the shortcut serves;
-* ``invalid``  - every value refused (an int32 overflow): the shortcut declines and the Python
-                 path words the reason, so this shows what the attempt costs on top.
-
-Each set through ``records.decode_record_python`` (json.loads + the field rules: "python")
-and ``records.decode_record`` (msgspec first, the Python path when it declines: "fast").
-
-Usage (no services needed)::
+Values come from the record classes' ``to_json`` (real tweet texts when the reference data is there);
+a ``valid`` set (the shortcut's case) and an ``invalid`` one (the shortcut declines, so the attempt's
+extra cost shows), each through ``decode_record_python`` and ``decode_record``. Prints the best of
+``--repeat`` runs in this process's CPU time. No services needed::
 
     .venv/bin/python bench/decode_benchmark.py [--messages 20000] [--repeat 5]
-
-Prints the best of ``--repeat`` runs over all messages, in CPU time of this one process (one core;
-CPU time rather than wall time so that other load on the machine disturbs the figures less).
 """
 
 from __future__ import annotations

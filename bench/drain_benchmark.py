@@ -1,34 +1,12 @@
 """Benchmark the tweet drain against a write-only ceiling and the naive per-message pattern.
 
-Three ways to land the same N tweets (same rows, same machine, one run each), each into a
-keyspace of its own so none of them finds the rows of another:
-
-* ``drain``   - kafkapipeline.drain.task.drain_topic: Kafka -> decode/validate -> sentiment model (one
-                batch per consumed chunk) -> Cassandra, commit after the writes; its time per
-                message is also printed per stage.
-* ``ceiling`` - no Kafka, no decoding, no sentiment: the finished rows written with
-                cassandra-driver's ``execute_concurrent_with_args`` and a prepared INSERT, one row
-                per request (the brief's baseline). A second figure writes the same rows through
-                the drain's own writer (single-partition UNLOGGED batches), the ceiling of the
-                drain's write strategy.
-* ``naive``   - the provider's ConsumeFromTopicOperator with an ``apply_function`` that decodes,
-                scores and runs a synchronous ``session.execute`` per message.
-
-Usage (services running, see scripts/services)::
+The same N tweets land three ways, each in its own keyspace: ``drain`` (drain_topic, timed per stage),
+``ceiling`` (finished rows written by ``execute_concurrent_with_args``, and by the drain's own writer) and
+``naive`` (ConsumeFromTopicOperator with a synchronous write per message). ``--rounds`` repeats the drain
+and its write path in alternating pairs and reports medians, since one pair is mostly noise on a small
+machine; each way also prints the CPU per message of this process, Kafka and Cassandra. Services running::
 
     .venv/bin/python bench/drain_benchmark.py --messages 100000
-
-Topics and keyspaces are unique per run and deleted at the end (``--keep`` keeps them).
-
-``--rounds N`` (default 3) times the drain and the drain's write path N times each, in pairs
-whose order alternates, each into fresh keyspaces, and reports the medians: on a small machine
-one pair swings with whatever Cassandra is flushing or compacting from the run before, and the
-ratio of two single figures is mostly that noise. Each round's pair is printed too. After each
-timed way Cassandra is flushed and left to go quiet (``--no-settle`` skips it), and every way
-prints the CPU each process spent per message (this one, Cassandra, Kafka): they share the cores.
-
-The sentiment model's compiled kernel is loaded before anything is timed, as a Celery worker
-loads it before it forks the drain tasks (``kafkapipeline.celery_config``).
 """
 
 from __future__ import annotations
@@ -269,8 +247,7 @@ class Benchmark:
     def settle(self, keyspace: str | None) -> None:
         """Flush what a way wrote and wait for Cassandra to go quiet, outside every timed window.
 
-        Otherwise the memtables of one way are flushed (and compacted) during a later way's window,
-        and that way pays for its predecessor: the alternating rounds swung by 20 points.
+        Otherwise a later way pays for its predecessor's flushes and compactions.
         """
         if keyspace:
             nodes = len([p for p in self.cpu.pids if p.startswith("cassandra")]) or 1

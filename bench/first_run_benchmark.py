@@ -1,11 +1,8 @@
 """First run: how long until a new install's dashboard holds a full day of tweets and weather.
 
-Starts the run command on a new AIRFLOW_HOME (its own port, keyspace, topics, Postgres database
-and Celery queue; Kafka, Cassandra, Postgres and Redis from ``scripts/services`` must be up) with
-the default DAGs and the first-run backfill of the last ``--hours`` (default 24), then polls
-Cassandra until every one of the last ``--hours`` full UTC hours holds tweets and weather
-reports, as the dashboard reads them (city Vancouver). Prints the seconds from the run command's
-start to its summary and to a full day.
+Starts the run command on a new AIRFLOW_HOME (services from ``scripts/services`` up) with the first-run
+backfill of the last ``--hours``, polls Cassandra until each of those hours holds tweets and weather as
+the dashboard reads them, and prints the seconds to the run's summary and to a full day::
 
     .venv/bin/python bench/first_run_benchmark.py
 """

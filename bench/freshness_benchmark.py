@@ -1,11 +1,8 @@
 """Freshness: how long a tweet takes from Kafka to a readable Cassandra row, through Airflow.
 
-Starts the run command's stack on its own AIRFLOW_HOME, port, keyspace and topics
-(Kafka and Cassandra from ``scripts/services`` must be up), unpauses ``drain_tweets``
-(event-driven: deferrable lag sensor + ``@continuous``), produces a steady stream of
-tweets, and polls Cassandra for each one. Prints produce-to-readable p50/p95/max and the
-fixed Airflow overhead per micro-batch (drain task duration minus the time the drain
-itself spent reading and writing), next to what a cron-scheduled drain would give.
+Starts the run command's stack on its own home, port, keyspace and topics, unpauses the event-driven
+``drain_tweets``, produces a steady stream and polls Cassandra for each tweet. Prints produce-to-readable
+p50/p95/max and Airflow's fixed overhead per micro-batch, next to what a cron-scheduled drain would give::
 
     .venv/bin/python bench/freshness_benchmark.py --rate 20 --seconds 120
 """

@@ -1,13 +1,9 @@
 """Drain throughput on the Celery workers with 1, 2 and 3 partition groups, side by side.
 
-For each group count, starts the run command's stack (Postgres + Celery, its own AIRFLOW_HOME,
-port, keyspace, topics, database and queue; Kafka, Cassandra, Postgres and Redis from
-``scripts/services`` must be up), produces N tweets to its 3-partition tweets topic, then
-unpauses ``drain_tweets`` with ``min_batch`` = N so one micro-batch takes them all. Prints, per
-group count: the batch's wall time from the first drain task's start to the last one's end and
-its rate, each mapped task's own drain seconds, and the task start-up cost (task duration minus
-the seconds the drain itself spent). On 2 cores expect little gain: the groups share the cores
-with Kafka, Cassandra and Airflow; the point is that the work splits where cores exist.
+For each group count it starts the run command's stack, produces N tweets to a 3-partition topic and lets
+one micro-batch drain them all; prints the batch's wall time and rate, each mapped task's drain seconds and
+the task start-up cost. The groups share the cores with Kafka, Cassandra and Airflow, so the gain depends
+on the cores free::
 
     .venv/bin/python bench/partition_groups_benchmark.py --messages 100000
 """

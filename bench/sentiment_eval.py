@@ -1,23 +1,11 @@
 """Evaluate the tweet sentiment model against VADER on the held-out TweetEval tweets, and time both.
 
-Figures on the fixed held-out split of ``kafkapipeline.sentiment.model.evaluation`` (20% of each
-class, seed 13; ``scripts/train-sentiment`` never trains on it): 3-class accuracy, macro-F1,
-2-class accuracy (tweets whose gold label is positive or negative, decided by the score's sign)
-and the confusion matrix, for the model and for VADER with its authors' thresholds.
-
-Speed: tweets per second on one core (CPU time of this process), scoring the held-out tweets
-cycled to ``--tweets`` texts: the model in batches of ``--batch``, on its numpy path and on its
-compiled kernel (``KAFKAPIPELINE_SCORING_KERNEL``), VADER one tweet at a time (it has no batch
-mode). Best of ``--repeat`` runs, as other processes share the machine. Then, each in a fresh
-process, what the kernel costs before its first tweet: numba's import and loading the cached
-kernel, and compiling it with an empty cache (the first process ever, ``NUMBA_CACHE_DIR``).
-
-Usage::
+On the fixed held-out split of ``kafkapipeline.sentiment.model.evaluation``: accuracy, macro-F1, 2-class
+accuracy and the confusion matrix, for both. Speed: tweets/s on one core (best of ``--repeat``), the model
+in batches on its numpy path and compiled kernel, VADER one at a time; then, in fresh processes, the
+kernel's import, load and compile cost. Needs the TweetEval reference data (else it says so, exit 0)::
 
     .venv/bin/python bench/sentiment_eval.py [--tweets 100000] [--batch 10000]
-
-Needs ../shared/reference-data/tweeteval-sentiment (or $KAFKAPIPELINE_REFERENCE_DATA); without
-it the benchmark says so and exits 0.
 """
 
 from __future__ import annotations

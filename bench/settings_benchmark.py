@@ -1,8 +1,7 @@
 """Settings reads: what one ``kafkapipeline.settings`` call costs a DAG parse or a task.
 
-The object is rebuilt only when a ``KAFKAPIPELINE_*`` variable changed (cached on their
-values); prints the cost of a cached read, of a rebuild, and of the module's import.
-No service needed.
+Prints the cost of a cached read, of a rebuild (a ``KAFKAPIPELINE_*`` variable changed) and of the
+module's import. No service needed::
 
     .venv/bin/python bench/settings_benchmark.py
 """

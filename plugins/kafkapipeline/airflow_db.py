@@ -1,13 +1,8 @@
 """Settings for Airflow's own metadata database when it is SQLite (``KAFKAPIPELINE_METADATA_DB=sqlite``).
 
-The default is the local Postgres of ``scripts/services``, which needs none of this.
-
-SQLite lets one writer in at a time; the others wait up to the driver's busy timeout, 5 s by
-default. On a 2-core machine the scheduler, dag-processor, triggerer and api-server writing
-at once (a restart with every DAG unpaused starts a burst of runs) exceed that, and the loser
-gets ``database is locked``: a 500 in the UI, a failed task state update. ``scripts/env.sh``
-points ``[database] sql_alchemy_connect_args`` (and its async twin) here, only while the
-metadata database is SQLite, so writers queue for up to 30 s instead.
+SQLite lets one writer in at a time, and at the driver's default busy timeout Airflow's components writing
+at once fail with ``database is locked``; ``scripts/env.sh`` points ``sql_alchemy_connect_args`` here, so
+writers queue longer.
 """
 
 from __future__ import annotations

@@ -1,13 +1,9 @@
 """The Celery workers' configuration: Airflow's own, plus the sentiment kernel loaded once per worker.
 
-Airflow 3 runs every task in a process forked from a Celery worker (``os.fork``, no exec), so
-what the worker has loaded before it starts its pool, each task inherits for free. Loading the
-sentiment model's compiled kernel there (:func:`kafkapipeline.sentiment.model.preload`, ~0.5 s
-once per worker) instead of in each drain task (~0.5 s per run, more than a 50,000-message batch
-saves) lets every drain score with it. Selected with
-``AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS=kafkapipeline.celery_config.CELERY_CONFIG`` (scripts/env.sh,
-docker-compose.yaml); without it, or with ``KAFKAPIPELINE_SCORING_KERNEL=numpy``, tasks score on
-numpy as before.
+Airflow 3 forks every task from its worker, so the kernel loaded there
+(:func:`kafkapipeline.sentiment.model.preload`) is inherited by each drain instead of loaded per task.
+Selected by ``AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS`` (scripts/env.sh, docker-compose.yaml); without it
+tasks score on numpy until they load the kernel themselves.
 """
 
 from __future__ import annotations

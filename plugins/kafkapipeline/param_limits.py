@@ -1,9 +1,7 @@
 """JSON-schema limits for DAG Params, derived from what records and Cassandra accept.
 
-A manual trigger's conf is checked against these before the run is created, so nobody can
-trigger a run with a value the drain would later dead-letter (a 70,000-character city), or
-that Cassandra or Kafka would refuse mid-run. The task code checks the same rules again
-(:func:`check_city_spec`), since a Param's schema is only as strict as its definition.
+A manual trigger's conf is checked against them before the run exists, so no run starts with a value the
+drain would dead-letter or Cassandra or Kafka refuse; task code checks the same rules again.
 """
 
 from __future__ import annotations

@@ -1,21 +1,9 @@
 """Every ``KAFKAPIPELINE_*`` setting the package reads, typed, in one object; plus the shared names.
 
-:class:`PipelineSettings` (pydantic-settings) holds each variable with its type, default and a
-one-line doc; the README's settings table is generated from it (``python -m
-kafkapipeline.settings_table``) and a unit test keeps the two equal. The functions below
-(:func:`keyspace`, :func:`tweets_topic`, :func:`cities`, :func:`data_root`, :func:`drain_setting`,
-...) read it, so callers never touch ``os.environ``.
-
-**Read at call time.** :func:`current` builds the object from the environment as it is now,
-cached on the variables' values: tens of microseconds a read, about a millisecond a rebuild.
-
-**One precedence rule everywhere: Param -> environment -> default.** A DAG Param, when the DAG
-has one and the run sets it (not ``None``, not blank), wins; else the variable; else the
-default here (:func:`param_or_setting`). A blank variable counts as unset.
-
-**Bad values fail with the variable's name**: :class:`SettingsError` (a ``ValueError`` and a
-:class:`~kafkapipeline.errors.ConfigurationError`) names every bad variable, what it held and what
-is expected. The object is validated whole: a bad value fails every read, not one task later.
+:class:`PipelineSettings` holds each variable with its type, default and doc (the README's settings table
+is generated from it); the functions below read it, so callers never touch ``os.environ``. Settings are
+read at call time (cached on the variables' values); the precedence is Param -> environment -> default,
+a blank counting as unset; a bad value fails every read with a :class:`SettingsError` naming the variable.
 """
 
 from __future__ import annotations

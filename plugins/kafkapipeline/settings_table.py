@@ -1,9 +1,7 @@
 """The settings table of docs/settings.md, generated from :class:`kafkapipeline.settings.PipelineSettings`.
 
-``python -m kafkapipeline.settings_table`` prints it; ``tests/unit/test_settings_readme.py``
-fails when the copy in :data:`DOC_PAGE` (between :data:`START_MARKER` and :data:`END_MARKER`)
-differs. Variables only the shell scripts and tests read are listed here too, so that page names
-every ``KAFKAPIPELINE_*`` variable in one place.
+``python -m kafkapipeline.settings_table`` prints it and a unit test keeps the copy in :data:`DOC_PAGE`
+equal; it lists the variables only scripts and tests read too, so that page names every one.
 """
 
 from __future__ import annotations

@@ -226,7 +226,7 @@ class Artifacts:
         if self.complete():
             self.verify()
             return False
-        self.pins()  # no pins, no download: say so before spending a minute in Maven
+        self.pins()  # no pins, no download: say so before a long Maven run
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix="lib.", dir=self.root))
         say(f"{self.name}: fetching {self.name} {self.version} + runtime dependencies from Maven Central ...")
@@ -309,9 +309,7 @@ def parse_dependency_list(text: str) -> list[tuple[str, Path]]:
 def sha256_checked_against_sha1(jar: Path) -> str:
     """SHA-256 of a jar in Maven's local repository, once its SHA-1 matches the .sha1 beside it.
 
-    Maven stores the .sha1 Maven Central served next to each download (and --strict-checksums
-    failed the download if they differed); checking it again here means a pin never records a
-    jar that was changed in the local repository afterwards.
+    So a pin never records a jar changed in the local repository after Maven verified its download.
     """
     sha1_file = jar.with_name(jar.name + ".sha1")
     try:

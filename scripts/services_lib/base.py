@@ -90,9 +90,7 @@ class Service:
     def owns(self, args: list[str]) -> bool:
         """Is a process with command line `args` this service, for this state folder or port?
 
-        Identity is (service, state folder) or (service, port): a second checkout of the
-        project (CI's fresh clone, say) sees the service another checkout left running on the
-        same port as running, instead of failing on a port conflict; its `down` stops it.
+        By port too, so a second checkout sees (and its `down` stops) a service another left on the port.
         """
         marks = markers_of(args)
         if marks.get("service") != self.name:

@@ -12,10 +12,9 @@ from .common import CONF_DIR, env_int
 from .jvm import JvmService, find_java
 from .probes import cassandra_probe
 
-# Cassandra's cassandra-env.sh would pick max(min(RAM/2, 1G), min(RAM/4, 8G)) = 6 GiB on a
-# 24 GiB machine.  This is a single dev/CI node holding a few MB of pipeline data, sharing two
-# cores with Kafka (1 GiB), Airflow and pytest: 1 GiB is plenty, keeps G1 pauses short and
-# leaves memory for everything else.  Raise with CASSANDRA_HEAP=2G if a load test needs it.
+# Cassandra's cassandra-env.sh would size the heap from RAM (max(min(RAM/2, 1G), min(RAM/4, 8G))).
+# A single dev/CI node with little data, sharing the machine with Kafka, Airflow and pytest, needs
+# far less: a fixed 1 GiB keeps G1 pauses short. Raise with CASSANDRA_HEAP=2G if a load test needs it.
 CASSANDRA_HEAP = os.environ.get("CASSANDRA_HEAP", "1G")
 
 # JPMS flags from Apache Cassandra 5.0 conf/jvm17-server.options (needed on Java 17: Cassandra
@@ -82,12 +81,11 @@ class Cassandra(JvmService):
         }
 
     def preexec(self) -> None:
-        # Cassandra calls mlockall(MCL_CURRENT) at startup.  With an unlimited RLIMIT_MEMLOCK,
-        # or as root (CAP_IPC_LOCK ignores the limit), that succeeds and pins the whole
-        # committed heap: RSS jumps to ~1.5 GiB at once.  A dev node on a swapless box gains
-        # nothing from pinning, so cap the limit and, as root, drop CAP_IPC_LOCK from the
-        # bounding set before exec: mlockall then fails with one WARN in system.log and memory
-        # only becomes resident when it is used.  Best effort: any failure leaves things as is.
+        # Cassandra calls mlockall(MCL_CURRENT) at startup. With an unlimited RLIMIT_MEMLOCK, or as root
+        # (CAP_IPC_LOCK ignores the limit), that pins the whole committed heap at once. A dev node on a
+        # swapless box gains nothing from pinning, so cap the limit and, as root, drop CAP_IPC_LOCK from the
+        # bounding set before exec: mlockall then fails with one WARN and memory becomes resident as used.
+        # Best effort: any failure leaves things as is.
         try:
             import resource
 
@@ -162,7 +160,7 @@ class Cassandra(JvmService):
             # A lone seed node: no need to wait for gossip to settle before serving clients.
             "-Dcassandra.skip_wait_for_gossip_to_settle=0",
             "-Dcassandra.superuser_setup_delay_ms=0",
-            # Dev speed: estimate the memtable row overhead in 100 steps, not 100000 (~2 s less).
+            # Dev speed: estimate the memtable row overhead in 100 steps, not 100000 (a faster start).
             "-Dcassandra.memtable_row_overhead_computation_step=100",
             f"-Dcassandra.config=file://{self.config / 'cassandra.yaml'}",
             f"-Dlogback.configurationFile={self.config / 'logback.xml'}",

@@ -1,21 +1,10 @@
 """Cluster mode (``scripts/services up --cluster``): 3 Kafka brokers and 3 Cassandra nodes.
 
-One member of each per loopback address (``KAFKAPIPELINE_CLUSTER_ADDRESSES``, default
-127.0.0.1,127.0.0.2,127.0.0.3), every one on the same ports as the single node, as ccm does.
-Their config, data, logs and pid files live in ``<state>/cluster`` (members are told apart
-from the single-node services by name: kafka-1, cassandra-2 ...).
-
-Kafka: three combined broker+controller nodes in one static KRaft quorum
-(``controller.quorum.voters``).  Three separate controllers would need six JVMs on a
-2-core, 24 GiB machine for no gain in what the tests prove: with combined nodes, killing one
-still leaves a controller majority (2 of 3) and 2 in-sync replicas, which is exactly
-min.insync.replicas.  Replication: default RF 3, min ISR 2, offsets and transaction state
-topics RF 3 (transaction state min ISR 2).
-
-Cassandra: three nodes, every one a seed and ``auto_bootstrap: false`` (a fresh, empty
-cluster has nothing to stream), so all three start at once.  Cassandra 5.0 binds JMX to
-127.0.0.1 only (``cassandra.jmx.local.port``), so each node gets its own JMX port derived
-from its address like ccm's 7100/7200/7300: 7000 + 100 * last octet.
+One member of each per loopback address (``KAFKAPIPELINE_CLUSTER_ADDRESSES``), on the single node's
+ports, as ccm does; their files live in ``<state>/cluster``. Kafka nodes are combined broker+controllers
+in a static KRaft quorum (separate controllers would double the JVMs for nothing the tests prove: losing
+one still leaves 2 of 3); RF 3, min ISR 2. Cassandra nodes are all seeds without bootstrap, so all start
+at once, each with its own JMX port (7000 + 100 * last octet: Cassandra 5.0 binds JMX to 127.0.0.1).
 """
 
 from __future__ import annotations

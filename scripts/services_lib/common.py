@@ -137,9 +137,7 @@ def markers_of(args: list[str]) -> dict[str, str]:
 def is_ours(pid: int, service: str, state: Path, port: int) -> bool:
     """Is `pid` this project's `service` for this state folder or on this port?
 
-    Identity is (service, state folder) or (service, port): a second checkout of the project
-    (CI's fresh clone, say) sees the service another checkout left running on the same port
-    as running, instead of failing on a port conflict; its `down` stops it.
+    By port too, so a second checkout sees (and its `down` stops) a service another left on the port.
     """
     marks = markers_of(read_cmdline(pid))
     if marks.get("service") != service:

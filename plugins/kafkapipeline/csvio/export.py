@@ -1,28 +1,10 @@
 """Export a day of each table to CSV: one file per table per UTC day, streamed, written atomically.
 
-The export format is the one :mod:`kafkapipeline.csvio.load` reads back:
-
-* a header row with the column names (the table's columns, in :data:`EXPORT_TABLES` order);
-* timestamps as ISO-8601 UTC with milliseconds (``2026-11-22T13:05:09.120Z``: Cassandra
-  keeps milliseconds, so nothing is rounded), dates as ``YYYY-MM-DD``;
-* doubles as Python's shortest round-tripping ``repr`` (``21.4``, ``-0.3182``), ints as digits;
-* null as an empty field. (Optional text columns never hold ``""``: the record model turns an
-  empty optional text into null before it reaches a table, so the two cannot be confused.)
-* text as it is, quoted by the ``csv`` module when needed; embedded newlines stay inside quotes.
-
-Where a file goes: ``<export dir>/<table>/<YYYY-MM-DD>.csv``. The export dir is the DAG's
-``export_dir`` Param, else ``KAFKAPIPELINE_EXPORT_DIR``, else ``exports``; it must lie inside the
-data root (:func:`kafkapipeline.settings.data_root`, ``KAFKAPIPELINE_DATA_ROOT``, default
-``<KAFKAPIPELINE_STATE or the repository's .state>/data``), and a relative one starts there
-(:func:`kafkapipeline.csvio.paths.confine`: ``..``, paths outside and symlinks out are refused).
-A file is written under a temporary name in the same folder, flushed to disk, then renamed over
-the final name, so a reader never sees half a file and re-exporting a day replaces its file whole.
-
-Which partitions: tables are partitioned by (city, day), and listing the partitions that exist
-(``SELECT DISTINCT city, day``) is a full scan, so the export reads the partitions of the
-configured cities (:func:`kafkapipeline.settings.cities`, or the DAG's ``cities`` Param) for each
-day. Rows are read in pages of ``fetch_size`` and written as they arrive: memory stays constant
-whatever the size of the day.
+Cells are what :mod:`kafkapipeline.csvio.load` reads back: ISO-8601 UTC timestamps with milliseconds,
+``YYYY-MM-DD`` dates, shortest round-tripping doubles, empty for null. A file goes to
+``<export dir>/<table>/<YYYY-MM-DD>.csv`` inside the data root (:mod:`kafkapipeline.csvio.paths`), under a
+temporary name renamed over the final one, so a reader never sees half a file. Only the configured
+cities' partitions are read (listing partitions is a full scan), page by page, so memory stays constant.
 """
 
 from __future__ import annotations
@@ -301,9 +283,7 @@ def export_csv_task(
 ) -> dict[str, Any]:
     """The ``export_csv`` DAG's task: export the run's data interval (or the ``day`` Param) to CSV.
 
-    The Params of ``dags/export_csv.py`` arrive rendered as native values; Airflow passes the
-    run's ``data_interval_start/end`` by name, so a scheduled run, a backfill run and a manual
-    run each export the day(s) they cover. The XCom summary names the files and their row counts.
+    Scheduled, backfill and manual runs each export the day(s) they cover; the XCom names the files and rows.
     """
     from airflow.sdk.exceptions import AirflowFailException
 

@@ -1,13 +1,10 @@
 """The formats ``import_csv`` reads (``kind``) and how a file's format is chosen.
 
-* ``tweets`` / ``weather``: the export format of :mod:`kafkapipeline.csvio.export` (a header row
-  naming the columns; ISO-8601 UTC timestamps; empty field = null). Columns are matched by
-  name, so their order does not matter. A row keeps what the file says, ``ingested_at`` and the
-  sentiment included: importing an export restores the rows exactly. A tweet row without a
-  sentiment gets one from VADER; a row without ``ingested_at`` gets the import time.
-* ``seed_tweets`` / ``seed_weather``: the original 2021 seed files (:mod:`kafkapipeline.csvio.seed`).
-* ``auto``: decided per file from its first record: the export header says tweets or weather,
-  otherwise 4 fields mean seed tweets and 12 fields seed weather.
+``tweets`` / ``weather`` are the export format (columns matched by header name, rows restored as
+written; a missing sentiment comes from VADER, a missing ``ingested_at`` is the import time);
+``seed_tweets`` / ``seed_weather`` are the 2021 seed files (:mod:`kafkapipeline.csvio.seed`);
+``auto`` decides per file from its first record: an export header, else 4 fields (seed tweets) or 12
+(seed weather).
 """
 
 from __future__ import annotations

@@ -1,17 +1,8 @@
 """Reading CSV records from a binary stream, with the lines each one spans, in bounded memory.
 
-Lines are read with ``readline(limit)``, never whole: a line longer than the ``csv`` module's
-field limit (:func:`csv.field_size_limit`, 131072 by default) is skipped in chunks of
-:data:`SKIP_CHUNK_BYTES` and the record that spans it is yielded as unreadable, naming the line
-and its size. A file that is one 50 MB line without a newline costs a few chunks of memory and
-one bad row. A field that grows past the field limit over several lines (an unclosed quote) is
-the ``csv`` module's own error, also one unreadable record. After an unreadable record whose
-quotes are still open (an odd number of ``"`` since the record began), the lines up to the one
-that closes them are skipped into that record too, so the rest of a cut-short quoted field is not
-read as new rows; then parsing goes on with the next line.
-
-Bytes that are not UTF-8 survive as lone surrogates (``surrogateescape``): one bad byte spoils
-one row (which :func:`check_utf8` then reports) instead of stopping the whole file.
+A line longer than the ``csv`` field limit is skipped in chunks and its record yielded as unreadable (with
+the rest of an open quoted field), so one broken record costs one bad row, not the file or the memory.
+Bytes that are not UTF-8 survive as lone surrogates (``surrogateescape``) for :func:`check_utf8` to report.
 """
 
 from __future__ import annotations
@@ -52,10 +43,8 @@ class Overlong:
 class LineReader:
     """The lines of a binary stream as text, none longer than ``max_bytes``.
 
-    A longer line is read no further than ``max_bytes + 1`` bytes, its rest is skipped in
-    chunks, and an empty line stands in for it; :meth:`take_overlong` tells the record reader,
-    which turns the record spanning it into an unreadable one. A UTF-8 byte-order mark at the
-    start is dropped.
+    A longer line is cut, its rest skipped in chunks and an empty line put in its place; :meth:`take_overlong`
+    tells the record reader. A leading UTF-8 byte-order mark is dropped.
     """
 
     def __init__(self, stream: BinaryIO, max_bytes: int | None = None) -> None:

@@ -1,21 +1,9 @@
 """Load CSV files into Cassandra: the project's own exports and the original seed files.
 
-The pieces: :mod:`~kafkapipeline.csvio.lines` reads records with their line numbers,
-:mod:`~kafkapipeline.csvio.formats` says what a file holds (``kind``: the export format, the
-seed formats of :mod:`~kafkapipeline.csvio.seed`, or ``auto``) and turns records into rows, and this
-module writes the rows and reports what happened. Their public names are importable from here.
-
-Where files come from: the ``import_csv`` DAG only reads under the data root
-(:func:`kafkapipeline.settings.data_root`, see :mod:`kafkapipeline.csvio.paths`); ``..``, paths
-outside it and symlinks out of it are refused.
-
-Robustness: files are read as a stream (``csv.reader`` over bounded lines of the file) and rows are
-written in chunks of ``chunk_size`` through :class:`~kafkapipeline.cassandra.writer.ConcurrentRowWriter`
-(prepared statements, bounded requests in flight), so memory stays constant whatever the file's
-size. A row that cannot be read or validated is a *bad row*: it is counted, logged with its line
-number(s) and the reason, listed (capped) in the summary, and the rest of the file goes on. Quoted
-fields may span lines; a bad row's lines are the range the CSV record spans. Invalid UTF-8, a line
-longer than the CSV field limit and a field over that limit are bad rows too, not failures of the file.
+:mod:`~kafkapipeline.csvio.lines` reads records, :mod:`~kafkapipeline.csvio.formats` turns them into rows,
+and this module writes them in chunks (memory stays constant) and reports; their public names import from
+here. Paths are confined to the data root (:mod:`kafkapipeline.csvio.paths`). A row that cannot be read or
+validated is a *bad row*: counted, logged with its line numbers and reason, and the file goes on.
 """
 
 from __future__ import annotations
@@ -236,7 +224,7 @@ def import_file(
     concurrency: int = DEFAULT_CONCURRENCY,
     imported_at: datetime | None = None,
 ) -> FileImport:
-    """Stream one file into its table; see the module docstring.
+    """Stream one file into its table, bad rows counted and skipped.
 
     :raises CsvImportError: the file's format is not what ``kind`` says or cannot be told, or
         rows could not be written (importing the file again is safe: rows are upserts)
@@ -298,8 +286,7 @@ def _write_chunk(writer: ConcurrentRowWriter, chunk: list[tuple[Any, ...]], repo
 def csv_files(path: str | Path) -> list[Path]:
     """``path`` itself, or every ``*.csv`` under the folder ``path`` (sorted; hidden temp files skipped).
 
-    Paths are resolved inside the data root (relative ones start there), every file is checked
-    before any is read, and the resolved paths are returned, so the files opened are the ones checked.
+    Every file is checked against the data root before any is read, and the resolved paths are returned.
 
     :raises PathOutsideDataRoot: ``path``, or a file under it, leads out of the data root
     :raises CsvImportError: ``path`` does not exist
@@ -371,9 +358,7 @@ def import_path(
 def import_csv_task(*, path: str, kind: str, fail_on_bad_rows: bool, chunk_size: int) -> dict[str, Any]:
     """The ``import_csv`` DAG's task: import the ``path`` Param and return the summary (XCom).
 
-    The Params of ``dags/import_csv.py`` arrive rendered as native values.
-    Bad rows never stop an import; with ``fail_on_bad_rows`` the task fails *after* every
-    valid row is written, so the UI shows red while nothing valid is left out.
+    With ``fail_on_bad_rows`` the task fails only *after* every valid row is written.
     """
     from airflow.sdk.exceptions import AirflowFailException
 

@@ -1,13 +1,8 @@
 """Paths the CSV import reads and the CSV export writes: confined to the data root.
 
-A DAG Param is typed by whoever triggers a run, so it must not reach files the pipeline has
-no business with (``/etc``, Airflow's own state, another user's home). Every such path goes
-through :func:`confine`: relative paths are taken from the data root
-(:func:`kafkapipeline.settings.data_root`, ``KAFKAPIPELINE_DATA_ROOT``); a ``..`` segment, an
-absolute path outside the root and a symlink that resolves out of it are refused with an error
-naming the root and the setting. The path returned is the resolved one, so the file opened is
-the file checked; :func:`check_opened` checks again, once open, where ``/proc`` tells which file
-a descriptor holds (a folder swapped for a symlink between the check and the open is caught).
+A Param path is typed by whoever triggers a run, so :func:`confine` refuses ``..``, absolute paths outside
+the root and symlinks out of it, and returns the resolved path; :func:`check_opened` re-checks the open
+descriptor, catching a folder swapped for a symlink in between.
 """
 
 from __future__ import annotations

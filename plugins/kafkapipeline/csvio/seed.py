@@ -1,29 +1,11 @@
 """The original project's 2021 seed CSVs (no header): how their lines become records.
 
-* ``seed_tweets``: ``text, timestamp, location, label``.
-* ``seed_weather``: ``description, temp, feels_like, temp_min, temp_max`` (Kelvin), ``pressure,
-  humidity, wind speed, sunrise, sunset`` (epoch seconds), ``city, report time``.
-
-How the seed maps to the tables:
-
-* Timestamps carry no zone; they are **UTC** (the weather file's sunrise/sunset epochs fall on
-  the UTC report time's Vancouver day for every row, not on the local one).
-* Seed tweets have no id, so the id is derived from the row: ``seed-`` + the first 24 hex digits
-  of SHA-256 over the raw timestamp, text and location fields (as written in the file, before
-  any decoding). The same line always maps to the same row, so importing a file twice writes the
-  same rows again (upserts), and two different lines never collide in practice (96 bits).
-* Location ``MetroVancouver`` becomes city ``Vancouver`` (:data:`SEED_LOCATION_CITIES`); another
-  location is used as the city name as written.
-* The seed's text is escaped the way Python prints strings: ``\\n`` for a newline, ``\\xe3`` for
-  Latin-1 characters, ``\\u2026``, and emojis as UTF-16 surrogate pairs (``\\ud83e\\udd2a``).
-  These are decoded into the real characters (a pair becomes one emoji; a lone half of a pair,
-  which no UTF-8 text can hold, becomes U+FFFD). Other backslashes are kept as they are.
-* Sentiment: ``sentiment_score`` and ``sentiment_label`` are computed with VADER
-  (:mod:`kafkapipeline.sentiment.vader`), exactly as the drain does for live tweets, so seed and live
-  tweets are comparable. The seed's own label (from another model, Positive / Negative only)
-  is kept, unchanged, in ``source_label`` (migration 0008). ``source`` is ``seed-csv``.
-* Weather: Kelvin becomes Celsius with :func:`kafkapipeline.records.kelvin_to_celsius`;
-  provider ``seed-csv``; pressure and humidity are whole numbers.
+* ``seed_tweets``: ``text, timestamp, location, label``; ``seed_weather``: ``description, temp, feels_like,
+  temp_min, temp_max`` (Kelvin), ``pressure, humidity, wind speed, sunrise, sunset``, ``city, report time``.
+* Timestamps carry no zone and are read as UTC; a tweet's id is ``seed-`` + a SHA-256 prefix of its raw
+  fields, so re-importing a file rewrites the same rows.
+* Python-style escapes in the text are decoded; sentiment is recomputed with VADER like live tweets,
+  the seed's own label kept in ``source_label``.
 """
 
 from __future__ import annotations
@@ -92,7 +74,7 @@ def _unescape_match(match: re.Match[str]) -> str:
 
 
 def decode_seed_text(text: str) -> str:
-    """Decode the seed's Python-style escapes (see the module docstring); other text is unchanged."""
+    """Decode the seed's Python-style escapes (a lone surrogate half becomes U+FFFD); the rest is kept."""
     if "\\" not in text:
         return text
     return _ESCAPE.sub(_unescape_match, text)

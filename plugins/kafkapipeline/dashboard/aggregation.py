@@ -1,9 +1,7 @@
 """The numbers behind the dashboard, computed in Python from the rows of bounded hour-slice reads.
 
-Cassandra cannot count rows per label (the label is no clustering column), so the queries
-fetch at most ``bounds.MAX_ROWS`` rows per table and request, spread over the range's hours,
-and this module buckets them per UTC hour; hours that held more are flagged as truncated
-and carry Cassandra's own count. No Cassandra or FastAPI here, so every figure is unit tested.
+Cassandra cannot count rows per label (no clustering column), so rows are bucketed here per UTC hour;
+an hour the read cut is flagged truncated with Cassandra's own count. No Cassandra or FastAPI here.
 """
 
 from __future__ import annotations

@@ -1,25 +1,9 @@
 """The dashboard's FastAPI app, mounted by the Airflow api-server at ``/kafkapipeline``.
 
-Endpoints (documented in this app's OpenAPI at ``/kafkapipeline/openapi.json``, which takes
-the same login as the API; there is no ``/docs`` or ``/redoc``: Swagger UI and ReDoc load
-their scripts from a CDN, and this page loads nothing from outside the api-server):
-
-* ``GET /kafkapipeline/`` - the page (HTML + the vendored Chart.js, served from ``static/``).
-* ``GET /kafkapipeline/api/cities`` - the cities the page offers.
-* ``GET /kafkapipeline/api/sentiment-weather?city=&start=&end=`` - hourly tweet sentiment against weather.
-* ``GET /kafkapipeline/api/pipeline-state?start=&end=`` - latest health check and drain activity.
-
-Auth: the same as Airflow's own API. A request needs the Airflow UI's session cookie (the
-page inside the Airflow UI has it) or an ``Authorization: Bearer`` token from
-``POST /auth/token``, and the auth manager must allow the user to see the Airflow website
-(``AccessView.WEBSITE``). The page redirects to the Airflow login when there is no session;
-only the static assets (JS, CSS, the vendored chart library) are public.
-
-Failures answer in JSON (``ErrorResponse``): 503 when Cassandra is unreachable, its schema
-is missing or the connection is not configured; 422 for a malformed parameter or a range
-the page cannot show (more than 14 days, start not before end, or outside 1970..2100).
-Every read is bounded (``bounds.py``): a request reads at most a fixed number of rows per
-table, whatever the partitions hold, and says in its response when that cut anything.
+The page, ``api/cities``, ``api/sentiment-weather`` and ``api/pipeline-state``, documented in
+``/kafkapipeline/openapi.json`` (no Swagger UI or ReDoc: they load scripts from a CDN). Auth is Airflow's
+own (session cookie or bearer token, website access); only static assets are public. Errors are JSON:
+503 when Cassandra or its schema is unavailable, 422 for a bad parameter or range.
 """
 
 from __future__ import annotations
@@ -257,8 +241,9 @@ def create_app(sessions: DashboardSessions | None = None) -> FastAPI:
         start: StartParam = None,
         end: EndParam = None,
     ) -> SentimentWeatherResponse:
-        """Per UTC hour: share of positive/negative/neutral tweets and mean sentiment score, against
-        mean temperature (°C) and the most frequent weather description."""
+        """Per UTC hour: tweet sentiment shares and mean score, against mean temperature (°C) and the most
+        frequent weather description.
+        """
         time_range = resolve_time_range(start, end, now=datetime.now(UTC))
         city = city or dashboard_cities()[0]
         keyspace = settings.keyspace()

@@ -1,12 +1,8 @@
 """What one dashboard request may cost: its time range, its hour slices and the rows it may read.
 
-Every bound is a named constant here, so the API, its OpenAPI and the page state the same
-limits. A range is at most ``MAX_RANGE`` long and lies between ``EARLIEST`` and ``LATEST``;
-anything else is an ``InvalidTimeRange`` (a 422), never an overflow deep in a query (a 500).
-Each hour of a range gets an even share of ``MAX_ROWS[table]`` (``rows_per_hour``); a day
-partition is read with LIMIT its hours' shares, and hour by hour when it holds more, so a
-request holds at most about ``MAX_ROWS[table]`` rows however many the partitions hold. An hour
-that holds more than its share is counted by Cassandra (``count(*)``) and flagged as truncated.
+Every bound is a named constant here, so the API, its OpenAPI and the page state the same limits. A range
+outside them is an ``InvalidTimeRange`` (a 422), never an overflow deep in a query; each hour gets an even
+share of ``MAX_ROWS[table]``, so a request holds about that many rows at most.
 """
 
 from __future__ import annotations
@@ -29,8 +25,8 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 #: The drain's log of micro-batches (no stream's table: the drain writes it, the dashboard reads it).
 DRAIN_BATCHES_TABLE = "drain_batches"
-#: Rows one request may read per table (a few MB in the api-server), spread evenly over its hours;
-#: every stream's table has one (tests/unit/dashboard/test_dashboard_aggregation.py checks).
+#: Rows one request may read per table, spread evenly over its hours; every stream's table has one
+#: (tests/unit/dashboard/test_dashboard_aggregation.py checks).
 MAX_ROWS = {TWEETS_TABLE.name: 50_000, WEATHER_TABLE.name: 20_000, DRAIN_BATCHES_TABLE: 20_000}
 #: Rows of the latest pipeline_health check read at most (one per metric and subject).
 MAX_HEALTH_ROWS = 2_000

@@ -1,9 +1,7 @@
 """The JSON the dashboard's endpoints return, as pydantic models so FastAPI documents it (OpenAPI).
 
-Percentages are 0-100 rounded to two decimals; scores are the sentiment model's (-1..1);
-temperatures are degrees Celsius; every timestamp is UTC. ``None`` means "no data for
-this bucket", which the page draws as a gap rather than as zero. Every response states the
-bounds it was read under (``limits``) and whether they cut anything (``truncated``).
+Percentages are 0-100, scores -1..1, temperatures °C, timestamps UTC; ``None`` means no data (a gap, not
+zero). Every response states its read bounds (``limits``) and whether they cut anything (``truncated``).
 """
 
 from __future__ import annotations

@@ -1,16 +1,8 @@
 """Bounded Cassandra reads for the dashboard, over a session that is created lazily and recovers.
 
-Every read names its partition and a slice of it: prepared
-``SELECT ... WHERE <partition key> = ? AND <clustering column> >= ? AND < ? LIMIT ?``, run
-concurrently, per day partition and, for a day holding more than its share, per UTC hour; the
-LIMITs are chosen so that a request reads at most ``bounds.MAX_ROWS[table]`` rows. An hour that
-fills its LIMIT is counted by Cassandra (``count(*)`` over that slice) and reported as
-truncated. No full-table scan, no ALLOW FILTERING, no secondary index.
-
-The session is never opened when the plugin loads (the api-server must start, and the rest
-of the Airflow UI keep working, while Cassandra is down). The first request connects with
-a short timeout; the session is then reused, and dropped after a connection failure or
-when the ``cassandra_default`` connection changes, so the next request reconnects.
+Every read is a prepared, LIMITed slice of one partition (no scan, no ALLOW FILTERING, no index). The
+session is never opened at plugin load, so the api-server starts while Cassandra is down; it is reused,
+and dropped after a failure or a change of ``cassandra_default`` so the next request reconnects.
 """
 
 from __future__ import annotations
@@ -258,11 +250,9 @@ def read_capped(
 ) -> CappedRows:
     """``columns`` of ``table`` in the range, at most ``rows_per_hour`` rows from each UTC hour.
 
-    ``key`` names the partition key columns other than ``day``. Each day partition is read once
-    with LIMIT (its hours' share + 1); only a day that holds more than its share is read again
-    hour by hour, each hour with its own LIMIT, and the hours that fill it are counted with
-    ``count(*)`` (best effort: None when the count fails) and returned as capped. So a quiet
-    range costs one query per day, and a crowded one at most ``MAX_ROWS[table]`` rows per read.
+    ``key`` names the partition key columns other than ``day``. A day partition is read once with LIMIT,
+    and hour by hour only when it holds more than its share; hours that fill their LIMIT are counted
+    (best effort: None when the count fails) and returned as capped.
     """
     keyspace = checked_keyspace(keyspace)
     where = " AND ".join([*(f"{column} = ?" for column in key), "day = ?"])

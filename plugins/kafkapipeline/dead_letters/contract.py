@@ -1,12 +1,8 @@
 """The dead-letter contract: what a message on ``<topic>.dlq`` carries besides the original bytes.
 
-The drain writes it and the replay DAG reads it, so both sides use these helpers. The
-value and key are the original message's, untouched, so a replay re-produces exactly
-what failed; the one exception is a copy that would not fit in a Kafka message (see
-:func:`fit_dead_letter`): its value is cut, and headers say so and give the original size.
-
-Nothing here may fail on a message's content: the reason is encoded with escapes, and
-headers that are not numbers (or not UTF-8) fall back to defaults when read.
+The drain writes it and the replay DAG reads it. Key and value are the original's, untouched, unless the
+copy would not fit in a Kafka message (:func:`fit_dead_letter` cuts it and headers say so). Nothing here
+may fail on a message's content: garbage headers fall back to defaults.
 """
 
 from __future__ import annotations

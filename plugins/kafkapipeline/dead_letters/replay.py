@@ -1,35 +1,10 @@
 """Replay dead letters: re-produce the messages of ``<topic>.dlq`` to the topic they failed on.
 
-A message lands on the dead-letter topic when the drain could not turn it into a row (see
-:mod:`kafkapipeline.drain.task` and :mod:`kafkapipeline.dead_letters.contract`). Once the cause is fixed (a
-drain bug, a schema version now understood), replaying sends it through the drain again.
-
-The contract:
-
-1. The DLQ is read by its own consumer group, ``settings.consumer_group("dlq-replay", topic)``,
-   from its committed offsets up to the end offsets seen at the start (at most ``max_messages``).
-2. Each dead letter is re-produced to ``topic``, the topic the caller named (the DAG's Param),
-   with its original key and value, its non-``dlq.*`` headers, and ``dlq.replay.count`` set to the
-   dead letter's count + 1. When the drain dead-letters it again, it copies that count from the
-   incoming message (``drain_transaction.BatchTransaction.send`` uses ``replay_count_of`` on the message's
-   headers), so the DLQ copy says how many times it was replayed.
-3. A dead letter whose replay count already reached ``max_replays`` is **not** re-produced:
-   it "gave up" and stays on the DLQ (until the topic's retention) for a person to look at.
-   With the default ``max_replays=1`` a message that is still bad goes back to the DLQ once
-   and then stops: replays cannot loop.
-4. The replay group's offsets are committed only after Kafka acknowledged every re-produced
-   message (``acks=all``, idempotent producer). If any was not, nothing is committed and the
-   run fails; its retry re-produces the same messages, which is harmless: the drain's writes
-   are upserts keyed by natural ids.
-5. ``dry_run`` reads the same messages and reports what would be replayed and what would be
-   given up, counted per error reason, and commits nothing.
-
-A message on the DLQ without the pipeline's dead-letter headers cannot be replayed (its source
-is unknown); it is counted as ``unreadable`` and skipped (committed past, like a given-up one).
-A dead letter whose ``dlq.source.topic`` header names another topic is never produced there
-(a header must not choose where the replay writes): it is counted as ``wrong_topic``, listed
-with its offset, and skipped the same way. So is a copy the drain cut to fit (header
-``dlq.truncated``): it is not the original message, so it is counted as ``truncated``.
+Once the cause is fixed, a run reads the DLQ with its own consumer group up to the end offsets seen at the
+start and re-produces each letter to ``topic`` (never where a header says) with ``dlq.replay.count`` + 1.
+A letter replayed ``max_replays`` times stays on the DLQ, so replays cannot loop. Offsets are committed only
+after Kafka acknowledged every message (a retry re-sends, harmlessly: drain writes are upserts). Letters
+without our headers, naming another topic, or cut to fit are counted and skipped; ``dry_run`` commits nothing.
 """
 
 from __future__ import annotations
@@ -164,8 +139,7 @@ def replay_dead_letters(
     kafka_timeout: float = DEFAULT_KAFKA_TIMEOUT_SECONDS,
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT_SECONDS,
 ) -> ReplaySummary:
-    """
-    Replay up to ``max_messages`` dead letters of ``topic``; see the module docstring.
+    """Replay up to ``max_messages`` dead letters of ``topic``; see the module docstring.
 
     :param topic: the source topic (e.g. ``tweets``); its dead letters are on ``<topic>.dlq``
     :param max_messages: most dead letters read in this run (>= 1)
@@ -334,9 +308,6 @@ def _commit(consumer: Consumer, dlq: str, next_offsets: dict[int, int], timeout:
 def replay_dead_letters_task(
     *, topic: str, max_messages: int, max_replays: int, dry_run: bool
 ) -> dict[str, Any]:
-    """The ``replay_dead_letters`` DAG's task: replay and return the summary (XCom).
-
-    The Params of ``dags/replay_dead_letters.py`` arrive rendered as native values.
-    """
+    """The ``replay_dead_letters`` DAG's task: replay and return the summary (XCom)."""
     summary = replay_dead_letters(topic, max_messages=max_messages, max_replays=max_replays, dry_run=dry_run)
     return summary.as_dict()

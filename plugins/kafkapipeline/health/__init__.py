@@ -1,45 +1,10 @@
 """The pipeline's health, measured now: lag, throughput, dead letters, freshness, the clusters'
-replication and membership, and last DAG runs.
+replication and membership, and last DAG runs; this package's public names import from here.
 
-Each check writes one set of figures to ``<keyspace>.pipeline_health`` (migration 0006), all
-with the same ``checked_at``, which the dashboard reads as "the latest check":
-
-* ``consumer_lag`` (subject ``<topic>/<partition>``): how many messages each drain group
-  (``settings.consumer_group("drain", topic)``) is behind, read with :mod:`kafkapipeline.kafka.lag`
-  (no consuming, no committing). ``fail`` above ``max_lag`` on a partition.
-* ``rows_per_hour`` (subject the table): rows the drains wrote per hour over the last ``hours``,
-  summed from ``drain_batches``. Informational (``ok``).
-* ``dlq_messages`` (subject the ``.dlq`` topic): messages the dead-letter topic holds, counted by
-  reading it (``read_committed``, no consumer group) when it has at most ``DLQ_COUNT_LIMIT``
-  offsets. The drain writes dead letters in Kafka transactions, whose commit markers take
-  offsets too, so high minus low watermark overstates the count; above the limit that offset
-  span is reported instead and the detail says so. The detail also says how many offsets the
-  replay group has not replayed yet. ``warn`` when not empty.
-* ``freshness_seconds`` (subject the table): age of the newest row, by its event time
-  (``created_at`` / ``observed_at``). Tables are clustered newest first within a (city, day)
-  partition, so the newest row of a day is its partition's first row: one ``LIMIT 1`` read per
-  configured city for today, and for yesterday when today has none. ``fail`` above
-  ``max_freshness_seconds``. With no row today or yesterday, the value is the time since
-  yesterday began (the newest row is at least that old) and the status is ``fail``, except on
-  a new install: within ``max_freshness_seconds`` of the keyspace's first migration the
-  status is ``warn`` ("no data yet") and the value is the time since that migration.
-* ``under_replicated_partitions`` / ``leaderless_partitions`` (subject the topic: the drained
-  topics, their ``.dlq`` topics, ``__consumer_offsets`` and ``__transaction_state``),
-  ``offline_brokers`` (subject ``kafka``) and ``down_cassandra_nodes`` (subject ``cassandra``):
-  see :mod:`kafkapipeline.health.cluster_figures`. ``warn`` above zero, ``fail`` above
-  ``max_under_replicated_partitions`` / ``max_offline_brokers`` / ``max_down_cassandra_nodes``
-  (all 0 by default), and from the first leaderless partition.
-* ``dag_last_run`` (subject the dag_id, detail the state): the latest run, by ``run_after``, of
-  each DAG listed, read through the public REST API (see :mod:`kafkapipeline.health.dag_runs`).
-  A failed last run is ``warn``. Without the ``airflow_api_default`` connection one ``warn``
-  figure (subject ``*``) says the figures are unavailable and which connection to set.
-
-The health task writes the figures first, logs them as a table, and then fails (the UI shows
-red) when a figure of ``FAILING_METRICS`` is ``fail``. A figure that could not be measured
-(Kafka unreachable, topic missing) is written as ``fail`` with the error in detail.
-
-Modules: :mod:`.report` (names, thresholds, the report), :mod:`.kafka_figures`,
-:mod:`.cassandra_figures`, :mod:`.cluster_figures`, :mod:`.dag_runs`, :mod:`.task` (the check).
+Each check writes one set of figures to ``<keyspace>.pipeline_health``, all with the same ``checked_at``
+(the dashboard's "latest check"), each ``ok``, ``warn`` or ``fail`` against :class:`HealthThresholds`.
+A figure that cannot be measured is written as ``fail`` with the error; the task writes and logs every
+figure first, then fails when one of ``FAILING_METRICS`` is ``fail``.
 """
 
 from __future__ import annotations

@@ -94,7 +94,11 @@ def keyspace_set_up_at(session: Any, keyspace: str) -> datetime | None:
 def freshness_figures(
     session: Any, keyspace: str, cities: Sequence[str], now: datetime, thresholds: HealthThresholds
 ) -> list[HealthFigure]:
-    """``freshness_seconds`` per table: the age of its newest row (see the module docstring)."""
+    """``freshness_seconds`` per table: the age of its newest row by event time, today's or yesterday's.
+
+    ``fail`` above the threshold or with no row in either day, except ``warn`` ("no data yet") on an
+    install younger than the threshold.
+    """
     figures = []
     today = now.date()
     set_up_at = keyspace_set_up_at(session, keyspace)

@@ -1,18 +1,8 @@
 """Cluster figures: Kafka partitions short of replicas or leaders, offline brokers, down Cassandra nodes.
 
-On a cluster a broker or node can die while the pipeline still runs (writes at QUORUM go on with
-2 of 3): these figures show that before a second failure loses data. They are read from the
-clients' own view of the clusters, so the check needs no JMX or nodetool:
-
-* Kafka: one metadata request through the admin client (``list_topics``, all topics, so that no
-  topic is auto-created by asking for it). A partition whose leader is ``-1`` has no leader
-  (``leaderless_partitions``, unavailable for reads and writes: ``fail`` from the first one); one
-  with fewer in-sync replicas than replicas is under-replicated (``under_replicated_partitions``).
-  The metadata lists live brokers only, so a broker is offline when the cluster has fewer than
-  the expected count, or when a partition's replicas name a broker the metadata does not list.
-* Cassandra: the driver's cluster metadata, each host's ``is_up`` as the driver last saw it.
-
-A count above zero but within its threshold is ``warn``; above it, ``fail``.
+They show a lost broker or node while QUORUM writes still go on, before a second failure loses data, read
+from the clients' own metadata (no JMX or nodetool). A count within its threshold is ``warn``, above it
+``fail``; a leaderless partition is ``fail`` from the first.
 """
 
 from __future__ import annotations

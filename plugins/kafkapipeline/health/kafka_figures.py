@@ -62,7 +62,11 @@ def lag_figures(
 
 
 def dlq_figures(topics: Sequence[str], kafka_config_id: str = settings.KAFKA_CONN_ID) -> list[HealthFigure]:
-    """``dlq_messages`` per dead-letter topic: messages held, and how many are not replayed yet."""
+    """``dlq_messages`` per dead-letter topic: messages held, and how many are not replayed yet.
+
+    Counted by reading when the topic spans at most ``DLQ_COUNT_LIMIT`` offsets (transaction markers make
+    the watermark span overstate it), else that span, said in the detail.
+    """
     from kafkapipeline.kafka.lag import read_lag
 
     figures = []

@@ -1,15 +1,8 @@
 """How far a consumer group is behind on a topic, read without consuming or committing anything.
 
-Per partition: the group's committed offset, the low and high watermarks, and the lag
-``high - max(committed, low)`` (nothing committed yet, or a committed offset that retention
-already deleted, means the group starts at the low watermark). The age of the oldest
-pending message is the timestamp of the message at that start offset; reading it needs a
-fetch, so it is only done for partitions that have lag.
-
-The consumer used here joins the group's offset storage but never subscribes (so it never
-triggers a rebalance of the group) and never commits: auto-commit is off in every consumer
-the pipeline builds, and nothing here calls ``commit``. Peeking assigns the lagging partitions,
-seeks to the start offsets, reads one message each and unassigns again.
+Per partition: ``high - max(committed, low)``, and, for lagging partitions only (it costs a fetch), the
+age of the oldest pending message. The consumer never subscribes (no rebalance of the group) and never
+commits.
 """
 
 from __future__ import annotations
@@ -217,11 +210,7 @@ def peek_oldest_timestamps(
 
 
 class LagReader:
-    """
-    Read a consumer group's lag on a topic repeatedly with one long-lived consumer.
-
-    Built for the trigger, which reads the lag every few seconds: the consumer (and its
-    connections) is created on the first read and kept until :meth:`close`.
+    """Read a consumer group's lag on a topic repeatedly with one long-lived consumer (for the trigger).
 
     :param topic: topic to measure
     :param group_id: consumer group whose committed offsets count as "done"

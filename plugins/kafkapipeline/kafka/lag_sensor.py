@@ -1,9 +1,7 @@
 """A deferrable sensor that waits, in the triggerer, until a drain has a micro-batch to do.
 
-The sensor defers at once to :class:`~kafkapipeline.kafka.lag_trigger.ConsumerLagTrigger`: while it
-waits it holds no worker slot, only a coroutine in the triggerer that reads offsets every
-``poll_interval`` seconds. It never consumes or commits, so it cannot take messages from
-the drain that runs after it.
+It defers at once to :class:`~kafkapipeline.kafka.lag_trigger.ConsumerLagTrigger`, so it holds no worker
+slot while waiting, and never consumes or commits.
 """
 
 from __future__ import annotations
@@ -55,13 +53,10 @@ def _as_float(name: str, value: Any) -> float:
 
 
 class WaitForConsumerLagSensor(BaseSensorOperator):
-    """
-    Wait until ``group_id`` is at least ``min_batch`` messages behind on ``topic``, or has any
+    """Wait until ``group_id`` is at least ``min_batch`` messages behind on ``topic``, or has any
     message pending for ``max_wait_seconds``.
 
-    Always deferrable: ``execute`` defers straight away and ``execute_complete`` handles the
-    trigger's event. The event payload (lag per partition and why it fired) is returned, so it
-    lands in XCom for the drain's logs.
+    The trigger's event payload (lag per partition, why it fired) is returned to XCom.
 
     :param topic: topic the drain reads (templated)
     :param group_id: the drain's consumer group (templated)
@@ -70,8 +65,8 @@ class WaitForConsumerLagSensor(BaseSensorOperator):
     :param poll_interval: seconds between two offset readings in the triggerer
     :param kafka_config_id: Airflow connection with the librdkafka settings
     :param kafka_timeout: seconds each Kafka request may take before the sensor fails
-    :param timeout: seconds the sensor may wait in total (BaseSensorOperator); with
-        ``soft_fail=True`` an idle topic ends the wait as skipped instead of failed
+    :param timeout: seconds the sensor may wait in total; with ``soft_fail=True`` an idle topic ends
+        the wait as skipped instead of failed
     """
 
     template_fields: Sequence[str] = ("topic", "group_id", "min_batch", "max_wait_seconds")

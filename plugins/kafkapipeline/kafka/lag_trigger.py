@@ -1,17 +1,8 @@
 """A trigger that fires when a consumer group has a micro-batch worth of messages waiting.
 
-Why not the provider's ``AwaitMessageTrigger``: it consumes a message per event and, by
-default, commits it in the triggerer. For batching that is wrong twice over: the message
-that woke the DAG has been taken from the drain (committed before anything was written
-to Cassandra, so a failed drain loses it), and there is one DAG run per message instead of
-one per batch. This trigger only reads offsets: the committed offset of the drain's group
-and the end of the log, per partition. It never consumes for the group and never commits,
-so the drain that follows starts exactly where the last successful drain stopped.
-
-It fires when the total lag reaches ``min_batch``, or when there is any lag and the oldest
-pending message is older than ``max_wait_seconds`` (so a trickle still lands in Cassandra
-within a bounded delay). A failure to talk to Kafka is reported as an event with status
-``error``, which fails the waiting task with the reason; it is never retried silently.
+Unlike the provider's ``AwaitMessageTrigger`` it only reads offsets, never consumes or commits, so no
+message is taken from the drain and there is one DAG run per batch. It fires at ``min_batch`` pending, or
+on any lag older than ``max_wait_seconds``; a Kafka failure is an ``error`` event that fails the task.
 """
 
 from __future__ import annotations
@@ -45,8 +36,7 @@ def validate_thresholds(min_batch: int, max_wait_seconds: float, poll_interval: 
 
 
 class ConsumerLagTrigger(BaseTrigger):
-    """
-    Wait until a consumer group's lag on a topic is worth a micro-batch.
+    """Wait until a consumer group's lag on a topic is worth a micro-batch.
 
     :param topic: topic the drain reads
     :param group_id: the drain's consumer group (its committed offsets define "pending")

@@ -1,10 +1,7 @@
 """A consumed Kafka message's position and headers, with what librdkafka guarantees checked once.
 
-confluent_kafka types ``Message`` for every use: ``topic()``, ``partition()`` and ``offset()`` may
-be None (librdkafka leaves them unset on some error events) and ``headers()`` has the shapes
-``produce()`` accepts (a dict, text values). A message delivered without an error always has its
-position and (name, bytes) header pairs; these helpers give callers those exact types, and a
-message that breaks the rule fails loudly instead of being dead-lettered or replayed without a source.
+confluent_kafka types them as optional, but a message delivered without an error always has them; these
+helpers give callers exact types, and a message that breaks the rule fails loudly.
 """
 
 from __future__ import annotations

@@ -1,17 +1,7 @@
 """The retry policies of the pipeline's Kafka calls, one per kind of call (tenacity).
 
-* :func:`kafka_retriable`: a call that may fail with a *retriable* :class:`KafkaException`
-  (a coordinator moving, a request timing out): transaction calls and offset commits. It is
-  tried again every :data:`RETRY_WAIT_SECONDS` until ``timeout`` seconds have passed (and at most
-  ``attempts`` times when given); a non-retriable error, or the last retriable one, is raised as is.
-* :func:`queue_full`: ``produce()`` refused with :class:`BufferError` because librdkafka's local
-  queue is full: delivery reports are served (``producer.poll``) in place of sleeping, which is
-  what makes room, for at most ``wait`` seconds in all.
-* :func:`message_too_large`: ``produce()`` refused with ``MSG_SIZE_TOO_LARGE``: the message is
-  cut harder (``cut``) and produced again at once, while ``can_cut()`` says it can still shrink.
-* :func:`until_known`: a metadata read answered by a broker that has not yet learnt of a topic
-  just created elsewhere (the topic comes back with an error): read again until it is known.
-
+:func:`kafka_retriable` (retriable errors, until a timeout), :func:`queue_full` (serving deliveries to make
+room), :func:`message_too_large` (cutting harder) and :func:`until_known` (metadata not yet propagated).
 A hand-written loop around a Kafka call belongs here instead, as a named policy.
 """
 

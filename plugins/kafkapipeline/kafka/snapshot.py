@@ -1,25 +1,10 @@
 """Read partitions up to the end offsets seen at the start: the one place that knows how.
 
-The drain, the dead-letter replay, the health check's message count and the lag's oldest
-message all read "from these start offsets up to those ends, then stop". The cases that make
-this subtle are handled here once:
-
-* the ends are a snapshot: messages produced after it are left for the next reader;
-* an end-of-partition event (``_PARTITION_EOF``) at or past the snapshot end means the
-  partition is finished even when its last message sits below the end: transaction markers,
-  aborted records and compaction gaps take offsets but are never delivered to a
-  ``read_committed`` consumer. Such a partition has ``reached_end`` and may be committed up to
-  the snapshot end, unless the message budget ran out first (then messages before the end were
-  skipped, not handled);
-* an empty range (end <= start) is done before anything is read, with nothing to commit;
-* a partition that is finished is paused, so its prefetch does not compete with the others;
-* nothing arriving for ``idle_timeout`` seconds (or the whole read taking ``max_seconds``) stops
-  the read with ``stopped_early`` said;
-* a fatal or non-retriable Kafka error raises :class:`SnapshotReadError`; a retriable one is
-  logged and the read goes on.
-
-Messages are consumed in bulk (``consume(num_messages=...)``) and handed out in those chunks,
-so the per-message cost is one offset check.
+The drain, the replay, the health count and the lag's peek all read "from these offsets to those ends,
+then stop". The subtle part: an end-of-partition event at or past the end finishes a partition even below
+it (transaction markers take offsets but are never delivered), so it may be committed up to the end
+unless the message budget ran out first. An idle or overlong read stops with ``stopped_early``; a fatal
+Kafka error raises :class:`SnapshotReadError`, a retriable one is logged and the read goes on.
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """The drain batch's Kafka transaction: its dead letters and, at the end, its consumer offsets.
 
-Split out of :mod:`kafkapipeline.drain.task` (which explains the whole contract). The one rule here
-is that producing a dead letter cannot fail on the message's content: a copy too large for
-a Kafka message is cut to fit (:func:`kafkapipeline.dead_letters.contract.fit_dead_letter`), a full
-local queue is waited on for a bounded time, and any other refusal is a :class:`DrainError`
-that says why (the batch is not committed and its retry re-reads it).
+The drain's contract is in :mod:`kafkapipeline.drain.task`. The rule here: producing a dead letter cannot
+fail on the message's content (an oversized copy is cut to fit, a full queue waited on); any other refusal
+is a :class:`DrainError`, and the uncommitted batch is re-read by its retry.
 """
 
 from __future__ import annotations
@@ -55,12 +53,10 @@ def max_message_bytes(producer_config: dict) -> int:
 
 
 class BatchTransaction:
-    """The batch's Kafka transaction: its dead letters and, at the end, its offsets.
+    """The batch's Kafka transaction: its dead letters and, at the end, its offsets, committed together.
 
-    The producer is transactional (``transactional.id`` fixed per group, topic and partitions),
-    created and initialised before anything is read; ``init_transactions`` aborts a transaction
-    a killed drain left open. Dead letters are produced inside the transaction; ``commit`` adds
-    the consumer offsets and commits both at once. ``close`` aborts whatever was not committed.
+    ``init_transactions`` on the fixed ``transactional.id`` aborts a transaction a killed drain left open;
+    ``close`` aborts whatever was not committed.
     """
 
     def __init__(

@@ -1,7 +1,6 @@
 """Tasks of the ``bootstrap`` DAG: bring Cassandra's schema and Kafka's topics to the wanted state.
 
-Each task is idempotent and reports what it changed, so running bootstrap again is
-always safe and tells the user "nothing to do" when nothing was.
+Each task is idempotent and reports what it changed, so running bootstrap again is always safe.
 """
 
 from __future__ import annotations
@@ -77,8 +76,7 @@ def create_kafka_topics(
 ) -> dict[str, Any]:
     """Create missing topics, grow partitions and align retention; say what changed.
 
-    The ``bootstrap`` DAG's Params, rendered natively (``partitions``: each stream's
-    ``partitions_param``, by stream name); ``replication_factor`` None reads
+    Takes the ``bootstrap`` DAG's Params; ``replication_factor`` None reads
     ``KAFKAPIPELINE_TOPIC_REPLICATION_FACTOR``.
     """
     from kafkapipeline.kafka.hook import PipelineKafkaHook

@@ -1,36 +1,10 @@
 """Retention: how long each table and topic keeps data, and the purge of expired day partitions.
 
-Two mechanisms, each where it fits:
-
-* **Data tables** (``tweets``, ``weather_reports``), partitioned by (city, day): purged by day
-  partition. Rows of a day older than the table's retention are deleted with one partition
-  delete per configured city and day (``DELETE FROM t WHERE city = ? AND day = ?``: a single
-  partition tombstone, the cheapest delete Cassandra has). Retention counts from the row's
-  *day* (its event time), not from when it was written, so an imported or replayed row of
-  2021 is as old as its day says. A TTL would count from the write instead, which is why these
-  tables have none. Retention per table, in days, from the purge DAG's Params or
-  ``KAFKAPIPELINE_RETENTION_DAYS_TWEETS`` / ``KAFKAPIPELINE_RETENTION_DAYS_WEATHER_REPORTS``;
-  **0 (the default) keeps data forever**, so the seed's 2021 rows and any history stay until
-  someone chooses a retention.
-
-  Which partitions: listing the partitions that exist is a full scan, so each run visits the
-  ``sweep_days`` days just past the horizon (default 7: a daily run that missed a few days
-  still catches up) for the configured cities (``KAFKAPIPELINE_CITIES``). To purge older
-  history once, trigger the DAG with a larger ``sweep_days``. A partition is read
-  (``COUNT(*)``, bounded: one city and day) before it is deleted, so the run reports the rows
-  it removed and writes no tombstone for a partition that never existed. ``dry_run`` only counts.
-
-* **Operational tables** (``drain_batches``, ``pipeline_health``): a ``default_time_to_live``
-  set by migration ``0007_retention.cql`` (90 and 30 days). Their rows are written when they
-  happen, so expiring N days after the write is exactly keeping N days. To change it, add a new
-  numbered migration with ``ALTER TABLE <keyspace>.<table> WITH default_time_to_live = <seconds>``
-  (0 switches expiry off; applied migration files must not be edited); it applies to rows
-  written afterwards. The purge task reports the TTLs in force.
-
-* **Kafka topics**: ``retention.ms`` of each topic is set by the ``bootstrap`` DAG from its
-  Params ``retention_hours`` (source topics, default 168 h) and ``dead_letter_retention_hours``
-  (``.dlq`` topics, default 720 h); running bootstrap again with other values changes the
-  retention of existing topics (``topics.ensure_topics`` aligns it).
+Data tables are purged by (city, day) partition, counting from the row's *day* (its event time, which
+a TTL could not), per ``KAFKAPIPELINE_RETENTION_DAYS_*`` or the DAG's Params; **0, the default, keeps
+data forever**. Each run sweeps the ``sweep_days`` days just past the horizon for the configured cities
+(listing partitions is a full scan). Operational tables expire by a migration's ``default_time_to_live``;
+topics by the ``retention.ms`` bootstrap sets.
 """
 
 from __future__ import annotations
@@ -125,7 +99,10 @@ def purge_table(
     sweep_days: int = DEFAULT_SWEEP_DAYS,
     dry_run: bool = False,
 ) -> TablePurge:
-    """Delete the expired (city, day) partitions of ``table``; see the module docstring."""
+    """Delete the expired (city, day) partitions of ``table``, counting each first (``dry_run`` only counts).
+
+    A partition that holds no row gets no tombstone.
+    """
     days = expired_days(today, retention, sweep_days)
     result = TablePurge(
         table=table,
@@ -239,7 +216,9 @@ def purge_expired(
 def purge_expired_task(
     *, retention: dict[str, int | None], cities: list[str], sweep_days: int, dry_run: bool
 ) -> dict[str, Any]:
-    """The ``purge_expired`` DAG's task; the Params of ``dags/purge_expired.py`` arrive rendered
-    as native values. ``retention``: each table's retention Param (``None``: the environment,
-    else 0 = forever); no ``cities``: the environment's."""
+    """The ``purge_expired`` DAG's task (Params rendered as native values).
+
+    ``retention``: each table's retention Param (``None``: the environment, else 0 = forever); no
+    ``cities``: the environment's.
+    """
     return purge_expired(retention=retention, cities=cities, sweep_days=sweep_days, dry_run=dry_run)

@@ -1,13 +1,8 @@
 """Re-score stored tweets with a sentiment model, one (city, day) partition at a time.
 
-Why: a better model (or a new version of one) should not apply only to tweets drained from now
-on. The ``rescore_tweets`` DAG reads each partition of the chosen days and cities page by page,
-scores a page in one batch and writes back only the sentiment columns (an upsert on the row's
-key: re-running it writes the same values, so it is idempotent). Memory is one page; Cassandra
-sees a bounded number of writes in flight (:class:`~kafkapipeline.cassandra.writer.ConcurrentRowWriter`).
-
-Rows already scored by the same model and version are skipped unless ``force`` is set, so a
-re-run after an interruption continues where the last one stopped.
+So that a better model applies to stored tweets too. Pages are scored in one batch and only the sentiment
+columns are upserted (idempotent); rows already scored by the same model and version are skipped unless
+``force``, so a re-run continues where an interrupted one stopped.
 """
 
 from __future__ import annotations
@@ -174,8 +169,7 @@ DEFAULT_DAYS = 7
 def rescore_tweets_task(
     *, start_day: str | None, end_day: str | None, city: str | None, model: str, force: bool, page_size: int
 ) -> dict[str, Any]:
-    """The ``rescore_tweets`` DAG's task; its Params arrive rendered as native values
-    (:mod:`kafkapipeline.dag_params`).
+    """The ``rescore_tweets`` DAG's task (Params rendered as native values).
 
     No end day: today (UTC); no start day: ``DEFAULT_DAYS`` days up to the end day.
     """

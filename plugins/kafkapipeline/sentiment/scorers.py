@@ -1,9 +1,7 @@
 """The sentiment models the pipeline can score tweets with, by name.
 
-The drain scores with :func:`default_scorer`; the ``rescore_tweets`` DAG re-scores stored tweets
-with any of :data:`SCORER_NAMES`. Each scorer names itself and its version, and both go into the
-row (``sentiment_model``, ``sentiment_model_version``, migration 0009), so rows scored by
-different models can be told apart. Models load on first use, never at import.
+Each scorer's name and version go into the row (``sentiment_model``, ``sentiment_model_version``), so
+rows scored by different models can be told apart. Models load on first use, never at import.
 """
 
 from __future__ import annotations

@@ -1,17 +1,8 @@
 """Tweet sentiment with VADER, the lexicon-and-rule model built for short social media text.
 
-VADER's compound score is a normalised sum of the valence of every word, in [-1, 1]. The
-thresholds below are the ones its authors recommend. The lexicon ships inside the
-``vaderSentiment`` package, so scoring needs no download and no network.
-
-The analyzer loads a 7,500-word lexicon when it is built, so it is built once per process,
-on first use (never at import: DAG parsing must stay cheap), and reused afterwards.
-
-VADER's time grows with the square of the number of words (each sentiment word rescans the
-text, and every emoji becomes several words), so only the beginning of a text is scored:
-at most :data:`MAX_SCORED_CHARS` characters and :data:`MAX_SCORED_TOKENS` words, emoji
-counted as the words VADER turns them into. That bounds the work for one message to a few
-milliseconds whatever its size; a normal post is scored whole.
+The compound score is in [-1, 1], labelled with its authors' thresholds; the lexicon ships in the package
+(no download). The analyzer is built once per process on first use, never at import (DAG parsing stays
+cheap). VADER's time grows with the square of a text's words, so only a bounded prefix is scored.
 """
 
 from __future__ import annotations
@@ -35,7 +26,7 @@ NEGATIVE_THRESHOLD = -0.05
 #: of a long post shows in its beginning.
 MAX_SCORED_CHARS = 1_000
 #: Words scored (emoji counted as the words of their description, as VADER expands them):
-#: a 280-character post has at most 140 words; 150 emoji-words still score in a few milliseconds.
+#: a 280-character post has at most 140 words.
 MAX_SCORED_TOKENS = 150
 
 _analyzer: SentimentIntensityAnalyzer | None = None

@@ -1,27 +1,11 @@
 """Tweet sentiment with a linear model over hashed word and character n-grams, scored in batches.
 
-Why not VADER: on the held-out TweetEval tweets VADER's lexicon misses most of what people mean
-(README, "Sentiment model"), and at ~40-70 us a tweet it is the drain's costliest step. This model
-is a 3-class logistic regression (negative / neutral / positive) trained by
-``scripts/train-sentiment``; its weights ship in ``weights.npz`` next to this file, so nothing is
-downloaded at run time. A batch is featurised and scored with a few numpy operations over the
-whole batch (``features.py``): about 130,000 tweets/s on one core (bench/sentiment_eval.py).
-
-Why a compiled kernel too (``compiled.py``, numba): the drain scores in one Python process on
-cores shared with Cassandra, and scoring was its costliest step (~6-12 us a tweet in ~20 numpy
-passes). The kernel computes the same logits (to ~1e-15) walking each text once or twice, in
-about a third of the time. Importing numba and loading the cached kernel costs ~0.5 s of CPU once
-per process, so ``KAFKAPIPELINE_SCORING_KERNEL=auto`` (the default) scores with the kernel when
-the process already has it (Celery workers :func:`preload` it for the tasks they fork), else on
-numpy until the process has met ``COMPILED_MIN_TEXTS`` texts, then loads it; ``numpy`` and
-``compiled`` force one path. Without numba, or if the kernel fails to compile, numpy scores (one warning).
-
-The output keeps VADER's contract (``kafkapipeline.sentiment.vader.Sentiment``): the score is
-P(positive) - P(negative), in [-1, 1]; the label is the most probable class, so a Positive label
-always has a positive score and a Negative one a negative score. Blank text is Neutral 0.0.
-
-Nothing is read at import (DAG parsing stays cheap; numpy itself is imported on first use):
-the weights load once per process, on the first call that scores.
+Why: it reads tweets better than VADER's lexicon (README, "Sentiment model") at a fraction of its cost.
+A 3-class logistic regression trained by ``scripts/train-sentiment`` (weights in ``weights.npz``), scored
+with numpy (``features.py``) or a numba kernel computing the same logits faster (``compiled.py``):
+``KAFKAPIPELINE_SCORING_KERNEL=auto`` uses the kernel once preloaded or after ``COMPILED_MIN_TEXTS`` texts,
+and numpy if it cannot compile. Same contract as VADER: score P(positive) - P(negative), label the most
+probable class, blank text Neutral 0.0. Nothing is read at import; the weights load on first scoring.
 """
 
 from __future__ import annotations
@@ -47,20 +31,17 @@ MODEL_NAME = "ngram-logreg"
 #: rewrites this line when it writes new weights, and loading refuses weights that do not match.
 MODEL_VERSION = "67dcecd4231f"
 WEIGHTS_PATH = Path(__file__).with_name("weights.npz")
-#: Characters of a text that are scored; the rest is ignored, so a 240 KB text costs as much as a
-#: long tweet (a tweet is at most 280 characters; twice that leaves room for entities).
+#: Characters of a text that are scored; the rest is ignored (a tweet is at most 280 characters;
+#: twice that leaves room for entities).
 MAX_CHARS = 560
 #: Texts featurised together: big enough to amortise numpy's per-call cost, small enough for the
-#: per-character arrays to stay in the CPU cache (measured: 2,000 is about twice as fast as 100,000).
+#: per-character arrays to stay in the CPU cache.
 CHUNK_TEXTS = 2000
 #: Label of each class id, in the order of the training data's ids (0, 1, 2).
 CLASS_LABELS = (NEGATIVE, NEUTRAL, POSITIVE)
 #: Texts a process scores on numpy before ``auto`` loads the compiled kernel (a batch this big
-#: loads it at once). Loading costs 0.4-0.8 s of CPU once per process (numba's import and the
-#: cached kernel's load, measured in fresh processes by bench/sentiment_eval.py; ~0.2 s of it is
-#: numba importing scipy where requirements-dev installed it); the kernel saves ~5 us a tweet, so it
-#: pays for itself after ~100,000 tweets. Scoring on numpy until then never costs more than twice
-#: what the better choice made knowing the future would, and a drain of 20 tweets pays nothing.
+#: loads it at once): loading costs CPU once per process, which the kernel repays only over many
+#: tweets, so a small drain never pays it (docs/benchmarks.md).
 COMPILED_MIN_TEXTS = 100_000
 
 log = logging.getLogger(__name__)
@@ -178,10 +159,8 @@ def _use_kernel(n_texts: int) -> bool:
 def preload() -> bool:
     """Load the weights and the compiled kernel now, unless ``KAFKAPIPELINE_SCORING_KERNEL=numpy``.
 
-    For a process that forks the ones that score: Airflow runs each task in a process forked from
-    its Celery worker (:mod:`kafkapipeline.celery_config` calls this once there), so every drain
-    inherits a loaded kernel instead of paying ~0.5 s to load it, and ``auto`` scores with it from
-    the first tweet. True when the kernel is ready; False means numpy scores (already warned).
+    Called once in each Celery worker (:mod:`kafkapipeline.celery_config`), so the tasks it forks inherit
+    a loaded kernel. True when the kernel is ready; False means numpy scores (already warned).
     """
     import numpy as np
 
@@ -277,7 +256,7 @@ def score_batch(texts: Sequence[str]) -> list[Sentiment]:
 
     scores, classes = score_arrays(texts)
     labels = np.array(CLASS_LABELS, dtype=object)[classes].tolist()
-    make = tuple.__new__  # Sentiment(...) per item costs a third of the scoring time
+    make = tuple.__new__  # cheaper than Sentiment(...) per item
     return [make(Sentiment, pair) for pair in zip(scores.tolist(), labels, strict=True)]
 
 

@@ -1,22 +1,9 @@
 """The sentiment model's logits computed by one numba kernel, text by text, equal to the numpy path's.
 
-Why: the numpy featuriser (``features.py``) makes ~20 whole-batch passes and materialises every
-feature (token hashes, n-gram buckets, row ids) before ``logits`` gathers and sums their weights;
-at ~12 us a tweet it was the drain's costliest step. This kernel walks each text once to
-normalise it into a small buffer and once more to hash tokens, negation scopes, word and character
-n-grams and lexicon valences; a text's buckets go into a small buffer whose weights are then
-gathered in one tight loop (the loads overlap): no batch-wide per-feature arrays.
-
-It reproduces ``features.featurise`` + ``sentiment_model.logits`` step by step (same constants,
-same hashes, weights summed in float64 in the numpy path's order), so the two agree to ~1e-15;
-``tests/unit/sentiment/test_sentiment_compiled.py`` pins that. A change to ``features.py`` must be made here
-too. Lowering, capping and decoding to code points stay in Python (``features.joined_code_points``).
-
-Importing this module imports numba (~0.2 s of CPU) and the first call loads the cached kernel
-(~0.2-0.5 s); ``sentiment_model.logits`` imports it only once a process has enough texts to
-score (``COMPILED_MIN_TEXTS``), unless a Celery worker preloaded it for the tasks it forks
-(``kafkapipeline.celery_config``). The compiled kernel is cached on disk
-(``cache=True``, numba's ``__pycache__``), so only the first process ever compiles it.
+Why: the numpy featuriser materialises every feature batch-wide; this kernel walks each text twice into
+small buffers instead. It reproduces ``features.featurise`` + ``logits`` step by step (same constants,
+hashes and summation order), so a change to ``features.py`` must be made here too; the unit tests pin the
+agreement. Importing numba costs CPU, so ``logits`` imports this module lazily; the kernel is cached on disk.
 """
 
 from __future__ import annotations

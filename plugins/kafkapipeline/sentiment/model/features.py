@@ -1,13 +1,8 @@
 """Hashed word and character n-gram features of a whole batch of texts, built with numpy.
 
-Why this shape: scoring must run at >= 100,000 tweets/s on one core, which leaves no room for
-Python work per token. The texts are capped, joined into one string, lowered and
-decoded once into an array of code points, and every later step (character classes, tokens,
-negation scopes, n-gram hashes) is a whole-array numpy operation over the batch.
-
-The hashes are our own (fixed multipliers and a splitmix64 finaliser), never Python's ``hash``,
-which changes from process to process. Training (``scripts/train-sentiment``) and scoring use
-this same function, so a feature seen in training lands in the same bucket at run time.
+Why this shape: scoring must be fast on one core, with no Python work per token, so the batch is joined
+into one code-point array and every step is a whole-array numpy operation. The hashes are our own, never
+Python's per-process ``hash``, so training and scoring put a feature in the same bucket.
 """
 
 from __future__ import annotations
@@ -22,7 +17,7 @@ from kafkapipeline.sentiment.model import MAX_CHARS
 #: Hash buckets of the linear model (a power of two).
 BUCKET_BITS = 20
 N_BUCKETS = 1 << BUCKET_BITS
-#: Length of the character n-grams (4 alone gives most of what 2- to 5-grams give, at 1/4 the cost).
+#: Length of the character n-grams (4 alone gives most of what 2- to 5-grams give, for less).
 CHAR_NGRAM = 4
 #: Tokens after a negation word (in the same clause) that are marked negated.
 NEGATION_SCOPE = 3
