@@ -182,7 +182,7 @@ def test_celery_provider_reads_the_settings(state):
 
 
 def test_the_venv_comes_first_on_path_once_so_the_readmes_airflow_commands_work(state):
-    """README: `airflow backfill create ...` "in a shell with `. scripts/env.sh`", bare `airflow`."""
+    """docs/operations.md: `airflow backfill create ...` after `. scripts/env.sh`, a bare `airflow`."""
     venv_bin = str(REPO / ".venv" / "bin")
     twice = _environment(state, f". {ENV_SH}; . {ENV_SH}")
     entries = twice["PATH"].split(":")
