@@ -29,47 +29,6 @@ from kafkapipeline.streams import Stream
 #: An idle topic ends a run as skipped after this long; the next run starts at once.
 SENSOR_TIMEOUT = timedelta(hours=1)
 
-#: How every drain DAG works: appended to the DAG file's own docstring (its doc_md, the Docs tab).
-DRAIN_DOC_MD = """
-#### How a drain works (every drain DAG)
-
-**Flow**: `wait_for_batch` (deferrable sensor, waits in the triggerer) fires when the drain's
-consumer group (`kafkapipeline.drain.task.<topic>`) is at least `min_batch` messages behind, or has
-any message pending for `max_wait_seconds`. `drain` then reads from the committed offsets up to the
-end offsets seen when it starts (at most `max_messages`), writes the rows, sends messages that
-cannot become rows to `<topic>.dlq`, and commits only after every write is acknowledged: the dead
-letters and the offsets in one Kafka transaction. A failed drain commits nothing and its dead
-letters are aborted; its retry re-reads the same messages, and the writes are idempotent upserts on
-the row's key, so neither rows nor dead letters are lost or duplicated. The XCom of `drain` holds
-the batch summary (offset ranges, counts, lag after); each committed batch is also a row of
-`drain_batches`.
-
-**Schedule**: `@continuous` with `max_active_runs=1`: a new run starts as soon as the last one ends,
-its sensor defers at once (no worker slot while waiting), so the DAG behaves event-driven, and two
-drains never work on the same partitions. An idle topic ends a run as *skipped* after the sensor's
-timeout (1 hour); a Kafka error fails it.
-
-**Why a deferrable sensor and not an asset watcher**: Airflow 3 asset watchers need a trigger
-implementing the common-messaging `BaseEventTrigger` contract, and the Kafka one
-(`AwaitMessageTrigger`) consumes and commits one message per event in the triggerer: that would
-commit messages before they reach Cassandra and start one run per message. `ConsumerLagTrigger`
-looks at the lag without consuming; paired with `@continuous` it gives event-driven micro-batches.
-
-**Partitions**: `plan_partition_groups` splits the topic's partitions round-robin into
-`partition_groups` disjoint groups and `drain` is mapped once per group. Each mapped drain reads
-only its partitions, with its own Kafka transaction (its transactional id is fixed per partition
-set) and commits only their offsets. One group is the default: on the 2-core target machine one
-process per partition was no faster and each mapped task pays a task start-up (see
-`bench/drain_benchmark.py --per-partition`); where cores and Celery workers exist, more groups drain
-a topic in parallel.
-
-**Params** (manual runs; scheduled runs use the defaults): `min_batch`, `max_wait_seconds`
-(defaults: the DAG's, or `KAFKAPIPELINE_DRAIN_MIN_BATCH` / `KAFKAPIPELINE_DRAIN_MAX_WAIT_SECONDS`),
-`max_messages` (per partition group; `KAFKAPIPELINE_DRAIN_MAX_MESSAGES`, 50000), `partition_groups`
-(`KAFKAPIPELINE_DRAIN_PARTITION_GROUPS`, 1). The sensor pokes every `KAFKAPIPELINE_DRAIN_POLL_SECONDS`
-(5). Dead letters: docs/dead-letters.md; figures: docs/benchmarks.md.
-"""
-
 
 def drain_dag_arguments(
     stream: Stream, *, doc_md: str | None, min_batch: int, max_wait_seconds: int
@@ -115,3 +74,45 @@ def drain_pipeline(stream: Stream) -> None:
         .expand(partitions=groups)
     )
     wait_for_batch >> groups >> drain
+
+#: How every drain DAG works: appended to the DAG file's own docstring (its doc_md, the Docs tab)
+#: by :func:`drain_dag_arguments`.
+DRAIN_DOC_MD = """
+#### How a drain works (every drain DAG)
+
+**Flow**: `wait_for_batch` (deferrable sensor, waits in the triggerer) fires when the drain's
+consumer group (`kafkapipeline.drain.task.<topic>`) is at least `min_batch` messages behind, or has
+any message pending for `max_wait_seconds`. `drain` then reads from the committed offsets up to the
+end offsets seen when it starts (at most `max_messages`), writes the rows, sends messages that
+cannot become rows to `<topic>.dlq`, and commits only after every write is acknowledged: the dead
+letters and the offsets in one Kafka transaction. A failed drain commits nothing and its dead
+letters are aborted; its retry re-reads the same messages, and the writes are idempotent upserts on
+the row's key, so neither rows nor dead letters are lost or duplicated. The XCom of `drain` holds
+the batch summary (offset ranges, counts, lag after); each committed batch is also a row of
+`drain_batches`.
+
+**Schedule**: `@continuous` with `max_active_runs=1`: a new run starts as soon as the last one ends,
+its sensor defers at once (no worker slot while waiting), so the DAG behaves event-driven, and two
+drains never work on the same partitions. An idle topic ends a run as *skipped* after the sensor's
+timeout (1 hour); a Kafka error fails it.
+
+**Why a deferrable sensor and not an asset watcher**: Airflow 3 asset watchers need a trigger
+implementing the common-messaging `BaseEventTrigger` contract, and the Kafka one
+(`AwaitMessageTrigger`) consumes and commits one message per event in the triggerer: that would
+commit messages before they reach Cassandra and start one run per message. `ConsumerLagTrigger`
+looks at the lag without consuming; paired with `@continuous` it gives event-driven micro-batches.
+
+**Partitions**: `plan_partition_groups` splits the topic's partitions round-robin into
+`partition_groups` disjoint groups and `drain` is mapped once per group. Each mapped drain reads
+only its partitions, with its own Kafka transaction (its transactional id is fixed per partition
+set) and commits only their offsets. One group is the default: on the 2-core target machine one
+process per partition was no faster and each mapped task pays a task start-up (see
+`bench/drain_benchmark.py --per-partition`); where cores and Celery workers exist, more groups drain
+a topic in parallel.
+
+**Params** (manual runs; scheduled runs use the defaults): `min_batch`, `max_wait_seconds`
+(defaults: the DAG's, or `KAFKAPIPELINE_DRAIN_MIN_BATCH` / `KAFKAPIPELINE_DRAIN_MAX_WAIT_SECONDS`),
+`max_messages` (per partition group; `KAFKAPIPELINE_DRAIN_MAX_MESSAGES`, 50000), `partition_groups`
+(`KAFKAPIPELINE_DRAIN_PARTITION_GROUPS`, 1). The sensor pokes every `KAFKAPIPELINE_DRAIN_POLL_SECONDS`
+(5). Dead letters: docs/dead-letters.md; figures: docs/benchmarks.md.
+"""
