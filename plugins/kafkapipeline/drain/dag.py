@@ -75,6 +75,7 @@ def drain_pipeline(stream: Stream) -> None:
     )
     wait_for_batch >> groups >> drain
 
+
 #: How every drain DAG works: appended to the DAG file's own docstring (its doc_md, the Docs tab)
 #: by :func:`drain_dag_arguments`.
 DRAIN_DOC_MD = """
