@@ -17,6 +17,7 @@ from kafkapipeline.streams import TWEETS
 with DAG(
     dag_id="drain_tweets",
     schedule="@continuous",
-    **drain_dag_arguments(TWEETS, doc_md=__doc__, min_batch=500, max_wait_seconds=60),
+    doc_md=__doc__,
+    **drain_dag_arguments(TWEETS, min_batch=500, max_wait_seconds=60),
 ):
     drain_pipeline(TWEETS)

@@ -18,6 +18,7 @@ from kafkapipeline.streams import WEATHER
 with DAG(
     dag_id="drain_weather",
     schedule="@continuous",
-    **drain_dag_arguments(WEATHER, doc_md=__doc__, min_batch=20, max_wait_seconds=120),
+    doc_md=__doc__,
+    **drain_dag_arguments(WEATHER, min_batch=20, max_wait_seconds=120),
 ):
     drain_pipeline(WEATHER)

@@ -2,8 +2,8 @@
 
 A drain DAG is ``@continuous`` with one active run: ``wait_for_batch`` (a deferrable sensor on the
 drain group's lag) >> ``plan_partition_groups`` >> ``drain`` (mapped, one task per partition group).
-Its DAG file keeps what differs per stream: dag_id, its own documentation (followed by the
-shared :data:`DRAIN_DOC_MD`), the batch defaults.
+Its DAG file keeps what differs per stream: dag_id, its own documentation (``drain_pipeline``
+appends the shared :data:`DRAIN_DOC_MD`), the batch defaults.
 """
 
 from __future__ import annotations
@@ -30,16 +30,9 @@ from kafkapipeline.streams import Stream
 SENSOR_TIMEOUT = timedelta(hours=1)
 
 
-def drain_dag_arguments(
-    stream: Stream, *, doc_md: str | None, min_batch: int, max_wait_seconds: int
-) -> dict[str, Any]:
-    """The DAG arguments every drain DAG shares.
-
-    ``doc_md``: the DAG file's docstring, followed by :data:`DRAIN_DOC_MD` in the DAG's docs;
-    ``min_batch``/``max_wait_seconds``: its Params' defaults.
-    """
+def drain_dag_arguments(stream: Stream, *, min_batch: int, max_wait_seconds: int) -> dict[str, Any]:
+    """The DAG arguments every drain DAG shares; ``min_batch``/``max_wait_seconds``: its Params' defaults."""
     return {
-        "doc_md": (doc_md or "").rstrip() + "\n" + DRAIN_DOC_MD,
         "start_date": pendulum.datetime(2026, 1, 1, tz="UTC"),
         "catchup": False,
         "max_active_runs": 1,  # two drains never work on the same partitions
@@ -74,10 +67,13 @@ def drain_pipeline(stream: Stream) -> None:
         .expand(partitions=groups)
     )
     wait_for_batch >> groups >> drain
+    # The DAG file's own doc_md (its docstring), then how every drain works: one text, in each Docs tab.
+    dag = wait_for_batch.dag
+    dag.doc_md = (dag.doc_md or "").rstrip() + "\n" + DRAIN_DOC_MD
 
 
-#: How every drain DAG works: appended to the DAG file's own docstring (its doc_md, the Docs tab)
-#: by :func:`drain_dag_arguments`.
+#: How every drain DAG works: appended to the DAG file's own doc_md (its docstring, the Docs tab)
+#: by :func:`drain_pipeline`.
 DRAIN_DOC_MD = """
 #### How a drain works (every drain DAG)
 
