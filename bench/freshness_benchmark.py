@@ -91,8 +91,7 @@ def main() -> int:
 
     from kafkapipeline.cassandra.session import cassandra_session
     from kafkapipeline.kafka.hook import PipelineKafkaHook
-    from kafkapipeline.kafka.produce import BoundedProducer
-    from kafkapipeline.kafka.producing import QUEUE_FULL_WAIT_SECONDS
+    from kafkapipeline.kafka.produce import TopicProducer
     from kafkapipeline.records import TweetRecord
 
     extra_env = {
@@ -133,9 +132,7 @@ def main() -> int:
             poller.start()
             topic = stack.env["KAFKAPIPELINE_TWEETS_TOPIC"]
             # The ingest's bounded wait for room in librdkafka's queue; every delivery counted.
-            producer = BoundedProducer(
-                PipelineKafkaHook().producer(**{"linger.ms": 0}), topic, queue_wait=QUEUE_FULL_WAIT_SECONDS
-            )
+            producer = TopicProducer(PipelineKafkaHook().producer(**{"linger.ms": 0}), topic)
             total = int(args.rate * args.seconds)
             print(f"producing {total} tweets at {args.rate}/s to {topic} ...", flush=True)
             start = time.monotonic()

@@ -174,12 +174,12 @@ def ingest(
     Raises :class:`~kafkapipeline.errors.ConfigurationError` before fetching anything when the
     topic does not exist (the bootstrap DAG creates it).
 
-    Raises :class:`~kafkapipeline.kafka.producing.DeliveryFailed` when Kafka did not acknowledge
+    Raises :class:`~kafkapipeline.kafka.produce.DeliveryFailed` when Kafka did not acknowledge
     a record, and :class:`~kafkapipeline.sources.base.MalformedResponse` (after producing
     everything usable) when a response that should have had data had nothing usable.
     """
     from kafkapipeline.kafka.hook import PipelineKafkaHook
-    from kafkapipeline.kafka.producing import RecordProducer
+    from kafkapipeline.kafka.produce import TopicProducer
     from kafkapipeline.kafka.topics import require_topic
 
     hook = hook or PipelineKafkaHook()
@@ -192,12 +192,12 @@ def ingest(
     skip_reasons: list[str] = []
     warnings: list[str] = []
     failures: list[str] = []
-    with RecordProducer(hook.producer(), topic) as producer:
+    with TopicProducer(hook.producer(), topic) as producer:
         for page in source.pages(interval):
             pages += 1
             values, refused = checked_values(page.records)
-            producer.produce(values)
-            producer.flush()  # a delivery failure stops the run here, before the next fetch
+            producer.send(values)
+            producer.confirm()  # a delivery failure stops the run here, before the next fetch
             produced += len(values)
             skipped += len(page.skipped) + len(refused)
             for item in [*page.skipped, *refused]:
