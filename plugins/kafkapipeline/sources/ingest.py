@@ -33,8 +33,8 @@ from kafkapipeline.param_limits import check_city, check_city_spec
 from kafkapipeline.records import InvalidRecord, TweetRecord, WeatherRecord, decode_record, shown
 from kafkapipeline.sources.base import Interval, MalformedResponse, SkippedItem, as_utc
 from kafkapipeline.sources.selection import (
-    DEFAULT_TWEET_QUERY,
     SourceChoice,
+    TweetOptions,
     resolve_tweet_source,
     resolve_weather_source,
 )
@@ -55,7 +55,6 @@ XCOM_REASONS = 5
 
 __all__ = [
     "DEFAULT_SCHEDULE",
-    "DEFAULT_TWEET_QUERY",
     "ingest",
     "ingest_tweets_task",
     "ingest_weather_task",
@@ -273,20 +272,10 @@ def ingest_tweets_task(
     name (TaskFlow's context keyword arguments).
     """
     interval = _run_interval(data_interval_start, data_interval_end, dag, dag_run)
-    choice = resolve_tweet_source(
-        source,
-        query=query,
-        city=check_city(city),
-        max_pages=max_pages,
-        max_results=max_results,
-        tweets_per_10_minutes=replay_tweets_per_10_minutes,
-    )
+    options = TweetOptions(query, check_city(city), max_pages, max_results, replay_tweets_per_10_minutes)
+    choice = resolve_tweet_source(source, options)
     result = ingest(choice, interval, settings.tweets_topic())
-    run_report = getattr(choice.source, "run_report", None)
-    if callable(run_report):  # Mastodon: instance, duplicates, reblogs skipped, history gaps
-        result.update(run_report())
-    if choice.source.name == "x_api":  # the replay source does not search: no query to report
-        result["query"] = query
+    result.update(choice.source.run_report())
     return result
 
 

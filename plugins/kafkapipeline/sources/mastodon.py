@@ -274,6 +274,9 @@ class MastodonTweetSource(RecordSource[TweetRecord]):
             f"MastodonTweetSource({self.base_url!r}, hashtags={self.hashtags!r}, local={self.local_timeline})"
         )
 
+    def title(self) -> str:
+        return f"Mastodon {self.host}"
+
     def describe(self) -> str:
         reads = [f"#{tag}" for tag in self.hashtags] + (["the local timeline"] if self.local_timeline else [])
         access = "with an access token" if self._token else "anonymously"
@@ -413,7 +416,7 @@ class MastodonTweetSource(RecordSource[TweetRecord]):
         self.report["history_gaps"].append(gap)
 
     def run_report(self) -> dict[str, Any]:
-        """What the last :meth:`pages` run saw beyond the records (for the task's XCom)."""
+        """Instance, duplicates, reblogs skipped and history gaps of the last :meth:`pages` run."""
         return dict(self.report)
 
 
@@ -421,6 +424,3 @@ def _last_id(statuses: list[Any]) -> str | None:
     last = statuses[-1]
     status_id = last.get("id") if isinstance(last, dict) else None
     return status_id if isinstance(status_id, str) and status_id else None
-
-
-__all__ = ["MastodonTweetSource", "instance_url", "normalise_hashtags", "parse_status", "snowflake_at"]

@@ -47,7 +47,6 @@ from kafkapipeline.sources.base import (
     SourcePage,
     SourceRequestRejected,
 )
-from kafkapipeline.sources.defaults import DEFAULT_TWEET_QUERY
 from kafkapipeline.sources.http_client import RetryPolicy
 from kafkapipeline.sources.http_retry import RateLimited, RateLimits, RetriableFailure, http_retry
 from kafkapipeline.sources.replay import snowflake_time
@@ -55,7 +54,6 @@ from kafkapipeline.sources.replay import snowflake_time
 log = logging.getLogger(__name__)
 
 SOURCE_NAME = "x_api"
-DEFAULT_QUERY = DEFAULT_TWEET_QUERY
 TWEET_FIELDS = ["created_at", "lang", "author_id", "public_metrics", "geo"]
 #: Recent search only reaches back this far.
 SEARCH_WINDOW = timedelta(days=7)
@@ -184,7 +182,7 @@ class XApiTweetSource(RecordSource[TweetRecord]):
         self,
         bearer_token: str,
         *,
-        query: str = DEFAULT_QUERY,
+        query: str = settings.DEFAULT_TWEET_QUERY,
         city: str = "Vancouver",
         max_pages: int = 5,
         max_results: int = 100,
@@ -235,6 +233,12 @@ class XApiTweetSource(RecordSource[TweetRecord]):
 
     def __repr__(self) -> str:
         return f"XApiTweetSource(query={self.query!r}, city={self.city!r}, max_pages={self.max_pages})"
+
+    def title(self) -> str:
+        return "the X API"
+
+    def run_report(self) -> dict[str, Any]:
+        return {"query": self.query}
 
     def describe(self) -> str:
         return (
@@ -340,6 +344,3 @@ class XApiTweetSource(RecordSource[TweetRecord]):
                     break
         finally:
             client.session.close()
-
-
-__all__ = ["DEFAULT_QUERY", "XApiTweetSource", "parse_search_page", "parse_tweet"]
