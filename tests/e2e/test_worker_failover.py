@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from devtools.devstack import AirflowApi, LocalStack, wait_for
+from devtools.devstack import LocalStack
 from kafkapipeline import settings
+from kafkapipeline.airflow_api import AirflowApi, wait_for
 from tests.e2e.stacks import isolated_stack
 from tests.integration.drain_support import committed_offsets, end_offsets, produce_records, tweet_ids, tweets
 
