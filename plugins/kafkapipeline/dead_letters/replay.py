@@ -37,9 +37,10 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from pydantic import Field, validate_call
 
 from kafkapipeline import settings
 from kafkapipeline.dead_letters.contract import HEADER_REPLAY_COUNT, HEADER_TRUNCATED, DeadLetter
@@ -154,11 +155,12 @@ def replay_headers(
     return [*kept, (HEADER_REPLAY_COUNT, str(replay_count).encode())]
 
 
+@validate_call
 def replay_dead_letters(
     topic: str,
     *,
-    max_messages: int,
-    max_replays: int = DEFAULT_MAX_REPLAYS,
+    max_messages: Annotated[int, Field(strict=True, ge=1)],
+    max_replays: Annotated[int, Field(strict=True, ge=1)] = DEFAULT_MAX_REPLAYS,
     dry_run: bool = False,
     kafka_config_id: str = settings.KAFKA_CONN_ID,
     kafka_timeout: float = DEFAULT_KAFKA_TIMEOUT_SECONDS,
@@ -182,9 +184,6 @@ def replay_dead_letters(
         )
     if topic.endswith(settings.DEAD_LETTER_SUFFIX):
         raise ValueError(f"give the source topic, not its dead-letter topic: {topic!r}")
-    for name, value in (("max_messages", max_messages), ("max_replays", max_replays)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     dlq = settings.dead_letter_topic(topic)
     group_id = settings.consumer_group("dlq-replay", topic)
     summary = ReplaySummary(
