@@ -29,7 +29,7 @@ from tests.integration.drain_support import committed_offsets, end_offsets, prod
 
 pytestmark = pytest.mark.e2e
 
-#: Enough messages that the drain takes seconds even on a quiet machine (~20k msg/s).
+#: Enough messages that the drain takes seconds even on a quiet machine.
 DISTINCT = 200_000
 RESENT = 20_000
 
