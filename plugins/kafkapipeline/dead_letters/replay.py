@@ -1,35 +1,12 @@
 """Replay dead letters: re-produce the messages of ``<topic>.dlq`` to the topic they failed on.
 
-A message lands on the dead-letter topic when the drain could not turn it into a row (see
-:mod:`kafkapipeline.drain.task` and :mod:`kafkapipeline.dead_letters.contract`). Once the cause is fixed (a
-drain bug, a schema version now understood), replaying sends it through the drain again.
-
-The contract:
-
-1. The DLQ is read by its own consumer group, ``settings.consumer_group("dlq-replay", topic)``,
-   from its committed offsets up to the end offsets seen at the start (at most ``max_messages``).
-2. Each dead letter is re-produced to ``topic``, the topic the caller named (the DAG's Param),
-   with its original key and value, its non-``dlq.*`` headers, and ``dlq.replay.count`` set to the
-   dead letter's count + 1. When the drain dead-letters it again, it copies that count from the
-   incoming message (``drain_transaction.BatchTransaction.send`` uses ``replay_count_of`` on the message's
-   headers), so the DLQ copy says how many times it was replayed.
-3. A dead letter whose replay count already reached ``max_replays`` is **not** re-produced:
-   it "gave up" and stays on the DLQ (until the topic's retention) for a person to look at.
-   With the default ``max_replays=1`` a message that is still bad goes back to the DLQ once
-   and then stops: replays cannot loop.
-4. The replay group's offsets are committed only after Kafka acknowledged every re-produced
-   message (``acks=all``, idempotent producer). If any was not, nothing is committed and the
-   run fails; its retry re-produces the same messages, which is harmless: the drain's writes
-   are upserts keyed by natural ids.
-5. ``dry_run`` reads the same messages and reports what would be replayed and what would be
-   given up, counted per error reason, and commits nothing.
-
-A message on the DLQ without the pipeline's dead-letter headers cannot be replayed (its source
-is unknown); it is counted as ``unreadable`` and skipped (committed past, like a given-up one).
-A dead letter whose ``dlq.source.topic`` header names another topic is never produced there
-(a header must not choose where the replay writes): it is counted as ``wrong_topic``, listed
-with its offset, and skipped the same way. So is a copy the drain cut to fit (header
-``dlq.truncated``): it is not the original message, so it is counted as ``truncated``.
+Once the cause of a dead letter is fixed, replaying sends it through the drain again. The DLQ is
+read by its own consumer group up to the end offsets seen at the start; each dead letter goes to
+the topic the caller named (never one a header names) with its key, value and non-``dlq.*``
+headers, and ``dlq.replay.count`` + 1, so one that reached ``max_replays`` is given up instead:
+replays cannot loop. Offsets are committed only once Kafka acknowledged every re-produced
+message, so a failed run's retry replays the same ones (harmless: the drain upserts).
+Unreadable, wrong-topic and truncated copies are counted and skipped; ``dry_run`` only reports.
 """
 
 from __future__ import annotations

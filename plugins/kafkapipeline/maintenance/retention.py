@@ -1,36 +1,13 @@
 """Retention: how long each table and topic keeps data, and the purge of expired day partitions.
 
-Two mechanisms, each where it fits:
-
-* **Data tables** (``tweets``, ``weather_reports``), partitioned by (city, day): purged by day
-  partition. Rows of a day older than the table's retention are deleted with one partition
-  delete per configured city and day (``DELETE FROM t WHERE city = ? AND day = ?``: a single
-  partition tombstone, the cheapest delete Cassandra has). Retention counts from the row's
-  *day* (its event time), not from when it was written, so an imported or replayed row of
-  2021 is as old as its day says. A TTL would count from the write instead, which is why these
-  tables have none. Retention per table, in days, from the purge DAG's Params or
-  ``KAFKAPIPELINE_RETENTION_DAYS_TWEETS`` / ``KAFKAPIPELINE_RETENTION_DAYS_WEATHER_REPORTS``;
-  **0 (the default) keeps data forever**, so the seed's 2021 rows and any history stay until
-  someone chooses a retention.
-
-  Which partitions: listing the partitions that exist is a full scan, so each run visits the
-  ``sweep_days`` days just past the horizon (default 7: a daily run that missed a few days
-  still catches up) for the configured cities (``KAFKAPIPELINE_CITIES``). To purge older
-  history once, trigger the DAG with a larger ``sweep_days``. A partition is read
-  (``COUNT(*)``, bounded: one city and day) before it is deleted, so the run reports the rows
-  it removed and writes no tombstone for a partition that never existed. ``dry_run`` only counts.
-
-* **Operational tables** (``drain_batches``, ``pipeline_health``): a ``default_time_to_live``
-  set by migration ``0007_retention.cql`` (90 and 30 days). Their rows are written when they
-  happen, so expiring N days after the write is exactly keeping N days. To change it, add a new
-  numbered migration with ``ALTER TABLE <keyspace>.<table> WITH default_time_to_live = <seconds>``
-  (0 switches expiry off; applied migration files must not be edited); it applies to rows
-  written afterwards. The purge task reports the TTLs in force.
-
-* **Kafka topics**: ``retention.ms`` of each topic is set by the ``bootstrap`` DAG from its
-  Params ``retention_hours`` (source topics, default 168 h) and ``dead_letter_retention_hours``
-  (``.dlq`` topics, default 720 h); running bootstrap again with other values changes the
-  retention of existing topics (``topics.ensure_topics`` aligns it).
+* Data tables (``tweets``, ``weather_reports``, by city and day): one partition delete per city
+  and expired day, counted first (no tombstone for a partition that never existed). Retention
+  counts from the row's day, its event time, which a TTL (counting from the write) cannot; 0
+  days, the default, keeps data forever. A run visits the ``sweep_days`` days just past the
+  horizon, since listing the partitions that exist would be a full scan.
+* Operational tables (``drain_batches``, ``pipeline_health``): a ``default_time_to_live`` set
+  by migration; the purge reports the TTLs in force.
+* Kafka topics: ``retention.ms``, set by the ``bootstrap`` DAG.
 """
 
 from __future__ import annotations

@@ -1,29 +1,12 @@
 """Recent tweets from the X API v2 (``GET /2/tweets/search/recent``) through tweepy.
 
-What the API gives and how it is handled:
-
-* Pagination: ``meta.next_token`` is followed up to ``max_pages`` pages. Each page is
-  yielded (and so produced to Kafka) only after it was fetched completely; a page that
-  has to be fetched again (rate limit, server error) is yielded once.
-* 429 Too Many Requests: the wait until ``x-rate-limit-reset`` (the API's announced
-  reset, epoch seconds) is slept, bounded by ``max_rate_limit_wait``, then the *same*
-  page (same ``next_token``) is requested again. A reset further away than the bound
-  fails the task with :class:`SourceUnavailable`; what was produced so far stays produced.
-* 401 / 403: :class:`~kafkapipeline.errors.ConfigurationError` naming the connection.
-* 5xx, timeouts, connection errors, unreadable bodies: retried with exponential backoff
-  ``max_attempts`` times, then :class:`SourceUnavailable`. (Both retries are the sources' one
-  policy, :mod:`kafkapipeline.sources.http_retry`.)
-* 400 (e.g. a query the API does not accept): :class:`SourceRequestRejected`.
-* Missing fields: the recorded real response (reference-data/x_api_v2_search_recent_response.json)
-  shows that without ``tweet.fields`` a tweet is only ``id``, ``text`` and
-  ``edit_history_tweet_ids``. ``created_at`` is requested, but when absent it is derived
-  from the id: X ids are snowflakes, ``created_at_ms = (id >> 22) + 1288834974657``.
-  ``lang``, ``author_id``, ``public_metrics`` and ``geo`` are optional and become ``None``.
-  An item without a usable ``id`` or ``text`` is skipped and counted with its reason;
-  a page whose items are all unusable is reported as a failed page.
-
-The client returns plain dicts (``return_type=dict``): tweepy's ``Tweet`` objects raise a
-bare ``KeyError`` on an item without ``id``, and malformed items must be counted instead.
+``next_token`` is followed up to ``max_pages``; each page is yielded only once fetched whole,
+so a page fetched again (a 429 waited out until ``x-rate-limit-reset``, a retried 5xx or
+timeout: the sources' one policy, :mod:`kafkapipeline.sources.http_retry`) is produced once.
+401/403 is a configuration error naming the connection, 400 a rejected request. A tweet without
+``created_at`` gets it from its snowflake id; other fields are optional; an item without a usable
+``id`` or ``text`` is skipped with its reason. The client returns plain dicts because tweepy's
+``Tweet`` raises a bare ``KeyError`` on an item without ``id``.
 """
 
 from __future__ import annotations
