@@ -214,3 +214,12 @@ def test_weather_replay_can_be_forced():
         get_connection=connections(openweathermap_default=OWM_CONN),
     )
     assert isinstance(choice.source, ReplayWeatherSource) and choice.source.cities == ["Vancouver", "Burnaby"]
+
+
+def test_what_a_source_adds_to_the_xcom_is_its_own_report():
+    """The ingest merges ``run_report()``: the X search reports its query, the replay nothing."""
+    x = resolve_tweet_source(
+        "x", TweetOptions(query=" rain "), get_connection=connections(x_api_default=X_CONN)
+    )
+    assert x.source.run_report() == {"query": "rain"}
+    assert resolve_tweet_source("replay", get_connection=no_connections).source.run_report() == {}
