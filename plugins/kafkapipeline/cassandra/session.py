@@ -28,9 +28,9 @@ def use_settings_consistency(session: Session) -> Session:
     """Make ``KAFKAPIPELINE_READ_CONSISTENCY`` the default level of ``session``'s statements.
 
     The driver reads that default from the default execution profile (a cluster built with
-    profiles) or from the session (one built with legacy parameters, as the hook does when it
-    passes a load-balancing policy). Both are set; a profile-mode cluster refuses the legacy
-    setter with ``ValueError``, which leaves its profile, this cluster's own, in charge.
+    profiles) or from the session (one built with legacy parameters, as the hook's is: it always
+    passes a load-balancing policy). Both are set: a profile-mode cluster refuses the legacy
+    setter with ``ValueError`` and reads its own profile; any other cluster reads the session's.
     """
     level = read_consistency()
     session.get_execution_profile(EXEC_PROFILE_DEFAULT).consistency_level = level
