@@ -114,15 +114,12 @@ def make_tweets(count: int, seed: int = 7) -> tuple[list[Any], str]:
 
 
 def produce(hook: Any, topic: str, values: list[tuple[bytes, bytes]]) -> None:
-    from kafkapipeline.kafka.retry import queue_full
+    """Produce through the pipeline's own producer; raises if Kafka did not acknowledge every one."""
+    from kafkapipeline.kafka.produce import TopicProducer
 
-    producer = hook.producer()
-    room = queue_full(producer, 60)  # the pipeline's own bounded wait for room in the local queue
-    for key, value in values:
-        room(producer.produce, topic, key=key, value=value)
-    remaining = producer.flush(120)
-    if remaining:
-        raise RuntimeError(f"{remaining} benchmark messages were not acknowledged by Kafka")
+    with TopicProducer(hook.producer(), topic, queue_wait=60, flush_timeout=120) as producer:
+        for key, value in values:
+            producer.produce(value, key)
 
 
 def _drain_partition(topic: str, group_id: str, keyspace: str, partition: int, queue: Any) -> None:

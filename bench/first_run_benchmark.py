@@ -19,7 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # devtools
 
-from devtools.devstack import local_stack, tail, wait_for
+from devtools.devstack import local_stack, tail
+from kafkapipeline.airflow_api import wait_for
 
 DAGS = "ingest_weather ingest_tweets drain_weather drain_tweets"
 

@@ -21,7 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # devtools
 
-from devtools.devstack import local_stack, tail, wait_for
+from devtools.devstack import local_stack, tail
+from kafkapipeline.airflow_api import wait_for
 
 BENCH_CITY = "FreshnessBench"
 
@@ -88,8 +89,7 @@ def main() -> int:
 
     from kafkapipeline.cassandra.session import cassandra_session
     from kafkapipeline.kafka.hook import PipelineKafkaHook
-    from kafkapipeline.kafka.produce import BoundedProducer
-    from kafkapipeline.kafka.producing import QUEUE_FULL_WAIT_SECONDS
+    from kafkapipeline.kafka.produce import TopicProducer
     from kafkapipeline.records import TweetRecord
 
     extra_env = {
@@ -130,9 +130,7 @@ def main() -> int:
             poller.start()
             topic = stack.env["KAFKAPIPELINE_TWEETS_TOPIC"]
             # The ingest's bounded wait for room in librdkafka's queue; every delivery counted.
-            producer = BoundedProducer(
-                PipelineKafkaHook().producer(**{"linger.ms": 0}), topic, queue_wait=QUEUE_FULL_WAIT_SECONDS
-            )
+            producer = TopicProducer(PipelineKafkaHook().producer(**{"linger.ms": 0}), topic)
             total = int(args.rate * args.seconds)
             print(f"producing {total} tweets at {args.rate}/s to {topic} ...", flush=True)
             start = time.monotonic()

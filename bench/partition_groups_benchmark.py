@@ -23,8 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # devtools
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from devtools.devstack import local_stack, tail, wait_for
+from devtools.devstack import local_stack, tail
 from drain_benchmark import load_project_env, make_tweets, produce
+from kafkapipeline.airflow_api import wait_for
 from kafkapipeline.kafka.hook import PipelineKafkaHook
 
 

@@ -21,14 +21,14 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from kafkapipeline.dag_params import param
 from kafkapipeline.param_limits import CITY_SCHEMA, NO_CONTROL_CHARACTERS
-from kafkapipeline.sources import TWEET_SOURCE_MODES
+from kafkapipeline.settings import DEFAULT_TWEET_QUERY
 from kafkapipeline.sources.ingest import (
-    DEFAULT_TWEET_QUERY,
     TWEETS_SCHEDULE_ENV,
     ingest_tweets_task,
     replay_rate_from_env,
     schedule_from_env,
 )
+from kafkapipeline.sources.selection import TWEET_SOURCE_MODES
 
 
 @dag(

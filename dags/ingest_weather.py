@@ -21,8 +21,8 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from kafkapipeline.dag_params import param
 from kafkapipeline.param_limits import CITY_SPEC_SCHEMA
-from kafkapipeline.sources import SOURCE_MODES
 from kafkapipeline.sources.ingest import WEATHER_SCHEDULE_ENV, ingest_weather_task, schedule_from_env
+from kafkapipeline.sources.selection import SOURCE_MODES
 
 
 @dag(

@@ -6,7 +6,7 @@ started by ``scripts/run-pipeline``,
 and by the run command itself, through ``python -m devtools.devstack``: ``run-dag
 bootstrap`` waits for the bootstrap DAG to succeed before ``unpause`` unpauses the DAGs that
 need its topics (the REST API rather than the ``airflow`` CLI: one small process instead of a
-CLI start per DAG). The REST client itself is :mod:`devtools.airflow_api`.
+CLI start per DAG). The REST client itself is :mod:`kafkapipeline.airflow_api`.
 Not used by the DAGs.
 """
 
@@ -29,17 +29,26 @@ from urllib.parse import unquote, urlsplit
 
 import requests
 
-from devtools.airflow_api import (  # noqa: F401  (re-exported: the tests, bench and first_run use them)
-    TERMINAL_STATES,
-    AirflowApi,
-    ApiError,
-    StackError,
-    sqlite_metadata,
-    wait_for,
-)
+from kafkapipeline.airflow_api import NO_RETRY, SQLITE_WRITE_LOCK, AirflowApi, ApiError, ApiRetry
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RUN_COMMAND = REPO_ROOT / "scripts" / "run-pipeline"
+
+
+class StackError(RuntimeError):
+    """The stack did not start or did not answer as expected."""
+
+
+def sqlite_metadata(env: Mapping[str, str]) -> bool:
+    """Whether Airflow's metadata database is the embedded SQLite (one writer at a time)."""
+    conn = env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or ""
+    return conn.startswith("sqlite") or (not conn and env.get("KAFKAPIPELINE_METADATA_DB") == "sqlite")
+
+
+def api_retry(env: Mapping[str, str]) -> ApiRetry:
+    """Server errors are retried only on the SQLite metadata database; on Postgres a 5xx is a real
+    error, said at once."""
+    return SQLITE_WRITE_LOCK if sqlite_metadata(env) else NO_RETRY
 
 
 def default_pipeline_dags(run_command: Path = RUN_COMMAND) -> list[str]:
@@ -201,7 +210,7 @@ def local_stack(airflow_home: Path, extra_env: dict[str, str] | None = None) -> 
         base = f"http://127.0.0.1:{port}"
         if base not in started.stdout:
             raise StackError(f"run command did not print the UI address {base}:\n{started.stdout[-2000:]}")
-        api = AirflowApi.login(base, "admin", password, retry_server_errors=sqlite_metadata(env))
+        api = AirflowApi.login(base, "admin", password, retry=api_retry(env))
         yield LocalStack(api, env, airflow_home)
     finally:
         subprocess.run([str(RUN_COMMAND), "--stop-airflow"], env=env, cwd=REPO_ROOT, timeout=300, check=False)
@@ -232,7 +241,7 @@ def _login_from_env(url: str) -> AirflowApi:
         password = json.loads(Path(passwords).read_text())["admin"]
     except (OSError, ValueError, KeyError) as err:
         raise StackError(f"no admin password in {passwords or '(unset)'}: {err}") from err
-    return AirflowApi.login(url, "admin", password)
+    return AirflowApi.login(url, "admin", password, retry=api_retry(os.environ))
 
 
 def _run_dag(api: AirflowApi, args: argparse.Namespace) -> int:
@@ -262,7 +271,7 @@ def _unpause(api: AirflowApi, args: argparse.Namespace) -> int:
         try:
             api.wait_dag(dag_id)
             api.unpause(dag_id)
-        except (StackError, TimeoutError) as err:
+        except (StackError, ApiError, TimeoutError) as err:
             print(f"error: unpause {dag_id}: {err}", file=sys.stderr)
             failed += 1
             continue
@@ -295,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.action(_login_from_env(args.url), args)
-    except (StackError, TimeoutError, requests.RequestException, OSError) as err:
+    except (StackError, ApiError, TimeoutError, requests.RequestException, OSError) as err:
         print(f"error: {args.what(args)}: {err}", file=sys.stderr)
         return 1
 

@@ -32,8 +32,9 @@ from pathlib import Path
 
 import requests
 
-from devtools.devstack import AirflowApi, ApiError, StackError, _login_from_env
+from devtools.devstack import StackError, _login_from_env
 from kafkapipeline import settings
+from kafkapipeline.airflow_api import AirflowApi, ApiError
 
 #: Backfill runs of one DAG at a time. Backfill tasks, scheduled runs and drains share the
 #: machine: more runs at once only queue on the CPU.
@@ -41,7 +42,7 @@ MAX_ACTIVE_RUNS = 4
 HOURS_SETTING = settings.env_name("first_run_backfill_hours")
 
 #: Creates the backfill of one DAG over [start, end]; returns its id, None when every
-#: interval already has a run. Raises StackError when it could not.
+#: interval already has a run. Raises StackError or ApiError when it could not.
 Creator = Callable[[str, datetime, datetime], "int | None"]
 
 
@@ -154,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         create = cli_creator(args.cli) if args.cli else api_creator(_login_from_env(args.url))
         for line in first_run_backfill(args.dag_ids, hours, Path(args.marker), create):
             print(f"First-run backfill: {line}")
-    except (StackError, TimeoutError, requests.RequestException, OSError) as err:
+    except (StackError, ApiError, TimeoutError, requests.RequestException, OSError) as err:
         print(f"error: first-run backfill: {err}", file=sys.stderr)
         return 1
     return 0

@@ -32,6 +32,8 @@ OPENWEATHERMAP_CONN_ID = "openweathermap_default"
 X_API_CONN_ID = "x_api_default"
 MASTODON_CONN_ID = "mastodon_default"
 
+#: What ``ingest_tweets`` searches X for unless a run says otherwise.
+DEFAULT_TWEET_QUERY = "Vancouver lang:en -is:retweet"
 #: Hashtags the Mastodon source reads (without ``#``) unless the connection's extra names others.
 DEFAULT_MASTODON_HASHTAGS = ("Vancouver", "YVR", "VancouverBC")
 MASTODON_HASHTAGS_ENV = "KAFKAPIPELINE_MASTODON_HASHTAGS"

@@ -15,7 +15,7 @@ from typing import Any
 from .common import (
     HOST,
     ServiceError,
-    env_int,
+    env_port,
     live_pids,
     markers_of,
     pid_alive,
@@ -42,7 +42,7 @@ class Service:
         self.run_dir = state / "run"
         self.pidfile = self.run_dir / f"{self.name}.pid"
         self.stdout_log = self.logs / f"{self.name}.out"
-        self.port = env_int(self.port_env, self.default_port)
+        self.port = env_port(self.port_env, self.default_port)
 
     # ---- subclass hooks
     @property

@@ -8,7 +8,7 @@ import string
 from pathlib import Path
 
 from .artifacts import Artifacts, cassandra_artifacts
-from .common import CONF_DIR, env_int
+from .common import CONF_DIR, env_port
 from .jvm import JvmService, find_java
 from .probes import cassandra_probe
 
@@ -61,9 +61,9 @@ class Cassandra(JvmService):
 
     def __init__(self, state: Path):
         super().__init__(state)
-        self.storage_port = env_int("CASSANDRA_STORAGE_PORT", 7000)
-        self.ssl_storage_port = env_int("CASSANDRA_SSL_STORAGE_PORT", 7001)
-        self.jmx_port = env_int("CASSANDRA_JMX_PORT", 7199)
+        self.storage_port = env_port("CASSANDRA_STORAGE_PORT", 7000)
+        self.ssl_storage_port = env_port("CASSANDRA_SSL_STORAGE_PORT", 7001)
+        self.jmx_port = env_port("CASSANDRA_JMX_PORT", 7199)
         self.config = self.home / "config"
 
     def artifacts(self) -> Artifacts:

@@ -35,17 +35,28 @@ class ServiceError(Exception):
 # --------------------------------------------------------------------------------------
 
 
-def env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:
+    """The whole number in environment variable ``name``; ``default`` when it is unset or empty.
+
+    Anything else, or a number outside ``minimum..maximum``, is a :class:`ServiceError` naming
+    the variable and the range (``scripts/services`` and ``scripts/airflow-components`` share it).
+    """
     raw = os.environ.get(name)
     if not raw:
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise ServiceError(f"{name}={raw!r} is not a port number") from None
-    if not 0 < value < 65536:
-        raise ServiceError(f"{name}={raw!r} is not a port number")
+        value = None
+    if value is None or value < minimum or (maximum is not None and value > maximum):
+        wanted = f"{minimum}..{maximum}" if maximum is not None else f">= {minimum}"
+        raise ServiceError(f"{name}={raw!r} is not a whole number {wanted}")
     return value
+
+
+def env_port(name: str, default: int) -> int:
+    """A TCP port from environment variable ``name`` (1..65535), ``default`` when unset."""
+    return env_int(name, default, minimum=1, maximum=65535)
 
 
 def cache_root() -> Path:

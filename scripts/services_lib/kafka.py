@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 from .artifacts import Artifacts, kafka_artifacts
-from .common import CONF_DIR, ServiceError, env_int, say
+from .common import CONF_DIR, ServiceError, env_port, say
 from .jvm import JvmService, find_java
 from .probes import kafka_probe
 
@@ -28,7 +28,7 @@ class Kafka(JvmService):
 
     def __init__(self, state: Path):
         super().__init__(state)
-        self.controller_port = env_int("KAFKA_CONTROLLER_PORT", 9093)
+        self.controller_port = env_port("KAFKA_CONTROLLER_PORT", 9093)
         self.config = self.home / "config"
         self.data = self.home / "data"
 

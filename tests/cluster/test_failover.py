@@ -22,7 +22,7 @@ from kafkapipeline import settings
 from kafkapipeline.drain import task as drain
 from kafkapipeline.drain.task import DrainError, DrainOptions, drain_topic
 from kafkapipeline.health.report import FAIL, METRIC_DOWN_NODES, METRIC_OFFLINE_BROKERS, OK
-from kafkapipeline.kafka.producing import RecordProducer
+from kafkapipeline.kafka.produce import TopicProducer
 from kafkapipeline.kafka.transaction import transactional_id_for
 from tests.cluster.conftest import RF3, cassandra_hosts
 from tests.cluster.failover_support import ensure_transaction_state, transaction_coordinator, wait_for_health
@@ -219,14 +219,14 @@ def test_a_broker_killed_during_ingest_loses_and_duplicates_nothing(cluster, clu
     victim = f"kafka-{leader_of(kafka_hook, topic, 0)}"
     progress = Progress()
     flushes: list[float] = []
-    with RecordProducer(kafka_hook.producer(), topic) as producer:  # what the ingest DAGs produce with
+    with TopicProducer(kafka_hook.producer(), topic) as producer:  # what the ingest DAGs produce with
         for n in range(0, len(records), 200):
-            producer.produce(records[n : n + 200])
+            producer.send(records[n : n + 200])
             if n == 1000:  # these 200 are in flight, some to the leader being killed
                 progress.killed_at = time.monotonic()
                 cluster.kill_soon(victim)
             t0 = time.monotonic()
-            producer.flush()
+            producer.confirm()
             flushes.append(time.monotonic() - t0)
             progress.times.append(time.monotonic())
     stall = progress.stall(time.monotonic())

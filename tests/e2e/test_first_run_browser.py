@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from devtools.devstack import LocalStack, default_pipeline_dags, wait_for
+from devtools.devstack import LocalStack, default_pipeline_dags
+from kafkapipeline.airflow_api import wait_for
 from tests.e2e.browser_support import ARTIFACTS, CHART_SUMMARY_JS, VIEWPORT, sign_in_and_open_dashboard
 from tests.e2e.stacks import isolated_stack
 

@@ -26,7 +26,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from devtools.devstack import AirflowApi, LocalStack, wait_for
+from devtools.devstack import LocalStack
+from kafkapipeline.airflow_api import AirflowApi, wait_for
 from tests.conftest import REPO_ROOT
 from tests.e2e.stacks import isolated_stack
 from tests.readme_commands import readme_backfill_command

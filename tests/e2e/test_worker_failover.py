@@ -21,14 +21,15 @@ from pathlib import Path
 
 import pytest
 
-from devtools.devstack import AirflowApi, LocalStack, wait_for
+from devtools.devstack import LocalStack
 from kafkapipeline import settings
+from kafkapipeline.airflow_api import AirflowApi, wait_for
 from tests.e2e.stacks import isolated_stack
 from tests.integration.drain_support import committed_offsets, end_offsets, produce_records, tweet_ids, tweets
 
 pytestmark = pytest.mark.e2e
 
-#: Enough messages that the drain takes seconds even on a quiet machine (~20k msg/s).
+#: Enough messages that the drain takes seconds even on a quiet machine.
 DISTINCT = 200_000
 RESENT = 20_000
 

@@ -17,7 +17,7 @@ from kafkapipeline.cassandra.writer import (
 )
 from kafkapipeline.dead_letters.contract import DeadLetter
 from kafkapipeline.health import FAIL, OK, WARN, run_health_check
-from kafkapipeline.kafka.producing import produce_records
+from kafkapipeline.kafka.produce import TopicProducer
 from kafkapipeline.records import TweetRecord, WeatherRecord
 
 pytestmark = pytest.mark.integration
@@ -49,7 +49,8 @@ def pipeline(kafka_hook, make_topic, keyspace, cassandra, monkeypatch):
     records = [
         TweetRecord(tweet_id=str(n), text="pending", created_at=now, city="Vancouver") for n in range(PENDING)
     ]
-    produce_records(records, tweets_topic, hook=kafka_hook)
+    with TopicProducer(kafka_hook.producer(), tweets_topic) as pending:
+        pending.send(records)
     producer = kafka_hook.producer()
     for n in range(2):
         headers = DeadLetter.for_failure("value is not JSON", tweets_topic, 0, n).headers()

@@ -15,12 +15,12 @@ import responses
 from confluent_kafka.admin import NewTopic
 
 from kafkapipeline.errors import ConfigurationError
-from kafkapipeline.kafka.producing import DeliveryFailed, RecordProducer, produce_records
+from kafkapipeline.kafka.produce import DeliveryFailed, TopicProducer
 from kafkapipeline.records import TweetRecord, WeatherRecord
-from kafkapipeline.sources import Interval, MalformedResponse, SourceChoice
-from kafkapipeline.sources.base import RecordSource, SourcePage
+from kafkapipeline.sources.base import Interval, MalformedResponse, RecordSource, SourcePage
 from kafkapipeline.sources.ingest import ingest
 from kafkapipeline.sources.replay import ReplayTweetSource, ReplayWeatherSource
+from kafkapipeline.sources.selection import SourceChoice
 from kafkapipeline.sources.x_api import XApiTweetSource
 from tests.conftest import unique_name
 from tests.integration.kafka_reading import read_topic
@@ -140,13 +140,9 @@ def test_producing_to_a_missing_topic_fails_with_the_count(kafka_hook):
     records = ReplayTweetSource(tweets_per_10_minutes=5).records(INTERVAL)
     try:
         with pytest.raises(DeliveryFailed) as raised:
-            produce_records(
-                records,
-                topic,
-                kafka_hook,
-                flush_timeout=30,
-                **{"allow.auto.create.topics": False, "message.timeout.ms": 3000},
-            )
+            overrides = {"allow.auto.create.topics": False, "message.timeout.ms": 3000}
+            with TopicProducer(kafka_hook.producer(**overrides), topic, flush_timeout=30) as producer:
+                producer.send(records)
         assert str(raised.value).startswith(f"{len(records)} of {len(records)} records to topic '{topic}'")
         # librdkafka holds records for an unknown topic until message.timeout.ms, then fails them.
         assert "Message timed out" in str(raised.value)
@@ -167,12 +163,12 @@ def test_only_the_records_the_broker_refused_are_counted(kafka_hook):
     noise = "".join(str((i * 7919) % 104729) for i in range(3000))
     large = [TweetRecord(str(10 + i), noise, created, "Vancouver") for i in range(2)]
     try:
-        producer = RecordProducer(kafka_hook.producer(), topic, flush_timeout=30)
-        producer.produce(small)
-        assert producer.flush().delivered == 3
+        producer = TopicProducer(kafka_hook.producer(), topic, flush_timeout=30)
+        producer.send(small)
+        assert producer.confirm().delivered == 3
         with pytest.raises(DeliveryFailed, match=r"^2 of 5 records .*MSG_SIZE_TOO_LARGE"):
-            producer.produce(large)
-            producer.flush()
+            producer.send(large)
+            producer.confirm()
         assert len(read_topic(kafka_hook, topic)) == 3
     finally:
         admin.delete_topics([topic])

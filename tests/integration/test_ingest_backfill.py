@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from kafkapipeline.sources import Interval
+from kafkapipeline.sources.base import Interval
 from kafkapipeline.sources.replay import ReplayTweetSource, ReplayWeatherSource
 from tests.integration.kafka_reading import read_topic
 from tests.integration.test_ingest_dags import run

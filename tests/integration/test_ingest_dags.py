@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from kafkapipeline.records import TweetRecord, WeatherRecord
-from kafkapipeline.sources import Interval
+from kafkapipeline.sources.base import Interval
 from kafkapipeline.sources.replay import ReplayTweetSource, ReplayWeatherSource
 from tests.integration.kafka_reading import read_topic
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from confluent_kafka import Consumer
 
-from kafkapipeline.kafka.produce import BoundedProducer
+from kafkapipeline.kafka.produce import TopicProducer
 from kafkapipeline.kafka.snapshot import SnapshotReader
 from tests.conftest import unique_name
 
@@ -134,7 +134,7 @@ def test_max_seconds_bounds_the_whole_read(make_topic, kafka_hook, consumer):
 
 def test_bounded_producer_counts_acknowledged_deliveries(make_topic, kafka_hook, consumer):
     topic = make_topic("produce_ok", partitions=1, with_dlq=False)
-    producer = BoundedProducer(kafka_hook.producer(), topic, queue_wait=5)
+    producer = TopicProducer(kafka_hook.producer(), topic, queue_wait=5)
     for i in range(5):
         producer.produce(f"v{i}".encode(), f"k{i}".encode(), [("h", b"1")])
 

@@ -8,13 +8,14 @@ write a quorum acknowledged); writes name ``write_consistency()`` on their state
 
 from __future__ import annotations
 
+import contextlib
 import json
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from airflow.sdk.exceptions import AirflowNotFoundException
-from cassandra.cluster import EXEC_PROFILE_DEFAULT, Session, _ConfigMode
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Session
 
 from kafkapipeline import settings
 from kafkapipeline.cassandra.replication import read_consistency
@@ -26,16 +27,17 @@ CASSANDRA_CONN_EXAMPLE = json.dumps({"conn_type": "cassandra", "host": "127.0.0.
 def use_settings_consistency(session: Session) -> Session:
     """Make ``KAFKAPIPELINE_READ_CONSISTENCY`` the default level of ``session``'s statements.
 
-    The hook builds a legacy-mode cluster when its connection names a load-balancing policy, and
-    a profile-mode one otherwise; the default lives in a different place in each.
+    The driver reads that default from the default execution profile (a cluster built with
+    profiles) or from the session (one built with legacy parameters, as the hook's is: it always
+    passes a load-balancing policy). Both are set: a profile-mode cluster refuses the legacy
+    setter with ``ValueError`` and reads its own profile; any other cluster reads the session's.
     """
     level = read_consistency()
-    if session.cluster._config_mode is _ConfigMode.LEGACY:
-        with warnings.catch_warnings():  # the legacy setter is deprecated, but it is that mode's only one
-            warnings.simplefilter("ignore", DeprecationWarning)
+    session.get_execution_profile(EXEC_PROFILE_DEFAULT).consistency_level = level
+    with warnings.catch_warnings():  # the legacy setter is deprecated, but it is that mode's only one
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with contextlib.suppress(ValueError):
             session.default_consistency_level = level
-    else:  # the profile belongs to this session's cluster alone
-        session.get_execution_profile(EXEC_PROFILE_DEFAULT).consistency_level = level
     return session
 
 

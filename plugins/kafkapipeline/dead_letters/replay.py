@@ -12,16 +12,17 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from pydantic import Field, validate_call
 
 from kafkapipeline import settings
 from kafkapipeline.dead_letters.contract import HEADER_REPLAY_COUNT, HEADER_TRUNCATED, DeadLetter
 from kafkapipeline.kafka.hook import PipelineKafkaHook
 from kafkapipeline.kafka.lag import partition_offsets, topic_partitions
 from kafkapipeline.kafka.messages import received_headers
-from kafkapipeline.kafka.produce import BoundedProducer, QueueFull
+from kafkapipeline.kafka.produce import QueueFull, TopicProducer
 from kafkapipeline.kafka.retry import kafka_retriable
 from kafkapipeline.kafka.snapshot import SnapshotReader, SnapshotReadError
 
@@ -39,7 +40,7 @@ MAX_REASONS_LISTED = 20
 MAX_REASON_LENGTH = 200
 OTHER_REASONS = "(other reasons)"
 #: Most seconds one re-produce waits for room in a full local producer queue.
-QUEUE_FULL_WAIT_SECONDS = 60.0
+REPLAY_QUEUE_WAIT_SECONDS = 60.0
 COMMIT_ATTEMPTS = 60
 #: Offsets of dead letters naming another source topic, listed in the summary (all are counted).
 MAX_WRONG_TOPIC_LISTED = 50
@@ -129,11 +130,12 @@ def replay_headers(
     return [*kept, (HEADER_REPLAY_COUNT, str(replay_count).encode())]
 
 
+@validate_call
 def replay_dead_letters(
     topic: str,
     *,
-    max_messages: int,
-    max_replays: int = DEFAULT_MAX_REPLAYS,
+    max_messages: Annotated[int, Field(strict=True, ge=1)],
+    max_replays: Annotated[int, Field(strict=True, ge=1)] = DEFAULT_MAX_REPLAYS,
     dry_run: bool = False,
     kafka_config_id: str = settings.KAFKA_CONN_ID,
     kafka_timeout: float = DEFAULT_KAFKA_TIMEOUT_SECONDS,
@@ -156,9 +158,6 @@ def replay_dead_letters(
         )
     if topic.endswith(settings.DEAD_LETTER_SUFFIX):
         raise ValueError(f"give the source topic, not its dead-letter topic: {topic!r}")
-    for name, value in (("max_messages", max_messages), ("max_replays", max_replays)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     dlq = settings.dead_letter_topic(topic)
     group_id = settings.consumer_group("dlq-replay", topic)
     summary = ReplaySummary(
@@ -172,7 +171,7 @@ def replay_dead_letters(
             log.info("%s: nothing to replay", dlq)
             return summary
         producer = (
-            None if dry_run else BoundedProducer(hook.producer(), topic, queue_wait=QUEUE_FULL_WAIT_SECONDS)
+            None if dry_run else TopicProducer(hook.producer(), topic, queue_wait=REPLAY_QUEUE_WAIT_SECONDS)
         )
         reader = SnapshotReader(
             consumer,
@@ -207,7 +206,7 @@ def _plan(consumer: Consumer, dlq: str, timeout: float) -> dict[int, tuple[int, 
     return {p.partition: (p.start, p.high) for p in offsets if p.lag > 0}
 
 
-def _read(reader: SnapshotReader, producer: BoundedProducer | None, summary: ReplaySummary) -> dict[int, int]:
+def _read(reader: SnapshotReader, producer: TopicProducer | None, summary: ReplaySummary) -> dict[int, int]:
     """Read up to the end offsets (or ``max_messages``), re-producing as it goes.
 
     Returns the offset to commit per partition: after the last message handled, or the end
@@ -225,7 +224,7 @@ def _read(reader: SnapshotReader, producer: BoundedProducer | None, summary: Rep
     return {p.partition: p.commit_offset for p in reader.progress.values() if p.commit_offset is not None}
 
 
-def _handle(message: Message, producer: BoundedProducer | None, summary: ReplaySummary) -> None:
+def _handle(message: Message, producer: TopicProducer | None, summary: ReplaySummary) -> None:
     headers = received_headers(message)
     try:
         letter = DeadLetter.from_headers(headers)
@@ -271,7 +270,7 @@ def _handle(message: Message, producer: BoundedProducer | None, summary: ReplayS
         ) from err
 
 
-def _confirm(producer: BoundedProducer | None, summary: ReplaySummary, timeout: float) -> None:
+def _confirm(producer: TopicProducer | None, summary: ReplaySummary, timeout: float) -> None:
     if producer is None or summary.replayed == 0:
         return
     remaining = producer.flush(timeout)

@@ -25,7 +25,6 @@ from kafkapipeline.health.cluster_figures import (
 from kafkapipeline.health.dag_runs import (
     AIRFLOW_API_CONN_ID,
     AirflowApiUnavailable,
-    AirflowRunsClient,
     dag_last_run_figures,
 )
 from kafkapipeline.health.kafka_figures import count_messages, dlq_figures, lag_figures
@@ -105,7 +104,6 @@ __all__ = [
     "OK",
     "WARN",
     "AirflowApiUnavailable",
-    "AirflowRunsClient",
     "HealthFigure",
     "HealthReport",
     "HealthThresholds",

@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from kafkapipeline import settings
 
@@ -86,7 +89,13 @@ _COUNT_SETTINGS = {
 }
 
 
-@dataclass(frozen=True)
+#: A count that may not be negative, and never a bool.
+_Count = Annotated[int, Field(strict=True, ge=0)]
+#: A cluster size to expect: at least one member, or None for what the cluster reports.
+_Size = Annotated[int, Field(strict=True, ge=1)] | None
+
+
+@pydantic_dataclass(frozen=True)
 class HealthThresholds:
     """Where figures turn ``fail``.
 
@@ -100,26 +109,13 @@ class HealthThresholds:
     :param expected_cassandra_nodes: nodes the cluster should have; None: those the driver knows
     """
 
-    max_lag: int = DEFAULT_MAX_LAG
-    max_freshness_seconds: float = DEFAULT_MAX_FRESHNESS_SECONDS
-    max_under_replicated_partitions: int = 0
-    max_offline_brokers: int = 0
-    max_down_cassandra_nodes: int = 0
-    expected_brokers: int | None = None
-    expected_cassandra_nodes: int | None = None
-
-    def __post_init__(self) -> None:
-        if isinstance(self.max_lag, bool) or not isinstance(self.max_lag, int) or self.max_lag < 0:
-            raise ValueError(f"max_lag must be an integer >= 0, got {self.max_lag!r}")
-        if not (isinstance(self.max_freshness_seconds, (int, float)) and self.max_freshness_seconds > 0):
-            raise ValueError(f"max_freshness_seconds must be positive, got {self.max_freshness_seconds!r}")
-        for name in _COUNT_SETTINGS:
-            value = getattr(self, name)
-            if value is None and name.startswith("expected_"):
-                continue
-            least = 1 if name.startswith("expected_") else 0
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+    max_lag: _Count = DEFAULT_MAX_LAG
+    max_freshness_seconds: Annotated[float, Field(strict=True, gt=0)] = DEFAULT_MAX_FRESHNESS_SECONDS
+    max_under_replicated_partitions: _Count = 0
+    max_offline_brokers: _Count = 0
+    max_down_cassandra_nodes: _Count = 0
+    expected_brokers: _Size = None
+    expected_cassandra_nodes: _Size = None
 
     @classmethod
     def from_env(

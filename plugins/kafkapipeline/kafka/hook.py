@@ -1,10 +1,9 @@
 """Kafka clients built from the ``kafka_default`` connection, with the pipeline's safety settings.
 
-The provider's ``KafkaBaseHook`` takes the connection extra as the confluent-kafka
-configuration and resolves it in ``_build_config``: dotted-path callbacks allowed by
-``[apache_kafka] callback_allowlist``, and the OAuth token callbacks of Amazon MSK IAM and
-Google Managed Kafka. This hook builds on that same configuration and adds what the pipeline
-needs on top: idempotent, fully acknowledged producers and consumers that never auto-commit.
+The connection extra is the confluent-kafka configuration, read like the Kafka provider reads it:
+a callback option (``error_cb``, ``oauth_cb`` ...) may name a dotted path, resolved only when
+``[apache_kafka] callback_allowlist`` lists it. On top go what the pipeline needs: idempotent,
+fully acknowledged producers and consumers that never auto-commit.
 """
 
 from __future__ import annotations
@@ -12,8 +11,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from airflow.providers.apache.kafka.hooks.base import KafkaBaseHook
+from airflow.providers.apache.kafka.hooks.base import (
+    CALLBACK_ALLOWLIST_CONFIG_OPTION,
+    CALLBACK_CONFIG_KEYS,
+    KAFKA_COMMON_CONFIG_SECTION,
+)
+from airflow.sdk import BaseHook, conf
 from airflow.sdk.exceptions import AirflowNotFoundException
+from airflow.sdk.module_loading import import_string
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
@@ -48,7 +53,31 @@ _CONSUMER_ONLY = {"group.id", "auto.offset.reset", "enable.auto.commit", "enable
 _PRODUCER_ONLY = {"acks", "enable.idempotence", "linger.ms", "compression.type"}
 
 
-class PipelineKafkaHook(KafkaBaseHook):
+def callback_allowlist() -> frozenset[str]:
+    """The dotted paths ``[apache_kafka] callback_allowlist`` trusts."""
+    value = conf.get(KAFKA_COMMON_CONFIG_SECTION, CALLBACK_ALLOWLIST_CONFIG_OPTION, fallback="") or ""
+    return frozenset(path.strip() for path in value.split(",") if path.strip())
+
+
+def resolve_callbacks(conn_id: str, extra: dict[str, Any]) -> dict[str, Any]:
+    """``extra`` with each dotted-path callback option replaced by the callable, if allow-listed."""
+    config = dict(extra)
+    for key in CALLBACK_CONFIG_KEYS:
+        path = config.get(key)
+        if not isinstance(path, str):
+            continue
+        allowed = callback_allowlist()
+        if path not in allowed:
+            raise ConfigurationError(
+                f"Airflow connection '{conn_id}' names callback {key}={path!r}, which "
+                f"[{KAFKA_COMMON_CONFIG_SECTION}] {CALLBACK_ALLOWLIST_CONFIG_OPTION} does not list "
+                f"({', '.join(sorted(allowed)) or 'it is empty'}). Add the full dotted path to trust it."
+            )
+        config[key] = import_string(path)
+    return config
+
+
+class PipelineKafkaHook(BaseHook):
     """
     Build confluent-kafka producers, consumers and admin clients from one Airflow connection.
 
@@ -62,7 +91,8 @@ class PipelineKafkaHook(KafkaBaseHook):
     def __init__(self, kafka_config_id: str = settings.KAFKA_CONN_ID) -> None:
         if not kafka_config_id:
             raise ValueError("kafka_config_id must be a non-empty connection id")
-        super().__init__(kafka_config_id=kafka_config_id)
+        super().__init__()
+        self.kafka_config_id = kafka_config_id
         self._base_config: dict[str, Any] | None = None
 
     def base_config(self) -> dict[str, Any]:
@@ -77,12 +107,7 @@ class PipelineKafkaHook(KafkaBaseHook):
                     f"Airflow connection '{self.kafka_config_id}' has no 'bootstrap.servers' in its extra. "
                     f"Set it, for example: {KAFKA_CONN_EXAMPLE}"
                 )
-            try:
-                # The provider's own resolution: allow-listed callbacks, MSK IAM / Google OAuth.
-                config = self._build_config()
-            except ValueError as err:
-                raise ConfigurationError(f"Airflow connection '{self.kafka_config_id}': {err}") from err
-            self._base_config = dict(config)
+            self._base_config = resolve_callbacks(self.kafka_config_id, conn.extra_dejson)
         return dict(self._base_config)
 
     def producer_config(self, **overrides: Any) -> dict[str, Any]:
@@ -116,6 +141,6 @@ class PipelineKafkaHook(KafkaBaseHook):
     def admin(self) -> AdminClient:
         return AdminClient(self.admin_config())
 
-    def _get_client(self, config: dict[str, Any]) -> AdminClient:
-        # KafkaBaseHook.get_conn / test_connection build "the" client through this.
-        return AdminClient(self.admin_config())
+    def get_conn(self) -> AdminClient:
+        """The hook's one client for ``BaseHook`` users: an admin client."""
+        return self.admin()

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from airflow.sdk import BaseSensorOperator, Context
+from pydantic import validate_call
 
 from kafkapipeline import settings
 from kafkapipeline.kafka.lag import DEFAULT_TIMEOUT_SECONDS
@@ -18,7 +19,7 @@ from kafkapipeline.kafka.lag_trigger import (
     STATUS_ERROR,
     STATUS_READY,
     ConsumerLagTrigger,
-    validate_thresholds,
+    checked_thresholds,
 )
 
 
@@ -31,25 +32,10 @@ def _is_template(value: Any) -> bool:
     return isinstance(value, str) and "{{" in value
 
 
-def _as_int(name: str, value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    try:
-        number = int(value)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be an integer, got {value!r}") from err
-    if isinstance(value, float) and number != value:
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    return number
-
-
-def _as_float(name: str, value: Any) -> float:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    try:
-        return float(value)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be a number, got {value!r}") from err
+@validate_call
+def rendered_thresholds(min_batch: int, max_wait_seconds: float) -> tuple[int, float]:
+    """Literal or rendered thresholds as numbers: ``"250"`` is 250, ``2.5`` or ``"lots"`` a ``ValueError``."""
+    return min_batch, max_wait_seconds
 
 
 class WaitForConsumerLagSensor(BaseSensorOperator):
@@ -107,9 +93,11 @@ class WaitForConsumerLagSensor(BaseSensorOperator):
     def _validated_thresholds(self, allow_templates: bool) -> tuple[int, float]:
         if allow_templates and (_is_template(self.min_batch) or _is_template(self.max_wait_seconds)):
             return 1, 1.0
-        min_batch = _as_int("min_batch", self.min_batch)
-        max_wait = _as_float("max_wait_seconds", self.max_wait_seconds)
-        validate_thresholds(min_batch, max_wait, self.poll_interval)
+        # Whatever they rendered to: rendered_thresholds refuses what does not read as a number.
+        min_batch, max_wait = rendered_thresholds(
+            min_batch=cast(int, self.min_batch), max_wait_seconds=cast(float, self.max_wait_seconds)
+        )
+        checked_thresholds(min_batch=min_batch, max_wait_seconds=max_wait, poll_interval=self.poll_interval)
         return min_batch, max_wait
 
     def execute(self, context: Context) -> None:

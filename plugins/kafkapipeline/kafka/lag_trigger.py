@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+from pydantic import ConfigDict, Field, validate_call
 
 from kafkapipeline import settings
 from kafkapipeline.kafka.lag import DEFAULT_TIMEOUT_SECONDS, LagReader, TopicLag
@@ -23,16 +24,18 @@ REASON_MIN_BATCH = "min_batch"
 REASON_MAX_WAIT = "max_wait"
 
 
-def validate_thresholds(min_batch: int, max_wait_seconds: float, poll_interval: float) -> None:
-    """Shared by the trigger and the sensor so both refuse the same bad values."""
-    if isinstance(min_batch, bool) or not isinstance(min_batch, int) or min_batch < 1:
-        raise ValueError(f"min_batch must be an integer >= 1, got {min_batch!r}")
-    if isinstance(max_wait_seconds, bool) or not isinstance(max_wait_seconds, (int, float)):
-        raise ValueError(f"max_wait_seconds must be a number, got {max_wait_seconds!r}")
-    if max_wait_seconds <= 0:
-        raise ValueError(f"max_wait_seconds must be positive, got {max_wait_seconds!r}")
-    if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)) or poll_interval <= 0:
-        raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
+@validate_call(config=ConfigDict(strict=True))
+def checked_thresholds(
+    min_batch: Annotated[int, Field(ge=1)],
+    max_wait_seconds: Annotated[float, Field(gt=0)],
+    poll_interval: Annotated[float, Field(gt=0)],
+) -> tuple[int, float, float]:
+    """The thresholds, refused (a ``ValueError`` naming each) unless numbers in range, never bools.
+
+    The drain DAGs' Params already hold them to their schema; the trigger is also built from
+    its serialized form and the sensor from literals, so both check through this.
+    """
+    return min_batch, max_wait_seconds, poll_interval
 
 
 class ConsumerLagTrigger(BaseTrigger):
@@ -64,7 +67,9 @@ class ConsumerLagTrigger(BaseTrigger):
             raise ValueError("topic must not be empty")
         if not group_id:
             raise ValueError("group_id must not be empty")
-        validate_thresholds(min_batch, max_wait_seconds, poll_interval)
+        min_batch, max_wait_seconds, poll_interval = checked_thresholds(
+            min_batch=min_batch, max_wait_seconds=max_wait_seconds, poll_interval=poll_interval
+        )
         if kafka_timeout <= 0:
             raise ValueError(f"kafka_timeout must be positive, got {kafka_timeout!r}")
         self.topic = topic

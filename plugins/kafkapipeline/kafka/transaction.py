@@ -23,7 +23,7 @@ from kafkapipeline.dead_letters.contract import (
     replay_count_of,
 )
 from kafkapipeline.kafka.messages import position, received_headers
-from kafkapipeline.kafka.produce import BoundedProducer, QueueFull
+from kafkapipeline.kafka.produce import QueueFull, TopicProducer
 from kafkapipeline.kafka.retry import kafka_retriable, message_too_large
 
 log = logging.getLogger(__name__)
@@ -79,9 +79,7 @@ class BatchTransaction:
             **{"transactional.id": transactional_id, "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS}
         )
         #: Dead letters go through it: a full local queue is waited on for ``timeout`` at most.
-        self._letters = BoundedProducer(
-            self._producer, self.topic, queue_wait=timeout, describe=self._describe
-        )
+        self._letters = TopicProducer(self._producer, self.topic, queue_wait=timeout, describe=self._describe)
         try:
             self._producer.init_transactions(timeout)
         except KafkaException as err:

@@ -13,7 +13,9 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field, validate_call
 
 from kafkapipeline import settings, streams
 from kafkapipeline.cassandra.replication import write_consistency
@@ -150,11 +152,12 @@ def ttl_in_force(session: Any, keyspace: str) -> dict[str, int | None]:
     return {table: found.get(table) for table in TTL_TABLES}
 
 
+@validate_call
 def purge_expired(
     *,
     retention: Mapping[str, int | str | None] | None = None,
     cities: Sequence[str] | None = None,
-    sweep_days: int = DEFAULT_SWEEP_DAYS,
+    sweep_days: Annotated[int, Field(strict=True, ge=1, le=MAX_SWEEP_DAYS)] = DEFAULT_SWEEP_DAYS,
     dry_run: bool = False,
     today: date | None = None,
     keyspace: str | None = None,
@@ -163,12 +166,6 @@ def purge_expired(
     """Purge every data table by its retention; return a summary (also the DAG's XCom)."""
     from kafkapipeline.cassandra.session import cassandra_session
 
-    if (
-        isinstance(sweep_days, bool)
-        or not isinstance(sweep_days, int)
-        or not 1 <= sweep_days <= MAX_SWEEP_DAYS
-    ):
-        raise ValueError(f"sweep_days must be an integer between 1 and {MAX_SWEEP_DAYS}, got {sweep_days!r}")
     retention = retention or {}
     days_by_table = {table: retention_days(table, retention.get(table)) for table in RETENTION_ENV}
     chosen = [c.strip() for c in cities or [] if c and c.strip()] or settings.cities()

@@ -11,7 +11,9 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field, validate_call
 
 from kafkapipeline import settings, streams
 from kafkapipeline.cassandra.replication import write_consistency
@@ -119,6 +121,7 @@ def rescore_partition(
     summary.rows_rescored += outcome.rows_written
 
 
+@validate_call
 def rescore_tweets(
     start_day: date,
     end_day: date,
@@ -126,15 +129,13 @@ def rescore_tweets(
     cities: Sequence[str] | None = None,
     model: str | None = None,
     force: bool = False,
-    page_size: int = DEFAULT_PAGE_SIZE,
+    page_size: Annotated[int, Field(strict=True, ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     keyspace: str | None = None,
     cassandra_conn_id: str = settings.CASSANDRA_CONN_ID,
 ) -> RescoreSummary:
     """Re-score the tweets of ``cities`` (default: the configured ones) from ``start_day`` to ``end_day``."""
     from kafkapipeline.cassandra.session import cassandra_session
 
-    if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
-        raise ValueError(f"page_size must be an integer between 1 and {MAX_PAGE_SIZE}, got {page_size!r}")
     days = days_between(start_day, end_day)
     chosen = [c.strip() for c in cities or [] if c and c.strip()] or settings.cities()
     keyspace = settings.keyspace(keyspace)

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from kafkapipeline.records import TweetRecord, WeatherRecord
 
@@ -127,6 +127,14 @@ class RecordSource(ABC, Generic[Record]):
     def describe(self) -> str:
         """One line for the task log saying what this source is (never a secret)."""
         return self.name
+
+    def title(self) -> str:
+        """What the selection's reason calls this source (``"the X API"``, ``"Mastodon mastodon.social"``)."""
+        return self.name
+
+    def run_report(self) -> dict[str, Any]:
+        """What the last :meth:`pages` run saw beyond the records, merged into the task's XCom."""
+        return {}
 
 
 def seeded_random(*parts: object) -> random.Random:

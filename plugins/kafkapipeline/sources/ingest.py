@@ -33,8 +33,8 @@ from kafkapipeline.param_limits import check_city, check_city_spec
 from kafkapipeline.records import InvalidRecord, TweetRecord, WeatherRecord, decode_record, shown
 from kafkapipeline.sources.base import Interval, MalformedResponse, SkippedItem, as_utc
 from kafkapipeline.sources.selection import (
-    DEFAULT_TWEET_QUERY,
     SourceChoice,
+    TweetOptions,
     resolve_tweet_source,
     resolve_weather_source,
 )
@@ -55,7 +55,6 @@ XCOM_REASONS = 5
 
 __all__ = [
     "DEFAULT_SCHEDULE",
-    "DEFAULT_TWEET_QUERY",
     "ingest",
     "ingest_tweets_task",
     "ingest_weather_task",
@@ -174,12 +173,12 @@ def ingest(
     Raises :class:`~kafkapipeline.errors.ConfigurationError` before fetching anything when the
     topic does not exist (the bootstrap DAG creates it).
 
-    Raises :class:`~kafkapipeline.kafka.producing.DeliveryFailed` when Kafka did not acknowledge
+    Raises :class:`~kafkapipeline.kafka.produce.DeliveryFailed` when Kafka did not acknowledge
     a record, and :class:`~kafkapipeline.sources.base.MalformedResponse` (after producing
     everything usable) when a response that should have had data had nothing usable.
     """
     from kafkapipeline.kafka.hook import PipelineKafkaHook
-    from kafkapipeline.kafka.producing import RecordProducer
+    from kafkapipeline.kafka.produce import TopicProducer
     from kafkapipeline.kafka.topics import require_topic
 
     hook = hook or PipelineKafkaHook()
@@ -192,12 +191,12 @@ def ingest(
     skip_reasons: list[str] = []
     warnings: list[str] = []
     failures: list[str] = []
-    with RecordProducer(hook.producer(), topic) as producer:
+    with TopicProducer(hook.producer(), topic) as producer:
         for page in source.pages(interval):
             pages += 1
             values, refused = checked_values(page.records)
-            producer.produce(values)
-            producer.flush()  # a delivery failure stops the run here, before the next fetch
+            producer.send(values)
+            producer.confirm()  # a delivery failure stops the run here, before the next fetch
             produced += len(values)
             skipped += len(page.skipped) + len(refused)
             for item in [*page.skipped, *refused]:
@@ -273,20 +272,10 @@ def ingest_tweets_task(
     name (TaskFlow's context keyword arguments).
     """
     interval = _run_interval(data_interval_start, data_interval_end, dag, dag_run)
-    choice = resolve_tweet_source(
-        source,
-        query=query,
-        city=check_city(city),
-        max_pages=max_pages,
-        max_results=max_results,
-        tweets_per_10_minutes=replay_tweets_per_10_minutes,
-    )
+    options = TweetOptions(query, check_city(city), max_pages, max_results, replay_tweets_per_10_minutes)
+    choice = resolve_tweet_source(source, options)
     result = ingest(choice, interval, settings.tweets_topic())
-    run_report = getattr(choice.source, "run_report", None)
-    if callable(run_report):  # Mastodon: instance, duplicates, reblogs skipped, history gaps
-        result.update(run_report())
-    if choice.source.name == "x_api":  # the replay source does not search: no query to report
-        result["query"] = query
+    result.update(choice.source.run_report())
     return result
 
 

@@ -1,49 +1,13 @@
 """Public posts from a Mastodon instance: hashtag timelines and, optionally, its local timeline.
 
-Connection ``mastodon_default``: ``host`` is the instance URL, ``password`` an optional
-access token (scope ``read:statuses``); the extra may hold ``hashtags`` (a list, or a
-comma-separated string), ``local_timeline`` (true/false) and ``max_pages``. Without a
-token the public timelines are read anonymously, which most instances allow; one that
-does not gets a :class:`~kafkapipeline.errors.ConfigurationError` saying how to add a token.
-
-Per interval ``[start, end)``, each timeline (``GET /api/v1/timelines/tag/:hashtag``, and
-``GET /api/v1/timelines/public?local=true`` when asked) is read newest first:
-
-* Paging follows ``max_id`` from the ``Link: <...>; rel="next"`` header (the last status
-  id when an answer has no ``Link``), and stops at the first page that reaches back past
-  ``start``, at an empty page (the end of what the instance keeps), or at ``max_pages``.
-* Backfill: Mastodon ids are snowflakes, ``milliseconds << 16``. When the newest page is
-  still far after the interval, the next request jumps straight to
-  ``max_id = snowflake(end + JUMP_SLACK)`` instead of walking every page in between, so a
-  day-old interval costs a few requests. The slack keeps posts from other servers that
-  arrived up to an hour late (their id is the time they arrived). Ids that are not
-  snowflakes (other server software) are walked page by page.
-* ``min_id`` is not used: a walk with it goes oldest-first from ``snowflake(start)`` through
-  ``rel="prev"`` links and reads the same statuses, between ``start`` and the upper bound, in
-  as many pages. Newest-first ``max_id`` paging bounds the interval on both sides already (the
-  jump above, or the newest page for the current interval; the stop at the first page past
-  ``start``, at most one page read beyond it), and it alone tells the end of what the
-  instance keeps (an empty page or no ``next`` link) from an interval with no posts, and pages
-  ids that are not snowflakes, where no ``min_id`` can be computed from a time.
-* A timeline that ends before reaching ``start`` (the instance keeps nothing older) is
-  reported: a warning in the log and in the task's XCom (``history_gaps``).
-* A post from another server that reaches the instance after the run for its interval is
-  not in that run; a later backfill of the interval picks it up (rows are upserts).
-* A status seen on two hashtags (or also on the local timeline) is produced once.
-* Reblogs are **skipped**: public and hashtag timelines already carry the original post
-  itself when it is public, and mapping a boost to its original would produce a post
-  dated outside the interval (the original's ``created_at``) once per boost.
-
-Each status becomes a :class:`TweetRecord`: id, ``created_at``, plain text of the HTML
-``content`` (:mod:`.html_text`; a content warning is kept in front of the text), language,
-account id as ``author_id``, reblogs/replies/favourites/quotes counts as retweet/reply/like/
-quote counts, and ``source = "mastodon:<instance host>"``.
-
-Why ``requests`` and not ``mastodon-py``: the source yields one upstream answer at a time
-and needs every retry to be bounded and its sleeps injectable, while ``Mastodon.py``'s
-rate-limit modes either raise or sleep on their own, and its pagination helpers hide the
-``Link`` header this module reads. Two endpoints with plain query parameters do not need
-a client library; ``requests`` is already a dependency.
+Connection ``mastodon_default``: ``host`` the instance URL, ``password`` an optional access token
+(anonymous reads otherwise), the extra ``hashtags``, ``local_timeline`` and ``max_pages``. Each
+timeline is read newest first by ``max_id`` (the ``Link`` header), which alone tells the end of
+what the instance keeps from an interval without posts; a far-back interval jumps straight to
+the snowflake id of its end (plus slack for late federated posts). A timeline that ends before
+the interval is reported in the XCom (``history_gaps``); a status on two timelines is produced
+once; reblogs are skipped (the original is on the timeline already, dated outside the interval).
+``requests``, not ``Mastodon.py``: every retry must be bounded and its sleeps injectable.
 """
 
 from __future__ import annotations
@@ -274,6 +238,9 @@ class MastodonTweetSource(RecordSource[TweetRecord]):
             f"MastodonTweetSource({self.base_url!r}, hashtags={self.hashtags!r}, local={self.local_timeline})"
         )
 
+    def title(self) -> str:
+        return f"Mastodon {self.host}"
+
     def describe(self) -> str:
         reads = [f"#{tag}" for tag in self.hashtags] + (["the local timeline"] if self.local_timeline else [])
         access = "with an access token" if self._token else "anonymously"
@@ -413,7 +380,7 @@ class MastodonTweetSource(RecordSource[TweetRecord]):
         self.report["history_gaps"].append(gap)
 
     def run_report(self) -> dict[str, Any]:
-        """What the last :meth:`pages` run saw beyond the records (for the task's XCom)."""
+        """Instance, duplicates, reblogs skipped and history gaps of the last :meth:`pages` run."""
         return dict(self.report)
 
 
@@ -421,6 +388,3 @@ def _last_id(statuses: list[Any]) -> str | None:
     last = statuses[-1]
     status_id = last.get("id") if isinstance(last, dict) else None
     return status_id if isinstance(status_id, str) and status_id else None
-
-
-__all__ = ["MastodonTweetSource", "instance_url", "normalise_hashtags", "parse_status", "snowflake_at"]

@@ -1,29 +1,12 @@
 """Recent tweets from the X API v2 (``GET /2/tweets/search/recent``) through tweepy.
 
-What the API gives and how it is handled:
-
-* Pagination: ``meta.next_token`` is followed up to ``max_pages`` pages. Each page is
-  yielded (and so produced to Kafka) only after it was fetched completely; a page that
-  has to be fetched again (rate limit, server error) is yielded once.
-* 429 Too Many Requests: the wait until ``x-rate-limit-reset`` (the API's announced
-  reset, epoch seconds) is slept, bounded by ``max_rate_limit_wait``, then the *same*
-  page (same ``next_token``) is requested again. A reset further away than the bound
-  fails the task with :class:`SourceUnavailable`; what was produced so far stays produced.
-* 401 / 403: :class:`~kafkapipeline.errors.ConfigurationError` naming the connection.
-* 5xx, timeouts, connection errors, unreadable bodies: retried with exponential backoff
-  ``max_attempts`` times, then :class:`SourceUnavailable`. (Both retries are the sources' one
-  policy, :mod:`kafkapipeline.sources.http_retry`.)
-* 400 (e.g. a query the API does not accept): :class:`SourceRequestRejected`.
-* Missing fields: the recorded real response (reference-data/x_api_v2_search_recent_response.json)
-  shows that without ``tweet.fields`` a tweet is only ``id``, ``text`` and
-  ``edit_history_tweet_ids``. ``created_at`` is requested, but when absent it is derived
-  from the id: X ids are snowflakes, ``created_at_ms = (id >> 22) + 1288834974657``.
-  ``lang``, ``author_id``, ``public_metrics`` and ``geo`` are optional and become ``None``.
-  An item without a usable ``id`` or ``text`` is skipped and counted with its reason;
-  a page whose items are all unusable is reported as a failed page.
-
-The client returns plain dicts (``return_type=dict``): tweepy's ``Tweet`` objects raise a
-bare ``KeyError`` on an item without ``id``, and malformed items must be counted instead.
+``next_token`` is followed up to ``max_pages``; each page is yielded only once fetched whole,
+so a page fetched again (a 429 waited out until ``x-rate-limit-reset``, a retried 5xx or
+timeout: the sources' one policy, :mod:`kafkapipeline.sources.http_retry`) is produced once.
+401/403 is a configuration error naming the connection, 400 a rejected request. A tweet without
+``created_at`` gets it from its snowflake id; other fields are optional; an item without a usable
+``id`` or ``text`` is skipped with its reason. The client returns plain dicts because tweepy's
+``Tweet`` raises a bare ``KeyError`` on an item without ``id``.
 """
 
 from __future__ import annotations
@@ -47,7 +30,6 @@ from kafkapipeline.sources.base import (
     SourcePage,
     SourceRequestRejected,
 )
-from kafkapipeline.sources.defaults import DEFAULT_TWEET_QUERY
 from kafkapipeline.sources.http_client import RetryPolicy
 from kafkapipeline.sources.http_retry import RateLimited, RateLimits, RetriableFailure, http_retry
 from kafkapipeline.sources.replay import snowflake_time
@@ -55,7 +37,6 @@ from kafkapipeline.sources.replay import snowflake_time
 log = logging.getLogger(__name__)
 
 SOURCE_NAME = "x_api"
-DEFAULT_QUERY = DEFAULT_TWEET_QUERY
 TWEET_FIELDS = ["created_at", "lang", "author_id", "public_metrics", "geo"]
 #: Recent search only reaches back this far.
 SEARCH_WINDOW = timedelta(days=7)
@@ -184,7 +165,7 @@ class XApiTweetSource(RecordSource[TweetRecord]):
         self,
         bearer_token: str,
         *,
-        query: str = DEFAULT_QUERY,
+        query: str = settings.DEFAULT_TWEET_QUERY,
         city: str = "Vancouver",
         max_pages: int = 5,
         max_results: int = 100,
@@ -235,6 +216,12 @@ class XApiTweetSource(RecordSource[TweetRecord]):
 
     def __repr__(self) -> str:
         return f"XApiTweetSource(query={self.query!r}, city={self.city!r}, max_pages={self.max_pages})"
+
+    def title(self) -> str:
+        return "the X API"
+
+    def run_report(self) -> dict[str, Any]:
+        return {"query": self.query}
 
     def describe(self) -> str:
         return (
@@ -340,6 +327,3 @@ class XApiTweetSource(RecordSource[TweetRecord]):
                     break
         finally:
             client.session.close()
-
-
-__all__ = ["DEFAULT_QUERY", "XApiTweetSource", "parse_search_page", "parse_tweet"]

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 from cassandra import ConsistencyLevel
-from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, Session
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
 from cassandra.policies import RoundRobinPolicy
 
 from kafkapipeline import settings
@@ -39,10 +39,17 @@ def _unconnected_session(**cluster_args) -> Session:
     return session
 
 
-@pytest.mark.parametrize("legacy", [False, True], ids=["profiles", "legacy-load-balancing-policy"])
-def test_a_session_reads_at_the_setting_in_both_driver_modes(clean_env, legacy):
+MODES = {
+    "default": ({}, False),
+    "profiles": ({"execution_profiles": {EXEC_PROFILE_DEFAULT: ExecutionProfile(RoundRobinPolicy())}}, False),
+    "legacy-load-balancing-policy": ({"load_balancing_policy": RoundRobinPolicy()}, True),
+}
+
+
+@pytest.mark.parametrize(("cluster_args", "legacy"), MODES.values(), ids=MODES.keys())
+def test_a_session_reads_at_the_setting_in_every_driver_mode(clean_env, cluster_args, legacy):
     clean_env.setenv("KAFKAPIPELINE_READ_CONSISTENCY", "QUORUM")
-    session = _unconnected_session(**({"load_balancing_policy": RoundRobinPolicy()} if legacy else {}))
+    session = _unconnected_session(**cluster_args)
     try:
         use_settings_consistency(session)
         if legacy:  # what _create_response_future reads in legacy mode

@@ -187,17 +187,16 @@ TWEET_PARAMS: dict[str, Any] = {
 
 def test_ingest_tweets_takes_its_interval_and_params_from_its_arguments(monkeypatch):
     from kafkapipeline.sources import ingest
+    from kafkapipeline.sources.selection import TweetOptions
+    from kafkapipeline.sources.x_api import XApiTweetSource
 
-    chosen = Recorder(SimpleNamespace(source=SimpleNamespace(name="x_api")))
+    chosen = Recorder(SimpleNamespace(source=XApiTweetSource("token", query="42")))
     produced = Recorder({"produced": 1})
     monkeypatch.setattr(ingest, "resolve_tweet_source", chosen)
     monkeypatch.setattr(ingest, "ingest", produced)
     start, end = datetime(2026, 11, 30, 10, tzinfo=UTC), datetime(2026, 11, 30, 10, 10, tzinfo=UTC)
     result = ingest.ingest_tweets_task(**TWEET_PARAMS, data_interval_start=start, data_interval_end=end)
-    assert chosen.calls[0] == (
-        ("x",),
-        {"query": "42", "city": "None", "max_pages": 2, "max_results": 10, "tweets_per_10_minutes": 0},
-    )
+    assert chosen.calls[0] == (("x", TweetOptions("42", "None", 2, 10, 0)), {})
     interval, topic = produced.calls[0][0][1:]
     assert (interval.start, interval.end) == (start, end) and topic == settings.tweets_topic()
     assert result == {"produced": 1, "query": "42"}
@@ -231,8 +230,9 @@ def test_plan_partition_groups_refuses_what_is_not_a_rendered_int(groups):
 
 def test_ingest_with_a_zero_length_interval_covers_the_period_ending_at_the_logical_date(monkeypatch):
     from kafkapipeline.sources import ingest
+    from kafkapipeline.sources.replay import ReplayTweetSource
 
-    chosen = Recorder(SimpleNamespace(source=SimpleNamespace(name="replay")))
+    chosen = Recorder(SimpleNamespace(source=ReplayTweetSource()))
     produced = Recorder({"produced": 0})
     monkeypatch.setattr(ingest, "resolve_tweet_source", chosen)
     monkeypatch.setattr(ingest, "ingest", produced)

@@ -10,8 +10,9 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import responses
 
-from kafkapipeline.health import OK, WARN, AirflowRunsClient, dag_last_run_figures
-from kafkapipeline.health.dag_runs import api_base_url
+from kafkapipeline.airflow_api import AirflowApi
+from kafkapipeline.health.dag_runs import api_base_url, connect, dag_last_run_figures
+from kafkapipeline.health.report import OK, WARN
 
 BASE = "http://airflow.test:8080"
 NOW = datetime(2026, 11, 23, 9, 15, tzinfo=UTC)
@@ -43,8 +44,8 @@ def api():
         yield mock
 
 
-def client() -> AirflowRunsClient:
-    return AirflowRunsClient(BASE, "health", "s3cret")
+def client() -> AirflowApi:
+    return connect(BASE, "health", "s3cret")
 
 
 def test_the_latest_run_of_each_dag_by_run_after_with_one_login(api):

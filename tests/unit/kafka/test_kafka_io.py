@@ -1,77 +1,18 @@
-"""The producer helper's bounded back-pressure wait and the named Kafka retry policies.
+"""The named Kafka retry policies and the snapshot reader's error handling.
 
-The producer is a real confluent-kafka producer pointed at a loopback port nobody listens on,
-so its local queue fills and its deliveries fail, which is what these tests need. The reader's
-fatal-error path uses a stand-in consumer: a broker cannot be made to send a fatal error on demand.
+The reader's fatal-error path uses a stand-in consumer: a broker cannot be made to send a fatal
+error on demand.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
-from kafkapipeline.kafka.hook import PipelineKafkaHook
-from kafkapipeline.kafka.produce import BoundedProducer, QueueFull
 from kafkapipeline.kafka.retry import kafka_retriable
 from kafkapipeline.kafka.snapshot import SnapshotReader, SnapshotReadError
-
-DEAD_END = {"bootstrap.servers": "127.0.0.1:1", "message.timeout.ms": 1500, "log_level": 0}
-
-
-def dead_end_producer(**overrides):
-    return PipelineKafkaHook().producer(**(DEAD_END | overrides))
-
-
-def test_a_full_local_queue_is_waited_on_for_a_bounded_time_then_named():
-    raw = dead_end_producer(**{"queue.buffering.max.messages": 2, "message.timeout.ms": 60_000})
-    producer = BoundedProducer(raw, "nowhere", queue_wait=1.0)
-    producer.produce(b"a")
-    producer.produce(b"b")
-
-    started = time.monotonic()
-    with pytest.raises(QueueFull, match=r"local producer queue stayed full for 1s"):
-        producer.produce(b"c")
-
-    assert 1.0 <= time.monotonic() - started < 5
-    assert producer.report.attempted == 2  # the refused one was never queued
-    raw.purge()
-
-
-def test_failed_deliveries_are_counted_with_the_first_error_described():
-    producer = BoundedProducer(
-        dead_end_producer(), "nowhere", queue_wait=5, describe=lambda error, _m: f"described: {error.name()}"
-    )
-    for value in (b"a", b"b", b"c"):
-        producer.produce(value, b"k", [("h", None)])
-
-    remaining = producer.flush(20)
-
-    assert remaining == 0
-    report = producer.report
-    assert (report.attempted, report.delivered, report.failed, report.pending) == (3, 0, 3, 0)
-    assert report.first_error == "described: _MSG_TIMED_OUT"
-
-
-def test_flush_deadline_counts_what_is_still_unacknowledged_as_failed():
-    raw = dead_end_producer(**{"message.timeout.ms": 60_000})
-    producer = BoundedProducer(raw, "nowhere", queue_wait=5)
-    producer.produce(b"a")
-    producer.produce(b"b")
-
-    assert producer.flush(0.5) == 2
-    assert (producer.report.failed, producer.report.first_error) == (
-        2,
-        "no delivery report within 0.5 s (is Kafka reachable?)",
-    )
-    raw.purge()
-
-
-def test_queue_wait_must_be_positive():
-    with pytest.raises(ValueError, match="queue_wait"):
-        BoundedProducer(dead_end_producer(), "t", queue_wait=0)
 
 
 def retriable(name: str = "coordinator moving") -> KafkaException:

@@ -10,12 +10,12 @@ import pytest
 from airflow.sdk import Connection
 
 from kafkapipeline.errors import ConfigurationError
-from kafkapipeline.sources import resolve_tweet_source, resolve_weather_source
 from kafkapipeline.sources.base import Interval
 from kafkapipeline.sources.mastodon import MastodonTweetSource
 from kafkapipeline.sources.openmeteo import OpenMeteoSource
 from kafkapipeline.sources.openweathermap import OpenWeatherMapSource
 from kafkapipeline.sources.replay import ReplayTweetSource, ReplayWeatherSource
+from kafkapipeline.sources.selection import TweetOptions, resolve_tweet_source, resolve_weather_source
 from kafkapipeline.sources.x_api import XApiTweetSource
 
 NOW = datetime(2026, 11, 20, 12, 0, 30, tzinfo=UTC)
@@ -49,7 +49,7 @@ def test_tweets_default_to_replay_when_the_connection_is_not_set(caplog):
 
 def test_tweets_use_the_api_when_the_connection_is_set():
     choice = resolve_tweet_source(
-        "auto", query="rain", max_pages=2, get_connection=connections(x_api_default=X_CONN)
+        "auto", TweetOptions(query="rain", max_pages=2), get_connection=connections(x_api_default=X_CONN)
     )
     assert isinstance(choice.source, XApiTweetSource)
     assert (choice.source.query, choice.source.max_pages) == ("rain", 2)
@@ -98,7 +98,7 @@ def test_a_forced_source_without_its_connection_names_the_connection_to_set():
 
 def test_auto_uses_mastodon_when_only_its_connection_is_set():
     choice = resolve_tweet_source(
-        "auto", city="Burnaby", get_connection=connections(mastodon_default=MASTODON_CONN)
+        "auto", TweetOptions(city="Burnaby"), get_connection=connections(mastodon_default=MASTODON_CONN)
     )
     assert isinstance(choice.source, MastodonTweetSource)
     assert (choice.source.base_url, choice.source.city) == ("https://mastodon.social", "Burnaby")
@@ -214,3 +214,12 @@ def test_weather_replay_can_be_forced():
         get_connection=connections(openweathermap_default=OWM_CONN),
     )
     assert isinstance(choice.source, ReplayWeatherSource) and choice.source.cities == ["Vancouver", "Burnaby"]
+
+
+def test_what_a_source_adds_to_the_xcom_is_its_own_report():
+    """The ingest merges ``run_report()``: the X search reports its query, the replay nothing."""
+    x = resolve_tweet_source(
+        "x", TweetOptions(query=" rain "), get_connection=connections(x_api_default=X_CONN)
+    )
+    assert x.source.run_report() == {"query": "rain"}
+    assert resolve_tweet_source("replay", get_connection=no_connections).source.run_report() == {}

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import responses
 
 from devtools import devstack, first_run
+from kafkapipeline.airflow_api import SQLITE_WRITE_LOCK, AirflowApi, ApiError
 
 
 def test_run_dag_without_a_passwords_file_says_which_file(monkeypatch, tmp_path, capsys):
@@ -43,14 +45,14 @@ def test_on_sqlite_api_calls_are_retried_after_a_server_error_only_where_that_do
     locked = "Database is locked. Backfill creation is not supported on SQLite under concurrent access."
     responses.post(f"{base}/api/v2/backfills", status=503, json={"detail": locked})
     responses.post(f"{base}/api/v2/backfills", status=200, json={"id": 7})
-    api = devstack.AirflowApi(base, retry_server_errors=True)
+    api = AirflowApi(base, retry=SQLITE_WRITE_LOCK)
 
     api.unpause("bootstrap")  # the 500 was retried
     # The 500 came after the run was made: the repeat, same run id, is told it exists.
     run_id = api.trigger("bootstrap")
     sent = [json.loads(call.request.body)["dag_run_id"] for call in responses.calls[2:4]]
     assert sent == [run_id, run_id] and run_id.startswith("manual__")
-    with pytest.raises(devstack.StackError, match="400"):
+    with pytest.raises(ApiError, match="400"):
         api.trigger("bootstrap")  # a client error is not sent again
     # A 503 says the request was not carried out: sent again, whatever the method.
     assert api.backfill("ingest_tweets", "2026-11-20", "2026-11-21", {}) == {"id": 7}
@@ -74,10 +76,10 @@ def test_on_postgres_a_server_error_is_reported_at_once(monkeypatch):
     base = "http://airflow.test"
     responses.post(f"{base}/api/v2/backfills", status=503, json={"detail": "unavailable"})
     responses.patch(f"{base}/api/v2/dags/bootstrap", status=500, json={"detail": "boom"})
-    api = devstack.AirflowApi(base)
-    with pytest.raises(devstack.ApiError, match="503"):
+    api = AirflowApi(base, retry=devstack.api_retry(os.environ))
+    with pytest.raises(ApiError, match="503"):
         api.backfill("ingest_tweets", "2026-11-20", "2026-11-21", {})
-    with pytest.raises(devstack.ApiError, match="500"):
+    with pytest.raises(ApiError, match="500"):
         api.unpause("bootstrap")
     assert len(responses.calls) == 2
 
@@ -172,7 +174,7 @@ def test_first_run_backfills_each_dag_once_then_the_marker_stops_it(passwords, t
         responses.get(f"{BASE}/api/v2/dags/{dag_id}", json={"dag_id": dag_id})
         responses.get(f"{BASE}/api/v2/backfills", json={"backfills": [], "total_entries": 0})
         responses.post(f"{BASE}/api/v2/backfills", json=backfill_answer(backfill_id, dag_id))
-    api = devstack.AirflowApi.login(BASE, "admin", "secret-value")
+    api = AirflowApi.login(BASE, "admin", "secret-value")
 
     lines = first_run.first_run_backfill(
         ["ingest_weather", "ingest_tweets"], 24, marker, first_run.api_creator(api), now=NOW
@@ -220,7 +222,7 @@ def test_a_dag_that_has_a_backfill_keeps_it_and_nothing_left_to_run_is_not_an_er
         status=422,
         json={"detail": "No runs to create for Dag ingest_tweets in the range [...]"},
     )
-    api = devstack.AirflowApi.login(BASE, "admin", "secret-value")
+    api = AirflowApi.login(BASE, "admin", "secret-value")
 
     lines = first_run.first_run_backfill(
         ["ingest_weather", "ingest_tweets"], 24, marker, first_run.api_creator(api), now=NOW
@@ -247,7 +249,7 @@ def test_a_backfill_made_meanwhile_is_reported_not_made_twice(passwords, tmp_pat
         f"{BASE}/api/v2/backfills",
         json={"backfills": [backfill_answer(9, "ingest_tweets")], "total_entries": 1},
     )
-    api = devstack.AirflowApi.login(BASE, "admin", "secret-value")
+    api = AirflowApi.login(BASE, "admin", "secret-value")
 
     lines = first_run.first_run_backfill(
         ["ingest_tweets"], 6, tmp_path / "m.json", first_run.api_creator(api), now=NOW
