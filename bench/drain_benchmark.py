@@ -107,7 +107,7 @@ def make_tweets(count: int, seed: int = 7) -> tuple[list[Any], str]:
     Texts are real tweets from the reference data, cycled, each made unique with a suffix; without
     the reference data they are generated from a small vocabulary with a mix of sentiments.
     """
-    from kafkapipeline.records import TweetRecord
+    from kafkapipeline.streams.tweets import TweetRecord
 
     rng = random.Random(seed)
     start = datetime(2024, 5, 1, tzinfo=UTC)
@@ -353,7 +353,7 @@ class Benchmark:
 
     def finished_rows(self) -> list[tuple[Any, ...]]:
         from kafkapipeline.cassandra import writer as cassandra_writer
-        from kafkapipeline.records import TweetRecord
+        from kafkapipeline.streams.tweets import TweetRecord
 
         ingested_at = datetime.now(UTC)
         return [cassandra_writer.tweet_row(TweetRecord.from_json(v), ingested_at) for _, v in self.values]
@@ -416,7 +416,7 @@ class Benchmark:
         from airflow.providers.apache.kafka.operators.consume import ConsumeFromTopicOperator
 
         from kafkapipeline.cassandra import writer as cassandra_writer
-        from kafkapipeline.records import TweetRecord
+        from kafkapipeline.streams.tweets import TweetRecord
 
         # The provider's consumer settings come from the connection extra, group id included.
         extra = self.hook.consumer_config(f"bench.naive.{self.run_id}", **{"enable.partition.eof": False})

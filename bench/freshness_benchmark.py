@@ -93,7 +93,7 @@ def main() -> int:
     from kafkapipeline.kafka.hook import PipelineKafkaHook
     from kafkapipeline.kafka.produce import BoundedProducer
     from kafkapipeline.kafka.producing import QUEUE_FULL_WAIT_SECONDS
-    from kafkapipeline.records import TweetRecord
+    from kafkapipeline.streams.tweets import TweetRecord
 
     extra_env = {
         "KAFKAPIPELINE_DRAIN_MAX_WAIT_SECONDS": str(args.max_wait),

@@ -9,7 +9,8 @@ import pytest
 from kafkapipeline.cassandra.writer import WEATHER_REPORTS, ConcurrentRowWriter, tweet_row, weather_row
 from kafkapipeline.csvio.export import TWEETS_WITH_SOURCE_LABEL, export_path
 from kafkapipeline.csvio.load import import_path
-from kafkapipeline.records import TweetRecord, WeatherRecord
+from kafkapipeline.streams.tweets import TweetRecord
+from kafkapipeline.streams.weather import WeatherRecord
 
 pytestmark = pytest.mark.integration
 

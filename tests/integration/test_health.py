@@ -18,7 +18,8 @@ from kafkapipeline.cassandra.writer import (
 from kafkapipeline.dead_letters.contract import DeadLetter
 from kafkapipeline.health import FAIL, OK, WARN, run_health_check
 from kafkapipeline.kafka.producing import produce_records
-from kafkapipeline.records import TweetRecord, WeatherRecord
+from kafkapipeline.streams.tweets import TweetRecord
+from kafkapipeline.streams.weather import WeatherRecord
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,8 @@ from confluent_kafka.admin import NewTopic
 
 from kafkapipeline.errors import ConfigurationError
 from kafkapipeline.kafka.producing import DeliveryFailed, RecordProducer, produce_records
-from kafkapipeline.records import TweetRecord, WeatherRecord
+from kafkapipeline.streams.tweets import TweetRecord
+from kafkapipeline.streams.weather import WeatherRecord
 from kafkapipeline.sources import Interval, MalformedResponse, SourceChoice
 from kafkapipeline.sources.base import RecordSource, SourcePage
 from kafkapipeline.sources.ingest import ingest

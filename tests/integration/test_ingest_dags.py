@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from kafkapipeline.records import TweetRecord, WeatherRecord
+from kafkapipeline.streams.tweets import TweetRecord
+from kafkapipeline.streams.weather import WeatherRecord
 from kafkapipeline.sources import Interval
 from kafkapipeline.sources.replay import ReplayTweetSource, ReplayWeatherSource
 from tests.integration.kafka_reading import read_topic

@@ -14,7 +14,8 @@ from kafkapipeline.cassandra.writer import (
     weather_row,
 )
 from kafkapipeline.maintenance.retention import expired_days, purge_expired, retention_days
-from kafkapipeline.records import TweetRecord, WeatherRecord
+from kafkapipeline.streams.tweets import TweetRecord
+from kafkapipeline.streams.weather import WeatherRecord
 
 TODAY = date(2026, 11, 23)
 

@@ -11,7 +11,7 @@ when it cannot be sure of that; the caller then binds with the driver, which giv
 bytes or raises its own error (the error text is a dead-letter reason, so it must stay the
 driver's). So only the cost changes, never the outcome:
 
-* ``None`` becomes ``UNSET_VALUE`` (what :func:`cassandra_writer.unset_nulls` does), except
+* ``None`` becomes ``UNSET_VALUE`` (what :func:`kafkapipeline.cassandra.writer.unset_nulls` does), except
   in a routing-key column: the driver refuses that with its own message.
 * ``text``: ``str.encode("utf-8")`` for a ``str`` (the driver's own call).
 * ``timestamp``: for a ``datetime`` whose ``tzinfo`` is ``datetime.UTC`` (what the records

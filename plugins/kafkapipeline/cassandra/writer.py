@@ -1,9 +1,7 @@
-"""Turn records into table rows and write them to Cassandra fast, idempotently, and loudly on failure.
+"""Write table rows to Cassandra fast, idempotently, and loudly on failure.
 
-Rows are idempotent upserts keyed by natural ids (a tweet by city, day, created_at and
-tweet id; a weather report by city, day and observed_at), so writing the same message twice
-writes the same row. ``ingested_at`` is the time of the drain that wrote the row last: a
-replay overwrites it, which is the only difference a replay makes.
+Rows are idempotent upserts keyed by natural ids (the table's primary key, see
+:mod:`kafkapipeline.streams`), so writing the same message twice writes the same row.
 
 Nulls: a field the record does not have is bound as "unset", not as null. Binding null writes a
 tombstone per empty cell, and reads of a busy (city, day) partition would then scan (and past
@@ -57,24 +55,7 @@ from kafkapipeline.cassandra.outcome import (
     rejection_reason,
 )
 from kafkapipeline.cassandra.replication import write_consistency
-from kafkapipeline.cassandra_rows import TWEETS, WEATHER_REPORTS, TableSpec, tweet_row, weather_row
-
-__all__ = [
-    "DEFAULT_CONCURRENCY",
-    "DEFAULT_MAX_BATCH_BYTES",
-    "DEFAULT_MAX_BATCH_ROWS",
-    "TWEETS",
-    "WEATHER_REPORTS",
-    "CassandraWriteError",
-    "ConcurrentRowWriter",
-    "IdempotentRetryPolicy",
-    "RejectedRow",
-    "TableSpec",
-    "WriteOutcome",
-    "tweet_row",
-    "unset_nulls",
-    "weather_row",
-]
+from kafkapipeline.streams.base import TableSpec
 
 #: In-flight requests per writer. Enough to keep Cassandra's native-transport threads busy on
 #: a small machine; more only adds queueing and memory.

@@ -40,10 +40,12 @@ from typing import Any
 from cassandra import InvalidRequest
 from cassandra.util import Date as CassandraDate
 
-from kafkapipeline import settings, streams
+from kafkapipeline import settings
 from kafkapipeline.csvio.paths import PathOutsideDataRoot, confine
 from kafkapipeline.settings import PipelineSettings
-from kafkapipeline.streams import TableSpec
+from kafkapipeline.streams.base import TableSpec
+from kafkapipeline.streams.registry import STREAMS, column_types
+from kafkapipeline.streams.tweets import TWEETS_TABLE
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +61,13 @@ READ_TIMEOUT_SECONDS = 60.0
 
 #: The tweets table as exported and imported: every column, the drain's and those it leaves to
 #: others (``source_label``, migration 0008).
-TWEETS_WITH_SOURCE_LABEL = streams.TWEETS_TABLE.full_spec
+TWEETS_WITH_SOURCE_LABEL = TWEETS_TABLE.full_spec
 
 #: Tables the export writes, by name: every column of each stream's table, in the registry's order.
-EXPORT_TABLES: dict[str, TableSpec] = {s.table.name: s.table.full_spec for s in streams.STREAMS.values()}
+EXPORT_TABLES: dict[str, TableSpec] = {s.table.name: s.table.full_spec for s in STREAMS.values()}
 
 #: CQL type of every exported column: how a value is written to and parsed from CSV.
-COLUMN_TYPES: dict[str, str] = streams.column_types()
+COLUMN_TYPES: dict[str, str] = column_types()
 
 
 def default_export_dir() -> Path:

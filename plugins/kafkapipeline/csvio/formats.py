@@ -18,23 +18,24 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from kafkapipeline import streams
-from kafkapipeline.cassandra.writer import TableSpec, tweet_row, weather_row
 from kafkapipeline.csvio.export import COLUMN_TYPES, EXPORT_TABLES
 from kafkapipeline.csvio.seed import SEED_TWEET_FIELDS, SEED_WEATHER_FIELDS, seed_tweet_row, seed_weather_row
-from kafkapipeline.records import InvalidRecord, TweetRecord, WeatherRecord, parse_utc
 from kafkapipeline.sentiment.vader import Sentiment
+from kafkapipeline.streams.base import InvalidRecord, Stream, TableSpec, parse_utc
+from kafkapipeline.streams.registry import STREAMS
+from kafkapipeline.streams.tweets import TWEETS, TWEETS_TABLE, TweetRecord, tweet_row
+from kafkapipeline.streams.weather import WEATHER, WEATHER_TABLE, WeatherRecord, weather_row
 
 KIND_AUTO = "auto"
-KIND_TWEETS = streams.TWEETS.name
-KIND_WEATHER = streams.WEATHER.name
+KIND_TWEETS = TWEETS.name
+KIND_WEATHER = WEATHER.name
 KIND_SEED_TWEETS = "seed_tweets"
 KIND_SEED_WEATHER = "seed_weather"
 #: The stream each kind of file fills: a stream's own export format, or its 2021 seed file.
-KIND_STREAMS: dict[str, streams.Stream] = {
-    **streams.STREAMS,
-    KIND_SEED_TWEETS: streams.TWEETS,
-    KIND_SEED_WEATHER: streams.WEATHER,
+KIND_STREAMS: dict[str, Stream] = {
+    **STREAMS,
+    KIND_SEED_TWEETS: TWEETS,
+    KIND_SEED_WEATHER: WEATHER,
 }
 KINDS = (KIND_AUTO, *KIND_STREAMS)
 
@@ -78,7 +79,7 @@ class ExportHeader:
 
 
 #: Columns an export file must have, per kind.
-REQUIRED_COLUMNS = {stream.name: stream.csv_required for stream in streams.STREAMS.values()}
+REQUIRED_COLUMNS = {stream.name: stream.csv_required for stream in STREAMS.values()}
 
 
 def export_header(fields: Sequence[str]) -> ExportHeader | None:
@@ -91,7 +92,7 @@ def export_header(fields: Sequence[str]) -> ExportHeader | None:
     kind = next(
         (
             stream.name
-            for stream in streams.STREAMS.values()
+            for stream in STREAMS.values()
             if stream.table.partition_key[0] in names and stream.table.time_column in names
         ),
         None,
@@ -136,7 +137,7 @@ def export_tweet_row(header: ExportHeader, fields: Sequence[str], imported_at: d
         model = (values["sentiment_model"], values.get("sentiment_model_version") or "")
     ingested_at = values.get("ingested_at") or imported_at
     row = tweet_row(record, ingested_at, sentiment=sentiment, model=model)
-    return (*row, *streams.TWEETS_TABLE.later_values(values))
+    return (*row, *TWEETS_TABLE.later_values(values))
 
 
 def export_weather_row(header: ExportHeader, fields: Sequence[str], imported_at: datetime) -> tuple[Any, ...]:
@@ -145,7 +146,7 @@ def export_weather_row(header: ExportHeader, fields: Sequence[str], imported_at:
     record = WeatherRecord.from_dict(values)
     _check_day(values, record.day)
     row = weather_row(record, values.get("ingested_at") or imported_at)
-    return (*row, *streams.WEATHER_TABLE.later_values(values))
+    return (*row, *WEATHER_TABLE.later_values(values))
 
 
 #: How an export-format line of each stream becomes a row of its table.
@@ -189,7 +190,7 @@ def file_format(kind: str, first_fields: Sequence[str] | None) -> FileFormat:
             )
         to_row = EXPORT_ROWS[header.kind]
         return FileFormat(header.kind, header.spec, lambda f, at: to_row(header, f, at), has_header=True)
-    if kind in streams.STREAMS:
+    if kind in STREAMS:
         raise CsvImportError(
             f"kind={kind} expects the export format, whose first line is a header naming the columns "
             f"({', '.join(EXPORT_TABLES[table_of(kind)].columns[:4])}, ...); "

@@ -68,7 +68,7 @@ from kafkapipeline.csvio.seed import (
     seed_tweet_row,
     seed_weather_row,
 )
-from kafkapipeline.records import InvalidRecord
+from kafkapipeline.streams.base import InvalidRecord
 
 __all__ = [
     "KINDS",

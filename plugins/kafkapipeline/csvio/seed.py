@@ -22,7 +22,7 @@ How the seed maps to the tables:
   (:mod:`kafkapipeline.sentiment.vader`), exactly as the drain does for live tweets, so seed and live
   tweets are comparable. The seed's own label (from another model, Positive / Negative only)
   is kept, unchanged, in ``source_label`` (migration 0008). ``source`` is ``seed-csv``.
-* Weather: Kelvin becomes Celsius with :func:`kafkapipeline.records.kelvin_to_celsius`;
+* Weather: Kelvin becomes Celsius with :func:`kafkapipeline.streams.weather.kelvin_to_celsius`;
   provider ``seed-csv``; pressure and humidity are whole numbers.
 """
 
@@ -35,10 +35,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from kafkapipeline.cassandra.writer import tweet_row, weather_row
-from kafkapipeline.records import InvalidRecord, TweetRecord, WeatherRecord, kelvin_to_celsius
 from kafkapipeline.sentiment.vader import LABELS
-from kafkapipeline.streams import TWEETS_TABLE, WEATHER_TABLE
+from kafkapipeline.streams.base import InvalidRecord
+from kafkapipeline.streams.tweets import TWEETS_TABLE, TweetRecord, tweet_row
+from kafkapipeline.streams.weather import WEATHER_TABLE, WeatherRecord, kelvin_to_celsius, weather_row
 
 SEED_SOURCE = "seed-csv"
 #: Seed locations that are not city names, and the city their rows are filed under.

@@ -103,7 +103,6 @@ from kafkapipeline.health.task import (
     dag_ids_from,
     pipeline_health_task,
     run_health_check,
-    topic_tables,
     write_health,
 )
 
@@ -160,6 +159,5 @@ __all__ = [
     "pipeline_health_task",
     "rows_per_hour_figures",
     "run_health_check",
-    "topic_tables",
     "write_health",
 ]

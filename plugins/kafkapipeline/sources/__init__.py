@@ -1,8 +1,8 @@
 """Where the pipeline's records come from, behind one interface.
 
 Every source is a :class:`~kafkapipeline.sources.base.RecordSource`: given an interval
-``[start, end)`` it yields pages of :class:`~kafkapipeline.records.TweetRecord` or
-:class:`~kafkapipeline.records.WeatherRecord`.
+``[start, end)`` it yields pages of :class:`~kafkapipeline.streams.tweets.TweetRecord` or
+:class:`~kafkapipeline.streams.weather.WeatherRecord`.
 
 * :mod:`.x_api` — X API v2 recent search (connection ``x_api_default``)
 * :mod:`.mastodon` — public hashtag / local timelines of a Mastodon instance (connection ``mastodon_default``)

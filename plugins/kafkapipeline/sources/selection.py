@@ -40,7 +40,8 @@ from kafkapipeline.sources.base import Interval, Record, RecordSource
 from kafkapipeline.sources.defaults import DEFAULT_TWEET_QUERY
 
 if TYPE_CHECKING:
-    from kafkapipeline.records import TweetRecord, WeatherRecord
+    from kafkapipeline.streams.tweets import TweetRecord
+    from kafkapipeline.streams.weather import WeatherRecord
 
 log = logging.getLogger(__name__)
 

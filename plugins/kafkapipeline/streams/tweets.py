@@ -100,7 +100,7 @@ class TweetRecord(Record, frozen=True, tag=SCHEMA_VERSION):
         return self.created_at.date()
 
 
-TABLE = Table(
+TWEETS_TABLE = Table(
     name="tweets",
     columns=(
         Column("city", "text"),
@@ -128,7 +128,7 @@ TABLE = Table(
     size_column="text",
 )
 
-_build = TABLE.row_builder
+_build = TWEETS_TABLE.row_builder
 
 
 def tweet_row(
@@ -138,7 +138,7 @@ def tweet_row(
     sentiment: Sentiment | None = None,
     model: tuple[str, str] | None = None,
 ) -> tuple[Any, ...]:
-    """The ``tweets`` row of a post (columns in ``TABLE.drain_columns`` order).
+    """The ``tweets`` row of a post (columns in ``TWEETS_TABLE.drain_columns`` order).
 
     ``sentiment`` and ``model`` (name, version) are given when a row is restored as it was (the
     CSV import of an export, where an unknown model is left unset); otherwise the text is scored
@@ -168,7 +168,7 @@ TWEETS = Stream(
     name="tweets",
     record_type=TweetRecord,
     topic_setting="tweets_topic",
-    table=TABLE,
+    table=TWEETS_TABLE,
     rows=rows,
     retention_setting="retention_days_tweets",
     retention_param="tweets_retention_days",

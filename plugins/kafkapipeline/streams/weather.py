@@ -30,7 +30,9 @@ from kafkapipeline.streams.base import (
 #: Weather description: a few words from the provider ("light intensity drizzle").
 DESCRIPTION_MAX_CHARS = 200
 
-Celsius = Annotated[float, msgspec.Meta(ge=-100.0, le=70.0, description="the plausible Celsius temperatures [-100, 70]")]
+Celsius = Annotated[
+    float, msgspec.Meta(ge=-100.0, le=70.0, description="the plausible Celsius temperatures [-100, 70]")
+]
 
 
 class WeatherRecord(Record, frozen=True, tag=SCHEMA_VERSION):
@@ -84,7 +86,7 @@ def kelvin_to_celsius(kelvin: float) -> float:
     return round(kelvin - 273.15, 2)
 
 
-TABLE = Table(
+WEATHER_TABLE = Table(
     name="weather_reports",
     columns=(
         Column("city", "text"),
@@ -107,11 +109,11 @@ TABLE = Table(
     clustering=(("observed_at", "desc"),),
 )
 
-_build = TABLE.row_builder
+_build = WEATHER_TABLE.row_builder
 
 
 def weather_row(record: WeatherRecord, ingested_at: datetime | None) -> tuple[Any, ...]:
-    """The ``weather_reports`` row of an observation, as it is (columns in ``TABLE.drain_columns`` order)."""
+    """The ``weather_reports`` row of an observation, as it is (columns: ``WEATHER_TABLE.drain_columns``)."""
     return _build(record, ingested_at)
 
 
@@ -125,7 +127,7 @@ WEATHER = Stream(
     name="weather",
     record_type=WeatherRecord,
     topic_setting="weather_topic",
-    table=TABLE,
+    table=WEATHER_TABLE,
     rows=rows,
     retention_setting="retention_days_weather_reports",
     retention_param="weather_retention_days",

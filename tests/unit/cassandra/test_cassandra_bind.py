@@ -20,7 +20,8 @@ from cassandra.query import UNSET_VALUE, PreparedStatement
 from kafkapipeline.cassandra.bind import RowEncoder
 from kafkapipeline.cassandra.writer import TWEETS, WEATHER_REPORTS, TableSpec, unset_nulls
 from kafkapipeline.cassandra_rows import tweet_rows, weather_row
-from kafkapipeline.records import TweetRecord, WeatherRecord
+from kafkapipeline.streams.tweets import TweetRecord
+from kafkapipeline.streams.weather import WeatherRecord
 
 REPO = Path(__file__).resolve().parents[3]
 REFERENCE = Path(os.environ.get("KAFKAPIPELINE_REFERENCE_DATA", REPO.parent / "shared" / "reference-data"))

@@ -27,7 +27,7 @@ from kafkapipeline.csvio.load import (
     rows_of,
     seed_tweet_id,
 )
-from kafkapipeline.records import InvalidRecord
+from kafkapipeline.streams.base import InvalidRecord
 from kafkapipeline.sentiment.scorers import default_scorer
 
 IMPORTED_AT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)

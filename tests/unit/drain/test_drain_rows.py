@@ -35,7 +35,9 @@ from kafkapipeline.drain.task import (
     record_kind,
     topic_for_kind,
 )
-from kafkapipeline.records import InvalidRecord, TweetRecord, WeatherRecord
+from kafkapipeline.streams.base import InvalidRecord
+from kafkapipeline.streams.tweets import TweetRecord
+from kafkapipeline.streams.weather import WeatherRecord
 from kafkapipeline.sentiment.scorers import default_scorer
 
 TWEET = TweetRecord(

@@ -14,7 +14,7 @@ import pytest
 
 from kafkapipeline.kafka.hook import PipelineKafkaHook
 from kafkapipeline.kafka.producing import DeliveryFailed, RecordProducer, produce_records
-from kafkapipeline.records import TweetRecord
+from kafkapipeline.streams.tweets import TweetRecord
 
 NOBODY_LISTENS = "127.0.0.1:1"
 #: Where nobody listens, fail fast, and keep librdkafka's connection-refused lines out of the output.

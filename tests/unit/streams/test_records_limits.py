@@ -8,18 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from kafkapipeline.records import (
-    CITY_MAX_CHARS,
-    INT32_MAX,
-    INT32_MIN,
-    SHOWN_CHARS,
-    TEXT_MAX_CHARS,
-    TWEET_ID_MAX_CHARS,
-    InvalidRecord,
-    TweetRecord,
-    WeatherRecord,
-    decode_record,
-)
+from kafkapipeline.streams.base import CITY_MAX_CHARS, INT32_MAX, INT32_MIN, SHOWN_CHARS, InvalidRecord, decode_record
+from kafkapipeline.streams.tweets import TEXT_MAX_CHARS, TWEET_ID_MAX_CHARS, TweetRecord
+from kafkapipeline.streams.weather import WeatherRecord
 
 TWEET = TweetRecord("1578516068309794817", "sunny", datetime(2024, 5, 1, 12, tzinfo=UTC), "Vancouver")
 WEATHER = WeatherRecord("Vancouver", datetime(2024, 5, 1, 12, tzinfo=UTC), "clear", 12.5, pressure_hpa=1013)

@@ -19,17 +19,9 @@ from hypothesis import strategies as st
 
 from kafkapipeline.cassandra.writer import TWEETS, WEATHER_REPORTS
 from kafkapipeline.drain.task import RECORD_KINDS, decode
-from kafkapipeline.records import (
-    CITY_MAX_CHARS,
-    INT32_MAX,
-    INT32_MIN,
-    LABEL_MAX_CHARS,
-    TEXT_MAX_CHARS,
-    TWEET_ID_MAX_CHARS,
-    InvalidRecord,
-    TweetRecord,
-    WeatherRecord,
-)
+from kafkapipeline.streams.base import CITY_MAX_CHARS, INT32_MAX, INT32_MIN, LABEL_MAX_CHARS, InvalidRecord
+from kafkapipeline.streams.tweets import TEXT_MAX_CHARS, TWEET_ID_MAX_CHARS, TweetRecord
+from kafkapipeline.streams.weather import WeatherRecord
 
 PROPERTIES = settings(
     max_examples=300,

@@ -26,11 +26,13 @@ from kafkapipeline.drain.task import RECORD_KINDS, topic_for_kind
 from kafkapipeline.health.cassandra_figures import FRESHNESS_TABLES
 from kafkapipeline.health.task import topic_tables
 from kafkapipeline.maintenance import bootstrap, retention
-from kafkapipeline.records import TweetRecord, WeatherRecord
+from kafkapipeline.streams.tweets import TweetRecord
+from kafkapipeline.streams.weather import WeatherRecord
 from kafkapipeline.sentiment.rescore import SENTIMENT_COLUMNS
 from kafkapipeline.sentiment.scorers import default_scorer
 from kafkapipeline.sentiment.vader import Sentiment
-from kafkapipeline.streams import DRAIN, LATER, RECORD, STREAMS, Column, Stream, Table
+from kafkapipeline.streams.base import DRAIN, LATER, RECORD, Column, Stream, Table
+from kafkapipeline.streams.registry import STREAMS
 
 INGESTED_AT = datetime(2024, 5, 2, 3, 4, 5, tzinfo=UTC)
 #: Every field set, each to a value no other field has, so a column out of place shows.
