@@ -13,9 +13,10 @@ The contract, in order:
    mapped task per partition where there are cores to spare.
 3. Decode and validate each value with its stream's record type (:mod:`kafkapipeline.streams`).
    A value that cannot become a row (any exception while decoding, validating, scoring or
-   building its row: one try per message, nothing more on good data) goes to ``<topic>.dlq`` with the original key
-   and value and headers naming the error and the source topic, partition and offset; the
-   batch goes on (:mod:`kafkapipeline.kafka.transaction`, which cuts a copy too large for Kafka).
+   building its row: one try per message, nothing more on good data) goes to ``<topic>.dlq``
+   with the original key and value and headers naming the error and the source topic,
+   partition and offset; the batch goes on (:mod:`kafkapipeline.kafka.transaction`, which cuts
+   a copy too large for Kafka).
 4. Write rows with prepared statements, grouped into single-partition batches, many in
    flight (:mod:`kafkapipeline.cassandra.writer`). Rows are upserts keyed by natural ids,
    so a batch that is read and written twice leaves the same rows. Each row travels with its
