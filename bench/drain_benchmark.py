@@ -158,7 +158,7 @@ def _drain_partition(topic: str, group_id: str, keyspace: str, partition: int, q
     sentiment_model.preload()
     queue.put(("ready", partition))
     summary = drain.drain_topic(
-        topic, "tweet", group_id, 10_000_000, partitions=[partition], keyspace=keyspace
+        topic, TWEETS, group_id, 10_000_000, partitions=[partition], keyspace=keyspace
     )
     queue.put(("done", summary.messages_read))
 
@@ -334,7 +334,7 @@ class Benchmark:
             self.n,
             lambda: drain.drain_topic(
                 self.topic,
-                "tweet",
+                TWEETS,
                 f"bench.drain.{self.run_id}.r{self.round}",
                 self.n,
                 keyspace=self.keyspaces["drain"],

@@ -6,13 +6,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from kafkapipeline.cassandra.writer import (
-    TWEETS,
-    WEATHER_REPORTS,
-    ConcurrentRowWriter,
-    tweet_row,
-    weather_row,
-)
+from kafkapipeline.cassandra.writer import ConcurrentRowWriter
+from kafkapipeline.streams.tweets import TWEETS_TABLE, tweet_row
+from kafkapipeline.streams.weather import WEATHER_TABLE, weather_row
 from kafkapipeline.maintenance.retention import expired_days, purge_expired, retention_days
 from kafkapipeline.streams.tweets import TweetRecord
 from kafkapipeline.streams.weather import WeatherRecord
@@ -70,7 +66,7 @@ def write_days(cassandra, keyspace: str, city: str, days: list[date], per_day: i
                     WeatherRecord(city=city, observed_at=moment, description=None, temperature_c=3.0), moment
                 )
             )
-    for spec, rows in ((TWEETS, tweets), (WEATHER_REPORTS, weather)):
+    for spec, rows in ((TWEETS_TABLE.drain_spec, tweets), (WEATHER_TABLE.drain_spec, weather)):
         writer = ConcurrentRowWriter(cassandra, keyspace, spec)
         writer.write(rows)
         assert writer.flush().ok

@@ -313,7 +313,7 @@ def _validation_reason(  # noqa: PLR0911 - one message form a branch
     located = _AT.match(message)
     if located is None:
         if message.startswith("Expected `object`, got "):
-            return f"value is JSON {_words(message.split('`')[3])}, expected an object"
+            return f"value is JSON {message.split('`')[3]}, expected an object"
         return message
     name, what, rest = located["field"], located["what"], located["rest"]
     value = value_of(name)

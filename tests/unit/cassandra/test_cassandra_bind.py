@@ -18,7 +18,10 @@ from cassandra import cqltypes
 from cassandra.query import UNSET_VALUE, PreparedStatement
 
 from kafkapipeline.cassandra.bind import RowEncoder
-from kafkapipeline.cassandra.writer import TWEETS, WEATHER_REPORTS, TableSpec, unset_nulls
+from kafkapipeline.cassandra.writer import unset_nulls
+from kafkapipeline.streams.base import TableSpec
+from kafkapipeline.streams.tweets import TWEETS_TABLE
+from kafkapipeline.streams.weather import WEATHER_TABLE
 from kafkapipeline.cassandra_rows import tweet_rows, weather_row
 from kafkapipeline.streams.tweets import TweetRecord
 from kafkapipeline.streams.weather import WeatherRecord
@@ -112,7 +115,7 @@ def test_real_tweets_encode_as_the_driver_binds_them() -> None:
         )
         for i, text in enumerate(texts)
     ]
-    assert_same(prepared(TWEETS), tweet_rows(records, datetime.now(UTC)))
+    assert_same(prepared(TWEETS_TABLE.drain_spec), tweet_rows(records, datetime.now(UTC)))
 
 
 def test_edge_timestamps_and_days_encode_as_the_driver() -> None:
@@ -136,7 +139,7 @@ def test_edge_timestamps_and_days_encode_as_the_driver() -> None:
         rows.append(row)
         day = row[1]
         rows.append((*row[:1], date(day.year, day.month, day.day), *row[2:]))  # another date object
-    assert_same(prepared(TWEETS), rows)
+    assert_same(prepared(TWEETS_TABLE.drain_spec), rows)
 
 
 def test_weather_rows_encode_as_the_driver() -> None:
@@ -158,7 +161,7 @@ def test_weather_rows_encode_as_the_driver() -> None:
         for i in range(12)
     ]
     ingested = datetime.now(UTC)
-    assert_same(prepared(WEATHER_REPORTS), [weather_row(r, ingested) for r in records])
+    assert_same(prepared(WEATHER_TABLE.drain_spec), [weather_row(r, ingested) for r in records])
 
 
 ROW = tweet_rows([tweet(1, "fine", datetime(2024, 5, 1, tzinfo=UTC))], datetime(2024, 5, 2, tzinfo=UTC))[0]
@@ -186,7 +189,7 @@ def replaced(index: int, value: Any) -> tuple[Any, ...]:
 )
 def test_values_the_driver_must_judge_are_left_to_it(row: tuple[Any, ...]) -> None:
     """None: the writer binds with the driver, which raises its own error (the dead-letter reason)."""
-    statement = prepared(TWEETS)
+    statement = prepared(TWEETS_TABLE.drain_spec)
     assert RowEncoder(statement).values(row) is None
     if len(row) >= len(ROW):  # the driver pads short rows with unset values itself
         with pytest.raises(Exception):  # noqa: B017 - whatever the driver raises, it raises
@@ -201,12 +204,12 @@ def test_values_the_driver_accepts_in_other_types_match_too() -> None:
         replaced(7, True),
         replaced(13, 1),  # an int in a double column
     ]
-    assert_same(prepared(TWEETS), rows)
+    assert_same(prepared(TWEETS_TABLE.drain_spec), rows)
 
 
 def test_unset_values_and_old_protocols() -> None:
-    statement = prepared(TWEETS)
+    statement = prepared(TWEETS_TABLE.drain_spec)
     values = RowEncoder(statement).values(replaced(5, UNSET_VALUE))
     assert values is not None and values[5] is UNSET_VALUE
-    assert not RowEncoder(prepared(TWEETS, protocol_version=3)).usable
-    assert RowEncoder(prepared(TWEETS, protocol_version=3)).values(ROW) is None
+    assert not RowEncoder(prepared(TWEETS_TABLE.drain_spec, protocol_version=3)).usable
+    assert RowEncoder(prepared(TWEETS_TABLE.drain_spec, protocol_version=3)).values(ROW) is None

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from kafkapipeline.cassandra.writer import WEATHER_REPORTS
+from kafkapipeline.streams.weather import WEATHER_TABLE
 from kafkapipeline.csvio.export import TWEETS_WITH_SOURCE_LABEL, format_value, write_csv_atomically
 from kafkapipeline.csvio.load import (
     KIND_AUTO,
@@ -111,7 +111,7 @@ def test_seed_weather_converts_kelvin_and_epochs():
     report, rows = parse(SEED_WEATHER_LINE)
 
     assert (report.kind, report.table, report.records) == (KIND_SEED_WEATHER, "weather_reports", 1)
-    row = dict(zip(WEATHER_REPORTS.columns, rows[0], strict=True))
+    row = dict(zip(WEATHER_TABLE.drain_spec.columns, rows[0], strict=True))
     assert row["temperature_c"] == -2.4  # 270.75 K
     assert (row["feels_like_c"], row["temp_min_c"], row["temp_max_c"]) == (-7.92, -3.33, -1.67)
     assert (row["pressure_hpa"], row["humidity_pct"], row["wind_speed_ms"]) == (1023, 59, 3.6)

@@ -17,7 +17,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kafkapipeline.cassandra.writer import TWEETS, WEATHER_REPORTS
+from kafkapipeline.streams.tweets import TWEETS_TABLE
+from kafkapipeline.streams.weather import WEATHER_TABLE
 from kafkapipeline.drain.task import RECORD_KINDS, decode
 from kafkapipeline.streams.base import CITY_MAX_CHARS, INT32_MAX, INT32_MIN, LABEL_MAX_CHARS, InvalidRecord
 from kafkapipeline.streams.tweets import TEXT_MAX_CHARS, TWEET_ID_MAX_CHARS, TweetRecord
@@ -31,7 +32,7 @@ PROPERTIES = settings(
 )
 INGESTED_AT = datetime(2026, 12, 1, tzinfo=UTC)
 KINDS = ("tweet", "weather")
-COLUMNS = {"tweet": TWEETS.columns, "weather": WEATHER_REPORTS.columns}
+COLUMNS = {"tweet": TWEETS_TABLE.drain_spec.columns, "weather": WEATHER_TABLE.drain_spec.columns}
 INT_COLUMNS = {"retweet_count", "reply_count", "like_count", "quote_count", "pressure_hpa", "humidity_pct"}
 #: Cassandra refuses a partition or clustering key component of 64 KiB or more.
 KEY_LIMIT_BYTES = 65_535
