@@ -22,10 +22,9 @@ from kafkapipeline import settings
 from kafkapipeline.drain import task as drain
 from kafkapipeline.drain.options import DrainOptions
 from kafkapipeline.drain.task import drain_topic
-from kafkapipeline.kafka.transaction import DrainError
 from kafkapipeline.health.report import FAIL, METRIC_DOWN_NODES, METRIC_OFFLINE_BROKERS, OK
 from kafkapipeline.kafka.producing import RecordProducer
-from kafkapipeline.kafka.transaction import transactional_id_for
+from kafkapipeline.kafka.transaction import DrainError, transactional_id_for
 from kafkapipeline.streams.tweets import TWEETS
 from tests.cluster.conftest import RF3, cassandra_hosts
 from tests.cluster.failover_support import ensure_transaction_state, transaction_coordinator, wait_for_health

@@ -7,12 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from kafkapipeline.cassandra.writer import ConcurrentRowWriter
-from kafkapipeline.streams.tweets import tweet_row
-from kafkapipeline.streams.weather import WEATHER_TABLE, weather_row
 from kafkapipeline.csvio.export import TWEETS_WITH_SOURCE_LABEL, export_path
 from kafkapipeline.csvio.load import import_path
-from kafkapipeline.streams.tweets import TweetRecord
-from kafkapipeline.streams.weather import WeatherRecord
+from kafkapipeline.streams.tweets import TweetRecord, tweet_row
+from kafkapipeline.streams.weather import WEATHER_TABLE, WeatherRecord, weather_row
 
 pytestmark = pytest.mark.integration
 

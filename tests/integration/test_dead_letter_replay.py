@@ -18,8 +18,7 @@ from kafkapipeline.dead_letters.contract import HEADER_REPLAY_COUNT, DeadLetter
 from kafkapipeline.dead_letters.replay import replay_dead_letters
 from kafkapipeline.drain.task import drain_topic
 from kafkapipeline.kafka.lag import read_lag
-from kafkapipeline.streams.tweets import TweetRecord
-from kafkapipeline.streams.tweets import TWEETS
+from kafkapipeline.streams.tweets import TWEETS, TweetRecord
 from tests.conftest import unique_name
 
 pytestmark = pytest.mark.integration

@@ -21,19 +21,18 @@ import subprocess
 import sys
 import textwrap
 import time
-from msgspec.structs import replace
 from pathlib import Path
 
 import pytest
+from msgspec.structs import replace
 
 from kafkapipeline import settings
 from kafkapipeline.cassandra.migrations import discover
 from kafkapipeline.cassandra.writer import ConcurrentRowWriter
-from kafkapipeline.streams.tweets import TWEETS_TABLE, tweet_row
 from kafkapipeline.drain.options import DrainOptions
 from kafkapipeline.drain.task import drain_topic
 from kafkapipeline.kafka.transaction import DrainError
-from kafkapipeline.streams.tweets import TWEETS
+from kafkapipeline.streams.tweets import TWEETS, TWEETS_TABLE, tweet_row
 from tests.integration.drain_support import (
     TcpProxy,
     cassandra_conn_through,
@@ -281,7 +280,9 @@ def test_rows_cassandra_refuses_are_reported_alone_and_the_rest_of_their_batch_i
     }
     records = [*good[:6], *bad.values(), *good[6:]]
     acknowledged: list[int] = []
-    writer = ConcurrentRowWriter(cassandra, keyspace, TWEETS_TABLE.drain_spec, on_rows_acknowledged=acknowledged.append)
+    writer = ConcurrentRowWriter(
+        cassandra, keyspace, TWEETS_TABLE.drain_spec, on_rows_acknowledged=acknowledged.append
+    )
 
     writer.write([tweet_row(r, None) for r in records], [r.tweet_id[:20] for r in records])
     outcome = writer.flush()

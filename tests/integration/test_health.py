@@ -9,14 +9,11 @@ import pytest
 
 from kafkapipeline import settings
 from kafkapipeline.cassandra.writer import ConcurrentRowWriter
-from kafkapipeline.streams.tweets import TWEETS_TABLE, tweet_row
-from kafkapipeline.streams.weather import WEATHER_TABLE, weather_row
 from kafkapipeline.dead_letters.contract import DeadLetter
 from kafkapipeline.health import FAIL, OK, WARN, run_health_check
 from kafkapipeline.kafka.producing import produce_records
-from kafkapipeline.streams.tweets import TweetRecord
-from kafkapipeline.streams.weather import WeatherRecord
-from kafkapipeline.streams.tweets import TWEETS
+from kafkapipeline.streams.tweets import TWEETS, TWEETS_TABLE, TweetRecord, tweet_row
+from kafkapipeline.streams.weather import WEATHER_TABLE, WeatherRecord, weather_row
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +57,10 @@ def pipeline(kafka_hook, make_topic, keyspace, cassandra, monkeypatch):
     weather = WeatherRecord(
         city="Vancouver", observed_at=now - timedelta(seconds=300), description=None, temperature_c=5.0
     )
-    for spec, row in ((TWEETS_TABLE.drain_spec, tweet_row(tweet, now)), (WEATHER_TABLE.drain_spec, weather_row(weather, now))):
+    for spec, row in (
+        (TWEETS_TABLE.drain_spec, tweet_row(tweet, now)),
+        (WEATHER_TABLE.drain_spec, weather_row(weather, now)),
+    ):
         writer = ConcurrentRowWriter(cassandra, keyspace, spec)
         writer.write([row])
         assert writer.flush().ok

@@ -16,13 +16,13 @@ from confluent_kafka.admin import NewTopic
 
 from kafkapipeline.errors import ConfigurationError
 from kafkapipeline.kafka.producing import DeliveryFailed, RecordProducer, produce_records
-from kafkapipeline.streams.tweets import TweetRecord
-from kafkapipeline.streams.weather import WeatherRecord
 from kafkapipeline.sources import Interval, MalformedResponse, SourceChoice
 from kafkapipeline.sources.base import RecordSource, SourcePage
 from kafkapipeline.sources.ingest import ingest
 from kafkapipeline.sources.replay import ReplayTweetSource, ReplayWeatherSource
 from kafkapipeline.sources.x_api import XApiTweetSource
+from kafkapipeline.streams.tweets import TweetRecord
+from kafkapipeline.streams.weather import WeatherRecord
 from tests.conftest import unique_name
 from tests.integration.kafka_reading import read_topic
 

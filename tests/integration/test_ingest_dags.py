@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from kafkapipeline.streams.tweets import TweetRecord
-from kafkapipeline.streams.weather import WeatherRecord
 from kafkapipeline.sources import Interval
 from kafkapipeline.sources.replay import ReplayTweetSource, ReplayWeatherSource
+from kafkapipeline.streams.tweets import TweetRecord
+from kafkapipeline.streams.weather import WeatherRecord
 from tests.integration.kafka_reading import read_topic
 
 pytestmark = pytest.mark.integration

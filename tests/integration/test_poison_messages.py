@@ -24,8 +24,8 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
-from msgspec.structs import replace
 from confluent_kafka import Message, TopicPartition
+from msgspec.structs import replace
 
 from kafkapipeline import settings
 from kafkapipeline.dead_letters.contract import (
@@ -34,10 +34,10 @@ from kafkapipeline.dead_letters.contract import (
     HEADER_TRUNCATED,
     DeadLetter,
 )
+from kafkapipeline.drain import batch as drain_batch
 from kafkapipeline.drain.task import drain_topic
 from kafkapipeline.kafka.transaction import BatchTransaction
 from kafkapipeline.sentiment import model as sentiment_model
-from kafkapipeline.drain import batch as drain_batch
 from kafkapipeline.streams.base import record_decoder
 from kafkapipeline.streams.tweets import TEXT_MAX_CHARS, TWEETS
 from kafkapipeline.streams.weather import DESCRIPTION_MAX_CHARS, WEATHER

@@ -7,11 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from kafkapipeline.cassandra.writer import ConcurrentRowWriter
-from kafkapipeline.streams.tweets import TWEETS_TABLE, tweet_row
-from kafkapipeline.streams.weather import WEATHER_TABLE, weather_row
 from kafkapipeline.maintenance.retention import expired_days, purge_expired, retention_days
-from kafkapipeline.streams.tweets import TweetRecord
-from kafkapipeline.streams.weather import WeatherRecord
+from kafkapipeline.streams.tweets import TWEETS_TABLE, TweetRecord, tweet_row
+from kafkapipeline.streams.weather import WEATHER_TABLE, WeatherRecord, weather_row
 
 TODAY = date(2026, 11, 23)
 

@@ -159,7 +159,7 @@ class Record(msgspec.Struct, frozen=True, tag_field="schema_version"):
             if kind is None:
                 msgspec.structs.force_setattr(self, "kind", self.KIND)
                 return
-            raise InvalidRecord(f"kind {shown(kind)} does not belong on this topic (expected {self.KIND!r})")
+            raise InvalidRecord(kind_reason(type(self), kind))
 
     @classmethod
     def from_json(cls, raw: bytes | str | None) -> Self:
@@ -213,6 +213,10 @@ def record_from_values(record_type: type[RecordT], values: Mapping[str, Any]) ->
         return msgspec.convert(values, record_type)
     except Exception as err:
         raise InvalidRecord(_validation_reason(record_type, str(err), values.get)) from None
+
+
+def kind_reason(record_type: type[Record], kind: str) -> str:
+    return f"kind {shown(kind)} does not belong on this topic (expected {record_type.KIND!r})"
 
 
 def unsupported_version(version: Any) -> str:
@@ -305,7 +309,13 @@ def _surrogate_reason(record_type: type[Record], raw: Any) -> str | None:
 def _validation_reason(  # noqa: PLR0911 - one message form a branch
     record_type: type[Record], message: str, value_of: Callable[[str], Any]
 ) -> str:
-    """msgspec's ``ValidationError`` text as a reason; a ``__post_init__``'s own text is kept as is."""
+    """msgspec's ``ValidationError`` text as a reason; a ``__post_init__``'s own text is kept as is.
+
+    A value declaring another stream's ``kind`` is named as such first, whatever else is wrong.
+    """
+    declared = value_of("kind")
+    if isinstance(declared, str) and declared != record_type.KIND:
+        return kind_reason(record_type, declared)
     missing = _MISSING.match(message)
     if missing:
         name = missing["field"]

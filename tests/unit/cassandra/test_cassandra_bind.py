@@ -19,12 +19,10 @@ from cassandra.query import UNSET_VALUE, PreparedStatement
 
 from kafkapipeline.cassandra.bind import RowEncoder
 from kafkapipeline.cassandra.writer import unset_nulls
+from kafkapipeline.streams import tweets
 from kafkapipeline.streams.base import TableSpec
-from kafkapipeline.streams.tweets import TWEETS_TABLE
-from kafkapipeline.streams.weather import WEATHER_TABLE
-from kafkapipeline.cassandra_rows import tweet_rows, weather_row
-from kafkapipeline.streams.tweets import TweetRecord
-from kafkapipeline.streams.weather import WeatherRecord
+from kafkapipeline.streams.tweets import TWEETS_TABLE, TweetRecord
+from kafkapipeline.streams.weather import WEATHER_TABLE, WeatherRecord, weather_row
 
 REPO = Path(__file__).resolve().parents[3]
 REFERENCE = Path(os.environ.get("KAFKAPIPELINE_REFERENCE_DATA", REPO.parent / "shared" / "reference-data"))
@@ -115,7 +113,7 @@ def test_real_tweets_encode_as_the_driver_binds_them() -> None:
         )
         for i, text in enumerate(texts)
     ]
-    assert_same(prepared(TWEETS_TABLE.drain_spec), tweet_rows(records, datetime.now(UTC)))
+    assert_same(prepared(TWEETS_TABLE.drain_spec), tweets.rows(records, datetime.now(UTC)))
 
 
 def test_edge_timestamps_and_days_encode_as_the_driver() -> None:
@@ -135,7 +133,7 @@ def test_edge_timestamps_and_days_encode_as_the_driver() -> None:
     rows = []
     for i, moment in enumerate(moments):
         record = tweet(i, "ok", moment)
-        row = tweet_rows([record], moment)[0]
+        row = tweets.rows([record], moment)[0]
         rows.append(row)
         day = row[1]
         rows.append((*row[:1], date(day.year, day.month, day.day), *row[2:]))  # another date object
@@ -164,7 +162,7 @@ def test_weather_rows_encode_as_the_driver() -> None:
     assert_same(prepared(WEATHER_TABLE.drain_spec), [weather_row(r, ingested) for r in records])
 
 
-ROW = tweet_rows([tweet(1, "fine", datetime(2024, 5, 1, tzinfo=UTC))], datetime(2024, 5, 2, tzinfo=UTC))[0]
+ROW = tweets.rows([tweet(1, "fine", datetime(2024, 5, 1, tzinfo=UTC))], datetime(2024, 5, 2, tzinfo=UTC))[0]
 
 
 def replaced(index: int, value: Any) -> tuple[Any, ...]:

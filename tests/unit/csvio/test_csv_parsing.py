@@ -10,7 +10,6 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from kafkapipeline.streams.weather import WEATHER_TABLE
 from kafkapipeline.csvio.export import TWEETS_WITH_SOURCE_LABEL, format_value, write_csv_atomically
 from kafkapipeline.csvio.load import (
     KIND_AUTO,
@@ -27,8 +26,9 @@ from kafkapipeline.csvio.load import (
     rows_of,
     seed_tweet_id,
 )
-from kafkapipeline.streams.base import InvalidRecord
 from kafkapipeline.sentiment.scorers import default_scorer
+from kafkapipeline.streams.base import InvalidRecord
+from kafkapipeline.streams.weather import WEATHER_TABLE
 
 IMPORTED_AT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
@@ -175,7 +175,7 @@ def test_implausible_weather_is_a_bad_row():
 
     assert report.records == 1 and len(rows) == 1
     assert report.bad_row_examples[0].line == 2
-    assert "not a plausible Celsius temperature" in report.bad_row_examples[0].reason
+    assert "is outside the plausible Celsius temperatures" in report.bad_row_examples[0].reason
 
 
 def test_bad_rows_listed_are_capped_but_all_counted():

@@ -12,22 +12,24 @@ from cassandra import InvalidRequest, OperationTimedOut, Unavailable, WriteTimeo
 from cassandra.cluster import NoHostAvailable
 
 from kafkapipeline import settings
-from kafkapipeline.cassandra.outcome import is_row_specific, rejection_reason
-from kafkapipeline.cassandra.outcome import IdempotentRetryPolicy, RejectedRow, WriteOutcome
+from kafkapipeline.cassandra.outcome import (
+    IdempotentRetryPolicy,
+    RejectedRow,
+    WriteOutcome,
+    is_row_specific,
+    rejection_reason,
+)
 from kafkapipeline.cassandra.writer import unset_nulls
-from kafkapipeline.streams.tweets import TWEETS_TABLE, tweet_row
-from kafkapipeline.streams.weather import WEATHER_TABLE, weather_row
 from kafkapipeline.drain.options import DrainOptions
 from kafkapipeline.drain.summary import DrainSummary, batch_id_for
 from kafkapipeline.drain.task import drain_task, drain_topic
 from kafkapipeline.kafka.snapshot import PartitionProgress
+from kafkapipeline.sentiment.scorers import default_scorer
 from kafkapipeline.streams.base import InvalidRecord
 from kafkapipeline.streams.registry import by_name
-from kafkapipeline.streams.tweets import TWEETS
+from kafkapipeline.streams.tweets import TWEETS, TWEETS_TABLE, TweetRecord, tweet_row
 from kafkapipeline.streams.weather import WEATHER as WEATHER_STREAM
-from kafkapipeline.streams.tweets import TweetRecord
-from kafkapipeline.streams.weather import WeatherRecord
-from kafkapipeline.sentiment.scorers import default_scorer
+from kafkapipeline.streams.weather import WEATHER_TABLE, WeatherRecord, weather_row
 
 TWEET = TweetRecord(
     tweet_id="1578516068309794817",

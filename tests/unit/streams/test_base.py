@@ -13,7 +13,14 @@ from datetime import UTC, datetime
 import pytest
 from msgspec.structs import replace
 
-from kafkapipeline.streams.base import CITY_MAX_CHARS, INT32_MAX, INT32_MIN, SHOWN_CHARS, InvalidRecord, decode_record
+from kafkapipeline.streams.base import (
+    CITY_MAX_CHARS,
+    INT32_MAX,
+    INT32_MIN,
+    SHOWN_CHARS,
+    InvalidRecord,
+    decode_record,
+)
 from kafkapipeline.streams.tweets import TEXT_MAX_CHARS, TWEET_ID_MAX_CHARS, TweetRecord
 from kafkapipeline.streams.weather import WeatherRecord
 
@@ -51,7 +58,11 @@ def with_raw(record_json: bytes, field: str, raw: str) -> bytes:
             with_raw(tweet_with(), "like_count", "9" * 400),
             "like_count: a huge int is outside Cassandra's int range",
         ),
-        (TweetRecord, with_raw(tweet_with(), "like_count", "1e400"), "like_count: inf is outside Cassandra's int"),
+        (
+            TweetRecord,
+            with_raw(tweet_with(), "like_count", "1e400"),
+            "like_count: inf is outside Cassandra's int",
+        ),
         (
             TweetRecord,
             tweet_with(like_count=3_000_000_000),
@@ -140,26 +151,55 @@ def value_with(kind: str, /, **changes) -> bytes:
     [
         ("tweet", b"", "value is not JSON: Input data was truncated"),
         ("tweet", b"{not json", "value is not JSON: JSON is malformed: object keys must be strings (byte 1)"),
-        ("tweet", b'{"schema_version": 1, "text": "\xff\xfe"}', "value is not JSON: 'utf-8' codec can't decode"),
-        ("tweet", b"\xef\xbb\xbf{}", "value is not JSON: JSON is malformed: invalid character (byte 0)"),  # BOM
+        (
+            "tweet",
+            b'{"schema_version": 1, "text": "\xff\xfe"}',
+            "value is not JSON: 'utf-8' codec can't decode",
+        ),
+        (
+            "tweet",
+            b"\xef\xbb\xbf{}",
+            "value is not JSON: JSON is malformed: invalid character (byte 0)",
+        ),  # BOM
         ("tweet", None, "value is empty (null message)"),
         ("tweet", b"[1]", "value is JSON array, expected an object"),
         ("tweet", b'"text"', "value is JSON str, expected an object"),
         ("tweet", value_with("tweet", schema_version=2), "schema_version 2 is not supported (expected 1)"),
         ("tweet", value_with("tweet", schema_version=0), "schema_version 0 is not supported (expected 1)"),
-        ("tweet", value_with("tweet", schema_version=...), "schema_version None is not supported (expected 1)"),
-        ("tweet", value_with("tweet", schema_version=True), "schema_version True is not supported (expected 1)"),
-        ("tweet", value_with("tweet", schema_version=1.0), "schema_version 1.0 is not supported (expected 1)"),
+        (
+            "tweet",
+            value_with("tweet", schema_version=...),
+            "schema_version None is not supported (expected 1)",
+        ),
+        (
+            "tweet",
+            value_with("tweet", schema_version=True),
+            "schema_version True is not supported (expected 1)",
+        ),
+        (
+            "tweet",
+            value_with("tweet", schema_version=1.0),
+            "schema_version 1.0 is not supported (expected 1)",
+        ),
         (
             "tweet",
             value_with("tweet", kind="weather"),
             "kind 'weather' does not belong on this topic (expected 'tweet')",
         ),
-        ("weather", value_with("weather", kind="x" * 21), f"kind: expected a record kind, got {'x' * 21!r}"),
+        (
+            "weather",
+            value_with("weather", kind="x" * 21),
+            f"kind {'x' * 21!r} does not belong on this topic (expected 'weather')",
+        ),
+        ("tweet", value_with("weather", city=...), "kind 'weather' does not belong on this topic"),  # first
         ("weather", value_with("weather", kind=7), "kind: expected a record kind, got 7"),
         ("tweet", value_with("tweet", tweet_id="  "), "tweet_id: required id is missing or not text: '  '"),
         ("tweet", value_with("tweet", tweet_id=...), "tweet_id: required field is missing"),
-        ("tweet", value_with("tweet", tweet_id="9" * 129), "tweet_id: 129 characters, more than the 128 allowed"),
+        (
+            "tweet",
+            value_with("tweet", tweet_id="9" * 129),
+            "tweet_id: 129 characters, more than the 128 allowed",
+        ),
         ("tweet", value_with("tweet", text=...), "text: required field is missing"),
         ("tweet", value_with("tweet", text=None), "text: expected text, got None"),
         ("tweet", value_with("tweet", city=""), "city: required text is empty"),
@@ -168,15 +208,27 @@ def value_with(kind: str, /, **changes) -> bytes:
             value_with("tweet", like_count=2**31),
             "like_count: 2147483648 is outside Cassandra's int range [-2147483648, 2147483647]",
         ),
-        ("tweet", value_with("tweet", like_count="lots"), "like_count: expected an integer or null, got 'lots'"),
+        (
+            "tweet",
+            value_with("tweet", like_count="lots"),
+            "like_count: expected an integer or null, got 'lots'",
+        ),
         ("tweet", value_with("tweet", like_count=True), "like_count: expected an integer or null, got True"),
         # A float for a count: once rounded, now refused (msgspec's int is a whole JSON number).
         ("tweet", value_with("tweet", like_count=2.5), "like_count: expected an integer or null, got 2.5"),
         ("tweet", value_with("tweet", reply_count=3.0), "reply_count: expected an integer or null, got 3.0"),
         ("tweet", value_with("tweet", lang="x" * 36), "lang: 36 characters, more than the 35 allowed"),
-        ("tweet", value_with("tweet", created_at="yesterday"), "created_at: not an ISO-8601 timestamp: 'yesterday'"),
+        (
+            "tweet",
+            value_with("tweet", created_at="yesterday"),
+            "created_at: not an ISO-8601 timestamp: 'yesterday'",
+        ),
         # RFC 3339 only: a date alone was a midnight for fromisoformat, now it is refused.
-        ("tweet", value_with("tweet", created_at="2024-05-01"), "created_at: not an ISO-8601 timestamp: '2024-05-01'"),
+        (
+            "tweet",
+            value_with("tweet", created_at="2024-05-01"),
+            "created_at: not an ISO-8601 timestamp: '2024-05-01'",
+        ),
         (
             "tweet",
             value_with("tweet", text="a\ud800"),
@@ -187,7 +239,11 @@ def value_with(kind: str, /, **changes) -> bytes:
             value_with("weather", temperature_c=70.5),
             "temperature_c: 70.5 is outside the plausible Celsius temperatures [-100, 70]",
         ),
-        ("weather", value_with("weather", temperature_c="warm"), "temperature_c: expected a number, got 'warm'"),
+        (
+            "weather",
+            value_with("weather", temperature_c="warm"),
+            "temperature_c: expected a number, got 'warm'",
+        ),
         ("weather", value_with("weather", temperature_c=...), "temperature_c: required field is missing"),
         (
             "weather",
@@ -199,7 +255,11 @@ def value_with(kind: str, /, **changes) -> bytes:
             with_raw(value_with("weather"), "wind_speed_ms", "NaN"),
             "value is not JSON: JSON is malformed: invalid character",
         ),
-        ("weather", value_with("weather", sunrise=5), "sunrise: expected an ISO-8601 timestamp or null, got 5"),
+        (
+            "weather",
+            value_with("weather", sunrise=5),
+            "sunrise: expected an ISO-8601 timestamp or null, got 5",
+        ),
     ],
 )
 def test_an_invalid_value_is_refused_with_its_reason(kind, raw, reason):
@@ -220,7 +280,11 @@ def test_an_invalid_value_is_refused_with_its_reason(kind, raw, reason):
             {"created_at": "2024-05-01T23:00:00-02:00"},
             {"created_at": datetime(2024, 5, 2, 1, tzinfo=UTC)},
         ),
-        ("tweet", {"created_at": "2024-05-01T23:00:00"}, {"created_at": datetime(2024, 5, 1, 23, tzinfo=UTC)}),
+        (
+            "tweet",
+            {"created_at": "2024-05-01T23:00:00"},
+            {"created_at": datetime(2024, 5, 1, 23, tzinfo=UTC)},
+        ),
         ("tweet", {"extra": [1, {"a": 2}]}, {}),  # unknown fields are ignored
         (
             "weather",
@@ -251,5 +315,7 @@ def test_a_record_from_python_values_is_checked_as_a_decoded_one():
         TweetRecord.from_dict({**BASE["tweet"], "city": "x" * 101})
     with pytest.raises(InvalidRecord, match="tweet_id: required field is missing"):
         TweetRecord.from_dict({"text": "t", "created_at": datetime(2024, 1, 1), "city": "c"})
-    made = TweetRecord.from_dict({"tweet_id": 7, "text": "t", "created_at": datetime(2024, 1, 1), "city": "c"})
+    made = TweetRecord.from_dict(
+        {"tweet_id": 7, "text": "t", "created_at": datetime(2024, 1, 1), "city": "c"}
+    )
     assert (made.tweet_id, made.created_at, made.source) == ("7", datetime(2024, 1, 1, tzinfo=UTC), "unknown")

@@ -229,9 +229,7 @@ def test_seed_rows_have_every_table_column():
     seed_line = (
         "clouds,270.75,265.23,269.82,271.48,1023,59,3.6,1612884667,1612920145,Vancouver,2021-02-09 17:33"
     )
-    seed_weather = _by_column(
-        WEATHER_TABLE.names, seed_weather_row(seed_line.split(","), INGESTED_AT)
-    )
+    seed_weather = _by_column(WEATHER_TABLE.names, seed_weather_row(seed_line.split(","), INGESTED_AT))
     assert (seed_weather["city"], seed_weather["provider"], seed_weather["temperature_c"]) == (
         "Vancouver",
         "seed-csv",
@@ -257,7 +255,10 @@ def _table(**changes):
         ({"clustering": (("at", "down"),)}, "asc/desc"),
         ({"columns": (Column("city", "text"), Column("day", "date"), Column("at", "uuid"))}, "cql_type"),
         ({"columns": (Column("city", "text"), Column("city", "date"))}, "listed twice"),
-        ({"columns": (Column("city", "text"), Column("day", "date"), Column("at-1", "timestamp"))}, "identifier"),
+        (
+            {"columns": (Column("city", "text"), Column("day", "date"), Column("at-1", "timestamp"))},
+            "identifier",
+        ),
         (
             {"size_column": "day", "columns": (Column("city", "text"), Column("day", "date", LATER))},
             "size column",
@@ -275,7 +276,11 @@ def test_a_stream_naming_an_unknown_setting_or_column_fails():
         "record_type": TweetRecord,
         "topic_setting": "tweets_topic",
         "table": _table(
-            columns=(Column("city", "text"), Column("day", "date", DERIVED), Column("created_at", "timestamp")),
+            columns=(
+                Column("city", "text"),
+                Column("day", "date", DERIVED),
+                Column("created_at", "timestamp"),
+            ),
             clustering=(("created_at", "desc"),),
         ),
         "rows": tweets.rows,
