@@ -260,13 +260,15 @@ def _descriptions(record_type: type[Record]) -> dict[str, str]:
     return out
 
 
-def _json_value(raw: Any, name: str) -> Any:
-    """The value of field ``name`` in ``raw`` by Python's parser (to quote it), or a marker."""
+def _json_values(raw: Any) -> Callable[[str], Any]:
+    """``value_of(name)``: field ``name`` of ``raw`` by Python's parser (to quote it), or a marker."""
     try:
         payload = json.loads(raw, parse_int=lambda digits: int(digits) if len(digits) < 300 else 10**300)
     except Exception:
-        return _MISSING_VALUE
-    return payload.get(name, _MISSING_VALUE) if isinstance(payload, dict) else _MISSING_VALUE
+        payload = None
+    if not isinstance(payload, dict):
+        return lambda name: _MISSING_VALUE
+    return lambda name: payload.get(name, _MISSING_VALUE)
 
 
 def reason_for(record_type: type[Record], raw: Any, err: BaseException) -> str:  # noqa: PLR0911 - one case a line
@@ -278,7 +280,7 @@ def reason_for(record_type: type[Record], raw: Any, err: BaseException) -> str: 
     if isinstance(err, UnicodeDecodeError):
         return f"value is not JSON: {err}"
     if isinstance(err, msgspec.ValidationError):  # (a DecodeError subclass)
-        return _validation_reason(record_type, str(err), lambda name: _json_value(raw, name))
+        return _validation_reason(record_type, str(err), _json_values(raw))
     if isinstance(err, msgspec.DecodeError):
         if "surrogate" in str(err):  # a lone surrogate escape: name the field, as the bind would
             surrogate = _surrogate_reason(record_type, raw)
@@ -293,8 +295,9 @@ def reason_for(record_type: type[Record], raw: Any, err: BaseException) -> str: 
 
 
 def _surrogate_reason(record_type: type[Record], raw: Any) -> str | None:
+    value_of = _json_values(raw)
     for name in record_type.__struct_fields__:
-        value = _json_value(raw, name)
+        value = value_of(name)
         if isinstance(value, str):
             try:
                 value.encode("utf-8")
