@@ -8,7 +8,9 @@ The export format is the one :mod:`kafkapipeline.csvio.load` reads back:
 * doubles as Python's shortest round-tripping ``repr`` (``21.4``, ``-0.3182``), ints as digits;
 * null as an empty field. (Optional text columns never hold ``""``: the record model turns an
   empty optional text into null before it reaches a table, so the two cannot be confused.)
-* text as it is, quoted by the ``csv`` module when needed; embedded newlines stay inside quotes.
+* text as it is, quoted by the ``csv`` module when needed; embedded newlines stay inside quotes;
+* a ``set<text>`` as a JSON array of its texts, sorted (``["rain","vancouver"]``); an empty set
+  is null in Cassandra, so an empty field.
 
 Where a file goes: ``<export dir>/<table>/<YYYY-MM-DD>.csv``. The export dir is the DAG's
 ``export_dir`` Param, else ``KAFKAPIPELINE_EXPORT_DIR``, else ``exports``; it must lie inside the
@@ -28,6 +30,7 @@ whatever the size of the day.
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import os
 import tempfile
@@ -39,6 +42,7 @@ from typing import Any
 
 from cassandra import InvalidRequest
 from cassandra.util import Date as CassandraDate
+from cassandra.util import SortedSet
 
 from kafkapipeline import settings
 from kafkapipeline.csvio.paths import PathOutsideDataRoot, confine
@@ -103,6 +107,8 @@ def format_value(value: Any) -> str:
         text = value.date().isoformat()  # the driver's type for CQL date values
     elif isinstance(value, float):
         text = repr(value)
+    elif isinstance(value, (set, frozenset, SortedSet)):  # set<text>: a JSON array, sorted
+        text = json.dumps(sorted(value), ensure_ascii=False)
     else:
         text = str(value)
     return text

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -44,26 +45,46 @@ class CsvImportError(RuntimeError):
     """A file cannot be imported at all (unknown format, unreadable) or its rows could not be written."""
 
 
-def parse_cell(value: str, column: str) -> Any:
-    """One export-format cell as the column's Python value; empty is null."""
+def _finite(cell: str) -> float:
+    number = float(cell)
+    if not math.isfinite(number):
+        raise ValueError(cell)
+    return number
+
+
+def _text_set(cell: str) -> frozenset[str]:
+    """A ``set<text>`` cell: a JSON array of texts (see :mod:`kafkapipeline.csvio.export`)."""
+    items = json.loads(cell)
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        raise ValueError(cell)
+    return frozenset(items)
+
+
+#: How a non-empty cell of each CQL type (:data:`kafkapipeline.streams.base.CQL_TYPES`) is read;
+#: the ``timestamp`` case is :func:`parse_cell`'s own (its reason names the column).
+CELL_PARSERS: dict[str, Callable[[str], Any]] = {
+    "text": str,
+    "date": date.fromisoformat,
+    "int": int,
+    "double": _finite,
+    "set<text>": _text_set,
+}
+
+
+def parse_cell(value: str, column: str, cql_type: str | None = None) -> Any:
+    """One export-format cell as the column's Python value; empty is null.
+
+    :param cql_type: the column's CQL type; by default the type of the streams' column of that name
+    """
     if value == "":
         return None
-    kind = COLUMN_TYPES[column]
+    kind = cql_type or COLUMN_TYPES[column]
+    if kind == "timestamp":
+        return parse_utc(value, column)
     try:
-        if kind == "timestamp":
-            return parse_utc(value, column)
-        if kind == "date":
-            return date.fromisoformat(value)
-        if kind == "int":
-            return int(value)
-        if kind == "double":
-            number = float(value)
-            if not math.isfinite(number):
-                raise ValueError(value)
-            return number
-    except (ValueError, OverflowError):
+        return CELL_PARSERS[kind](value)
+    except (ValueError, OverflowError, RecursionError):
         raise InvalidRecord(f"{column}: {value[:40]!r} is not a valid {kind}") from None
-    return value
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """The drain batch's Kafka transaction: its dead letters and, at the end, its consumer offsets.
 
-Split out of :mod:`kafkapipeline.drain.task` (which explains the whole contract). The one rule here
-is that producing a dead letter cannot fail on the message's content: a copy too large for
-a Kafka message is cut to fit (:func:`kafkapipeline.dead_letters.contract.fit_dead_letter`), a full
+:mod:`kafkapipeline.drain.task` explains the whole contract. The one rule here is that
+producing a dead letter cannot fail on the message's content: a copy too large for a Kafka
+message is cut to fit (:func:`kafkapipeline.dead_letters.contract.fit_dead_letter`), a full
 local queue is waited on for a bounded time, and any other refusal is a :class:`DrainError`
 that says why (the batch is not committed and its retry re-reads it).
 """

@@ -309,9 +309,7 @@ def _surrogate_reason(record_type: type[Record], raw: Any) -> str | None:
     return None
 
 
-def _validation_reason(  # noqa: PLR0911 - one message form a branch
-    record_type: type[Record], message: str, value_of: Callable[[str], Any]
-) -> str:
+def _validation_reason(record_type: type[Record], message: str, value_of: Callable[[str], Any]) -> str:
     """msgspec's ``ValidationError`` text as a reason; a ``__post_init__``'s own text is kept as is.
 
     A value declaring another stream's ``kind`` is named as such first, whatever else is wrong.
@@ -330,13 +328,23 @@ def _validation_reason(  # noqa: PLR0911 - one message form a branch
         return message
     name, what, rest = located["field"], located["what"], located["rest"]
     value = value_of(name)
-    quoted = "" if value is _MISSING_VALUE else shown(value)
     if name == "schema_version":
         return unsupported_version(None if value is _MISSING_VALUE else value)
     if name == "kind":
-        return f"kind: expected a record kind, got {quoted or 'another value'}"
-    if rest:  # an element of a set
-        return f"{name}: an item {what[0].lower()}{what[1:]}"
+        return f"kind: expected a record kind, got {'another value' if value is _MISSING_VALUE else shown(value)}"
+    item = re.fullmatch(r"\[(\d+)\]", rest)
+    if item:  # an element of a set: its index in the JSON array
+        index = int(item[1])
+        name = f"{name}[{index}]"
+        value = value[index] if isinstance(value, list) and index < len(value) else _MISSING_VALUE
+    elif rest:
+        return f"{name}{rest}: {what}"
+    return _field_reason(name, what, value, _descriptions(record_type).get(located["field"]))
+
+
+def _field_reason(name: str, what: str, value: Any, description: str | None) -> str:
+    """The reason for field ``name``'s ``value`` (or the marker), from msgspec's ``what``."""
+    quoted = "" if value is _MISSING_VALUE else shown(value)
     length = _LENGTH.match(what)
     if length:
         if length["op"] == ">=":
@@ -344,7 +352,6 @@ def _validation_reason(  # noqa: PLR0911 - one message form a branch
         count = len(value) if isinstance(value, (str, list)) else "more"
         unit = "characters" if isinstance(value, str) or value is _MISSING_VALUE else "items"
         return f"{name}: {count} {unit}, more than the {length['limit']} allowed"
-    description = _descriptions(record_type).get(name)
     if _BOUND.match(what) or what in ("Integer value out of range", "Number out of range"):
         number = quoted or "a number"
         return f"{name}: {number} is outside {description}" if description else f"{name}: {number}: {what}"

@@ -6,11 +6,14 @@ No services: rows are built in memory (``rows_of``), nothing is written.
 from __future__ import annotations
 
 import io
+import json
 from datetime import UTC, date, datetime
 
 import pytest
+from cassandra.util import SortedSet
 
 from kafkapipeline.csvio.export import TWEETS_WITH_SOURCE_LABEL, format_value, write_csv_atomically
+from kafkapipeline.csvio.formats import parse_cell
 from kafkapipeline.csvio.load import (
     KIND_AUTO,
     KIND_SEED_TWEETS,
@@ -277,3 +280,21 @@ def test_invalid_record_message_is_the_reason():
     record, label = parse_seed_tweet(["t", "2021-02-09T17:00:00+01:00", "Surrey", ""])
     assert record.created_at == datetime(2021, 2, 9, 16, 0, tzinfo=UTC)  # an explicit zone is honoured
     assert record.city == "Surrey" and label is None
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [frozenset({"rain", "yvr"}), frozenset({'quote " and, comma', "é😀", "new\nline"}), frozenset({"one"})],
+)
+def test_a_text_set_cell_is_a_sorted_json_array_and_round_trips(tags):
+    cell = format_value(tags)
+    assert json.loads(cell) == sorted(tags)
+    assert parse_cell(cell, "hashtags", "set<text>") == tags
+    assert format_value(SortedSet(tags)) == cell  # what the driver reads back
+
+
+@pytest.mark.parametrize("cell", ['"rain"', "[1, 2]", "[rain]", '{"a": 1}', "[" * 5000])
+def test_a_bad_text_set_cell_is_a_bad_row(cell):
+    with pytest.raises(InvalidRecord, match=r"hashtags: .* is not a valid set<text>"):
+        parse_cell(cell, "hashtags", "set<text>")
+    assert parse_cell("", "hashtags", "set<text>") is None

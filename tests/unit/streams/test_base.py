@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import ClassVar
 
 import pytest
 from msgspec.structs import replace
@@ -17,8 +18,14 @@ from kafkapipeline.streams.base import (
     CITY_MAX_CHARS,
     INT32_MAX,
     INT32_MIN,
+    LABEL_MAX_CHARS,
+    SET_MAX_ITEMS,
     SHOWN_CHARS,
+    City,
     InvalidRecord,
+    Kind,
+    Record,
+    TextSet,
     decode_record,
 )
 from kafkapipeline.streams.tweets import TEXT_MAX_CHARS, TWEET_ID_MAX_CHARS, TweetRecord
@@ -319,3 +326,37 @@ def test_a_record_from_python_values_is_checked_as_a_decoded_one():
         {"tweet_id": 7, "text": "t", "created_at": datetime(2024, 1, 1), "city": "c"}
     )
     assert (made.tweet_id, made.created_at, made.source) == ("7", datetime(2024, 1, 1, tzinfo=UTC), "unknown")
+
+
+class Tagged(Record, frozen=True, tag=1):
+    """A record with a ``set<text>`` field, as a stream would declare ``hashtags``."""
+
+    KIND: ClassVar[str] = "tagged"
+
+    city: City
+    hashtags: TextSet | None = None
+    kind: Kind | None = "tagged"
+
+
+def test_a_text_set_field_decodes_a_json_array_and_round_trips():
+    record = decode_record(Tagged, b'{"schema_version": 1, "city": "c", "hashtags": ["rain", "yvr", "rain"]}')
+    assert record.hashtags == frozenset({"rain", "yvr"})
+    assert decode_record(Tagged, record.to_json()) == record
+    assert decode_record(Tagged, b'{"schema_version": 1, "city": "c"}').hashtags is None
+
+
+@pytest.mark.parametrize(
+    ("hashtags", "reason"),
+    [
+        (["ok", ""], "hashtags[1]: required text is empty"),
+        (["ok", 7], "hashtags[1]: expected text, got 7"),
+        (["x" * (LABEL_MAX_CHARS + 1)], f"hashtags[0]: {LABEL_MAX_CHARS + 1} characters, more than the"),
+        ([str(n) for n in range(SET_MAX_ITEMS + 1)], f"hashtags: {SET_MAX_ITEMS + 1} items, more than the"),
+        ("rain", "hashtags: expected "),
+    ],
+)
+def test_a_bad_text_set_is_refused_with_the_item_named(hashtags, reason):
+    value = json.dumps({"schema_version": 1, "city": "c", "hashtags": hashtags}).encode()
+    with pytest.raises(InvalidRecord) as refused:
+        decode_record(Tagged, value)
+    assert str(refused.value).startswith(reason), str(refused.value)
