@@ -309,7 +309,9 @@ def _surrogate_reason(record_type: type[Record], raw: Any) -> str | None:
     return None
 
 
-def _validation_reason(record_type: type[Record], message: str, value_of: Callable[[str], Any]) -> str:
+def _validation_reason(  # noqa: PLR0911 - one message form a return
+    record_type: type[Record], message: str, value_of: Callable[[str], Any]
+) -> str:
     """msgspec's ``ValidationError`` text as a reason; a ``__post_init__``'s own text is kept as is.
 
     A value declaring another stream's ``kind`` is named as such first, whatever else is wrong.
@@ -331,7 +333,8 @@ def _validation_reason(record_type: type[Record], message: str, value_of: Callab
     if name == "schema_version":
         return unsupported_version(None if value is _MISSING_VALUE else value)
     if name == "kind":
-        return f"kind: expected a record kind, got {'another value' if value is _MISSING_VALUE else shown(value)}"
+        got = "another value" if value is _MISSING_VALUE else shown(value)
+        return f"kind: expected a record kind, got {got}"
     item = re.fullmatch(r"\[(\d+)\]", rest)
     if item:  # an element of a set: its index in the JSON array
         index = int(item[1])
@@ -359,9 +362,8 @@ def _field_reason(name: str, what: str, value: Any, description: str | None) -> 
         return f"{name}: not an ISO-8601 timestamp: {quoted}"
     expected = _EXPECTED.match(what)
     if expected:
-        return (
-            f"{name}: expected {_words(expected['expected'])}, got {quoted or _words(expected['got'] or '?')}"
-        )
+        got = quoted or _words(expected["got"] or "?")
+        return f"{name}: expected {_words(expected['expected'])}, got {got}"
     return f"{name}: {what}"
 
 
