@@ -3,8 +3,7 @@
 Why: the driver's ``PreparedStatement.bind`` builds a ``BoundStatement`` and, per column, a
 ``ColDesc`` tuple and an encryption-policy check before calling the column type's
 ``serialize``; its ``date`` and ``timestamp`` serialisers go through ``timetuple`` and
-``calendar.timegm``. For an 18-column tweet row that is about 30 us of CPU, most of a Python
-writer's cost per row (README, "Drain throughput").
+``calendar.timegm``: most of a Python writer's cost per row (docs/benchmarks.md).
 
 :class:`RowEncoder` gives the *same bytes* the driver would put in the request, or ``None``
 when it cannot be sure of that; the caller then binds with the driver, which gives the

@@ -12,11 +12,9 @@ Speed: statements are prepared once, rows are grouped by partition into UNLOGGED
 up to 64 rows (a single-partition batch is one mutation on one replica set: atomic, no batch
 log, and one request instead of many), and requests run with a bounded number in flight.
 The driver encodes and decodes in Python, so per-request overhead, not Cassandra, is what
-limits a Python writer: on the 2-core target machine one row per request costs the client
-about 140 us of CPU, a 64-row batch about 30 us per row with the driver's own bind. Rows are
-serialised by :class:`kafkapipeline.cassandra.bind.RowEncoder` instead (the driver's bytes at
-about a fifth of its bind's cost; the driver still binds whatever the encoder is unsure of),
-which brings the writer's main-thread CPU to about 20 us per row.
+limits a Python writer; rows are serialised by :class:`kafkapipeline.cassandra.bind.RowEncoder`
+(the driver's bytes, cheaper; the driver still binds whatever the encoder is unsure of).
+docs/benchmarks.md has the figures.
 
 Failure: a request is retried by the driver (the statements are marked idempotent, and
 :class:`IdempotentRetryPolicy` retries timeouts and unavailable errors a few times). A request
@@ -235,8 +233,8 @@ class ConcurrentRowWriter:
 
         The driver's ResponseFuture sits in a reference cycle (its timer and callbacks point back
         at it) that only the cyclic GC frees. Whatever it holds, rows and Kafka messages included,
-        would wait for a collection and be traversed by each GC generation on the way: about a
-        third of the drain's CPU. Emptied here, they are freed at once. The request is over: the
+        would wait for a collection and be traversed by each GC generation on the way (a large
+        share of the drain's CPU). Emptied here, they are freed at once. The request is over: the
         driver calls back only after its last retry.
         """
         try:

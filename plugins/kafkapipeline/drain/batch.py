@@ -26,7 +26,7 @@ from kafkapipeline.streams.base import InvalidRecord, Stream, reason_for, record
 log = logging.getLogger(__name__)
 
 #: Allocations between young GC collections while a batch is read and written (Python's default
-#: is 700); measured on 100k tweets, GC time per run 0.6-0.9 s -> 0.2-0.3 s.
+#: is 700; docs/benchmarks.md has the GC time it saves).
 GC_YOUNG_THRESHOLD = 20_000
 
 
@@ -119,13 +119,12 @@ class MicroBatch:
         The cyclic GC is tuned for the loop, and restored at the end whatever happens (nothing
         is kept longer than until the next collection after the batch):
 
-        * the objects that exist before it (Airflow, the driver, numpy...: about 200,000) are
-          frozen out of it: every full collection would traverse them all (~120 ms, a few times
-          per 50,000 messages, about a fifth of the drain's CPU), while only the batch's own
-          objects can become garbage;
+        * the objects that exist before it (Airflow, the driver, numpy...) are frozen out of it:
+          every full collection would traverse them all, while only the batch's own objects can
+          become garbage;
         * young collections run every :data:`GC_YOUNG_THRESHOLD` allocations instead of 700: a
           chunk's records, rows and messages die when its writes are acknowledged, and with 700
-          each of them was traversed by a few collections first (~5 us a message).
+          each of them was traversed by a few collections first.
         """
         thresholds = gc.get_threshold()
         gc.freeze()
