@@ -13,22 +13,17 @@ import pytest
 from cassandra.util import SortedSet
 
 from kafkapipeline.csvio.export import TWEETS_WITH_SOURCE_LABEL, format_value, write_csv_atomically
-from kafkapipeline.csvio.formats import parse_cell
-from kafkapipeline.csvio.load import (
+from kafkapipeline.csvio.formats import (
     KIND_AUTO,
     KIND_SEED_TWEETS,
     KIND_SEED_WEATHER,
     KIND_TWEETS,
     CsvImportError,
-    FileImport,
-    csv_records,
-    decode_seed_text,
-    decoded_lines,
-    parse_seed_tweet,
-    parse_seed_weather,
-    rows_of,
-    seed_tweet_id,
+    parse_cell,
 )
+from kafkapipeline.csvio.lines import csv_records, decoded_lines
+from kafkapipeline.csvio.load import FileImport, rows_of
+from kafkapipeline.csvio.seed import decode_seed_text, parse_seed_tweet, parse_seed_weather, seed_tweet_id
 from kafkapipeline.sentiment.scorers import default_scorer
 from kafkapipeline.streams.base import InvalidRecord
 from kafkapipeline.streams.weather import WEATHER_TABLE
