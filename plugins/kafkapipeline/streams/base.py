@@ -263,9 +263,12 @@ def _descriptions(record_type: type[Record]) -> dict[str, str]:
 def _json_values(raw: Any) -> Callable[[str], Any]:
     """``value_of(name)``: field ``name`` of ``raw`` by Python's parser (to quote it), or a marker."""
     try:
-        payload = json.loads(raw, parse_int=lambda digits: int(digits) if len(digits) < 300 else 10**300)
-    except Exception:
-        payload = None
+        payload = msgspec.json.decode(raw)
+    except Exception:  # a huge number, a lone surrogate: Python's parser reads those
+        try:
+            payload = json.loads(raw, parse_int=lambda digits: int(digits) if len(digits) < 300 else 10**300)
+        except Exception:
+            payload = None
     if not isinstance(payload, dict):
         return lambda name: _MISSING_VALUE
     return lambda name: payload.get(name, _MISSING_VALUE)
