@@ -85,7 +85,7 @@ def make_tweets(count: int, seed: int = 7) -> tuple[list[Any], str]:
     Texts are real tweets from the reference data, cycled, each made unique with a suffix; without
     the reference data they are generated from a small vocabulary with a mix of sentiments.
     """
-    from kafkapipeline.records import TweetRecord
+    from kafkapipeline.streams.tweets import TweetRecord
 
     rng = random.Random(seed)
     start = datetime(2024, 5, 1, tzinfo=UTC)
@@ -128,12 +128,13 @@ def _drain_partition(topic: str, group_id: str, keyspace: str, partition: int, q
     from kafkapipeline.drain import task as drain
     from kafkapipeline.sentiment import model as sentiment_model
     from kafkapipeline.sentiment.vader import analyzer
+    from kafkapipeline.streams.tweets import TWEETS
 
     analyzer()
     sentiment_model.preload()
     queue.put(("ready", partition))
     summary = drain.drain_topic(
-        topic, "tweet", group_id, 10_000_000, partitions=[partition], keyspace=keyspace
+        topic, TWEETS, group_id, 10_000_000, partitions=[partition], keyspace=keyspace
     )
     queue.put(("done", summary.messages_read))
 
@@ -184,16 +185,16 @@ class Benchmark:
 
     def __init__(self, args: argparse.Namespace) -> None:
         from kafkapipeline.cassandra import writer as cassandra_writer
-        from kafkapipeline.drain import task as drain
+        from kafkapipeline.drain import options as drain_options
         from kafkapipeline.kafka.hook import PipelineKafkaHook
 
         self.args = args
         self.n = args.messages
         self.naive_n = min(args.naive_messages or self.n, self.n)
         self.stages: dict[str, float] = {}
-        self.options = drain.DrainOptions(
+        self.options = drain_options.DrainOptions(
             concurrency=args.concurrency or cassandra_writer.DEFAULT_CONCURRENCY,
-            consume_batch=args.consume_batch or drain.DEFAULT_CONSUME_BATCH,
+            consume_batch=args.consume_batch or drain_options.DEFAULT_CONSUME_BATCH,
             max_batch_rows=args.batch_rows or cassandra_writer.DEFAULT_MAX_BATCH_ROWS,
         )
         self.run_id = uuid.uuid4().hex[:8]
@@ -301,6 +302,7 @@ class Benchmark:
 
     def run_drain(self) -> None:
         from kafkapipeline.drain import task as drain
+        from kafkapipeline.streams.tweets import TWEETS
 
         summary = self.timed(
             "drain",
@@ -308,7 +310,7 @@ class Benchmark:
             self.n,
             lambda: drain.drain_topic(
                 self.topic,
-                "tweet",
+                TWEETS,
                 f"bench.drain.{self.run_id}.r{self.round}",
                 self.n,
                 keyspace=self.keyspaces["drain"],
@@ -326,20 +328,20 @@ class Benchmark:
         self.expect_rows("drain", self.n)
 
     def finished_rows(self) -> list[tuple[Any, ...]]:
-        from kafkapipeline.cassandra import writer as cassandra_writer
-        from kafkapipeline.records import TweetRecord
+        from kafkapipeline.streams.tweets import TweetRecord, tweet_row
 
         ingested_at = datetime.now(UTC)
-        return [cassandra_writer.tweet_row(TweetRecord.from_json(v), ingested_at) for _, v in self.values]
+        return [tweet_row(TweetRecord.from_json(v), ingested_at) for _, v in self.values]
 
     def run_ceilings(self) -> None:
         from cassandra.concurrent import execute_concurrent_with_args
 
         from kafkapipeline.cassandra import writer as cassandra_writer
+        from kafkapipeline.streams.tweets import TWEETS_TABLE
 
         rows = self.finished_rows()
         unset_rows = [cassandra_writer.unset_nulls(row) for row in rows]  # exactly what the drain binds
-        statement = self.session.prepare(cassandra_writer.TWEETS.insert_cql(self.keyspaces["ceiling"]))
+        statement = self.session.prepare(TWEETS_TABLE.drain_spec.insert_cql(self.keyspaces["ceiling"]))
         outcome = self.timed(
             "ceiling",
             "ceiling (finished rows, execute_concurrent_with_args, one row per request)",
@@ -360,14 +362,16 @@ class Benchmark:
 
     def run_write_path(self) -> None:
         from kafkapipeline.cassandra import writer as cassandra_writer
+        from kafkapipeline.cassandra.outcome import WriteOutcome
+        from kafkapipeline.streams.tweets import TWEETS_TABLE
 
         rows = self.finished_rows()
 
-        def write_batched() -> cassandra_writer.WriteOutcome:
+        def write_batched() -> WriteOutcome:
             writer = cassandra_writer.ConcurrentRowWriter(
                 self.session,
                 self.keyspaces["ceiling_batched"],
-                cassandra_writer.TWEETS,
+                TWEETS_TABLE.drain_spec,
                 concurrency=self.options.concurrency,
                 max_batch_rows=self.options.max_batch_rows,
             )
@@ -390,20 +394,18 @@ class Benchmark:
         from airflow.providers.apache.kafka.operators.consume import ConsumeFromTopicOperator
 
         from kafkapipeline.cassandra import writer as cassandra_writer
-        from kafkapipeline.records import TweetRecord
+        from kafkapipeline.streams.tweets import TWEETS_TABLE, TweetRecord, tweet_row
 
         # The provider's consumer settings come from the connection extra, group id included.
         extra = self.hook.consumer_config(f"bench.naive.{self.run_id}", **{"enable.partition.eof": False})
         os.environ["AIRFLOW_CONN_BENCH_NAIVE_KAFKA"] = json.dumps({"conn_type": "kafka", "extra": extra})
-        insert = self.session.prepare(cassandra_writer.TWEETS.insert_cql(self.keyspaces["naive"]))
+        insert = self.session.prepare(TWEETS_TABLE.drain_spec.insert_cql(self.keyspaces["naive"]))
         ingested_at = datetime.now(UTC)
         session = self.session
 
         def write_one(message: Any) -> None:
             record = TweetRecord.from_json(message.value())
-            session.execute(
-                insert, cassandra_writer.unset_nulls(cassandra_writer.tweet_row(record, ingested_at))
-            )
+            session.execute(insert, cassandra_writer.unset_nulls(tweet_row(record, ingested_at)))
 
         naive_consume = ConsumeFromTopicOperator(
             task_id="naive_consume",

@@ -90,7 +90,7 @@ def main() -> int:
     from kafkapipeline.cassandra.session import cassandra_session
     from kafkapipeline.kafka.hook import PipelineKafkaHook
     from kafkapipeline.kafka.produce import TopicProducer
-    from kafkapipeline.records import TweetRecord
+    from kafkapipeline.streams.tweets import TweetRecord
 
     extra_env = {
         "KAFKAPIPELINE_DRAIN_MAX_WAIT_SECONDS": str(args.max_wait),

@@ -25,7 +25,7 @@ from airflow.sdk import Param, dag, task
 
 from kafkapipeline.dag_params import param
 from kafkapipeline.maintenance.bootstrap import apply_cql_migrations, create_kafka_topics, report_bootstrap
-from kafkapipeline.streams import STREAMS
+from kafkapipeline.streams.registry import STREAMS
 
 #: Ten years: far beyond any real retention, and well inside Kafka's 64-bit retention.ms.
 MAX_RETENTION_HOURS = 10 * 365 * 24

@@ -12,7 +12,7 @@ from __future__ import annotations
 from airflow.sdk import DAG
 
 from kafkapipeline.drain.dag import drain_dag_arguments, drain_pipeline
-from kafkapipeline.streams import TWEETS
+from kafkapipeline.streams.tweets import TWEETS
 
 with DAG(
     dag_id="drain_tweets",

@@ -13,7 +13,7 @@ from __future__ import annotations
 from airflow.sdk import DAG
 
 from kafkapipeline.drain.dag import drain_dag_arguments, drain_pipeline
-from kafkapipeline.streams import WEATHER
+from kafkapipeline.streams.weather import WEATHER
 
 with DAG(
     dag_id="drain_weather",

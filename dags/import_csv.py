@@ -16,7 +16,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from kafkapipeline.csvio.load import DEFAULT_CHUNK_SIZE, KIND_AUTO, KINDS, import_csv_task
+from kafkapipeline.csvio.formats import KIND_AUTO, KINDS
+from kafkapipeline.csvio.load import DEFAULT_CHUNK_SIZE, import_csv_task
 from kafkapipeline.csvio.paths import MAX_PATH_LENGTH, PATH_PARAM_PATTERN
 from kafkapipeline.dag_params import param
 

@@ -21,7 +21,7 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 from kafkapipeline.dag_params import param
 from kafkapipeline.maintenance.retention import DEFAULT_SWEEP_DAYS, MAX_SWEEP_DAYS, purge_expired_task
 from kafkapipeline.param_limits import CITY_SCHEMA, MAX_CITIES
-from kafkapipeline.streams import STREAMS
+from kafkapipeline.streams.registry import STREAMS
 
 #: A century: the horizon (today minus the days) must stay a valid date.
 MAX_RETENTION_DAYS = 36_500

@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from kafkapipeline.errors import ConfigurationError
-from kafkapipeline.records import CITY_MAX_CHARS, InvalidRecord, check_text
+from kafkapipeline.streams.base import CITY_MAX_CHARS, InvalidRecord, check_text
 
 #: Text with no control characters (ECMA-262 and Python ``re`` read it alike).
 NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
@@ -18,7 +18,7 @@ NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
 #: two coordinates written with more decimals than any GPS gives.
 COORDINATES_MAX_CHARS = 50
 #: A weather city spec: ``Name``, ``lat,lon`` or ``Name=lat,lon``; the name (or the bare
-#: coordinates, which become the name) at most :data:`~kafkapipeline.records.CITY_MAX_CHARS`.
+#: coordinates, which become the name) at most :data:`~kafkapipeline.streams.base.CITY_MAX_CHARS`.
 CITY_SPEC_PATTERN = rf"^[^=\x00-\x1f\x7f]{{1,{CITY_MAX_CHARS}}}(=[-+0-9., ]{{3,{COORDINATES_MAX_CHARS}}})?$"
 CITY_SPEC_MAX_CHARS = CITY_MAX_CHARS + 1 + COORDINATES_MAX_CHARS
 #: Airflow's own limit on a dag_id, and its allowed characters.

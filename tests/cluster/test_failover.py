@@ -20,10 +20,12 @@ from cassandra.query import SimpleStatement
 
 from kafkapipeline import settings
 from kafkapipeline.drain import task as drain
-from kafkapipeline.drain.task import DrainError, DrainOptions, drain_topic
+from kafkapipeline.drain.options import DrainOptions
+from kafkapipeline.drain.task import drain_topic
 from kafkapipeline.health.report import FAIL, METRIC_DOWN_NODES, METRIC_OFFLINE_BROKERS, OK
 from kafkapipeline.kafka.produce import TopicProducer
-from kafkapipeline.kafka.transaction import transactional_id_for
+from kafkapipeline.kafka.transaction import DrainError, transactional_id_for
+from kafkapipeline.streams.tweets import TWEETS
 from tests.cluster.conftest import RF3, cassandra_hosts
 from tests.cluster.failover_support import ensure_transaction_state, transaction_coordinator, wait_for_health
 from tests.integration.drain_support import committed_offsets, end_offsets, produce_records, read_all, tweets
@@ -119,7 +121,7 @@ def drain_until_done(
         try:
             summary = drain_topic(
                 topic,
-                "tweet",
+                TWEETS,
                 group,
                 100_000,
                 keyspace=keyspace,
@@ -301,7 +303,7 @@ def test_two_cassandra_nodes_killed_fail_the_batch_cleanly_then_one_back_is_enou
     with pytest.raises(DrainError, match="offsets not committed") as failure:
         drain_topic(
             topic,
-            "tweet",
+            TWEETS,
             group,
             100_000,
             keyspace=cluster_keyspace,
@@ -313,7 +315,7 @@ def test_two_cassandra_nodes_killed_fail_the_batch_cleanly_then_one_back_is_enou
     assert all(offset < 0 for offset in committed_offsets(kafka_hook, topic, group).values())
 
     back = cluster.start_member("cassandra-2")
-    rerun = drain_topic(topic, "tweet", group, 100_000, keyspace=cluster_keyspace, options=OPTIONS)
+    rerun = drain_topic(topic, TWEETS, group, 100_000, keyspace=cluster_keyspace, options=OPTIONS)
     stalled = time.monotonic() - progress.killed_at
     print(f"[two nodes down] cassandra-2 back in {back:.1f}s; the retry read {rerun.messages_read}")
     cluster.report_stall("two Cassandra nodes killed (kill to the retry's commit)", stalled)
@@ -324,14 +326,15 @@ def test_two_cassandra_nodes_killed_fail_the_batch_cleanly_then_one_back_is_enou
 def test_raising_an_existing_keyspace_to_rf_3_then_repair_puts_every_row_on_every_node(cluster, cassandra):
     """The documented upgrade: bootstrap's alter_keyspace_replication (align_replication), then repair."""
     from kafkapipeline.cassandra.migrations import align_replication, apply_pending
-    from kafkapipeline.cassandra.writer import TWEETS, ConcurrentRowWriter, tweet_row
+    from kafkapipeline.cassandra.writer import ConcurrentRowWriter
+    from kafkapipeline.streams.tweets import TWEETS_TABLE, tweet_row
     from tests.conftest import unique_name
 
     keyspace = unique_name("cluster_rf")
     apply_pending(cassandra, keyspace, replication="{'class': 'SimpleStrategy', 'replication_factor': 1}")
     try:
         records = tweets(600)
-        writer = ConcurrentRowWriter(cassandra, keyspace, TWEETS)
+        writer = ConcurrentRowWriter(cassandra, keyspace, TWEETS_TABLE.drain_spec)
         writer.write([tweet_row(r, None) for r in records], [r.tweet_id for r in records])
         assert writer.flush().ok
         assert "now run a full repair" in align_replication(cassandra, keyspace, RF3)

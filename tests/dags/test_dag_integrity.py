@@ -128,14 +128,14 @@ def test_parsing_touches_no_network_and_no_connection():
 
 
 def test_the_purge_dag_has_each_streams_retention_param(dag_bag):
-    from kafkapipeline.streams import STREAMS
+    from kafkapipeline.streams.registry import STREAMS
 
     params = dag_bag.dags["purge_expired"].params
     assert {stream.retention_param for stream in STREAMS.values()} <= set(params)
 
 
 def test_the_bootstrap_dag_has_each_streams_partitions_param(dag_bag):
-    from kafkapipeline.streams import STREAMS
+    from kafkapipeline.streams.registry import STREAMS
 
     params = dag_bag.dags["bootstrap"].params
     for stream in STREAMS.values():

@@ -15,7 +15,9 @@ from airflow.sdk.exceptions import ParamValidationError
 
 from kafkapipeline.errors import ConfigurationError
 from kafkapipeline.param_limits import CITY_SPEC_MAX_CHARS, DAG_ID_MAX_CHARS, check_city, check_city_spec
-from kafkapipeline.records import CITY_MAX_CHARS, InvalidRecord, TweetRecord, WeatherRecord
+from kafkapipeline.streams.base import CITY_MAX_CHARS, InvalidRecord
+from kafkapipeline.streams.tweets import TweetRecord
+from kafkapipeline.streams.weather import WeatherRecord
 
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
 

@@ -14,7 +14,8 @@ from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 
 from kafkapipeline.dead_letters.contract import DeadLetter
 from kafkapipeline.kafka.retry import queue_full
-from kafkapipeline.records import TweetRecord, WeatherRecord
+from kafkapipeline.streams.tweets import TweetRecord
+from kafkapipeline.streams.weather import WeatherRecord
 from tests.conftest import unique_name
 
 TEXTS = [

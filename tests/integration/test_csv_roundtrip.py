@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from kafkapipeline.cassandra.writer import WEATHER_REPORTS, ConcurrentRowWriter, tweet_row, weather_row
+from kafkapipeline.cassandra.writer import ConcurrentRowWriter
 from kafkapipeline.csvio.export import TWEETS_WITH_SOURCE_LABEL, export_path
 from kafkapipeline.csvio.load import import_path
-from kafkapipeline.records import TweetRecord, WeatherRecord
+from kafkapipeline.streams.tweets import TweetRecord, tweet_row
+from kafkapipeline.streams.weather import WEATHER_TABLE, WeatherRecord, weather_row
 
 pytestmark = pytest.mark.integration
 
@@ -106,9 +107,9 @@ def run_export(export_dir: str) -> dict:
 
 def test_export_then_import_round_trips_every_row(airflow_db, keyspace, cassandra, data_root):
     write(cassandra, keyspace, TWEETS_WITH_SOURCE_LABEL, tweet_rows())
-    write(cassandra, keyspace, WEATHER_REPORTS, weather_rows())
+    write(cassandra, keyspace, WEATHER_TABLE.drain_spec, weather_rows())
     tweets_before = day_rows(cassandra, keyspace, TWEETS_WITH_SOURCE_LABEL)
-    weather_before = day_rows(cassandra, keyspace, WEATHER_REPORTS)
+    weather_before = day_rows(cassandra, keyspace, WEATHER_TABLE.drain_spec)
     assert (len(tweets_before), len(weather_before)) == (30, 12)
 
     summary = run_export("daily")  # relative: a folder of the data root
@@ -121,7 +122,7 @@ def test_export_then_import_round_trips_every_row(airflow_db, keyspace, cassandr
     assert sorted(p.name for p in tweets_file.parent.iterdir()) == ["2026-11-22.csv"]  # no temp file left
     first_export = (tweets_file.read_bytes(), weather_file.read_bytes())
 
-    for spec in (TWEETS_WITH_SOURCE_LABEL, WEATHER_REPORTS):
+    for spec in (TWEETS_WITH_SOURCE_LABEL, WEATHER_TABLE.drain_spec):
         for city in CITIES:
             cassandra.execute(
                 f"DELETE FROM {keyspace}.{spec.table} WHERE city = %s AND day = %s", (city, DAY.date())
@@ -132,7 +133,7 @@ def test_export_then_import_round_trips_every_row(airflow_db, keyspace, cassandr
 
     assert (imported["records"], imported["bad_rows"]) == (42, 0)
     assert day_rows(cassandra, keyspace, TWEETS_WITH_SOURCE_LABEL) == tweets_before
-    assert day_rows(cassandra, keyspace, WEATHER_REPORTS) == weather_before
+    assert day_rows(cassandra, keyspace, WEATHER_TABLE.drain_spec) == weather_before
     tomorrow = cassandra.execute(
         f"SELECT COUNT(*) FROM {keyspace}.tweets WHERE city = 'Vancouver' AND day = %s",
         (DAY.date() + timedelta(days=1),),

@@ -27,7 +27,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from kafkapipeline.csvio.load import import_path, seed_tweet_id
+from kafkapipeline.csvio.load import import_path
+from kafkapipeline.csvio.seed import seed_tweet_id
 
 pytestmark = pytest.mark.integration
 

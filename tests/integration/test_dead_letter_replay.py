@@ -18,7 +18,7 @@ from kafkapipeline.dead_letters.contract import HEADER_REPLAY_COUNT, DeadLetter
 from kafkapipeline.dead_letters.replay import replay_dead_letters
 from kafkapipeline.drain.task import drain_topic
 from kafkapipeline.kafka.lag import read_lag
-from kafkapipeline.records import TweetRecord
+from kafkapipeline.streams.tweets import TWEETS, TweetRecord
 from tests.conftest import unique_name
 
 pytestmark = pytest.mark.integration
@@ -66,7 +66,7 @@ def read_all(kafka_hook, topic: str, timeout: float = 30.0) -> list[tuple[bytes,
 
 
 def drain(topic: str):
-    return drain_topic(topic, "tweet", settings.consumer_group("drain", topic), 100)
+    return drain_topic(topic, TWEETS, settings.consumer_group("drain", topic), 100)
 
 
 def test_replay_moves_dead_letters_back_and_a_still_bad_one_returns_once(

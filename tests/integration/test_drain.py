@@ -8,8 +8,11 @@ import threading
 import pytest
 
 from kafkapipeline import settings
-from kafkapipeline.drain.task import DrainOptions, drain_topic
+from kafkapipeline.drain.options import DrainOptions
+from kafkapipeline.drain.task import drain_topic
 from kafkapipeline.sentiment.scorers import default_scorer
+from kafkapipeline.streams.tweets import TWEETS
+from kafkapipeline.streams.weather import WEATHER
 from tests.integration.drain_support import (
     committed_offsets,
     dead_letters,
@@ -35,7 +38,7 @@ def test_every_message_becomes_exactly_one_row_with_sentiment(make_topic, keyspa
     produce_records(kafka_hook, topic, records)
     group = settings.consumer_group("drain", topic)
 
-    summary = drain_topic(topic, "tweet", group, 10_000)
+    summary = drain_topic(topic, TWEETS, group, 10_000)
 
     assert (summary.messages_read, summary.rows_written, summary.dead_lettered) == (300, 300, 0)
     assert summary.committed and summary.lag_after == 0
@@ -70,7 +73,7 @@ def test_every_message_becomes_exactly_one_row_with_sentiment(make_topic, keyspa
     ]
     assert json.loads(json.dumps(summary.to_dict()))["rows_written"] == 300
 
-    again = drain_topic(topic, "tweet", group, 10_000)
+    again = drain_topic(topic, TWEETS, group, 10_000)
     assert (again.messages_read, again.committed, again.lag_after) == (0, False, 0)
     assert len(tweet_ids(cassandra, keyspace)) == 300
 
@@ -81,8 +84,8 @@ def test_replaying_the_same_messages_rewrites_the_same_rows(make_topic, keyspace
     produce_records(kafka_hook, topic, records)
     produce_records(kafka_hook, topic, records[:50])  # the producer retried / a replay re-sent them
 
-    first = drain_topic(topic, "tweet", "group.first", 10_000)
-    other_group = drain_topic(topic, "tweet", "group.second", 10_000)  # a full re-read from scratch
+    first = drain_topic(topic, TWEETS, "group.first", 10_000)
+    other_group = drain_topic(topic, TWEETS, "group.second", 10_000)  # a full re-read from scratch
 
     assert first.messages_read == other_group.messages_read == 170
     ids = tweet_ids(cassandra, keyspace)
@@ -96,7 +99,7 @@ def test_max_messages_bounds_a_batch_and_the_next_one_continues(make_topic, keys
 
     sizes, lags = [], []
     for _ in range(4):
-        summary = drain_topic(topic, "tweet", group, 100)
+        summary = drain_topic(topic, TWEETS, group, 100)
         sizes.append(summary.messages_read)
         lags.append(summary.lag_after)
 
@@ -124,7 +127,7 @@ def test_messages_produced_during_a_drain_wait_for_the_next_batch(
 
     summary = drain_topic(
         topic,
-        "tweet",
+        TWEETS,
         group,
         10_000,
         options=DrainOptions(concurrency=1, consume_batch=10, max_batch_rows=1),
@@ -135,7 +138,7 @@ def test_messages_produced_during_a_drain_wait_for_the_next_batch(
     assert summary.messages_read == 40 and summary.lag_after == 20
     assert summary.partitions[0].end_offset == 40 and summary.partitions[0].last_offset == 39
     assert committed_offsets(kafka_hook, topic, group) == {0: 40}
-    nxt = drain_topic(topic, "tweet", group, 10_000)
+    nxt = drain_topic(topic, TWEETS, group, 10_000)
     assert nxt.messages_read == 20 and nxt.partitions[0].first_offset == 40
     assert sorted(tweet_ids(cassandra, keyspace)) == sorted(r.tweet_id for r in first + late)
 
@@ -169,7 +172,7 @@ def test_malformed_messages_go_to_the_dead_letter_topic_and_the_rest_lands(
     placed = produce(kafka_hook, topic, items)
     group = settings.consumer_group("drain", topic)
 
-    summary = drain_topic(topic, "tweet", group, 10_000)
+    summary = drain_topic(topic, TWEETS, group, 10_000)
 
     assert (summary.messages_read, summary.rows_written, summary.dead_lettered) == (500, 495, 5)
     assert summary.committed
@@ -194,7 +197,7 @@ def test_weather_is_written_as_it_is(make_topic, keyspace, kafka_hook, cassandra
     tweet = tweets(1)[0]
     produce(kafka_hook, topic, [(tweet.key, tweet.to_json())])  # the wrong kind for this topic
 
-    summary = drain_topic(topic, "weather", settings.consumer_group("drain", topic), 1000)
+    summary = drain_topic(topic, WEATHER, settings.consumer_group("drain", topic), 1000)
 
     assert (summary.rows_written, summary.dead_lettered) == (12, 1)
     rows = {
@@ -227,7 +230,7 @@ def test_a_missing_dead_letter_topic_blocks_the_commit(
     group = settings.consumer_group("drain", topic)
 
     with pytest.raises(Exception, match="dead letters") as failure:
-        drain_topic(topic, "tweet", group, 100, options=DrainOptions(kafka_timeout=10))
+        drain_topic(topic, TWEETS, group, 100, options=DrainOptions(kafka_timeout=10))
 
     assert "offsets not committed" in str(failure.value)
     assert all(offset < 0 for offset in committed_offsets(kafka_hook, topic, group).values())
@@ -241,7 +244,7 @@ def test_a_drain_limited_to_some_partitions_leaves_the_others_alone(
     group = settings.consumer_group("drain", topic)
     on_partition_1 = sum(1 for partition, _ in placed.values() if partition == 1)
 
-    summary = drain_topic(topic, "tweet", group, 1000, partitions=[1])
+    summary = drain_topic(topic, TWEETS, group, 1000, partitions=[1])
 
     assert summary.messages_read == summary.rows_written == on_partition_1
     assert [p.partition for p in summary.partitions] == [1]
@@ -249,4 +252,4 @@ def test_a_drain_limited_to_some_partitions_leaves_the_others_alone(
     assert committed[1] == end_offsets(kafka_hook, topic)[1]
     assert committed[0] < 0 and committed[2] < 0
     with pytest.raises(Exception, match=r"has no partitions \[7\]"):
-        drain_topic(topic, "tweet", group, 1000, partitions=[7])
+        drain_topic(topic, TWEETS, group, 1000, partitions=[7])

@@ -21,15 +21,18 @@ import subprocess
 import sys
 import textwrap
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from msgspec.structs import replace
 
 from kafkapipeline import settings
 from kafkapipeline.cassandra.migrations import discover
-from kafkapipeline.cassandra.writer import TWEETS, ConcurrentRowWriter, tweet_row
-from kafkapipeline.drain.task import DrainError, DrainOptions, drain_topic
+from kafkapipeline.cassandra.writer import ConcurrentRowWriter
+from kafkapipeline.drain.options import DrainOptions
+from kafkapipeline.drain.task import drain_topic
+from kafkapipeline.kafka.transaction import DrainError
+from kafkapipeline.streams.tweets import TWEETS, TWEETS_TABLE, tweet_row
 from tests.integration.drain_support import (
     TcpProxy,
     cassandra_conn_through,
@@ -51,7 +54,8 @@ KILLABLE_DRAIN = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from kafkapipeline.drain.task import DrainOptions, drain_topic
+    from kafkapipeline.drain.options import DrainOptions
+    from kafkapipeline.drain.task import drain_topic
 
     topic, group, marker, half = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
     acknowledged = 0
@@ -63,7 +67,7 @@ KILLABLE_DRAIN = textwrap.dedent(
             marker.write_text(str(acknowledged))
             time.sleep(600)  # stuck mid-batch, rows written, nothing committed: wait for SIGKILL
 
-    drain_topic(topic, "tweet", group, 100_000, options=DrainOptions(concurrency=4, max_batch_rows=4),
+    drain_topic(topic, TWEETS, group, 100_000, options=DrainOptions(concurrency=4, max_batch_rows=4),
                 on_rows_acknowledged=stall_after_half)
     """
 )
@@ -142,7 +146,7 @@ def test_a_drain_killed_mid_batch_loses_and_duplicates_nothing(
     assert 300 <= written_before_kill < 600, written_before_kill
     assert_nothing_committed(kafka_hook, topic, group)
 
-    rerun = drain_topic(topic, "tweet", group, 100_000)
+    rerun = drain_topic(topic, TWEETS, group, 100_000)
 
     # The whole batch again, upserted; the killed drain's open transaction (its dead letters) was
     # aborted by this drain's init_transactions.
@@ -173,7 +177,7 @@ def test_cassandra_vanishing_mid_batch_fails_the_drain_and_commits_nothing(
         try:
             drain_topic(
                 topic,
-                "tweet",
+                TWEETS,
                 group,
                 100_000,
                 keyspace=keyspace,
@@ -190,7 +194,7 @@ def test_cassandra_vanishing_mid_batch_fails_the_drain_and_commits_nothing(
     assert_nothing_committed(kafka_hook, topic, group)
     assert 300 <= len(tweet_ids(cassandra, keyspace)) < 900
 
-    rerun = drain_topic(topic, "tweet", group, 100_000, keyspace=keyspace)  # Cassandra is back
+    rerun = drain_topic(topic, TWEETS, group, 100_000, keyspace=keyspace)  # Cassandra is back
 
     assert rerun.messages_read == 900
     assert_exactly_once(kafka_hook, cassandra, keyspace, topic, group, records=records)
@@ -207,7 +211,7 @@ def test_cassandra_unreachable_at_start_reads_and_commits_nothing(
     with pytest.raises(
         DrainError, match=r"could not connect to Cassandra \(connection 'cassandra_default'\)"
     ):
-        drain_topic(topic, "tweet", group, 100)
+        drain_topic(topic, TWEETS, group, 100)
 
     assert_nothing_committed(kafka_hook, topic, group)
 
@@ -239,7 +243,7 @@ def test_writes_refused_mid_batch_fail_the_drain_and_commit_nothing(
     with pytest.raises(DrainError, match=r"Cassandra write failed for \d+ of \d+ rows") as failure:
         drain_topic(
             topic,
-            "tweet",
+            TWEETS,
             group,
             1000,
             options=DrainOptions(concurrency=1, max_batch_rows=1, consume_batch=20),
@@ -254,7 +258,7 @@ def test_writes_refused_mid_batch_fail_the_drain_and_commit_nothing(
             if f"{keyspace}.tweets " in statement or f"{keyspace}.tweets\n" in statement:
                 cassandra.execute(statement, timeout=60)
 
-    rerun = drain_topic(topic, "tweet", group, 1000)
+    rerun = drain_topic(topic, TWEETS, group, 1000)
 
     assert (rerun.messages_read, rerun.dead_lettered) == (203, 3)
     assert_exactly_once(kafka_hook, cassandra, keyspace, topic, group, records=records)
@@ -276,7 +280,9 @@ def test_rows_cassandra_refuses_are_reported_alone_and_the_rest_of_their_batch_i
     }
     records = [*good[:6], *bad.values(), *good[6:]]
     acknowledged: list[int] = []
-    writer = ConcurrentRowWriter(cassandra, keyspace, TWEETS, on_rows_acknowledged=acknowledged.append)
+    writer = ConcurrentRowWriter(
+        cassandra, keyspace, TWEETS_TABLE.drain_spec, on_rows_acknowledged=acknowledged.append
+    )
 
     writer.write([tweet_row(r, None) for r in records], [r.tweet_id[:20] for r in records])
     outcome = writer.flush()

@@ -8,17 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from kafkapipeline import settings
-from kafkapipeline.cassandra.writer import (
-    TWEETS,
-    WEATHER_REPORTS,
-    ConcurrentRowWriter,
-    tweet_row,
-    weather_row,
-)
+from kafkapipeline.cassandra.writer import ConcurrentRowWriter
 from kafkapipeline.dead_letters.contract import DeadLetter
 from kafkapipeline.health import FAIL, OK, WARN, run_health_check
 from kafkapipeline.kafka.produce import TopicProducer
-from kafkapipeline.records import TweetRecord, WeatherRecord
+from kafkapipeline.streams.tweets import TWEETS, TWEETS_TABLE, TweetRecord, tweet_row
+from kafkapipeline.streams.weather import WEATHER_TABLE, WeatherRecord, weather_row
 
 pytestmark = pytest.mark.integration
 
@@ -63,7 +58,10 @@ def pipeline(kafka_hook, make_topic, keyspace, cassandra, monkeypatch):
     weather = WeatherRecord(
         city="Vancouver", observed_at=now - timedelta(seconds=300), description=None, temperature_c=5.0
     )
-    for spec, row in ((TWEETS, tweet_row(tweet, now)), (WEATHER_REPORTS, weather_row(weather, now))):
+    for spec, row in (
+        (TWEETS_TABLE.drain_spec, tweet_row(tweet, now)),
+        (WEATHER_TABLE.drain_spec, weather_row(weather, now)),
+    ):
         writer = ConcurrentRowWriter(cassandra, keyspace, spec)
         writer.write([row])
         assert writer.flush().ok
@@ -234,7 +232,7 @@ def test_dead_letters_are_counted_as_messages_not_offsets(kafka_hook, make_topic
     group = settings.consumer_group("drain", topic)
     for batch in range(3):  # three batches, each dead-letters 2 messages in its own transaction
         produce(kafka_hook, topic, [(f"b{batch}-{n}".encode(), b"not json") for n in range(2)])
-        assert drain_topic(topic, "tweet", group, 100, keyspace=keyspace).dead_lettered == 2
+        assert drain_topic(topic, TWEETS, group, 100, keyspace=keyspace).dead_lettered == 2
 
     consumer = kafka_hook.consumer(group)
     try:

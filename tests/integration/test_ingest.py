@@ -16,12 +16,13 @@ from confluent_kafka.admin import NewTopic
 
 from kafkapipeline.errors import ConfigurationError
 from kafkapipeline.kafka.produce import DeliveryFailed, TopicProducer
-from kafkapipeline.records import TweetRecord, WeatherRecord
 from kafkapipeline.sources.base import Interval, MalformedResponse, RecordSource, SourcePage
 from kafkapipeline.sources.ingest import ingest
 from kafkapipeline.sources.replay import ReplayTweetSource, ReplayWeatherSource
 from kafkapipeline.sources.selection import SourceChoice
 from kafkapipeline.sources.x_api import XApiTweetSource
+from kafkapipeline.streams.tweets import TweetRecord
+from kafkapipeline.streams.weather import WeatherRecord
 from tests.conftest import unique_name
 from tests.integration.kafka_reading import read_topic
 

@@ -11,9 +11,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from kafkapipeline.records import TweetRecord, WeatherRecord
 from kafkapipeline.sources.base import Interval
 from kafkapipeline.sources.replay import ReplayTweetSource, ReplayWeatherSource
+from kafkapipeline.streams.tweets import TweetRecord
+from kafkapipeline.streams.weather import WeatherRecord
 from tests.integration.kafka_reading import read_topic
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import responses
 
-from kafkapipeline.records import TweetRecord
+from kafkapipeline.streams.tweets import TweetRecord
 from tests.integration.kafka_reading import read_topic
 from tests.integration.test_ingest_dags import run
 

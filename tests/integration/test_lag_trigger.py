@@ -13,6 +13,7 @@ from kafkapipeline import settings
 from kafkapipeline.drain.task import drain_topic
 from kafkapipeline.kafka.lag import read_lag
 from kafkapipeline.kafka.lag_trigger import ConsumerLagTrigger
+from kafkapipeline.streams.tweets import TWEETS
 from tests.integration.drain_support import closed_port, committed_offsets, produce_records, tweets
 
 pytestmark = pytest.mark.integration
@@ -71,7 +72,7 @@ def test_stays_deferred_once_the_drain_committed_everything(make_topic, keyspace
     topic = make_topic("lag_drained", partitions=2)
     group = settings.consumer_group("drain", topic)
     produce_records(kafka_hook, topic, tweets(5))
-    assert drain_topic(topic, "tweet", group, 100).committed
+    assert drain_topic(topic, TWEETS, group, 100).committed
 
     trigger = lag_trigger(topic, group, min_batch=1, max_wait_seconds=0.5)
     assert asyncio.run(first_event(trigger, within=3)) is None

@@ -21,22 +21,26 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 from confluent_kafka import Message, TopicPartition
+from msgspec.structs import replace
 
-from kafkapipeline import records, settings
+from kafkapipeline import settings
 from kafkapipeline.dead_letters.contract import (
     HEADER_ERROR,
     HEADER_ORIGINAL_SIZE,
     HEADER_TRUNCATED,
     DeadLetter,
 )
+from kafkapipeline.drain import batch as drain_batch
 from kafkapipeline.drain.task import drain_topic
 from kafkapipeline.kafka.transaction import BatchTransaction
 from kafkapipeline.sentiment import model as sentiment_model
+from kafkapipeline.streams.base import record_decoder
+from kafkapipeline.streams.tweets import TEXT_MAX_CHARS, TWEETS
+from kafkapipeline.streams.weather import DESCRIPTION_MAX_CHARS, WEATHER
 from tests.conftest import unique_name
 from tests.integration.drain_support import (
     committed_offsets,
@@ -129,11 +133,11 @@ def produce_between(kafka_hook, topic: str, valid: list, poison: dict) -> None:
 #: post (tweets) or a weather description, so validation refuses it before anything is scored.
 EXACT_REASONS = {
     "tweet": {
-        b"emoji-60k": f"text: {EMOJI_COUNT} characters, more than the {records.TEXT_MAX_CHARS} allowed",
+        b"emoji-60k": f"text: {EMOJI_COUNT} characters, more than the {TEXT_MAX_CHARS} allowed",
     },
     "weather": {
         b"emoji-60k": (
-            f"description: {EMOJI_COUNT} characters, more than the {records.DESCRIPTION_MAX_CHARS} allowed"
+            f"description: {EMOJI_COUNT} characters, more than the {DESCRIPTION_MAX_CHARS} allowed"
         ),
     },
 }
@@ -161,16 +165,20 @@ def assert_each_bad_message_dead_lettered_once(kafka_hook, topic: str, kind: str
             assert message.value() == original and HEADER_TRUNCATED not in headers
 
 
+#: The stream of each value ``kind``.
+STREAM_OF = {TWEETS.kind: TWEETS, WEATHER.kind: WEATHER}
+
+
 def drain_and_check(kafka_hook, topic: str, kind: str, valid_count: int, poison: dict):
     group = settings.consumer_group("drain", topic)
-    summary = drain_topic(topic, kind, group, 10_000)
+    summary = drain_topic(topic, STREAM_OF[kind], group, 10_000)
 
     assert summary.committed
     assert (summary.messages_read, summary.dead_lettered) == (valid_count + len(poison), len(poison))
     assert summary.rows_written == valid_count
     assert committed_offsets(kafka_hook, topic, group) == end_offsets(kafka_hook, topic)
     assert_each_bad_message_dead_lettered_once(kafka_hook, topic, kind, poison)
-    again = drain_topic(topic, kind, group, 10_000)
+    again = drain_topic(topic, STREAM_OF[kind], group, 10_000)
     assert (again.messages_read, again.committed, again.lag_after) == (0, False, 0)
     return summary
 
@@ -209,11 +217,11 @@ def test_a_maximal_emoji_text_is_a_row_scored_on_its_capped_prefix(
     """The longest text validation lets by, all emoji: stored whole, scored by its first MAX_CHARS only."""
     topic = make_topic("poison_emoji", partitions=1)
     valid = tweets(20)
-    maximal = replace(valid[0], tweet_id="emoji", text="\U0001f600" * records.TEXT_MAX_CHARS)
+    maximal = replace(valid[0], tweet_id="emoji", text="\U0001f600" * TEXT_MAX_CHARS)
     produce_between(kafka_hook, topic, valid, {maximal.key: (maximal.to_json(), [])})
     group = settings.consumer_group("drain", topic)
 
-    summary = drain_topic(topic, "tweet", group, 10_000)
+    summary = drain_topic(topic, TWEETS, group, 10_000)
 
     assert summary.committed and (summary.messages_read, summary.dead_lettered) == (len(valid) + 1, 0)
     assert set(tweet_ids(cassandra, keyspace)) == {r.tweet_id for r in valid} | {"emoji"}
@@ -233,29 +241,37 @@ def test_a_maximal_emoji_text_is_a_row_scored_on_its_capped_prefix(
 @pytest.mark.parametrize(
     "case",
     [
-        ("tweet", "tweet_id", "TWEET_ID_MAX_CHARS"),  # a clustering key over 64 KiB, next to valid rows
-        ("tweet", "city", "CITY_MAX_CHARS"),  # a partition key over 64 KiB
-        ("weather", "city", "CITY_MAX_CHARS"),  # the weather partition key (and Kafka key)
+        ("tweet", "tweet_id"),  # a clustering key over 64 KiB, next to valid rows
+        ("tweet", "city"),  # a partition key over 64 KiB
+        ("weather", "city"),  # the weather partition key (and Kafka key)
     ],
     ids=["tweet-clustering-key", "tweet-partition-key", "weather-partition-key"],
 )
 def test_a_row_cassandra_refuses_is_dead_lettered_with_cassandras_message(
     make_topic, keyspace, kafka_hook, cassandra, *, monkeypatch, case
 ):
-    """Validation's limit lifted: a key over 64 KiB passes it, and real Cassandra refuses the row.
+    """Validation's limit lifted (the drain's decoder lets that one value by as its record): a key
+    over 64 KiB passes it, and real Cassandra refuses the row.
 
     The writer's fallback (its refused group written again row by row) must dead-letter that row
     alone, with Cassandra's InvalidRequest message, and commit the batch with every neighbour.
     """
-    kind, field, limit = case
-    monkeypatch.setattr(records, limit, 100_000)
+    kind, field = case
+    stream = STREAM_OF[kind]
     topic = make_topic(f"poison_refused_{kind}", partitions=1)
     valid = tweets(30) if kind == "tweet" else weather_reports(30)
     refused = replace(valid[0], **{field: "k" * 70_000})
+    decoder = record_decoder(stream.record_type)
+
+    class Lifted:
+        def decode(self, raw: bytes) -> object:
+            return refused if raw == refused.to_json() else decoder.decode(raw)
+
+    monkeypatch.setattr(drain_batch, "record_decoder", lambda record_type: Lifted())
     produce_between(kafka_hook, topic, valid, {refused.key: (refused.to_json(), [])})
     group = settings.consumer_group("drain", topic)
 
-    summary = drain_topic(topic, kind, group, 10_000)
+    summary = drain_topic(topic, stream, group, 10_000)
 
     assert summary.committed
     assert (summary.messages_read, summary.rows_written) == (len(valid) + 1, len(valid))
@@ -273,7 +289,7 @@ def test_a_row_cassandra_refuses_is_dead_lettered_with_cassandras_message(
     error = dict(letter.headers())[HEADER_ERROR].decode()
     assert error.startswith("Cassandra rejected the row: InvalidRequest: Error from server: code=2200")
     assert "Key length of 70" in error and "is longer than maximum of 65535" in error  # Cassandra's words
-    assert drain_topic(topic, kind, group, 10_000).messages_read == 0
+    assert drain_topic(topic, stream, group, 10_000).messages_read == 0
 
 
 def test_dead_letters_fit_the_producer_limit_set_on_the_connection(
@@ -286,7 +302,7 @@ def test_dead_letters_fit_the_producer_limit_set_on_the_connection(
     conn.setdefault("extra", {})["message.max.bytes"] = 300_000
     monkeypatch.setenv("AIRFLOW_CONN_KAFKA_DEFAULT", json.dumps(conn))
 
-    summary = drain_topic(topic, "tweet", settings.consumer_group("drain", topic), 100)
+    summary = drain_topic(topic, TWEETS, settings.consumer_group("drain", topic), 100)
 
     assert summary.committed and (summary.rows_written, summary.dead_lettered) == (5, 1)
     [letter] = read_all(kafka_hook, settings.dead_letter_topic(topic))

@@ -6,15 +6,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from kafkapipeline.cassandra.writer import (
-    TWEETS,
-    WEATHER_REPORTS,
-    ConcurrentRowWriter,
-    tweet_row,
-    weather_row,
-)
+from kafkapipeline.cassandra.writer import ConcurrentRowWriter
 from kafkapipeline.maintenance.retention import expired_days, purge_expired, retention_days
-from kafkapipeline.records import TweetRecord, WeatherRecord
+from kafkapipeline.streams.tweets import TWEETS_TABLE, TweetRecord, tweet_row
+from kafkapipeline.streams.weather import WEATHER_TABLE, WeatherRecord, weather_row
 
 TODAY = date(2026, 11, 23)
 
@@ -69,7 +64,7 @@ def write_days(cassandra, keyspace: str, city: str, days: list[date], per_day: i
                     WeatherRecord(city=city, observed_at=moment, description=None, temperature_c=3.0), moment
                 )
             )
-    for spec, rows in ((TWEETS, tweets), (WEATHER_REPORTS, weather)):
+    for spec, rows in ((TWEETS_TABLE.drain_spec, tweets), (WEATHER_TABLE.drain_spec, weather)):
         writer = ConcurrentRowWriter(cassandra, keyspace, spec)
         writer.write(rows)
         assert writer.flush().ok

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 import pytest
 
 from kafkapipeline.cassandra.migrations import apply_pending
-from kafkapipeline.streams import STREAMS, Table
+from kafkapipeline.streams.base import Table
+from kafkapipeline.streams.registry import STREAMS
 from tests.conftest import unique_name
 
 pytestmark = pytest.mark.integration

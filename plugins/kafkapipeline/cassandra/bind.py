@@ -3,15 +3,14 @@
 Why: the driver's ``PreparedStatement.bind`` builds a ``BoundStatement`` and, per column, a
 ``ColDesc`` tuple and an encryption-policy check before calling the column type's
 ``serialize``; its ``date`` and ``timestamp`` serialisers go through ``timetuple`` and
-``calendar.timegm``. For an 18-column tweet row that is about 30 us of CPU, most of a Python
-writer's cost per row (README, "Drain throughput").
+``calendar.timegm``: most of a Python writer's cost per row (docs/benchmarks.md).
 
 :class:`RowEncoder` gives the *same bytes* the driver would put in the request, or ``None``
 when it cannot be sure of that; the caller then binds with the driver, which gives the
 bytes or raises its own error (the error text is a dead-letter reason, so it must stay the
 driver's). So only the cost changes, never the outcome:
 
-* ``None`` becomes ``UNSET_VALUE`` (what :func:`cassandra_writer.unset_nulls` does), except
+* ``None`` becomes ``UNSET_VALUE`` (what :func:`kafkapipeline.cassandra.writer.unset_nulls` does), except
   in a routing-key column: the driver refuses that with its own message.
 * ``text``: ``str.encode("utf-8")`` for a ``str`` (the driver's own call).
 * ``timestamp``: for a ``datetime`` whose ``tzinfo`` is ``datetime.UTC`` (what the records
@@ -19,6 +18,9 @@ driver's). So only the cost changes, never the outcome:
   seconds taken exactly from ``(value - epoch) // 1 s`` instead of ``timegm(utctimetuple())``
   (equal for every UTC datetime: both count whole seconds since the epoch, floored).
 * ``date``: the driver's serialiser, remembered per ``date`` value (a batch holds few days).
+* ``set<text>``: for a ``frozenset``/``set`` of ``str``, what the driver writes (native protocol
+  v3+): an int32 count, then per element, in the set's own iteration order as the driver takes
+  it, an int32 length and the UTF-8 bytes.
 * Every other type (and any other Python type): the driver's serialiser for that column.
 * Any exception: ``None`` (the driver binds, and raises its own error if there is one).
 
@@ -33,7 +35,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from cassandra import cqltypes
-from cassandra.marshal import int64_pack
+from cassandra.marshal import int32_pack, int64_pack
 from cassandra.query import UNSET_VALUE, PreparedStatement
 
 Serialiser = Callable[[Any, int], bytes]
@@ -85,6 +87,30 @@ def _date(driver: Serialiser) -> Serialiser:
     return serialise
 
 
+def _text_set(driver: Serialiser) -> Serialiser:
+    def serialise(value: Any, protocol_version: int) -> bytes:
+        if type(value) not in (frozenset, set) or protocol_version < 3:
+            return driver(value, protocol_version)
+        parts = [int32_pack(len(value))]
+        for item in value:
+            if type(item) is not str:
+                return driver(value, protocol_version)
+            encoded = item.encode("utf-8")
+            parts.append(int32_pack(len(encoded)))
+            parts.append(encoded)
+        return b"".join(parts)
+
+    return serialise
+
+
+def _fast(cql_type: Any) -> Callable[[Serialiser], Serialiser] | None:
+    """The fast serialiser of a column's driver type, if there is one."""
+    if isinstance(cql_type, type) and issubclass(cql_type, cqltypes.SetType):
+        (item,) = cql_type.subtypes  # type: ignore[attr-defined] # a parameterised type's
+        return _text_set if item in (cqltypes.UTF8Type, cqltypes.VarcharType) else None
+    return _FAST.get(cql_type)
+
+
 _FAST: dict[type, Callable[[Serialiser], Serialiser]] = {
     cqltypes.UTF8Type: _text,
     cqltypes.VarcharType: _text,
@@ -114,7 +140,7 @@ class RowEncoder:
         self.serialisers: list[Serialiser] = []
         for column in meta:
             driver = column.type.serialize
-            fast = _FAST.get(column.type)
+            fast = _fast(column.type)
             self.serialisers.append(fast(driver) if fast is not None else driver)
         self.routing = frozenset(statement.routing_key_indexes or ())
 

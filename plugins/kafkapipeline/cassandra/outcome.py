@@ -1,7 +1,6 @@
 """What a Cassandra write came to, and whether a failed write says something about one row.
 
-Split out of :mod:`kafkapipeline.cassandra.writer` (which re-exports these names). The
-distinction that matters to the drain: an error that is about *one row* (Cassandra refuses its
+The distinction that matters to the drain: an error that is about *one row* (Cassandra refuses its
 partition key as too long, the driver cannot encode its int or its text) must dead-letter that
 row and let the batch commit, while an error that says nothing about any row (timeouts,
 unavailable replicas, no host, a table or keyspace that is not there) must fail the batch so

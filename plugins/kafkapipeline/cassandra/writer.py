@@ -1,9 +1,7 @@
-"""Turn records into table rows and write them to Cassandra fast, idempotently, and loudly on failure.
+"""Write table rows to Cassandra fast, idempotently, and loudly on failure.
 
-Rows are idempotent upserts keyed by natural ids (a tweet by city, day, created_at and
-tweet id; a weather report by city, day and observed_at), so writing the same message twice
-writes the same row. ``ingested_at`` is the time of the drain that wrote the row last: a
-replay overwrites it, which is the only difference a replay makes.
+Rows are idempotent upserts keyed by natural ids (the table's primary key, see
+:mod:`kafkapipeline.streams`), so writing the same message twice writes the same row.
 
 Nulls: a field the record does not have is bound as "unset", not as null. Binding null writes a
 tombstone per empty cell, and reads of a busy (city, day) partition would then scan (and past
@@ -14,11 +12,9 @@ Speed: statements are prepared once, rows are grouped by partition into UNLOGGED
 up to 64 rows (a single-partition batch is one mutation on one replica set: atomic, no batch
 log, and one request instead of many), and requests run with a bounded number in flight.
 The driver encodes and decodes in Python, so per-request overhead, not Cassandra, is what
-limits a Python writer: on the 2-core target machine one row per request costs the client
-about 140 us of CPU, a 64-row batch about 30 us per row with the driver's own bind. Rows are
-serialised by :class:`kafkapipeline.cassandra.bind.RowEncoder` instead (the driver's bytes at
-about a fifth of its bind's cost; the driver still binds whatever the encoder is unsure of),
-which brings the writer's main-thread CPU to about 20 us per row.
+limits a Python writer; rows are serialised by :class:`kafkapipeline.cassandra.bind.RowEncoder`
+(the driver's bytes, cheaper; the driver still binds whatever the encoder is unsure of).
+docs/benchmarks.md has the figures.
 
 Failure: a request is retried by the driver (the statements are marked idempotent, and
 :class:`IdempotentRetryPolicy` retries timeouts and unavailable errors a few times). A request
@@ -57,24 +53,7 @@ from kafkapipeline.cassandra.outcome import (
     rejection_reason,
 )
 from kafkapipeline.cassandra.replication import write_consistency
-from kafkapipeline.cassandra_rows import TWEETS, WEATHER_REPORTS, TableSpec, tweet_row, weather_row
-
-__all__ = [
-    "DEFAULT_CONCURRENCY",
-    "DEFAULT_MAX_BATCH_BYTES",
-    "DEFAULT_MAX_BATCH_ROWS",
-    "TWEETS",
-    "WEATHER_REPORTS",
-    "CassandraWriteError",
-    "ConcurrentRowWriter",
-    "IdempotentRetryPolicy",
-    "RejectedRow",
-    "TableSpec",
-    "WriteOutcome",
-    "tweet_row",
-    "unset_nulls",
-    "weather_row",
-]
+from kafkapipeline.streams.base import TableSpec
 
 #: In-flight requests per writer. Enough to keep Cassandra's native-transport threads busy on
 #: a small machine; more only adds queueing and memory.
@@ -254,8 +233,8 @@ class ConcurrentRowWriter:
 
         The driver's ResponseFuture sits in a reference cycle (its timer and callbacks point back
         at it) that only the cyclic GC frees. Whatever it holds, rows and Kafka messages included,
-        would wait for a collection and be traversed by each GC generation on the way: about a
-        third of the drain's CPU. Emptied here, they are freed at once. The request is over: the
+        would wait for a collection and be traversed by each GC generation on the way (a large
+        share of the drain's CPU). Emptied here, they are freed at once. The request is over: the
         driver calls back only after its last retry.
         """
         try:

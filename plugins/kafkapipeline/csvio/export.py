@@ -1,7 +1,8 @@
 """Export a day of each table to CSV: one file per table per UTC day, streamed, written atomically.
 
 Cells are what :mod:`kafkapipeline.csvio.load` reads back: ISO-8601 UTC timestamps with milliseconds,
-``YYYY-MM-DD`` dates, shortest round-tripping doubles, empty for null. A file goes to
+``YYYY-MM-DD`` dates, shortest round-tripping doubles, a ``set<text>`` as a sorted JSON array, empty for
+null. A file goes to
 ``<export dir>/<table>/<YYYY-MM-DD>.csv`` inside the data root (:mod:`kafkapipeline.csvio.paths`), under a
 temporary name renamed over the final one, so a reader never sees half a file. Only the configured
 cities' partitions are read (listing partitions is a full scan), page by page, so memory stays constant.
@@ -10,6 +11,7 @@ cities' partitions are read (listing partitions is a full scan), page by page, s
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import os
 import tempfile
@@ -21,11 +23,14 @@ from typing import Any
 
 from cassandra import InvalidRequest
 from cassandra.util import Date as CassandraDate
+from cassandra.util import SortedSet
 
-from kafkapipeline import settings, streams
+from kafkapipeline import settings
 from kafkapipeline.csvio.paths import PathOutsideDataRoot, confine
 from kafkapipeline.settings import PipelineSettings
-from kafkapipeline.streams import TableSpec
+from kafkapipeline.streams.base import TableSpec
+from kafkapipeline.streams.registry import STREAMS, column_types
+from kafkapipeline.streams.tweets import TWEETS_TABLE
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +46,13 @@ READ_TIMEOUT_SECONDS = 60.0
 
 #: The tweets table as exported and imported: every column, the drain's and those it leaves to
 #: others (``source_label``, migration 0008).
-TWEETS_WITH_SOURCE_LABEL = streams.TWEETS_TABLE.full_spec
+TWEETS_WITH_SOURCE_LABEL = TWEETS_TABLE.full_spec
 
 #: Tables the export writes, by name: every column of each stream's table, in the registry's order.
-EXPORT_TABLES: dict[str, TableSpec] = {s.table.name: s.table.full_spec for s in streams.STREAMS.values()}
+EXPORT_TABLES: dict[str, TableSpec] = {s.table.name: s.table.full_spec for s in STREAMS.values()}
 
 #: CQL type of every exported column: how a value is written to and parsed from CSV.
-COLUMN_TYPES: dict[str, str] = streams.column_types()
+COLUMN_TYPES: dict[str, str] = column_types()
 
 
 def default_export_dir() -> Path:
@@ -83,6 +88,8 @@ def format_value(value: Any) -> str:
         text = value.date().isoformat()  # the driver's type for CQL date values
     elif isinstance(value, float):
         text = repr(value)
+    elif isinstance(value, (set, frozenset, SortedSet)):  # set<text>: a JSON array, sorted
+        text = json.dumps(sorted(value), ensure_ascii=False)
     else:
         text = str(value)
     return text

@@ -9,29 +9,31 @@ written; a missing sentiment comes from VADER, a missing ``ingested_at`` is the 
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from kafkapipeline import streams
-from kafkapipeline.cassandra.writer import TableSpec, tweet_row, weather_row
 from kafkapipeline.csvio.export import COLUMN_TYPES, EXPORT_TABLES
 from kafkapipeline.csvio.seed import SEED_TWEET_FIELDS, SEED_WEATHER_FIELDS, seed_tweet_row, seed_weather_row
-from kafkapipeline.records import InvalidRecord, TweetRecord, WeatherRecord, parse_utc
 from kafkapipeline.sentiment.vader import Sentiment
+from kafkapipeline.streams.base import InvalidRecord, Stream, TableSpec, parse_utc
+from kafkapipeline.streams.registry import STREAMS
+from kafkapipeline.streams.tweets import TWEETS, TWEETS_TABLE, TweetRecord, tweet_row
+from kafkapipeline.streams.weather import WEATHER, WEATHER_TABLE, WeatherRecord, weather_row
 
 KIND_AUTO = "auto"
-KIND_TWEETS = streams.TWEETS.name
-KIND_WEATHER = streams.WEATHER.name
+KIND_TWEETS = TWEETS.name
+KIND_WEATHER = WEATHER.name
 KIND_SEED_TWEETS = "seed_tweets"
 KIND_SEED_WEATHER = "seed_weather"
 #: The stream each kind of file fills: a stream's own export format, or its 2021 seed file.
-KIND_STREAMS: dict[str, streams.Stream] = {
-    **streams.STREAMS,
-    KIND_SEED_TWEETS: streams.TWEETS,
-    KIND_SEED_WEATHER: streams.WEATHER,
+KIND_STREAMS: dict[str, Stream] = {
+    **STREAMS,
+    KIND_SEED_TWEETS: TWEETS,
+    KIND_SEED_WEATHER: WEATHER,
 }
 KINDS = (KIND_AUTO, *KIND_STREAMS)
 
@@ -40,26 +42,46 @@ class CsvImportError(RuntimeError):
     """A file cannot be imported at all (unknown format, unreadable) or its rows could not be written."""
 
 
-def parse_cell(value: str, column: str) -> Any:
-    """One export-format cell as the column's Python value; empty is null."""
+def _finite(cell: str) -> float:
+    number = float(cell)
+    if not math.isfinite(number):
+        raise ValueError(cell)
+    return number
+
+
+def _text_set(cell: str) -> frozenset[str]:
+    """A ``set<text>`` cell: a JSON array of texts (see :mod:`kafkapipeline.csvio.export`)."""
+    items = json.loads(cell)
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        raise ValueError(cell)
+    return frozenset(items)
+
+
+#: How a non-empty cell of each CQL type (:data:`kafkapipeline.streams.base.CQL_TYPES`) is read;
+#: the ``timestamp`` case is :func:`parse_cell`'s own (its reason names the column).
+CELL_PARSERS: dict[str, Callable[[str], Any]] = {
+    "text": str,
+    "date": date.fromisoformat,
+    "int": int,
+    "double": _finite,
+    "set<text>": _text_set,
+}
+
+
+def parse_cell(value: str, column: str, cql_type: str | None = None) -> Any:
+    """One export-format cell as the column's Python value; empty is null.
+
+    :param cql_type: the column's CQL type; by default the type of the streams' column of that name
+    """
     if value == "":
         return None
-    kind = COLUMN_TYPES[column]
+    kind = cql_type or COLUMN_TYPES[column]
+    if kind == "timestamp":
+        return parse_utc(value, column)
     try:
-        if kind == "timestamp":
-            return parse_utc(value, column)
-        if kind == "date":
-            return date.fromisoformat(value)
-        if kind == "int":
-            return int(value)
-        if kind == "double":
-            number = float(value)
-            if not math.isfinite(number):
-                raise ValueError(value)
-            return number
-    except (ValueError, OverflowError):
+        return CELL_PARSERS[kind](value)
+    except (ValueError, OverflowError, RecursionError):
         raise InvalidRecord(f"{column}: {value[:40]!r} is not a valid {kind}") from None
-    return value
 
 
 @dataclass(frozen=True)
@@ -75,7 +97,7 @@ class ExportHeader:
 
 
 #: Columns an export file must have, per kind.
-REQUIRED_COLUMNS = {stream.name: stream.csv_required for stream in streams.STREAMS.values()}
+REQUIRED_COLUMNS = {stream.name: stream.csv_required for stream in STREAMS.values()}
 
 
 def export_header(fields: Sequence[str]) -> ExportHeader | None:
@@ -88,7 +110,7 @@ def export_header(fields: Sequence[str]) -> ExportHeader | None:
     kind = next(
         (
             stream.name
-            for stream in streams.STREAMS.values()
+            for stream in STREAMS.values()
             if stream.table.partition_key[0] in names and stream.table.time_column in names
         ),
         None,
@@ -133,7 +155,7 @@ def export_tweet_row(header: ExportHeader, fields: Sequence[str], imported_at: d
         model = (values["sentiment_model"], values.get("sentiment_model_version") or "")
     ingested_at = values.get("ingested_at") or imported_at
     row = tweet_row(record, ingested_at, sentiment=sentiment, model=model)
-    return (*row, *streams.TWEETS_TABLE.later_values(values))
+    return (*row, *TWEETS_TABLE.later_values(values))
 
 
 def export_weather_row(header: ExportHeader, fields: Sequence[str], imported_at: datetime) -> tuple[Any, ...]:
@@ -142,7 +164,7 @@ def export_weather_row(header: ExportHeader, fields: Sequence[str], imported_at:
     record = WeatherRecord.from_dict(values)
     _check_day(values, record.day)
     row = weather_row(record, values.get("ingested_at") or imported_at)
-    return (*row, *streams.WEATHER_TABLE.later_values(values))
+    return (*row, *WEATHER_TABLE.later_values(values))
 
 
 #: How an export-format line of each stream becomes a row of its table.
@@ -186,7 +208,7 @@ def file_format(kind: str, first_fields: Sequence[str] | None) -> FileFormat:
             )
         to_row = EXPORT_ROWS[header.kind]
         return FileFormat(header.kind, header.spec, lambda f, at: to_row(header, f, at), has_header=True)
-    if kind in streams.STREAMS:
+    if kind in STREAMS:
         raise CsvImportError(
             f"kind={kind} expects the export format, whose first line is a header naming the columns "
             f"({', '.join(EXPORT_TABLES[table_of(kind)].columns[:4])}, ...); "

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from kafkapipeline.records import InvalidRecord
+from kafkapipeline.streams.base import InvalidRecord
 
 #: Bytes read at a time while skipping the rest of a line that is too long.
 SKIP_CHUNK_BYTES = 64 * 1024

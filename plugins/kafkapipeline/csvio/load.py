@@ -23,85 +23,15 @@ from kafkapipeline.cassandra.writer import DEFAULT_CONCURRENCY, ConcurrentRowWri
 from kafkapipeline.csvio.export import schema_hint
 from kafkapipeline.csvio.formats import (
     KIND_AUTO,
-    KIND_SEED_TWEETS,
-    KIND_SEED_WEATHER,
-    KIND_TWEETS,
-    KIND_WEATHER,
     KINDS,
-    REQUIRED_COLUMNS,
     CsvImportError,
-    ExportHeader,
     FileFormat,
-    export_header,
-    export_tweet_row,
-    export_weather_row,
     file_format,
-    parse_cell,
     table_of,
 )
-from kafkapipeline.csvio.lines import CsvRecord, LineReader, check_utf8, csv_records, decoded_lines
+from kafkapipeline.csvio.lines import CsvRecord, check_utf8, csv_records, decoded_lines
 from kafkapipeline.csvio.paths import PathOutsideDataRoot, check_opened, confine, data_root
-from kafkapipeline.csvio.seed import (
-    SEED_ID_HEX_DIGITS,
-    SEED_ID_PREFIX,
-    SEED_LOCATION_CITIES,
-    SEED_SOURCE,
-    SEED_TWEET_FIELDS,
-    SEED_WEATHER_FIELDS,
-    decode_seed_text,
-    parse_seed_tweet,
-    parse_seed_weather,
-    seed_city,
-    seed_tweet_id,
-    seed_tweet_row,
-    seed_weather_row,
-)
-from kafkapipeline.records import InvalidRecord
-
-__all__ = [
-    "KINDS",
-    "KIND_AUTO",
-    "KIND_SEED_TWEETS",
-    "KIND_SEED_WEATHER",
-    "KIND_TWEETS",
-    "KIND_WEATHER",
-    "REQUIRED_COLUMNS",
-    "SEED_ID_HEX_DIGITS",
-    "SEED_ID_PREFIX",
-    "SEED_LOCATION_CITIES",
-    "SEED_SOURCE",
-    "SEED_TWEET_FIELDS",
-    "SEED_WEATHER_FIELDS",
-    "BadRow",
-    "CsvImportError",
-    "CsvRecord",
-    "ExportHeader",
-    "FileFormat",
-    "FileImport",
-    "ImportSummary",
-    "LineReader",
-    "check_utf8",
-    "csv_files",
-    "csv_records",
-    "decode_seed_text",
-    "decoded_lines",
-    "export_header",
-    "export_tweet_row",
-    "export_weather_row",
-    "file_format",
-    "import_csv_task",
-    "import_file",
-    "import_path",
-    "parse_cell",
-    "parse_seed_tweet",
-    "parse_seed_weather",
-    "resolve_import_path",
-    "rows_of",
-    "seed_city",
-    "seed_tweet_id",
-    "seed_tweet_row",
-    "seed_weather_row",
-]
+from kafkapipeline.streams.base import InvalidRecord
 
 log = logging.getLogger(__name__)
 

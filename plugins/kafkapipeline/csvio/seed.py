@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from kafkapipeline.cassandra.writer import tweet_row, weather_row
-from kafkapipeline.records import InvalidRecord, TweetRecord, WeatherRecord, kelvin_to_celsius
 from kafkapipeline.sentiment.vader import LABELS
-from kafkapipeline.streams import TWEETS_TABLE, WEATHER_TABLE
+from kafkapipeline.streams.base import InvalidRecord
+from kafkapipeline.streams.tweets import TWEETS_TABLE, TweetRecord, tweet_row
+from kafkapipeline.streams.weather import WEATHER_TABLE, WeatherRecord, kelvin_to_celsius, weather_row
 
 SEED_SOURCE = "seed-csv"
 #: Seed locations that are not city names, and the city their rows are filed under.

@@ -41,7 +41,8 @@ from kafkapipeline.dashboard.models import (
     SentimentWeatherSummary,
 )
 from kafkapipeline.health.report import CLUSTER_METRICS, PIPELINE_METRICS
-from kafkapipeline.streams import TWEETS_TABLE, WEATHER_TABLE
+from kafkapipeline.streams.tweets import TWEETS_TABLE
+from kafkapipeline.streams.weather import WEATHER_TABLE
 
 SENTIMENT_LABELS = ("positive", "negative", "neutral")
 #: VADER's conventional compound-score thresholds; only used for a row whose label is missing.

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from kafkapipeline.streams import TWEETS_TABLE, WEATHER_TABLE
+from kafkapipeline.streams.tweets import TWEETS_TABLE
+from kafkapipeline.streams.weather import WEATHER_TABLE
 
 HOUR = timedelta(hours=1)
 DEFAULT_RANGE = timedelta(hours=24)

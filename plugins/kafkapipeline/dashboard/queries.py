@@ -24,7 +24,8 @@ from kafkapipeline.dashboard.bounds import (
     rows_per_hour,
 )
 from kafkapipeline.errors import ConfigurationError, missing_connection
-from kafkapipeline.streams import TWEETS_TABLE, WEATHER_TABLE
+from kafkapipeline.streams.tweets import TWEETS_TABLE
+from kafkapipeline.streams.weather import WEATHER_TABLE
 
 if TYPE_CHECKING:
     from cassandra.cluster import Session

@@ -1,7 +1,7 @@
 """One micro-batch of the drain: plan its offset ranges, read and turn them into rows, write, commit.
 
-Split out of :mod:`kafkapipeline.drain.task`, whose module docstring states the contract this class
-keeps (snapshot the ends, dead-letter what cannot be a row, commit only after every write).
+:mod:`kafkapipeline.drain.task`'s module docstring states the contract this class keeps (snapshot
+the ends, dead-letter what cannot be a row, commit only after every write).
 """
 
 from __future__ import annotations
@@ -15,23 +15,18 @@ from typing import Any
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
-from kafkapipeline import records_fast
 from kafkapipeline.cassandra.writer import ConcurrentRowWriter
-from kafkapipeline.drain.types import (
-    DrainOptions,
-    DrainSummary,
-    RecordKind,
-    batch_id_for,
-)
+from kafkapipeline.drain.options import DrainOptions
+from kafkapipeline.drain.summary import DrainSummary, batch_id_for
 from kafkapipeline.kafka.lag import partition_offsets, topic_partitions
 from kafkapipeline.kafka.snapshot import SnapshotReader, SnapshotReadError
 from kafkapipeline.kafka.transaction import BatchTransaction, DrainError
-from kafkapipeline.records import InvalidRecord, decode_record_python
+from kafkapipeline.streams.base import InvalidRecord, Stream, reason_for, record_decoder, unsupported_version
 
 log = logging.getLogger(__name__)
 
 #: Allocations between young GC collections while a batch is read and written (Python's default
-#: is 700); measured on 100k tweets, GC time per run 0.6-0.9 s -> 0.2-0.3 s.
+#: is 700; docs/benchmarks.md has the GC time it saves).
 GC_YOUNG_THRESHOLD = 20_000
 
 
@@ -62,13 +57,13 @@ class MicroBatch:
     def __init__(
         self,
         consumer: Consumer,
-        spec: RecordKind,
+        stream: Stream,
         summary: DrainSummary,
         options: DrainOptions,
         max_messages: int,
     ) -> None:
         self.consumer = consumer
-        self.spec = spec
+        self.stream = stream
         self.summary = summary
         self.options = options
         self.topic = summary.topic
@@ -124,13 +119,12 @@ class MicroBatch:
         The cyclic GC is tuned for the loop, and restored at the end whatever happens (nothing
         is kept longer than until the next collection after the batch):
 
-        * the objects that exist before it (Airflow, the driver, numpy...: about 200,000) are
-          frozen out of it: every full collection would traverse them all (~120 ms, a few times
-          per 50,000 messages, about a fifth of the drain's CPU), while only the batch's own
-          objects can become garbage;
+        * the objects that exist before it (Airflow, the driver, numpy...) are frozen out of it:
+          every full collection would traverse them all, while only the batch's own objects can
+          become garbage;
         * young collections run every :data:`GC_YOUNG_THRESHOLD` allocations instead of 700: a
           chunk's records, rows and messages die when its writes are acknowledged, and with 700
-          each of them was traversed by a few collections first (~5 us a message).
+          each of them was traversed by a few collections first.
         """
         thresholds = gc.get_threshold()
         gc.freeze()
@@ -169,35 +163,32 @@ class MicroBatch:
     ) -> tuple[list[tuple[Any, ...]], list[Message]]:
         """The rows of ``messages`` and, in the same order, the message each row came from.
 
-        Values are decoded one by one (a bad one is dead-lettered alone) as
-        :func:`~kafkapipeline.records.decode_record` does: its msgspec shortcut first (called
-        here directly, two calls a message fewer), the reference path when it declines. Then
-        the decoded records become rows in one call, so tweets are scored as a batch.
+        Values are decoded one by one (a bad one is dead-lettered alone) with the stream's msgspec
+        decoder, called here directly (the common valid value costs one call); then the decoded
+        records become rows in one call, so tweets are scored as a batch.
         """
-        spec = self.spec
-        record_type = spec.record_type
-        shortcut = records_fast.try_decode  # = decode() for the values it accepts; never raises
+        record_type = self.stream.record_type
+        decode = record_decoder(record_type).decode
         started = time.perf_counter()
         records: list[Any] = []
         sources: list[Message] = []
         for message in messages:  # inside the planned ranges and the budget (the reader counted them)
             value = message.value()
-            record = shortcut(record_type, value)
-            if record is None:  # invalid, or valid but beyond the shortcut: the reference path decides
-                try:
-                    record = decode_record_python(record_type, value)
-                except Exception as err:  # whatever one message does, only it is dead-lettered
-                    # InvalidRecord (a ValueError) carries the reason; anything else (RecursionError on
-                    # deeply nested JSON, OverflowError...) is named by its type.
-                    dead_letters.send(message, _reason(err))
-                    continue
+            try:
+                record = decode(value)  # type: ignore[arg-type] # None: TypeError, a null message
+            except Exception as err:  # whatever one message does, only it is dead-lettered
+                dead_letters.send(message, _decode_reason(record_type, value, err))
+                continue
+            if type(record) is not record_type:  # the placeholder of another schema_version
+                dead_letters.send(message, unsupported_version(0))
+                continue
             records.append(record)
             sources.append(message)
         decoded = self._spent("decode", started)
         if not records:
             return [], []
         try:
-            return spec.to_rows(records, self.ingested_at), sources
+            return self.stream.rows(records, self.ingested_at), sources
         except Exception:  # one record broke the batch call: find it by building rows one by one
             return self._rows_one_by_one(records, sources, dead_letters)
         finally:
@@ -210,7 +201,7 @@ class MicroBatch:
         kept: list[Message] = []
         for record, message in zip(records, sources, strict=True):
             try:
-                rows.extend(self.spec.to_rows([record], self.ingested_at))
+                rows.extend(self.stream.rows([record], self.ingested_at))
             except Exception as err:
                 dead_letters.send(message, _reason(err))
             else:
@@ -261,3 +252,11 @@ def _reason(err: BaseException) -> str:
     except Exception:  # a broken __str__ must not stop the drain
         text = "(the error could not be described)"
     return text if isinstance(err, InvalidRecord) else f"{type(err).__name__}: {text}"
+
+
+def _decode_reason(record_type: type[Any], value: bytes | None, err: BaseException) -> str:
+    """The dead-letter reason of a value the decoder refused; never raises."""
+    try:
+        return reason_for(record_type, value, err)
+    except Exception:  # a reason must never stop the drain
+        return _reason(err)

@@ -16,18 +16,64 @@ from airflow.sdk import task
 
 from kafkapipeline import settings
 from kafkapipeline.dag_params import param
-from kafkapipeline.drain.task import (
-    drain_default_args,
-    drain_group,
-    drain_params,
-    drain_task,
-    plan_partition_groups,
-)
+from kafkapipeline.drain.task import drain_group, drain_task, plan_partition_groups
 from kafkapipeline.kafka.lag_sensor import WaitForConsumerLagSensor
-from kafkapipeline.streams import Stream
+from kafkapipeline.streams.base import Stream
 
 #: An idle topic ends a run as skipped after this long; the next run starts at once.
 SENSOR_TIMEOUT = timedelta(hours=1)
+
+
+def drain_default_args() -> dict[str, Any]:
+    """Task defaults of both drain DAGs: a failed batch commits nothing, so retrying it is safe."""
+    return {
+        "owner": "data-platform",
+        "retries": 3,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": True,
+        "execution_timeout": timedelta(minutes=30),
+    }
+
+
+def drain_params(min_batch: int, max_wait_seconds: int) -> dict[str, Any]:
+    """The Params both drain DAGs expose, with per-topic defaults.
+
+    ``KAFKAPIPELINE_DRAIN_MIN_BATCH`` / ``KAFKAPIPELINE_DRAIN_MAX_WAIT_SECONDS`` override the
+    defaults (read at parse time from the environment only).
+    """
+    from airflow.sdk import Param
+
+    return {
+        "min_batch": Param(
+            settings.drain_setting("min_batch", min_batch),
+            type="integer",
+            minimum=1,
+            maximum=1_000_000,
+            description="Messages that make a batch",
+        ),
+        "max_wait_seconds": Param(
+            settings.drain_setting("max_wait_seconds", max_wait_seconds),
+            type="number",
+            minimum=1,
+            maximum=86_400,
+            description="Longest a pending message waits for a batch",
+        ),
+        "max_messages": Param(
+            settings.drain_setting("max_messages", 50_000),
+            type="integer",
+            minimum=1,
+            maximum=1_000_000,
+            description="Most messages drained per run by each partition group",
+        ),
+        "partition_groups": Param(
+            settings.current().drain_partition_groups,
+            type="integer",
+            minimum=1,
+            maximum=64,
+            description="Drain tasks per run, each with its own partitions, transaction and commits "
+            "(more than the topic's partitions: one per partition)",
+        ),
+    }
 
 
 def drain_dag_arguments(stream: Stream, *, min_batch: int, max_wait_seconds: int) -> dict[str, Any]:
@@ -58,12 +104,12 @@ def drain_pipeline(stream: Stream) -> None:
         soft_fail=True,
     )
     groups = task(task_id="plan_partition_groups")(plan_partition_groups)(
-        kind=stream.kind,
+        stream=stream.name,
         groups=cast(Any, param("partition_groups")),  # a template here, an int when the task runs
     )
     drain = (
         task(task_id="drain")(drain_task)
-        .partial(kind=stream.kind, max_messages=param("max_messages"))
+        .partial(stream=stream.name, max_messages=param("max_messages"))
         .expand(partitions=groups)
     )
     wait_for_batch >> groups >> drain

@@ -11,11 +11,12 @@ The contract, in order:
    all partitions: on the 2-core target machine one process per partition was no faster
    (see ``bench/drain_benchmark.py --per-partition``); ``partitions=`` still allows one
    mapped task per partition where there are cores to spare.
-3. Decode and validate each value with :mod:`kafkapipeline.records`. A value that cannot
-   become a row (any exception while decoding, validating, scoring or building its row: one
-   try per message, nothing more on good data) goes to ``<topic>.dlq`` with the original key
-   and value and headers naming the error and the source topic, partition and offset; the
-   batch goes on (:mod:`kafkapipeline.kafka.transaction`, which cuts a copy too large for Kafka).
+3. Decode and validate each value with its stream's record type (:mod:`kafkapipeline.streams`).
+   A value that cannot become a row (any exception while decoding, validating, scoring or
+   building its row: one try per message, nothing more on good data) goes to ``<topic>.dlq``
+   with the original key and value and headers naming the error and the source topic,
+   partition and offset; the batch goes on (:mod:`kafkapipeline.kafka.transaction`, which cuts
+   a copy too large for Kafka).
 4. Write rows with prepared statements, grouped into single-partition batches, many in
    flight (:mod:`kafkapipeline.cassandra.writer`). Rows are upserts keyed by natural ids,
    so a batch that is read and written twice leaves the same rows. Each row travels with its
@@ -49,62 +50,20 @@ from cassandra.query import SimpleStatement
 from kafkapipeline import settings
 from kafkapipeline.cassandra.replication import write_consistency
 from kafkapipeline.cassandra.session import cassandra_session
-from kafkapipeline.cassandra.writer import (
-    ConcurrentRowWriter,
-)
+from kafkapipeline.cassandra.writer import ConcurrentRowWriter
 from kafkapipeline.drain.batch import MicroBatch
-from kafkapipeline.drain.types import (
-    DEFAULT_CONSUME_BATCH,
-    KIND_TWEET,
-    KIND_WEATHER,
-    KINDS,
-    RECORD_KINDS,
-    DrainOptions,
-    DrainSummary,
-    RecordKind,
-    batch_id_for,
-    decode,
-    drain_default_args,
-    drain_group,
-    drain_params,
-    partition_groups,
-    positive_int,
-    record_kind,
-)
+from kafkapipeline.drain.options import DrainOptions
+from kafkapipeline.drain.summary import DrainSummary
 from kafkapipeline.kafka.hook import PipelineKafkaHook
 from kafkapipeline.kafka.lag import topic_partitions
-from kafkapipeline.kafka.snapshot import PartitionProgress
 from kafkapipeline.kafka.transaction import (
     BatchTransaction,
     DrainError,
     max_message_bytes,
     transactional_id_for,
 )
-
-__all__ = [
-    "DEFAULT_CONSUME_BATCH",
-    "KINDS",
-    "KIND_TWEET",
-    "KIND_WEATHER",
-    "RECORD_KINDS",
-    "DrainError",
-    "DrainOptions",
-    "DrainSummary",
-    "PartitionProgress",
-    "RecordKind",
-    "batch_id_for",
-    "decode",
-    "drain_default_args",
-    "drain_group",
-    "drain_params",
-    "drain_task",
-    "drain_topic",
-    "partition_groups",
-    "plan_partition_groups",
-    "record_kind",
-    "topic_for_kind",
-    "transactional_id_for",
-]
+from kafkapipeline.streams.base import Stream
+from kafkapipeline.streams.registry import by_name
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +79,7 @@ DRAIN_CONSUMER_SETTINGS = {
 
 def drain_topic(
     topic: str,
-    kind: str,
+    stream: Stream,
     group_id: str,
     max_messages: int,
     *,
@@ -136,7 +95,7 @@ def drain_topic(
     Drain up to ``max_messages`` pending messages of ``topic`` into Cassandra; see the module docstring.
 
     :param topic: topic to drain
-    :param kind: ``tweet`` (into ``tweets``, with sentiment) or ``weather`` (into ``weather_reports``)
+    :param stream: whose records the topic holds (its table is written)
     :param group_id: consumer group whose committed offsets mark what is done
     :param max_messages: most messages in this batch (>= 1)
     :param partitions: drain only these partitions (one mapped task per partition); all when None
@@ -149,7 +108,6 @@ def drain_topic(
         rows of every acknowledged write
     :raises DrainError: when reading, any write or any dead letter failed; nothing was committed
     """
-    spec = record_kind(kind)
     if not topic:
         raise ValueError("topic must not be empty")
     if not group_id:
@@ -158,7 +116,7 @@ def drain_topic(
         raise ValueError(f"max_messages must be an integer >= 1, got {max_messages!r}")
     options = options or DrainOptions()
     keyspace = settings.keyspace(keyspace)
-    summary = DrainSummary(topic=topic, kind=kind, group_id=group_id)
+    summary = DrainSummary(topic=topic, stream=stream.name, group_id=group_id)
     started = time.monotonic()
 
     hook = PipelineKafkaHook(kafka_config_id=kafka_config_id)
@@ -172,7 +130,7 @@ def drain_topic(
             ) from err
         consumer = hook.consumer(group_id, **DRAIN_CONSUMER_SETTINGS)
         cleanup.callback(consumer.close)
-        batch = MicroBatch(consumer, spec, summary, options, max_messages)
+        batch = MicroBatch(consumer, stream, summary, options, max_messages)
         try:
             # Before the committed offsets are read: this fences a predecessor that is still alive.
             transaction = BatchTransaction(
@@ -187,7 +145,7 @@ def drain_topic(
                 writer = ConcurrentRowWriter(
                     session,
                     keyspace,
-                    spec.table,
+                    stream.table.drain_spec,
                     concurrency=options.concurrency,
                     max_batch_rows=options.max_batch_rows,
                     on_rows_acknowledged=on_rows_acknowledged,
@@ -230,26 +188,22 @@ def _record_batch(session: Any, keyspace: str, summary: DrainSummary) -> None:
         log.warning("%s: could not record the batch in %s.drain_batches: %s", summary.topic, keyspace, err)
 
 
-def topic_for_kind(kind: str) -> str:
-    """The topic a kind is drained from, read from the environment now (at run time, not parse time)."""
-    return record_kind(kind).stream.topic()
-
-
-def drain_task(kind: str, max_messages: int, partitions: list[int] | None = None) -> dict[str, Any]:
+def drain_task(stream: str, max_messages: int, partitions: list[int] | None = None) -> dict[str, Any]:
     """The drain DAGs' task: resolve topic and consumer group now, drain one micro-batch, return its summary.
 
-    ``partitions`` is one group of :func:`plan_partition_groups` (a mapped task); None drains them
-    all. ``max_messages`` is the ``max_messages`` Param rendered natively (an int; checked before
-    anything connects). The summary dict goes to XCom; it holds offsets and counts, never
-    message contents or connection settings.
+    ``stream`` is the stream's name (task arguments must serialise). ``partitions`` is one group
+    of :func:`plan_partition_groups` (a mapped task); None drains them all. ``max_messages`` is
+    the ``max_messages`` Param rendered natively (an int; checked before anything connects). The
+    summary dict goes to XCom; it holds offsets and counts, never message contents or settings.
     """
     limit = positive_int("max_messages", max_messages)
-    topic = topic_for_kind(kind)
-    summary = drain_topic(topic, kind, drain_group(topic), limit, partitions=partitions)
+    drained = by_name(stream)
+    topic = drained.topic()
+    summary = drain_topic(topic, drained, drain_group(topic), limit, partitions=partitions)
     return summary.to_dict()
 
 
-def plan_partition_groups(kind: str, groups: int) -> list[list[int]]:
+def plan_partition_groups(stream: str, groups: int) -> list[list[int]]:
     """The partition groups of this run, one mapped drain task each (read from Kafka at run time).
 
     ``groups`` is the ``partition_groups`` Param rendered natively. Groups never overlap, so two
@@ -257,9 +211,34 @@ def plan_partition_groups(kind: str, groups: int) -> list[list[int]]:
     set) and commits only its own partitions' offsets.
     """
     count = positive_int("partition_groups", groups)
-    topic = topic_for_kind(kind)
+    topic = by_name(stream).topic()
     consumer = PipelineKafkaHook().consumer(drain_group(topic))
     try:
         return partition_groups(topic_partitions(consumer, topic), count)
     finally:
         consumer.close()
+
+
+def positive_int(name: str, value: Any) -> int:
+    """``value`` when it is an integer >= 1 (a Param rendered natively is one); else a clear error."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return value
+
+
+def drain_group(topic: str) -> str:
+    """The drain's consumer group on ``topic``: its committed offsets mark what is in Cassandra."""
+    return settings.consumer_group("drain", topic)
+
+
+def partition_groups(partitions: Sequence[int], groups: int) -> list[list[int]]:
+    """Split ``partitions`` round-robin into at most ``groups`` disjoint, non-empty groups.
+
+    Round-robin keeps the groups within one partition of each other in size; the same inputs
+    always give the same groups, so a retried task owns the same partitions (and transactional id).
+    """
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"partition_groups must be an integer >= 1, got {groups!r}")
+    ordered = sorted(set(partitions))
+    count = min(groups, len(ordered))
+    return [ordered[n::count] for n in range(count)] if count else []

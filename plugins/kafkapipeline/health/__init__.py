@@ -67,7 +67,6 @@ from kafkapipeline.health.task import (
     dag_ids_from,
     pipeline_health_task,
     run_health_check,
-    topic_tables,
     write_health,
 )
 
@@ -123,6 +122,5 @@ __all__ = [
     "pipeline_health_task",
     "rows_per_hour_figures",
     "run_health_check",
-    "topic_tables",
     "write_health",
 ]

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from kafkapipeline import streams
 from kafkapipeline.health.report import (
     CQL_TIMEOUT_SECONDS,
     DEFAULT_HOURS,
@@ -20,11 +19,12 @@ from kafkapipeline.health.report import (
     HealthThresholds,
     as_utc,
 )
+from kafkapipeline.streams.registry import STREAMS
 
 log = logging.getLogger(__name__)
 
 #: Tables checked for freshness: name and the event-time column that orders their partitions.
-FRESHNESS_TABLES = tuple((s.table.name, s.table.time_column) for s in streams.STREAMS.values())
+FRESHNESS_TABLES = tuple((s.table.name, s.table.time_column) for s in STREAMS.values())
 
 
 def _days(start: datetime, end: datetime) -> list[date]:

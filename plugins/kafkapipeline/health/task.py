@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from kafkapipeline import settings, streams
+from kafkapipeline import settings
 from kafkapipeline.cassandra.replication import write_consistency
 from kafkapipeline.health.cassandra_figures import freshness_figures, rows_per_hour_figures
 from kafkapipeline.health.cluster_figures import cassandra_node_figures, kafka_cluster_figures
@@ -29,13 +29,9 @@ from kafkapipeline.health.report import (
     error_text,
     format_number,
 )
+from kafkapipeline.streams.registry import topic_tables
 
 log = logging.getLogger(__name__)
-
-
-def topic_tables() -> dict[str, str]:
-    """The drained topics (read from the environment now) and the table each one fills."""
-    return streams.topic_tables()
 
 
 def check_health(

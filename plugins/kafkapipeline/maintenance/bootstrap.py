@@ -9,9 +9,10 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from kafkapipeline import settings, streams
+from kafkapipeline import settings
 from kafkapipeline.cassandra.migrations import align_replication, apply_pending
 from kafkapipeline.kafka.topics import TopicSpec, ensure_topics
+from kafkapipeline.streams.registry import STREAMS
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +57,12 @@ def pipeline_topic_specs(
     :raises ValueError: ``partitions`` misses a stream or names one the registry does not have
     """
     rf = int(replication_factor)
-    if set(partitions) != set(streams.STREAMS):
+    if set(partitions) != set(STREAMS):
         raise ValueError(
-            f"partitions must name every stream ({', '.join(streams.STREAMS)}) and no other, "
-            f"got {sorted(partitions)}"
+            f"partitions must name every stream ({', '.join(STREAMS)}) and no other, got {sorted(partitions)}"
         )
     specs = []
-    for stream in streams.STREAMS.values():
+    for stream in STREAMS.values():
         specs.append(TopicSpec(stream.topic(), partitions[stream.name], retention_hours * HOUR_MS, rf))
         specs.append(TopicSpec(stream.dlq_topic(), 1, dead_letter_retention_hours * HOUR_MS, rf))
     return specs

@@ -17,13 +17,14 @@ from typing import Annotated, Any
 
 from pydantic import Field, validate_call
 
-from kafkapipeline import settings, streams
+from kafkapipeline import settings
 from kafkapipeline.cassandra.replication import write_consistency
+from kafkapipeline.streams.registry import STREAMS, by_table
 
 log = logging.getLogger(__name__)
 
 #: Data tables purged by day partition, and the variable holding each one's retention in days.
-RETENTION_ENV = {stream.table.name: stream.retention_env for stream in streams.STREAMS.values()}
+RETENTION_ENV = {stream.table.name: stream.retention_env for stream in STREAMS.values()}
 #: Tables whose retention is a TTL (migration 0007).
 TTL_TABLES = ("drain_batches", "pipeline_health")
 DEFAULT_SWEEP_DAYS = 7
@@ -37,7 +38,7 @@ def retention_days(table: str, value: int | str | None = None) -> int:
         raise ValueError(f"no day-partition retention for table {table!r}; known: {sorted(RETENTION_ENV)}")
     source = "the Param"
     if value is None or str(value).strip() == "":
-        value = settings.param_or_setting(None, streams.by_table(table).retention_setting)  # checked >= 0
+        value = settings.param_or_setting(None, by_table(table).retention_setting)  # checked >= 0
         source = RETENTION_ENV[table]
     try:
         days = int(value)

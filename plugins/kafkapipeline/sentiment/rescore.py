@@ -15,10 +15,11 @@ from typing import Annotated, Any
 
 from pydantic import Field, validate_call
 
-from kafkapipeline import settings, streams
+from kafkapipeline import settings
 from kafkapipeline.cassandra.replication import write_consistency
 from kafkapipeline.cassandra.writer import ConcurrentRowWriter
 from kafkapipeline.sentiment.scorers import Scorer, scorer
+from kafkapipeline.streams.tweets import TWEETS_TABLE
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ MAX_PAGE_SIZE = 10_000
 MAX_DAYS = 3_660
 READ_TIMEOUT_SECONDS = 60.0
 
-TABLE = streams.TWEETS_TABLE
+TABLE = TWEETS_TABLE
 KEY = TABLE.key
 #: The columns a re-score writes: the row's key and its sentiment.
 SENTIMENT_COLUMNS = TABLE.spec(

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from kafkapipeline.records import TweetRecord, WeatherRecord
+from kafkapipeline.streams.tweets import TweetRecord
+from kafkapipeline.streams.weather import WeatherRecord
 
 Record = TypeVar("Record", TweetRecord, WeatherRecord)
 

@@ -14,7 +14,7 @@ produced twice within a run. The task's return value (XCom) says which source wa
 and why, and how many records were produced and skipped, so the UI shows it.
 
 Every value is checked before it is produced with the decode a drain uses
-(:func:`~kafkapipeline.records.decode_record`): an item that cannot be encoded, or that a
+(:func:`~kafkapipeline.streams.base.decode_record`): an item that cannot be encoded, or that a
 drain would refuse (a lone surrogate, a count beyond Cassandra's ``int``, a 70,000-character
 city), is skipped with its reason like an item the source could not read, never produced,
 and never a failed interval.
@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 
 from kafkapipeline import settings
 from kafkapipeline.param_limits import check_city, check_city_spec
-from kafkapipeline.records import InvalidRecord, TweetRecord, WeatherRecord, decode_record, shown
 from kafkapipeline.sources.base import Interval, MalformedResponse, SkippedItem, as_utc
 from kafkapipeline.sources.selection import (
     SourceChoice,
@@ -38,6 +37,9 @@ from kafkapipeline.sources.selection import (
     resolve_tweet_source,
     resolve_weather_source,
 )
+from kafkapipeline.streams.base import InvalidRecord, decode_record, shown
+from kafkapipeline.streams.tweets import TWEETS, TweetRecord
+from kafkapipeline.streams.weather import WEATHER, WeatherRecord
 
 if TYPE_CHECKING:
     from kafkapipeline.kafka.hook import PipelineKafkaHook
@@ -274,7 +276,7 @@ def ingest_tweets_task(
     interval = _run_interval(data_interval_start, data_interval_end, dag, dag_run)
     options = TweetOptions(query, check_city(city), max_pages, max_results, replay_tweets_per_10_minutes)
     choice = resolve_tweet_source(source, options)
-    result = ingest(choice, interval, settings.tweets_topic())
+    result = ingest(choice, interval, TWEETS.topic())
     result.update(choice.source.run_report())
     return result
 
@@ -296,6 +298,6 @@ def ingest_weather_task(
     interval = _run_interval(data_interval_start, data_interval_end, dag, dag_run)
     specs = [check_city_spec(city) for city in cities]
     choice = resolve_weather_source(source, cities=specs, interval=interval)
-    result = ingest(choice, interval, settings.weather_topic())
+    result = ingest(choice, interval, WEATHER.topic())
     result["cities"] = specs
     return result

@@ -23,10 +23,11 @@ from urllib.parse import quote, urlsplit
 
 from kafkapipeline import settings
 from kafkapipeline.errors import ConfigurationError
-from kafkapipeline.records import InvalidRecord, TweetRecord
 from kafkapipeline.sources.base import Interval, RecordSource, SkippedItem, SourcePage
 from kafkapipeline.sources.html_text import html_to_text
 from kafkapipeline.sources.mastodon_http import MastodonClient
+from kafkapipeline.streams.base import InvalidRecord
+from kafkapipeline.streams.tweets import TweetRecord
 
 log = logging.getLogger(__name__)
 

@@ -27,6 +27,7 @@ The request asks for one extra day on each side so those events are there.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -34,7 +35,6 @@ from typing import Any
 
 import requests
 
-from kafkapipeline.records import InvalidRecord, WeatherRecord
 from kafkapipeline.sources.base import (
     Interval,
     RecordSource,
@@ -44,6 +44,8 @@ from kafkapipeline.sources.base import (
 )
 from kafkapipeline.sources.http_client import RetryPolicy, get_json
 from kafkapipeline.sources.places import Place, resolve_place
+from kafkapipeline.streams.base import InvalidRecord
+from kafkapipeline.streams.weather import WeatherRecord
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +186,9 @@ def parse_hourly(
                         "description": describe_weather_code(row["weather_code"]),
                         "temperature_c": row["temperature_2m"],
                         "feels_like_c": row["apparent_temperature"],
-                        "pressure_hpa": row["surface_pressure"],
+                        "pressure_hpa": _whole(
+                            row["surface_pressure"]
+                        ),  # hPa to a tenth: the column is an int
                         "humidity_pct": row["relative_humidity_2m"],
                         "wind_speed_ms": row["wind_speed_10m"],
                         "sunrise": sunrises.get(solar_day),
@@ -278,3 +282,10 @@ class OpenMeteoSource(RecordSource[WeatherRecord]):
                         f"(HTTP {response.status}: {response.message})"
                     )
                 yield parse_hourly(response.payload, place.name, interval, self._now(), label)
+
+
+def _whole(value: Any) -> Any:
+    """A number rounded to an int (Open-Meteo gives tenths); anything else as it is, for validation."""
+    if isinstance(value, float) and math.isfinite(value):
+        return round(value)
+    return value

@@ -24,7 +24,6 @@ import requests
 
 from kafkapipeline import settings
 from kafkapipeline.errors import ConfigurationError
-from kafkapipeline.records import InvalidRecord, WeatherRecord
 from kafkapipeline.sources.base import (
     Interval,
     RecordSource,
@@ -34,6 +33,8 @@ from kafkapipeline.sources.base import (
 )
 from kafkapipeline.sources.http_client import RetryPolicy, get_json
 from kafkapipeline.sources.places import resolve_place
+from kafkapipeline.streams.base import InvalidRecord
+from kafkapipeline.streams.weather import WeatherRecord
 
 log = logging.getLogger(__name__)
 

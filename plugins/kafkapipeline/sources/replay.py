@@ -29,9 +29,10 @@ import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-from kafkapipeline.records import TweetRecord, WeatherRecord
 from kafkapipeline.sources import climate
 from kafkapipeline.sources.base import Interval, RecordSource, SourcePage, seeded_random, stable_int
+from kafkapipeline.streams.tweets import TweetRecord
+from kafkapipeline.streams.weather import WeatherRecord
 
 SOURCE_NAME = "replay"
 

@@ -34,7 +34,8 @@ from kafkapipeline.errors import ConfigurationError, missing_connection
 from kafkapipeline.sources.base import Interval, Record, RecordSource
 
 if TYPE_CHECKING:
-    from kafkapipeline.records import TweetRecord, WeatherRecord
+    from kafkapipeline.streams.tweets import TweetRecord
+    from kafkapipeline.streams.weather import WeatherRecord
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,6 @@ import tweepy
 
 from kafkapipeline import settings
 from kafkapipeline.errors import ConfigurationError
-from kafkapipeline.records import InvalidRecord, TweetRecord
 from kafkapipeline.sources.base import (
     Interval,
     RecordSource,
@@ -33,6 +32,8 @@ from kafkapipeline.sources.base import (
 from kafkapipeline.sources.http_client import RetryPolicy
 from kafkapipeline.sources.http_retry import RateLimited, RateLimits, RetriableFailure, http_retry
 from kafkapipeline.sources.replay import snowflake_time
+from kafkapipeline.streams.base import InvalidRecord
+from kafkapipeline.streams.tweets import TweetRecord
 
 log = logging.getLogger(__name__)
 

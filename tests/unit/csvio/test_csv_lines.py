@@ -13,15 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from kafkapipeline.csvio.lines import SKIP_CHUNK_BYTES, LineReader, max_line_bytes
-from kafkapipeline.csvio.load import (
-    KIND_AUTO,
-    KIND_SEED_TWEETS,
-    FileImport,
-    csv_records,
-    decoded_lines,
-    rows_of,
-)
+from kafkapipeline.csvio.formats import KIND_AUTO, KIND_SEED_TWEETS
+from kafkapipeline.csvio.lines import SKIP_CHUNK_BYTES, LineReader, csv_records, decoded_lines, max_line_bytes
+from kafkapipeline.csvio.load import FileImport, rows_of
 from kafkapipeline.sentiment.scorers import default_scorer
 
 IMPORTED_AT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)

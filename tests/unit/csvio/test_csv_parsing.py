@@ -6,29 +6,27 @@ No services: rows are built in memory (``rows_of``), nothing is written.
 from __future__ import annotations
 
 import io
+import json
 from datetime import UTC, date, datetime
 
 import pytest
+from cassandra.util import SortedSet
 
-from kafkapipeline.cassandra.writer import WEATHER_REPORTS
 from kafkapipeline.csvio.export import TWEETS_WITH_SOURCE_LABEL, format_value, write_csv_atomically
-from kafkapipeline.csvio.load import (
+from kafkapipeline.csvio.formats import (
     KIND_AUTO,
     KIND_SEED_TWEETS,
     KIND_SEED_WEATHER,
     KIND_TWEETS,
     CsvImportError,
-    FileImport,
-    csv_records,
-    decode_seed_text,
-    decoded_lines,
-    parse_seed_tweet,
-    parse_seed_weather,
-    rows_of,
-    seed_tweet_id,
+    parse_cell,
 )
-from kafkapipeline.records import InvalidRecord
+from kafkapipeline.csvio.lines import csv_records, decoded_lines
+from kafkapipeline.csvio.load import FileImport, rows_of
+from kafkapipeline.csvio.seed import decode_seed_text, parse_seed_tweet, parse_seed_weather, seed_tweet_id
 from kafkapipeline.sentiment.scorers import default_scorer
+from kafkapipeline.streams.base import InvalidRecord
+from kafkapipeline.streams.weather import WEATHER_TABLE
 
 IMPORTED_AT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
@@ -111,7 +109,7 @@ def test_seed_weather_converts_kelvin_and_epochs():
     report, rows = parse(SEED_WEATHER_LINE)
 
     assert (report.kind, report.table, report.records) == (KIND_SEED_WEATHER, "weather_reports", 1)
-    row = dict(zip(WEATHER_REPORTS.columns, rows[0], strict=True))
+    row = dict(zip(WEATHER_TABLE.drain_spec.columns, rows[0], strict=True))
     assert row["temperature_c"] == -2.4  # 270.75 K
     assert (row["feels_like_c"], row["temp_min_c"], row["temp_max_c"]) == (-7.92, -3.33, -1.67)
     assert (row["pressure_hpa"], row["humidity_pct"], row["wind_speed_ms"]) == (1023, 59, 3.6)
@@ -175,7 +173,7 @@ def test_implausible_weather_is_a_bad_row():
 
     assert report.records == 1 and len(rows) == 1
     assert report.bad_row_examples[0].line == 2
-    assert "not a plausible Celsius temperature" in report.bad_row_examples[0].reason
+    assert "is outside the plausible Celsius temperatures" in report.bad_row_examples[0].reason
 
 
 def test_bad_rows_listed_are_capped_but_all_counted():
@@ -277,3 +275,21 @@ def test_invalid_record_message_is_the_reason():
     record, label = parse_seed_tweet(["t", "2021-02-09T17:00:00+01:00", "Surrey", ""])
     assert record.created_at == datetime(2021, 2, 9, 16, 0, tzinfo=UTC)  # an explicit zone is honoured
     assert record.city == "Surrey" and label is None
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [frozenset({"rain", "yvr"}), frozenset({'quote " and, comma', "é😀", "new\nline"}), frozenset({"one"})],
+)
+def test_a_text_set_cell_is_a_sorted_json_array_and_round_trips(tags):
+    cell = format_value(tags)
+    assert json.loads(cell) == sorted(tags)
+    assert parse_cell(cell, "hashtags", "set<text>") == tags
+    assert format_value(SortedSet(tags)) == cell  # what the driver reads back
+
+
+@pytest.mark.parametrize("cell", ['"rain"', "[1, 2]", "[rain]", '{"a": 1}', "[" * 5000])
+def test_a_bad_text_set_cell_is_a_bad_row(cell):
+    with pytest.raises(InvalidRecord, match=r"hashtags: .* is not a valid set<text>"):
+        parse_cell(cell, "hashtags", "set<text>")
+    assert parse_cell("", "hashtags", "set<text>") is None

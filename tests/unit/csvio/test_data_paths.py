@@ -13,7 +13,8 @@ import pytest
 
 from kafkapipeline import settings
 from kafkapipeline.csvio.export import default_export_dir, export_day, export_dir_of
-from kafkapipeline.csvio.load import CsvImportError, csv_files, resolve_import_path
+from kafkapipeline.csvio.formats import CsvImportError
+from kafkapipeline.csvio.load import csv_files, resolve_import_path
 from kafkapipeline.csvio.paths import (
     MAX_PATH_LENGTH,
     PATH_PARAM_PATTERN,

@@ -20,7 +20,7 @@ from kafkapipeline.dashboard.aggregation import (
     sentiment_class,
 )
 from kafkapipeline.dashboard.bounds import MAX_RANGE, MAX_ROWS, CappedRows, rows_per_hour
-from kafkapipeline.streams import BY_TABLE
+from kafkapipeline.streams.registry import BY_TABLE
 
 
 @dataclass

@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 
 from kafkapipeline.drain.batch import GC_YOUNG_THRESHOLD, MicroBatch
-from kafkapipeline.drain.task import RECORD_KINDS, DrainOptions, DrainSummary
+from kafkapipeline.drain.options import DrainOptions
+from kafkapipeline.drain.summary import DrainSummary
 from kafkapipeline.kafka.snapshot import SnapshotReadError
 from kafkapipeline.kafka.transaction import DrainError
+from kafkapipeline.streams.tweets import TWEETS
 
 
 class Reader:
@@ -35,8 +37,8 @@ class DeadLetters:
 
 
 def batch(reader: Reader) -> MicroBatch:
-    summary = DrainSummary(topic="t", kind="tweet", group_id="g")
-    micro = MicroBatch(None, RECORD_KINDS["tweet"], summary, DrainOptions(), 10)  # type: ignore[arg-type]
+    summary = DrainSummary(topic="t", stream="tweets", group_id="g")
+    micro = MicroBatch(None, TWEETS, summary, DrainOptions(), 10)  # type: ignore[arg-type]
     micro.reader = reader  # type: ignore[assignment]
     return micro
 

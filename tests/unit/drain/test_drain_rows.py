@@ -12,31 +12,24 @@ from cassandra import InvalidRequest, OperationTimedOut, Unavailable, WriteTimeo
 from cassandra.cluster import NoHostAvailable
 
 from kafkapipeline import settings
-from kafkapipeline.cassandra.outcome import is_row_specific, rejection_reason
-from kafkapipeline.cassandra.writer import (
-    TWEETS,
-    WEATHER_REPORTS,
+from kafkapipeline.cassandra.outcome import (
     IdempotentRetryPolicy,
     RejectedRow,
     WriteOutcome,
-    tweet_row,
-    unset_nulls,
-    weather_row,
+    is_row_specific,
+    rejection_reason,
 )
-from kafkapipeline.drain.task import (
-    RECORD_KINDS,
-    DrainOptions,
-    DrainSummary,
-    PartitionProgress,
-    batch_id_for,
-    decode,
-    drain_task,
-    drain_topic,
-    record_kind,
-    topic_for_kind,
-)
-from kafkapipeline.records import InvalidRecord, TweetRecord, WeatherRecord
+from kafkapipeline.cassandra.writer import unset_nulls
+from kafkapipeline.drain.options import DrainOptions
+from kafkapipeline.drain.summary import DrainSummary, batch_id_for
+from kafkapipeline.drain.task import drain_task, drain_topic
+from kafkapipeline.kafka.snapshot import PartitionProgress
 from kafkapipeline.sentiment.scorers import default_scorer
+from kafkapipeline.streams.base import InvalidRecord
+from kafkapipeline.streams.registry import by_name
+from kafkapipeline.streams.tweets import TWEETS, TWEETS_TABLE, TweetRecord, tweet_row
+from kafkapipeline.streams.weather import WEATHER as WEATHER_STREAM
+from kafkapipeline.streams.weather import WEATHER_TABLE, WeatherRecord, weather_row
 
 TWEET = TweetRecord(
     tweet_id="1578516068309794817",
@@ -81,23 +74,23 @@ def test_tweet_columns_match_the_migration():
     )
 
     assert sorted(TWEETS_WITH_SOURCE_LABEL.columns) == sorted(table_columns("0004_tweets.cql"))
-    assert TWEETS.columns[: TWEETS.partition_key_width] == ("city", "day")
+    assert TWEETS_TABLE.drain_spec.columns[: TWEETS_TABLE.drain_spec.partition_key_width] == ("city", "day")
 
 
 def test_weather_columns_match_the_migration():
-    assert sorted(WEATHER_REPORTS.columns) == sorted(table_columns("0003_weather_reports.cql"))
-    assert WEATHER_REPORTS.columns[: WEATHER_REPORTS.partition_key_width] == ("city", "day")
+    assert sorted(WEATHER_TABLE.drain_spec.columns) == sorted(table_columns("0003_weather_reports.cql"))
+    assert WEATHER_TABLE.drain_spec.columns[: WEATHER_TABLE.drain_spec.partition_key_width] == ("city", "day")
 
 
 def test_insert_statement_is_a_prepared_upsert():
-    cql = TWEETS.insert_cql("ks")
+    cql = TWEETS_TABLE.drain_spec.insert_cql("ks")
     assert cql.startswith("INSERT INTO ks.tweets (city, day, created_at, tweet_id,")
-    assert cql.count("?") == len(TWEETS.columns)
+    assert cql.count("?") == len(TWEETS_TABLE.drain_spec.columns)
     assert "IF NOT EXISTS" not in cql  # a plain INSERT is an upsert: replays rewrite the same row
 
 
 def test_tweet_row_has_sentiment_and_natural_key():
-    row = dict(zip(TWEETS.columns, tweet_row(TWEET, INGESTED_AT), strict=True))
+    row = dict(zip(TWEETS_TABLE.drain_spec.columns, tweet_row(TWEET, INGESTED_AT), strict=True))
     assert row["city"] == "Vancouver"
     assert row["day"] == date(2024, 5, 1)
     assert row["created_at"] == TWEET.created_at
@@ -113,8 +106,8 @@ def test_tweet_row_has_sentiment_and_natural_key():
 def test_a_batch_of_tweets_gives_the_rows_of_each_tweet_alone():
     texts = ["I love this city", "Another grey, gloomy day. Miss the sun", "Road closure on Main St tonight"]
     records = [TweetRecord(str(n), text, TWEET.created_at, "Vancouver") for n, text in enumerate(texts)]
-    assert RECORD_KINDS["tweet"].to_rows(records, INGESTED_AT) == [tweet_row(r, INGESTED_AT) for r in records]
-    assert RECORD_KINDS["tweet"].to_rows([], INGESTED_AT) == []
+    assert TWEETS.rows(records, INGESTED_AT) == [tweet_row(r, INGESTED_AT) for r in records]
+    assert TWEETS.rows([], INGESTED_AT) == []
 
 
 def test_same_message_gives_the_same_row_apart_from_ingested_at():
@@ -124,7 +117,7 @@ def test_same_message_gives_the_same_row_apart_from_ingested_at():
 
 
 def test_weather_row_is_written_as_it_is():
-    row = dict(zip(WEATHER_REPORTS.columns, weather_row(WEATHER, INGESTED_AT), strict=True))
+    row = dict(zip(WEATHER_TABLE.drain_spec.columns, weather_row(WEATHER, INGESTED_AT), strict=True))
     assert row["temperature_c"] == 12.5
     assert row["day"] == date(2024, 5, 1)
     assert row["description"] == "broken clouds"
@@ -132,9 +125,9 @@ def test_weather_row_is_written_as_it_is():
     assert row["sunrise"] is None
 
 
-def test_decode_accepts_both_kinds():
-    assert decode(record_kind("tweet"), TWEET.to_json()) == TWEET
-    assert decode(record_kind("weather"), WEATHER.to_json()) == WEATHER
+def test_decode_accepts_both_streams():
+    assert TWEETS.decode(TWEET.to_json()) == TWEET
+    assert WEATHER_STREAM.decode(WEATHER.to_json()) == WEATHER
 
 
 @pytest.mark.parametrize(
@@ -152,19 +145,19 @@ def test_decode_accepts_both_kinds():
 )
 def test_decode_rejects_bad_values_with_a_reason(value, reason):
     with pytest.raises(InvalidRecord, match=re.escape(reason)):
-        decode(record_kind("tweet"), value)
+        TWEETS.decode(value)
 
 
-def test_unknown_kind_is_refused():
-    with pytest.raises(ValueError, match="kind must be one of tweet, weather"):
-        record_kind("tweets")
+def test_unknown_stream_is_refused():
+    with pytest.raises(ValueError, match="stream must be one of tweets, weather"):
+        by_name("tweet")
 
 
 def test_topic_is_resolved_from_the_environment_at_call_time(monkeypatch):
     monkeypatch.setenv("KAFKAPIPELINE_TWEETS_TOPIC", "tweets_override")
     monkeypatch.setenv("KAFKAPIPELINE_WEATHER_TOPIC", "weather_override")
-    assert topic_for_kind("tweet") == "tweets_override"
-    assert topic_for_kind("weather") == "weather_override"
+    assert by_name("tweets").topic() == "tweets_override"
+    assert by_name("weather").topic() == "weather_override"
 
 
 def test_batch_id_is_stable_and_names_the_ranges():
@@ -194,7 +187,7 @@ def test_commit_offset_is_the_next_offset_to_read():
 def test_summary_is_json_for_xcom_and_readable_for_logs():
     summary = DrainSummary(
         topic="tweets",
-        kind="tweet",
+        stream="tweets",
         group_id="g",
         batch_id="p0:0-9",
         messages_read=10,
@@ -283,7 +276,6 @@ def test_retry_policy_retries_idempotent_writes_then_gives_up():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"kind": "tweets"}, "kind must be one of"),
         ({"max_messages": 0}, "max_messages must be an integer >= 1"),
         ({"max_messages": True}, "max_messages must be an integer >= 1"),
         ({"topic": ""}, "topic must not be empty"),
@@ -292,7 +284,7 @@ def test_retry_policy_retries_idempotent_writes_then_gives_up():
 )
 def test_drain_topic_refuses_bad_arguments_before_connecting(kwargs, message, monkeypatch):
     monkeypatch.delenv("AIRFLOW_CONN_CASSANDRA_DEFAULT", raising=False)  # it must not get that far
-    args = {"topic": "t", "kind": "tweet", "group_id": "g", "max_messages": 10} | kwargs
+    args = {"topic": "t", "stream": TWEETS, "group_id": "g", "max_messages": 10} | kwargs
     with pytest.raises(ValueError, match=message):
         drain_topic(**args)
 
@@ -315,7 +307,13 @@ def test_drain_options_are_validated(options):
 @pytest.mark.parametrize("max_messages", ["0", "-5", "ten", "1.5", None])
 def test_drain_task_validates_rendered_max_messages(max_messages):
     with pytest.raises(ValueError, match="max_messages must be an integer >= 1"):
-        drain_task("tweet", max_messages)
+        drain_task("tweets", max_messages)
+
+
+def test_drain_task_refuses_an_unknown_stream_before_connecting(monkeypatch):
+    monkeypatch.delenv("AIRFLOW_CONN_CASSANDRA_DEFAULT", raising=False)  # it must not get that far
+    with pytest.raises(ValueError, match="stream must be one of tweets, weather, got 'tweet'"):
+        drain_task("tweet", 10)
 
 
 def test_empty_fields_are_bound_unset_so_no_tombstones_are_written():
@@ -323,7 +321,7 @@ def test_empty_fields_are_bound_unset_so_no_tombstones_are_written():
 
     row = tweet_row(TWEET, INGESTED_AT)
     bound = unset_nulls(row)
-    for column, value, sent in zip(TWEETS.columns, row, bound, strict=True):
+    for column, value, sent in zip(TWEETS_TABLE.drain_spec.columns, row, bound, strict=True):
         assert sent is (UNSET_VALUE if value is None else value), column
     complete = ("a", 1, 2.5)
     assert unset_nulls(complete) is complete
@@ -369,7 +367,7 @@ def test_a_tweet_that_breaks_the_batch_scoring_is_dead_lettered_alone(monkeypatc
         return real.score_batch(texts)
 
     monkeypatch.setattr(
-        "kafkapipeline.cassandra_rows.default_scorer",
+        "kafkapipeline.streams.tweets.default_scorer",
         lambda: scorers.Scorer(real.name, real.version, score_batch),
     )
     texts = ["I love this city", "poison pill", "Road closure on Main St tonight", "not JSON"]
@@ -382,8 +380,8 @@ def test_a_tweet_that_breaks_the_batch_scoring_is_dead_lettered_alone(monkeypatc
         )
         for n, text in enumerate(texts)
     ]
-    summary = DrainSummary(topic="t", kind="tweet", group_id="g")
-    batch = drain_batch.MicroBatch(None, RECORD_KINDS["tweet"], summary, DrainOptions(), max_messages=10)
+    summary = DrainSummary(topic="t", stream="tweets", group_id="g")
+    batch = drain_batch.MicroBatch(None, TWEETS, summary, DrainOptions(), max_messages=10)
     dead_letters = _DeadLetters()
 
     rows, sources = batch._rows_of(messages, dead_letters)

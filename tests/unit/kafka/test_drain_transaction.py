@@ -14,8 +14,10 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from kafkapipeline.drain.batch import MicroBatch
-from kafkapipeline.drain.types import RECORD_KINDS, DrainOptions, DrainSummary
+from kafkapipeline.drain.options import DrainOptions
+from kafkapipeline.drain.summary import DrainSummary
 from kafkapipeline.kafka.transaction import BatchTransaction, DrainError
+from kafkapipeline.streams.tweets import TWEETS
 
 
 class RefusingProducer:
@@ -106,8 +108,8 @@ def test_the_row_step_lets_a_failed_dead_letter_fail_the_batch():
     """The per-message catch-all of the decode step must not swallow the dead letter's own failure."""
     producer = RefusingProducer(KafkaException(KafkaError(KafkaError._UNKNOWN_TOPIC, "no such topic")))
     transaction = transaction_on(producer)
-    summary = DrainSummary(topic="tweets", kind="tweet", group_id="g")
-    batch = MicroBatch(None, RECORD_KINDS["tweet"], summary, DrainOptions(), max_messages=10)
+    summary = DrainSummary(topic="tweets", stream="tweets", group_id="g")
+    batch = MicroBatch(None, TWEETS, summary, DrainOptions(), max_messages=10)
 
     with pytest.raises(DrainError, match="no such topic"):
         batch._rows_of([bad_message(offset=0), bad_message(offset=1)], transaction)

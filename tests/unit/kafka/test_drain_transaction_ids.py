@@ -16,7 +16,8 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 from kafkapipeline.drain import task as drain
-from kafkapipeline.drain.task import DrainError, partition_groups, transactional_id_for
+from kafkapipeline.drain.task import partition_groups
+from kafkapipeline.kafka.transaction import DrainError, transactional_id_for
 
 PARTITIONS = list(range(6))
 
@@ -84,13 +85,13 @@ def recorded(monkeypatch) -> list[dict]:
 def _transactional_ids_of(groups: list[list[int]], recorded: list[dict]) -> list[str]:
     for group in groups:
         with pytest.raises(DrainError, match="could not start the Kafka transaction"):
-            drain.drain_task(drain.KIND_TWEET, 100, group)
+            drain.drain_task("tweets", 100, group)
     assert len(recorded) == len(groups)
     return [str(config["transactional.id"]) for config in recorded]
 
 
 def test_each_mapped_drain_of_a_run_gets_its_own_transactional_id(recorded):
-    groups = drain.plan_partition_groups(drain.KIND_TWEET, 3)
+    groups = drain.plan_partition_groups("tweets", 3)
     assert groups == [[0, 3], [1, 4], [2, 5]]
     ids = _transactional_ids_of(groups, recorded)
     assert len(set(ids)) == 3, ids
@@ -99,8 +100,8 @@ def test_each_mapped_drain_of_a_run_gets_its_own_transactional_id(recorded):
 
 
 def test_a_retried_drain_uses_the_same_transactional_id_so_it_fences_the_killed_try(recorded):
-    groups = drain.plan_partition_groups(drain.KIND_TWEET, 3)
+    groups = drain.plan_partition_groups("tweets", 3)
     first, retry = _transactional_ids_of([groups[1], groups[1]], recorded)
     assert first == retry
     # The next run plans the same groups, so its drains reuse the same ids too.
-    assert drain.plan_partition_groups(drain.KIND_TWEET, 3) == groups
+    assert drain.plan_partition_groups("tweets", 3) == groups

@@ -15,7 +15,7 @@ import pytest
 
 from kafkapipeline.kafka.hook import PipelineKafkaHook
 from kafkapipeline.kafka.produce import DeliveryFailed, QueueFull, TopicProducer
-from kafkapipeline.records import TweetRecord
+from kafkapipeline.streams.tweets import TweetRecord
 
 #: Where nobody listens, fail fast, and keep librdkafka's connection-refused lines out of the output.
 DEAD_END = {"bootstrap.servers": "127.0.0.1:1", "message.timeout.ms": 1500, "log_level": 0}

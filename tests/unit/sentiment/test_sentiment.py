@@ -116,7 +116,7 @@ def test_a_maximal_post_of_emoji_scores_in_milliseconds():
     not count), the best of three, and reported in the message; the bound is generous (uncapped,
     1,000 of these emoji took 1 s and 16,000 took 110 s).
     """
-    from kafkapipeline.records import TEXT_MAX_CHARS
+    from kafkapipeline.streams.tweets import TEXT_MAX_CHARS
 
     worst = "😀" * TEXT_MAX_CHARS
     emojis = sentiment.analyzer().emojis

@@ -17,19 +17,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kafkapipeline.cassandra.writer import TWEETS, WEATHER_REPORTS
-from kafkapipeline.drain.task import RECORD_KINDS, decode
-from kafkapipeline.records import (
-    CITY_MAX_CHARS,
-    INT32_MAX,
-    INT32_MIN,
-    LABEL_MAX_CHARS,
-    TEXT_MAX_CHARS,
-    TWEET_ID_MAX_CHARS,
-    InvalidRecord,
-    TweetRecord,
-    WeatherRecord,
-)
+from kafkapipeline.streams.base import CITY_MAX_CHARS, INT32_MAX, INT32_MIN, LABEL_MAX_CHARS, InvalidRecord
+from kafkapipeline.streams.tweets import TEXT_MAX_CHARS, TWEET_ID_MAX_CHARS, TWEETS, TweetRecord
+from kafkapipeline.streams.weather import WEATHER, WeatherRecord
 
 PROPERTIES = settings(
     max_examples=300,
@@ -39,7 +29,8 @@ PROPERTIES = settings(
 )
 INGESTED_AT = datetime(2026, 12, 1, tzinfo=UTC)
 KINDS = ("tweet", "weather")
-COLUMNS = {"tweet": TWEETS.columns, "weather": WEATHER_REPORTS.columns}
+STREAM_OF = {"tweet": TWEETS, "weather": WEATHER}
+COLUMNS = {kind: stream.table.drain_spec.columns for kind, stream in STREAM_OF.items()}
 INT_COLUMNS = {"retweet_count", "reply_count", "like_count", "quote_count", "pressure_hpa", "humidity_pct"}
 #: Cassandra refuses a partition or clustering key component of 64 KiB or more.
 KEY_LIMIT_BYTES = 65_535
@@ -81,9 +72,9 @@ BASE = {
 
 def to_row_or_reason(kind_name: str, value: bytes | None) -> tuple[Any, ...] | None:
     """The row of ``value``, or None when it was refused with a reason; anything else raises."""
-    kind = RECORD_KINDS[kind_name]
+    stream = STREAM_OF[kind_name]
     try:
-        row = kind.to_row(decode(kind, value), INGESTED_AT)
+        [row] = stream.rows([stream.decode(value)], INGESTED_AT)
     except InvalidRecord as err:
         reason = str(err)
         assert reason and len(reason) <= REASON_MAX_CHARS, reason[:200]
@@ -265,5 +256,5 @@ valid_weather = st.builds(
 @given(record=valid_tweets | valid_weather)
 def test_a_valid_record_decodes_to_itself_and_becomes_a_row(record):
     kind = record.kind
-    assert decode(RECORD_KINDS[kind], record.to_json()) == record
+    assert STREAM_OF[kind].decode(record.to_json()) == record
     assert to_row_or_reason(kind, record.to_json()) is not None

@@ -1,36 +1,30 @@
-"""The stream registry's invariants, and that every reader takes its facts from it (no services).
+"""The streams' invariants, and that every reader takes its facts from the registry (no services).
 
 The live schema check (registry against ``system_schema``) is tests/integration/test_streams_schema.py.
 """
 
 from __future__ import annotations
 
-from dataclasses import fields
 from datetime import UTC, datetime
 
 import pytest
 
-from kafkapipeline import streams
-from kafkapipeline.cassandra_rows import (
-    TWEETS,
-    WEATHER_REPORTS,
-    tweet_row,
-    tweet_rows,
-    weather_row,
-    weather_rows,
-)
 from kafkapipeline.csvio import export as csv_export
 from kafkapipeline.csvio import formats as csv_formats
 from kafkapipeline.csvio.seed import seed_tweet_row, seed_weather_row
-from kafkapipeline.drain.task import RECORD_KINDS, topic_for_kind
 from kafkapipeline.health.cassandra_figures import FRESHNESS_TABLES
-from kafkapipeline.health.task import topic_tables
 from kafkapipeline.maintenance import bootstrap, retention
-from kafkapipeline.records import TweetRecord, WeatherRecord
 from kafkapipeline.sentiment.rescore import SENTIMENT_COLUMNS
 from kafkapipeline.sentiment.scorers import default_scorer
 from kafkapipeline.sentiment.vader import Sentiment
-from kafkapipeline.streams import DRAIN, LATER, RECORD, STREAMS, Column, Stream, Table
+from kafkapipeline.streams import tweets, weather
+from kafkapipeline.streams.base import DERIVED, DRAIN, LATER, Column, Stream, Table
+from kafkapipeline.streams.registry import STREAMS, by_name, by_table, topic_tables
+from kafkapipeline.streams.tweets import TWEETS, TWEETS_TABLE, TweetRecord, tweet_row
+from kafkapipeline.streams.weather import WEATHER_TABLE, WeatherRecord, weather_row
+
+TWEETS_SPEC = TWEETS_TABLE.drain_spec
+WEATHER_SPEC = WEATHER_TABLE.drain_spec
 
 INGESTED_AT = datetime(2024, 5, 2, 3, 4, 5, tzinfo=UTC)
 #: Every field set, each to a value no other field has, so a column out of place shows.
@@ -78,11 +72,11 @@ def test_keys_are_columns_with_the_partition_key_first(stream):
 @pytest.mark.parametrize("stream", STREAMS.values(), ids=list(STREAMS))
 def test_every_record_field_is_a_column_filled_from_the_record(stream):
     table = stream.table
-    record_fields = {f.name for f in fields(stream.record_type)}
-    assert record_fields <= set(table.record_columns)
-    for name in table.record_columns:  # derived ones (day) are properties of the record
-        assert hasattr(TWEET if stream is streams.TWEETS else WEATHER, name)
-    assert table.drain_columns == table.record_columns + table.columns_filled_by(DRAIN)
+    record_fields = set(stream.record_type.__struct_fields__) - {"kind"}  # kind: wire data only
+    assert record_fields <= set(table.columns_filled_by("record"))
+    for name in table.columns_filled_by(DERIVED):  # derived ones (day) are properties of the record
+        assert isinstance(getattr(stream.record_type, name), property)
+    assert set(table.drain_columns) == set(table.record_columns) | set(table.computed_columns)
 
 
 @pytest.mark.parametrize("stream", STREAMS.values(), ids=list(STREAMS))
@@ -101,35 +95,39 @@ def test_the_drain_leaves_later_columns_out_and_the_csv_keeps_them(stream):
     table = stream.table
     assert not set(table.later_columns) & set(table.drain_spec.columns)
     assert table.drain_spec.columns + table.later_columns == csv_export.EXPORT_TABLES[table.name].columns
-    assert "source_label" in streams.TWEETS_TABLE.later_columns
-    assert streams.TWEETS_TABLE.full_spec == csv_export.TWEETS_WITH_SOURCE_LABEL
+    assert "source_label" in TWEETS_TABLE.later_columns
+    assert TWEETS_TABLE.full_spec == csv_export.TWEETS_WITH_SOURCE_LABEL
 
 
 def test_dead_letter_topics_are_the_topic_with_dlq(monkeypatch):
     monkeypatch.setenv("KAFKAPIPELINE_TWEETS_TOPIC", "posts")
     monkeypatch.setenv("KAFKAPIPELINE_WEATHER_TOPIC", "wx")
-    assert (streams.TWEETS.topic(), streams.TWEETS.dlq_topic()) == ("posts", "posts.dlq")
-    assert (streams.WEATHER.topic(), streams.WEATHER.dlq_topic()) == ("wx", "wx.dlq")
+    assert (TWEETS.topic(), TWEETS.dlq_topic()) == ("posts", "posts.dlq")
+    assert (weather.WEATHER.topic(), weather.WEATHER.dlq_topic()) == ("wx", "wx.dlq")
     specs = {
         spec.name: spec.partitions
         for spec in bootstrap.pipeline_topic_specs({"tweets": 6, "weather": 2}, 1, 1)
     }
     assert specs == {"posts": 6, "posts.dlq": 1, "wx": 2, "wx.dlq": 1}
     assert topic_tables() == {"posts": "tweets", "wx": "weather_reports"}
-    assert (topic_for_kind("tweet"), topic_for_kind("weather")) == ("posts", "wx")
+    assert (by_name("tweets").topic(), by_name("weather").topic()) == ("posts", "wx")
 
 
-def test_readers_take_tables_kinds_and_retention_from_the_registry():
+def test_streams_are_found_by_name_and_table():
     for stream in STREAMS.values():
-        kind = RECORD_KINDS[stream.kind]
-        assert (kind.stream, kind.record_type, kind.table) == (
-            stream,
-            stream.record_type,
-            stream.table.drain_spec,
-        )
+        assert by_name(stream.name) is by_table(stream.table.name) is stream
+    with pytest.raises(ValueError, match="stream must be one of tweets, weather, got 'tweet'"):
+        by_name("tweet")
+    with pytest.raises(ValueError, match="no stream writes table 'drain_batches'"):
+        by_table("drain_batches")
+    assert (tweets.TWEETS.kind, weather.WEATHER.kind) == ("tweet", "weather")  # the values' wire kind
+
+
+def test_readers_take_tables_and_retention_from_the_registry():
+    for stream in STREAMS.values():
         assert retention.RETENTION_ENV[stream.table.name] == stream.retention_env
     assert FRESHNESS_TABLES == (("tweets", "created_at"), ("weather_reports", "observed_at"))
-    assert SENTIMENT_COLUMNS.columns[:4] == streams.TWEETS_TABLE.key
+    assert SENTIMENT_COLUMNS.columns[:4] == TWEETS_TABLE.key
 
 
 def test_retention_reads_each_streams_setting(monkeypatch):
@@ -156,10 +154,10 @@ def test_tweet_row_builders_yield_the_registry_columns_in_order():
         "sentiment_model_version": scorer.version,
         "ingested_at": INGESTED_AT,
     }
-    expected = {name: getattr(TWEET, name) for name in streams.TWEETS_TABLE.record_columns} | computed
-    assert list(expected) == list(TWEETS.columns)  # record columns, then the computed ones
-    assert _by_column(TWEETS.columns, tweet_row(TWEET, INGESTED_AT)) == expected
-    assert [_by_column(TWEETS.columns, row) for row in tweet_rows([TWEET], INGESTED_AT)] == [expected]
+    expected = {name: getattr(TWEET, name) for name in TWEETS_TABLE.record_columns} | computed
+    assert set(expected) == set(TWEETS_SPEC.columns)
+    assert _by_column(TWEETS_SPEC.columns, tweet_row(TWEET, INGESTED_AT)) == expected
+    assert [_by_column(TWEETS_SPEC.columns, row) for row in tweets.rows([TWEET], INGESTED_AT)] == [expected]
     given = tweet_row(TWEET, INGESTED_AT, sentiment=Sentiment(0.5, "Mixed"), model=("m", "v"))
     scored = {
         "sentiment_score": 0.5,
@@ -167,17 +165,34 @@ def test_tweet_row_builders_yield_the_registry_columns_in_order():
         "sentiment_model": "m",
         "sentiment_model_version": "v",
     }
-    assert _by_column(TWEETS.columns, given) == expected | scored
+    assert _by_column(TWEETS_SPEC.columns, given) == expected | scored
 
 
 def test_weather_row_builders_yield_the_registry_columns_in_order():
-    expected = {name: getattr(WEATHER, name) for name in streams.WEATHER_TABLE.record_columns}
+    expected = {name: getattr(WEATHER, name) for name in WEATHER_TABLE.record_columns}
     expected["ingested_at"] = INGESTED_AT
-    assert list(expected) == list(WEATHER_REPORTS.columns)
-    assert _by_column(WEATHER_REPORTS.columns, weather_row(WEATHER, INGESTED_AT)) == expected
-    assert [_by_column(WEATHER_REPORTS.columns, r) for r in weather_rows([WEATHER], INGESTED_AT)] == [
-        expected
-    ]
+    assert set(expected) == set(WEATHER_SPEC.columns)
+    assert _by_column(WEATHER_SPEC.columns, weather_row(WEATHER, INGESTED_AT)) == expected
+    assert [_by_column(WEATHER_SPEC.columns, r) for r in weather.rows([WEATHER], INGESTED_AT)] == [expected]
+
+
+def test_the_row_builder_follows_the_table_order_whoever_fills_each_column():
+    table = Table(
+        name="t",
+        columns=(
+            Column("city", "text"),
+            Column("score", "double", DRAIN),
+            Column("day", "date", DERIVED),
+            Column("late", "text", LATER),
+            Column("text", "text"),
+        ),
+        partition_key=("city",),
+        clustering=(("day", "asc"),),
+    )
+    assert table.drain_columns == ("city", "score", "day", "text")
+    assert table.computed_columns == ("score",)
+    row = table.row_builder(TWEET, 0.5)
+    assert row == ("Vancouver", 0.5, TWEET.day, TWEET.text)
 
 
 #: A value of each CQL type, for the columns the drain does not fill.
@@ -192,8 +207,8 @@ SAMPLE = {
 
 def test_export_rows_restore_every_column_and_the_drained_ones_as_the_drain_wrote_them():
     for table, record, to_row, restore in (
-        (streams.TWEETS_TABLE, TWEET, tweet_row, csv_formats.export_tweet_row),
-        (streams.WEATHER_TABLE, WEATHER, weather_row, csv_formats.export_weather_row),
+        (TWEETS_TABLE, TWEET, tweet_row, csv_formats.export_tweet_row),
+        (WEATHER_TABLE, WEATHER, weather_row, csv_formats.export_weather_row),
     ):
         later = {name: SAMPLE[table.types[name]] for name in table.later_columns}
         drained = to_row(record, INGESTED_AT)
@@ -204,19 +219,17 @@ def test_export_rows_restore_every_column_and_the_drained_ones_as_the_drain_wrot
 
 def test_seed_rows_have_every_table_column():
     seed_fields = ["Vancouver rocks", "2021-02-09 17:32:49", "Vancouver", "Positive"]
-    seed = _by_column(streams.TWEETS_TABLE.names, seed_tweet_row(seed_fields, INGESTED_AT))
+    seed = _by_column(TWEETS_TABLE.names, seed_tweet_row(seed_fields, INGESTED_AT))
     assert (seed["text"], seed["source_label"], seed["ingested_at"]) == (
         "Vancouver rocks",
         "Positive",
         INGESTED_AT,
     )
-    assert {seed[name] for name in streams.TWEETS_TABLE.later_columns if name != "source_label"} <= {None}
+    assert {seed[name] for name in TWEETS_TABLE.later_columns if name != "source_label"} <= {None}
     seed_line = (
         "clouds,270.75,265.23,269.82,271.48,1023,59,3.6,1612884667,1612920145,Vancouver,2021-02-09 17:33"
     )
-    seed_weather = _by_column(
-        streams.WEATHER_TABLE.names, seed_weather_row(seed_line.split(","), INGESTED_AT)
-    )
+    seed_weather = _by_column(WEATHER_TABLE.names, seed_weather_row(seed_line.split(","), INGESTED_AT))
     assert (seed_weather["city"], seed_weather["provider"], seed_weather["temperature_c"]) == (
         "Vancouver",
         "seed-csv",
@@ -243,15 +256,8 @@ def _table(**changes):
         ({"columns": (Column("city", "text"), Column("day", "date"), Column("at", "uuid"))}, "cql_type"),
         ({"columns": (Column("city", "text"), Column("city", "date"))}, "listed twice"),
         (
-            {
-                "columns": (
-                    Column("city", "text"),
-                    Column("day", "date"),
-                    Column("n", "int", DRAIN),
-                    Column("at", "timestamp", RECORD),
-                )
-            },
-            "record columns must come before drain columns",
+            {"columns": (Column("city", "text"), Column("day", "date"), Column("at-1", "timestamp"))},
+            "identifier",
         ),
         (
             {"size_column": "day", "columns": (Column("city", "text"), Column("day", "date", LATER))},
@@ -267,22 +273,29 @@ def test_a_wrong_table_line_fails_at_import_with_the_reason(changes, reason):
 def test_a_stream_naming_an_unknown_setting_or_column_fails():
     good = {
         "name": "s",
-        "kind": "tweet",
         "record_type": TweetRecord,
         "topic_setting": "tweets_topic",
-        "table": _table(),
+        "table": _table(
+            columns=(
+                Column("city", "text"),
+                Column("day", "date", DERIVED),
+                Column("created_at", "timestamp"),
+            ),
+            clustering=(("created_at", "desc"),),
+        ),
+        "rows": tweets.rows,
         "retention_setting": "retention_days_tweets",
         "retention_param": "p",
         "partitions_param": "q",
         "csv_required": ("city",),
     }
-    assert Stream(**good).topic() == streams.TWEETS.topic()
+    assert Stream(**good).topic() == TWEETS.topic()
     with pytest.raises(ValueError, match="no setting"):
         Stream(**(good | {"topic_setting": "posts_topic"}))
     with pytest.raises(ValueError, match="csv_required names no column"):
         Stream(**(good | {"csv_required": ("city", "text")}))
-    with pytest.raises(ValueError, match="kind 'weather'"):
-        Stream(**(good | {"kind": "weather"}))
+    with pytest.raises(ValueError, match=r"TweetRecord has no \['at'\]"):
+        Stream(**(good | {"table": _table()}))
     with pytest.raises(ValueError, match="default_partitions"):
         Stream(**(good | {"default_partitions": 0}))
 
@@ -317,5 +330,5 @@ def test_a_csv_kind_without_a_table_is_a_clear_error(kind):
 
 def test_every_csv_kind_has_a_row_builder():
     """A new stream needs its export-format row builder in csv_formats.EXPORT_ROWS."""
-    assert set(csv_formats.EXPORT_ROWS) == set(streams.STREAMS)
+    assert set(csv_formats.EXPORT_ROWS) == set(STREAMS)
     assert set(csv_formats.KINDS) == {csv_formats.KIND_AUTO, *csv_formats.EXPORT_ROWS, *csv_formats.SEED_ROWS}

@@ -1,0 +1,88 @@
+"""What one drain micro-batch came to: the summary returned to XCom and recorded in ``drain_batches``
+(its offset ranges are :class:`~kafkapipeline.kafka.snapshot.PartitionProgress`)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from kafkapipeline.kafka.snapshot import PartitionProgress
+
+
+@dataclass
+class DrainSummary:
+    """The outcome of one micro-batch, returned to XCom and recorded in ``drain_batches``."""
+
+    topic: str
+    stream: str
+    group_id: str
+    batch_id: str = ""
+    messages_read: int = 0
+    rows_written: int = 0
+    dead_lettered: int = 0
+    #: Rows Cassandra or its driver refused one by one (dead-lettered, counted in ``dead_lettered``).
+    rows_rejected: int = 0
+    lag_after: int | None = None
+    seconds: float = 0.0
+    committed: bool = False
+    stopped_early: str | None = None
+    #: What the batch covered on each partition (the reader's own progress records).
+    partitions: list[PartitionProgress] = field(default_factory=list)
+    #: Seconds spent per stage, timed per consumed chunk (not per message, which would cost more
+    #: than some stages): ``consume`` (librdkafka), ``decode`` (decode and validate, with the
+    #: offset bookkeeping), ``rows`` (scoring and building rows), ``write`` (binding and sending;
+    #: it blocks while the in-flight window is full), ``flush`` (awaiting the last writes) and
+    #: ``commit`` (dead letters and offsets in the Kafka transaction).
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def messages_per_second(self) -> float:
+        return self.messages_read / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["messages_per_second"] = round(self.messages_per_second, 1)
+        out["seconds"] = round(self.seconds, 3)
+        out["stage_seconds"] = {stage: round(seconds, 4) for stage, seconds in self.stage_seconds.items()}
+        return out
+
+    def stage_microseconds_per_message(self) -> dict[str, float]:
+        """Each stage's time divided by the messages read: where a message's cost goes."""
+        if not self.messages_read:
+            return {}
+        return {stage: seconds * 1e6 / self.messages_read for stage, seconds in self.stage_seconds.items()}
+
+    def describe(self) -> str:
+        ranges = (
+            ", ".join(
+                f"p{p.partition} {p.first_offset}..{p.last_offset} ({p.messages})"
+                for p in self.partitions
+                if p.messages
+            )
+            or "nothing pending"
+        )
+        lines = [
+            f"Drained {self.topic} ({self.stream}) for group {self.group_id} in {self.seconds:.2f}s: "
+            f"{self.messages_read} messages read, {self.rows_written} rows written, "
+            f"{self.dead_lettered} dead-lettered ({self.rows_rejected} refused by Cassandra), "
+            f"{self.messages_per_second:.0f} messages/s",
+            f"  offsets committed: {'yes' if self.committed else 'no (nothing to commit)'}; "
+            f"lag after: {self.lag_after}",
+            f"  ranges: {ranges}",
+        ]
+        stages = self.stage_microseconds_per_message()
+        if stages:
+            lines.append("  per message: " + ", ".join(f"{k} {v:.1f} us" for k, v in stages.items()))
+        if self.stopped_early:
+            lines.append(f"  stopped early: {self.stopped_early}")
+        return "\n".join(lines)
+
+
+def batch_id_for(topic: str, ranges: Sequence[PartitionProgress]) -> str:
+    """A stable id for the offsets a batch covered: re-draining the same range gives the same id."""
+    text = ";".join(f"p{r.partition}:{r.first_offset}-{r.last_offset}" for r in ranges if r.messages)
+    if len(text) <= 120:
+        return text
+    return hashlib.sha256(f"{topic}|{text}".encode()).hexdigest()[:32]
