@@ -191,6 +191,7 @@ RecordT = TypeVar("RecordT", bound=Record)
 
 
 @cache
+@cache
 def record_decoder(record_type: type[Record]) -> msgspec.json.Decoder[Any]:
     """The decoder of ``record_type``'s Kafka values (it may also return an :class:`_OtherVersion`)."""
     return msgspec.json.Decoder(record_type | _OtherVersion)
@@ -278,6 +279,9 @@ def reason_for(record_type: type[Record], raw: Any, err: BaseException) -> str: 
     """The dead-letter reason of a value msgspec refused as ``record_type`` (the field name first)."""
     if raw is None:
         return "value is empty (null message)"
+    encoding = _encoding_reason(raw)
+    if encoding:
+        return encoding
     if isinstance(err, RecursionError):
         return "value is not usable JSON: nested too deeply to parse"
     if isinstance(err, UnicodeDecodeError):
@@ -295,6 +299,20 @@ def reason_for(record_type: type[Record], raw: Any, err: BaseException) -> str: 
     except Exception:
         detail = "(the error could not be described)"
     return f"value is not usable JSON: {type(err).__name__}: {detail}"
+
+
+def _encoding_reason(raw: Any) -> str | None:
+    """Why ``raw`` is not UTF-8 text, or None: JSON values are UTF-8, so say so before parsing."""
+    if not isinstance(raw, (bytes, bytearray, memoryview)):
+        return None
+    data = bytes(raw)
+    if data.startswith(b"\xef\xbb\xbf"):
+        return "value starts with a UTF-8 byte-order mark (BOM): Kafka values must be JSON without one"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return f"value is not valid UTF-8: byte 0x{data[err.start]:02x} at offset {err.start} ({err.reason})"
+    return None
 
 
 def _surrogate_reason(record_type: type[Record], raw: Any) -> str | None:

@@ -161,13 +161,23 @@ def value_with(kind: str, /, **changes) -> bytes:
         (
             "tweet",
             b'{"schema_version": 1, "text": "\xff\xfe"}',
-            "value is not JSON: 'utf-8' codec can't decode",
+            "value is not valid UTF-8: byte 0xff at offset 31 (invalid start byte)",
         ),
         (
             "tweet",
+            b'\xff\xfe{\x00"\x00',
+            "value is not valid UTF-8: byte 0xff at offset 0 (invalid start byte)",
+        ),  # UTF-16 with its BOM
+        (
+            "tweet",
+            b'{"text": "caf\xe9", "schema_version": 1}',
+            "value is not valid UTF-8: byte 0xe9 at offset 13 (invalid continuation byte)",
+        ),  # Latin-1, before the schema_version
+        (
+            "tweet",
             b"\xef\xbb\xbf{}",
-            "value is not JSON: JSON is malformed: invalid character (byte 0)",
-        ),  # BOM
+            "value starts with a UTF-8 byte-order mark (BOM): Kafka values must be JSON without one",
+        ),
         ("tweet", None, "value is empty (null message)"),
         ("tweet", b"[1]", "value is JSON array, expected an object"),
         ("tweet", b'"text"', "value is JSON str, expected an object"),
