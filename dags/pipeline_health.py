@@ -21,7 +21,8 @@ import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from kafkapipeline.dag_params import param
-from kafkapipeline.health import DEFAULT_HOURS, pipeline_health_task
+from kafkapipeline.health.report import DEFAULT_HOURS
+from kafkapipeline.health.task import pipeline_health_task
 from kafkapipeline.param_limits import CITY_SCHEMA, DAG_ID_SCHEMA, MAX_CITIES
 
 

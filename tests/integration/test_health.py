@@ -10,7 +10,8 @@ import pytest
 from kafkapipeline import settings
 from kafkapipeline.cassandra.writer import ConcurrentRowWriter
 from kafkapipeline.dead_letters.contract import DeadLetter
-from kafkapipeline.health import FAIL, OK, WARN, run_health_check
+from kafkapipeline.health.report import FAIL, OK, WARN
+from kafkapipeline.health.task import run_health_check
 from kafkapipeline.kafka.produce import TopicProducer
 from kafkapipeline.streams.tweets import TWEETS, TWEETS_TABLE, TweetRecord, tweet_row
 from kafkapipeline.streams.weather import WEATHER_TABLE, WeatherRecord, weather_row
@@ -225,7 +226,7 @@ def test_dead_letters_are_counted_as_messages_not_offsets(kafka_hook, make_topic
     from confluent_kafka import TopicPartition
 
     from kafkapipeline.drain.task import drain_topic
-    from kafkapipeline.health import dlq_figures
+    from kafkapipeline.health.kafka_figures import dlq_figures
     from tests.integration.drain_support import produce
 
     topic = make_topic("health_dlq", partitions=1, with_dlq=True)

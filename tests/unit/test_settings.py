@@ -9,7 +9,7 @@ import pytest
 
 from kafkapipeline import settings
 from kafkapipeline.errors import ConfigurationError
-from kafkapipeline.settings import ENV_NAMES, PipelineSettings, SettingsError
+from kafkapipeline.settings import ENV_NAMES, SettingsError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -175,14 +175,3 @@ def test_unknown_names_are_refused():
         settings.drain_setting("batch_size", 1)
     with pytest.raises(ValueError, match="no setting"):
         settings.param_or_setting(None, "nope")
-
-
-def test_defaults_shared_with_other_modules_agree():
-    from kafkapipeline import health
-    from kafkapipeline.cassandra import migrations
-
-    assert settings.DEFAULT_REPLICATION == migrations.DEFAULT_REPLICATION
-    defaults = PipelineSettings.model_fields
-    assert defaults["health_max_lag"].default == health.DEFAULT_MAX_LAG
-    assert defaults["health_max_freshness_seconds"].default == health.DEFAULT_MAX_FRESHNESS_SECONDS
-    assert defaults["health_dags"].default == tuple(health.DEFAULT_DAG_IDS)

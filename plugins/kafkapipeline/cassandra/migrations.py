@@ -25,7 +25,6 @@ from kafkapipeline.cassandra.replication import write_consistency
 log = logging.getLogger(__name__)
 
 MIGRATION_FILE = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.cql$")
-DEFAULT_REPLICATION = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
 DDL_TIMEOUT_SECONDS = 60.0
 # A node that has just restarted can take well over the driver's 10 s default to take a schema
 # change; writing to a table it does not know yet fails with INCOMPATIBLE_SCHEMA.
@@ -43,7 +42,7 @@ class Migration:
     path: Path
     checksum: str
 
-    def statements(self, keyspace: str, replication: str = DEFAULT_REPLICATION) -> list[str]:
+    def statements(self, keyspace: str, replication: str = settings.DEFAULT_REPLICATION) -> list[str]:
         text = Template(self.path.read_text(encoding="utf-8")).substitute(
             keyspace=keyspace, replication=replication
         )
@@ -135,7 +134,7 @@ def apply_pending(
     session: Session,
     keyspace: str | None = None,
     *,
-    replication: str = DEFAULT_REPLICATION,
+    replication: str = settings.DEFAULT_REPLICATION,
     cql_dir: Path | None = None,
 ) -> MigrationReport:
     """Apply every migration not yet recorded, in order, and record each one after it succeeds."""

@@ -22,11 +22,8 @@ from kafkapipeline.dashboard.bounds import (
     MAX_RANGE_DAYS,
     MAX_ROWS,
     CappedRows,
-    InvalidTimeRange,
     TimeRange,
-    as_utc,
     floor_hour,
-    resolve_time_range,
     rows_per_hour,
 )
 from kafkapipeline.dashboard.models import (
@@ -43,6 +40,7 @@ from kafkapipeline.dashboard.models import (
 from kafkapipeline.health.report import CLUSTER_METRICS, PIPELINE_METRICS
 from kafkapipeline.streams.tweets import TWEETS_TABLE
 from kafkapipeline.streams.weather import WEATHER_TABLE
+from kafkapipeline.times import utc
 
 SENTIMENT_LABELS = ("positive", "negative", "neutral")
 #: VADER's conventional compound-score thresholds; only used for a row whose label is missing.
@@ -52,7 +50,6 @@ VADER_NEGATIVE_THRESHOLD = -0.05
 MIN_CORRELATED_HOURS = 3
 #: The metrics with a panel of their own; the replication ones share the "cluster" table.
 HEALTH_METRICS = PIPELINE_METRICS
-__all__ = ["InvalidTimeRange", "TimeRange", "resolve_time_range"]  # re-exported from bounds
 
 
 def read_limits(time_range: TimeRange, tables: Iterable[str]) -> ReadLimits:
@@ -177,7 +174,7 @@ class _SentimentBucket:
         if row.temperature_c is not None and math.isfinite(row.temperature_c):
             self.temperatures.append(row.temperature_c)
         if row.description:
-            self.descriptions.append((as_utc(row.observed_at), row.description))
+            self.descriptions.append((utc(row.observed_at), row.description))
 
 
 def sentiment_against_weather(
@@ -199,7 +196,7 @@ def sentiment_against_weather(
     models: Counter[str] = Counter()
 
     for row in tweets.rows:
-        created_at = as_utc(row.created_at)
+        created_at = utc(row.created_at)
         if not time_range.contains(created_at):
             continue
         stored[floor_hour(created_at)] += 1
@@ -215,7 +212,7 @@ def sentiment_against_weather(
             stored[hour] = max(stored[hour], count)
 
     for row in weather.rows:
-        observed_at = as_utc(row.observed_at)
+        observed_at = utc(row.observed_at)
         if not time_range.contains(observed_at):
             continue
         buckets[floor_hour(observed_at)].add_weather(row)
@@ -312,7 +309,7 @@ def drain_activity(batches: CappedRows | Iterable[DrainBatchRow], time_range: Ti
     in_range: dict[str, list[DrainBatchRow]] = defaultdict(list)
 
     for row in as_capped(batches).rows:
-        finished_at = as_utc(row.finished_at)
+        finished_at = utc(row.finished_at)
         if not time_range.contains(finished_at):
             continue
         position = index[floor_hour(finished_at)]
@@ -333,7 +330,7 @@ def drain_activity(batches: CappedRows | Iterable[DrainBatchRow], time_range: Ti
 
 
 def _drain_totals(topic: str, rows: list[DrainBatchRow]) -> DrainTopicTotals:
-    latest = max(rows, key=lambda row: as_utc(row.finished_at))
+    latest = max(rows, key=lambda row: utc(row.finished_at))
     durations = [row.seconds for row in rows if row.seconds is not None]
     return DrainTopicTotals(
         topic=topic,
@@ -341,7 +338,7 @@ def _drain_totals(topic: str, rows: list[DrainBatchRow]) -> DrainTopicTotals:
         messages_read=sum(row.messages_read or 0 for row in rows),
         rows_written=sum(row.rows_written or 0 for row in rows),
         dead_lettered=sum(row.dead_lettered or 0 for row in rows),
-        last_finished_at=as_utc(latest.finished_at),
+        last_finished_at=utc(latest.finished_at),
         last_lag_after=latest.lag_after,
         mean_batch_seconds=rounded_mean(durations, 3),
     )
@@ -355,8 +352,8 @@ def natural_key(text: str) -> list[int | str]:
 def health_check(rows: Iterable[HealthRow], *, now: datetime) -> HealthCheck:
     """Group the rows of the latest check by metric; rows of older checks are ignored."""
     rows = list(rows)
-    checked_at = max((as_utc(row.checked_at) for row in rows), default=None)
-    latest = [row for row in rows if as_utc(row.checked_at) == checked_at]
+    checked_at = max((utc(row.checked_at) for row in rows), default=None)
+    latest = [row for row in rows if utc(row.checked_at) == checked_at]
     groups: dict[str, list[HealthFigure]] = defaultdict(list)
     for row in sorted(latest, key=lambda row: (row.metric, natural_key(row.subject))):
         figure = HealthFigure(
@@ -366,7 +363,7 @@ def health_check(rows: Iterable[HealthRow], *, now: datetime) -> HealthCheck:
         groups[group if group in (*HEALTH_METRICS, "cluster") else "other"].append(figure)
     return HealthCheck(
         checked_at=checked_at,
-        age_seconds=round((as_utc(now) - checked_at).total_seconds(), 1) if checked_at else None,
+        age_seconds=round((utc(now) - checked_at).total_seconds(), 1) if checked_at else None,
         status_counts=dict(Counter((row.status or "unknown") for row in latest)),
         **{metric: groups[metric] for metric in (*HEALTH_METRICS, "cluster", "other")},
     )

@@ -14,6 +14,7 @@ from typing import Any
 
 from kafkapipeline.streams.tweets import TWEETS_TABLE
 from kafkapipeline.streams.weather import WEATHER_TABLE
+from kafkapipeline.times import utc
 
 HOUR = timedelta(hours=1)
 DEFAULT_RANGE = timedelta(hours=24)
@@ -40,15 +41,8 @@ class InvalidTimeRange(ValueError):
     """The requested start/end cannot be shown; the message says how to fix the request."""
 
 
-def as_utc(moment: datetime) -> datetime:
-    """Aware UTC; the Cassandra driver returns naive datetimes that are UTC."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
 def floor_hour(moment: datetime) -> datetime:
-    return as_utc(moment).replace(minute=0, second=0, microsecond=0)
+    return utc(moment).replace(minute=0, second=0, microsecond=0)
 
 
 @dataclass(frozen=True)
@@ -91,14 +85,14 @@ class TimeRange:
         ]
 
     def contains(self, moment: datetime) -> bool:
-        return self.start <= as_utc(moment) < self.end
+        return self.start <= utc(moment) < self.end
 
 
 def _checked(name: str, moment: datetime) -> datetime:
     """``moment`` in UTC, or InvalidTimeRange when it lies outside [EARLIEST, LATEST]."""
     problem = f"{name} must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)"
     try:
-        moment = as_utc(moment)
+        moment = utc(moment)
     except OverflowError as err:  # e.g. 0001-01-01T00:00+14:00 has no UTC equivalent
         raise InvalidTimeRange(f"{problem}, not {moment.isoformat()}") from err
     if not EARLIEST <= moment <= LATEST:
@@ -115,7 +109,7 @@ def resolve_time_range(
     maximum: timedelta = MAX_RANGE,
 ) -> TimeRange:
     """The range a request asks for: ``end`` defaults to now, ``start`` to ``default`` before end."""
-    end = _checked("end", end) if end is not None else as_utc(now)
+    end = _checked("end", end) if end is not None else utc(now)
     start = _checked("start", start) if start is not None else max(EARLIEST, end - default)
     if start >= end:
         raise InvalidTimeRange(f"start ({start.isoformat()}) must be before end ({end.isoformat()})")

@@ -17,9 +17,9 @@ from kafkapipeline.health.report import (
     WARN,
     HealthFigure,
     HealthThresholds,
-    as_utc,
 )
 from kafkapipeline.streams.registry import STREAMS
+from kafkapipeline.times import utc
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +71,9 @@ def newest_row(
             row = session.execute(statement, (city, day), timeout=CQL_TIMEOUT_SECONDS).one()
             if row is None:
                 continue
-            moment = as_utc(row[0])
+            moment = utc(row[0])
             if newest is None or moment > newest[0]:
-                newest = (moment, city, as_utc(row[1]) if row[1] else None)
+                newest = (moment, city, utc(row[1]) if row[1] else None)
             break  # the partition of a later day holds newer rows
     return newest
 
@@ -88,7 +88,7 @@ def keyspace_set_up_at(session: Any, keyspace: str) -> datetime | None:
     except Exception as err:  # only the new-install grace depends on it
         log.warning("could not read %s.schema_migrations: %s", keyspace, err)
         return None
-    return as_utc(row.applied_at) if row is not None and row.applied_at is not None else None
+    return utc(row.applied_at) if row is not None and row.applied_at is not None else None
 
 
 def freshness_figures(

@@ -21,15 +21,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from kafkapipeline.airflow_api import HEALTH_CHECK, UNREACHABLE, AirflowApi, ApiError
-from kafkapipeline.health.report import (
-    METRIC_DAG_RUN,
-    OK,
-    WARN,
-    HealthFigure,
-    as_utc,
-    detail_text,
-    error_text,
-)
+from kafkapipeline.health.report import METRIC_DAG_RUN, OK, WARN, HealthFigure, detail_text, error_text
+from kafkapipeline.times import utc
 
 AIRFLOW_API_CONN_ID = "airflow_api_default"
 AIRFLOW_API_CONN_ENV = f"AIRFLOW_CONN_{AIRFLOW_API_CONN_ID.upper()}"
@@ -67,7 +60,7 @@ class LastRun:
 
 
 def _moment(value: Any) -> datetime | None:
-    return as_utc(datetime.fromisoformat(value.replace("Z", "+00:00"))) if value else None
+    return utc(datetime.fromisoformat(value.replace("Z", "+00:00"))) if value else None
 
 
 def api_base_url(conn: Any) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import Field
@@ -42,18 +42,13 @@ MAX_DOWN_NODES_ENV = "KAFKAPIPELINE_HEALTH_MAX_DOWN_CASSANDRA_NODES"
 EXPECTED_BROKERS_ENV = "KAFKAPIPELINE_EXPECTED_BROKERS"
 EXPECTED_NODES_ENV = "KAFKAPIPELINE_EXPECTED_CASSANDRA_NODES"
 DAGS_ENV = "KAFKAPIPELINE_HEALTH_DAGS"
-DEFAULT_MAX_LAG = 10_000
-DEFAULT_MAX_FRESHNESS_SECONDS = 3_600
+DEFAULT_MAX_LAG: int = settings.PipelineSettings.model_fields["health_max_lag"].default
+DEFAULT_MAX_FRESHNESS_SECONDS: int = settings.PipelineSettings.model_fields[
+    "health_max_freshness_seconds"
+].default
 DEFAULT_HOURS = 1
 #: DAGs whose last run is reported when neither the Param nor ``KAFKAPIPELINE_HEALTH_DAGS`` says.
-DEFAULT_DAG_IDS = (
-    "ingest_tweets",
-    "ingest_weather",
-    "drain_tweets",
-    "drain_weather",
-    "export_csv",
-    "purge_expired",
-)
+DEFAULT_DAG_IDS = settings.DEFAULT_HEALTH_DAGS
 KAFKA_TIMEOUT_SECONDS = 10.0
 CQL_TIMEOUT_SECONDS = 30.0
 MAX_DETAIL_LENGTH = 500
@@ -229,7 +224,3 @@ def detail_text(text: str) -> str:
 
 def error_text(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
-
-
-def as_utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -24,12 +24,12 @@ from kafkapipeline.health.report import (
     HealthFigure,
     HealthReport,
     HealthThresholds,
-    as_utc,
     detail_text,
     error_text,
     format_number,
 )
 from kafkapipeline.streams.registry import topic_tables
+from kafkapipeline.times import utc
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def check_health(
     kafka_config_id: str = settings.KAFKA_CONN_ID,
 ) -> HealthReport:
     """Measure every figure; a part that cannot be measured becomes a figure saying so."""
-    checked_at = as_utc(now or datetime.now(UTC))
+    checked_at = utc(now or datetime.now(UTC))
     checked_at = checked_at.replace(microsecond=checked_at.microsecond // 1000 * 1000)  # Cassandra keeps ms
     report = HealthReport(checked_at=checked_at, thresholds=thresholds)
     tables = topic_tables()

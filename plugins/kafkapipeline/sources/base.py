@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from kafkapipeline.streams.tweets import TweetRecord
 from kafkapipeline.streams.weather import WeatherRecord
+from kafkapipeline.times import utc
 
 Record = TypeVar("Record", TweetRecord, WeatherRecord)
 
@@ -44,9 +45,7 @@ class MalformedResponse(SourceError):
 
 def as_utc(moment: datetime) -> datetime:
     """A plain ``datetime`` in UTC (pendulum values from the Airflow context included)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
+    moment = utc(moment)
     return datetime(
         moment.year,
         moment.month,

@@ -35,6 +35,7 @@ import msgspec
 
 from kafkapipeline import settings
 from kafkapipeline.settings import SCHEMA_VERSION
+from kafkapipeline.times import utc
 
 #: Cassandra ``int`` is a signed 32-bit integer: a larger count fails the driver's bind.
 INT32_MIN = -(2**31)
@@ -98,17 +99,6 @@ def check_text(name: str, value: str, max_chars: int) -> str:
             f"{shown(value[err.start : err.end])})"
         ) from None
     return value
-
-
-def utc(moment: datetime) -> datetime:
-    """Normalise to an aware UTC datetime (naive input is taken as UTC)."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
-def isoformat_utc(moment: datetime) -> str:
-    return utc(moment).isoformat().replace("+00:00", "Z")
 
 
 def parse_utc(value: Any, field_name: str) -> datetime:

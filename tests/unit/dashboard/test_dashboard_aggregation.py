@@ -9,17 +9,22 @@ import pytest
 
 from kafkapipeline.dashboard.aggregation import (
     UNNAMED_MODEL,
-    InvalidTimeRange,
-    TimeRange,
     drain_activity,
     health_check,
     most_common_description,
     pipeline_state,
-    resolve_time_range,
     sentiment_against_weather,
     sentiment_class,
 )
-from kafkapipeline.dashboard.bounds import MAX_RANGE, MAX_ROWS, CappedRows, rows_per_hour
+from kafkapipeline.dashboard.bounds import (
+    MAX_RANGE,
+    MAX_ROWS,
+    CappedRows,
+    InvalidTimeRange,
+    TimeRange,
+    resolve_time_range,
+    rows_per_hour,
+)
 from kafkapipeline.streams.registry import BY_TABLE
 
 

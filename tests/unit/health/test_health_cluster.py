@@ -8,15 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from kafkapipeline.health import (
-    FAIL,
-    OK,
-    WARN,
-    HealthReport,
-    HealthThresholds,
-    classify_cassandra_hosts,
-    classify_kafka_metadata,
-)
+from kafkapipeline.health.cluster_figures import classify_cassandra_hosts, classify_kafka_metadata
+from kafkapipeline.health.report import FAIL, OK, WARN, HealthReport, HealthThresholds
 
 
 @dataclass

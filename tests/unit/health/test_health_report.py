@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from kafkapipeline.health import (
+from kafkapipeline.health.dag_runs import dag_last_run_figures
+from kafkapipeline.health.report import (
     DEFAULT_DAG_IDS,
     FAIL,
     OK,
@@ -14,9 +15,8 @@ from kafkapipeline.health import (
     HealthFigure,
     HealthReport,
     HealthThresholds,
-    dag_ids_from,
-    dag_last_run_figures,
 )
+from kafkapipeline.health.task import dag_ids_from
 
 CHECKED_AT = datetime(2026, 11, 23, 9, 15, tzinfo=UTC)
 
