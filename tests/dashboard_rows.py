@@ -5,17 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 
-def insert_tweets(session, keyspace: str, city: str, tweets: list[tuple[datetime, float, str]]) -> None:
-    """(created_at, sentiment_score, sentiment_label) per tweet; ids are derived from the time."""
+def insert_tweets(session, keyspace: str, city: str, tweets: list[tuple]) -> None:
+    """(created_at, sentiment_score, sentiment_label[, hashtags]) per tweet; ids are derived from the time."""
     statement = session.prepare(
         f"INSERT INTO {keyspace}.tweets (city, day, created_at, tweet_id, text, sentiment_score, "
-        "sentiment_label, source, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'test', ?)"
+        "sentiment_label, hashtags, source, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'test', ?)"
     )
-    for created_at, score, label in tweets:
+    for created_at, score, label, *hashtags in tweets:
         tweet_id = f"{city}-{created_at:%Y%m%d%H%M%S%f}"
+        tags = set(hashtags[0]) if hashtags and hashtags[0] else None
         session.execute(
             statement,
-            (city, created_at.date(), created_at, tweet_id, f"tweet {tweet_id}", score, label, now()),
+            (city, created_at.date(), created_at, tweet_id, f"tweet {tweet_id}", score, label, tags, now()),
         )
 
 

@@ -124,8 +124,9 @@ def seed_known_rows(cassandra, keyspace: str, now: datetime) -> dict[str, int]:
     for hours_ago in range(1, 13):  # 1-4 tweets in each of the 12 hours before this one
         for index in range(1 + hours_ago % 4):
             score, label = pattern[(hours_ago + index) % len(pattern)]
+            tags = {"yvr"} if index == 0 else {"rain", "yvr"} if hours_ago % 2 else set()
             tweets.append(
-                (hour - timedelta(hours=hours_ago) + timedelta(minutes=3 + 7 * index), score, label)
+                (hour - timedelta(hours=hours_ago) + timedelta(minutes=3 + 7 * index), score, label, tags)
             )
     for half_hours_ago in range(1, 27):  # two reports in each of the 13 hours before this one
         observed_at = hour - timedelta(minutes=30 * half_hours_ago - 1)
@@ -286,6 +287,8 @@ def test_dashboard_renders_seeded_data_inside_the_airflow_ui(
         kpis = frame.inner_text("#kpis")
         assert str(seeded["tweets"]) in kpis
         assert "fail" in frame.inner_text("#dag-table")
+        hashtags = frame.inner_text("#hashtag-table")  # 12 hours open with #yvr; odd hours add #rain
+        assert "#yvr" in hashtags and "#rain" in hashtags and hashtags.index("#yvr") < hashtags.index("#rain")
         assert frame.locator("#banner").is_hidden()
         # Drain batches and a health check exist in this range: no "no data" note anywhere.
         assert frame.locator("#pipeline-note").is_hidden() and frame.locator("#sentiment-note").is_hidden()

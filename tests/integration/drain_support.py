@@ -48,6 +48,7 @@ def tweets(count: int, start: datetime | None = None) -> list[TweetRecord]:
                 quote_count=None,
                 place_id=None,
                 source="test",
+                hashtags=frozenset({"yvr", f"tag{i % 4}"}) if i % 3 else None,
             )
         )
     return records

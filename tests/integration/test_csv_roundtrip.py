@@ -40,6 +40,7 @@ def tweet_rows() -> list[tuple]:
             retweet_count=n,
             like_count=None if n % 2 else 10 * n,
             source="x-api",
+            hashtags=None if n % 3 == 1 else frozenset({"yvr", f'tag, "{n}"'} if n % 2 else {"rain"}),
         )
         rows.append((*tweet_row(record, INGESTED_AT), "Positive" if n % 5 == 0 else None))
     # A tweet of the next day: not part of the export of DAY.

@@ -41,17 +41,17 @@ def test_sentiment_against_weather_per_hour_from_known_rows(cassandra, keyspace,
         keyspace,
         "Vancouver",
         [
-            (t(0.1), 0.6, "Positive"),
-            (t(0.5), -0.4, "Negative"),
+            (t(0.1), 0.6, "Positive", {"yvr", "sun"}),
+            (t(0.5), -0.4, "Negative", {"rain"}),
             (t(0.9), 0.0, "Neutral"),
-            (t(0.95), 0.5, "Positive"),
-            (t(2.25), 0.8, "Positive"),  # 00:15 next day: the second partition
+            (t(0.95), 0.5, "Positive", {"yvr"}),
+            (t(2.25), 0.8, "Positive", {"yvr", "rain"}),  # 00:15 next day: the second partition
             (t(3.99), -0.2, "Negative"),
-            (START - timedelta(seconds=1), 0.9, "Positive"),  # same partition, before the range
-            (END, -0.9, "Negative"),  # same partition, at the exclusive end
+            (START - timedelta(seconds=1), 0.9, "Positive", {"before"}),  # same partition, before the range
+            (END, -0.9, "Negative", {"after"}),  # same partition, at the exclusive end
         ],
     )
-    insert_tweets(cassandra, keyspace, "Burnaby", [(t(0.2), -1.0, "Negative")])  # another city
+    insert_tweets(cassandra, keyspace, "Burnaby", [(t(0.2), -1.0, "Negative", {"burnaby"})])  # another city
     insert_weather(
         cassandra,
         keyspace,
@@ -72,6 +72,11 @@ def test_sentiment_against_weather_per_hour_from_known_rows(cassandra, keyspace,
     assert response.status_code == 200, response.text
     assert response.headers["cache-control"] == "no-store"
     body = response.json()
+    assert body["summary"]["top_hashtags"] == [
+        {"hashtag": "yvr", "tweets": 3},
+        {"hashtag": "rain", "tweets": 2},
+        {"hashtag": "sun", "tweets": 1},
+    ]
     assert (body["city"], body["keyspace"], body["has_data"], body["message"]) == (
         "Vancouver",
         keyspace,

@@ -63,6 +63,7 @@ def test_every_message_becomes_exactly_one_row_with_sentiment(make_topic, keyspa
         )
         assert row.sentiment_score == pytest.approx(sentiment.score, abs=1e-9)  # batch sums
         assert row.sentiment_label == sentiment.label
+        assert row.hashtags == (sorted(record.hashtags) if record.hashtags else None)
         assert (row.sentiment_model, row.sentiment_model_version) == (model.name, model.version)
         assert row.ingested_at is not None
     assert {row.sentiment_label for row in stored.values()} == {"Positive", "Negative", "Neutral"}

@@ -29,6 +29,7 @@ from kafkapipeline.dashboard.bounds import (
 from kafkapipeline.dashboard.models import (
     DrainActivity,
     DrainTopicTotals,
+    HashtagCount,
     HealthCheck,
     HealthFigure,
     PipelineStateResponse,
@@ -48,6 +49,8 @@ VADER_POSITIVE_THRESHOLD = 0.05
 VADER_NEGATIVE_THRESHOLD = -0.05
 #: Fewer hours than this give a meaningless correlation.
 MIN_CORRELATED_HOURS = 3
+#: Hashtags the summary lists.
+TOP_HASHTAGS = 10
 #: The metrics with a panel of their own; the replication ones share the "cluster" table.
 HEALTH_METRICS = PIPELINE_METRICS
 
@@ -76,6 +79,7 @@ class TweetRow(Protocol):
     sentiment_label: str | None
     sentiment_model: str | None
     sentiment_model_version: str | None
+    hashtags: Iterable[str] | None
 
 
 #: How rows written before migration 0009 (which added the model columns) were scored.
@@ -194,12 +198,14 @@ def sentiment_against_weather(
     latest_tweet: datetime | None = None
     latest_weather: datetime | None = None
     models: Counter[str] = Counter()
+    hashtags: Counter[str] = Counter()
 
     for row in tweets.rows:
         created_at = utc(row.created_at)
         if not time_range.contains(created_at):
             continue
         stored[floor_hour(created_at)] += 1
+        hashtags.update(getattr(row, "hashtags", None) or ())
         kind = sentiment_class(row.sentiment_label, row.sentiment_score)
         if kind is None:
             continue
@@ -246,6 +252,7 @@ def sentiment_against_weather(
         correlated_hours=len(paired),
         tweets_stored=sum(stored.values()),
         models=dict(models.most_common()),
+        top_hashtags=top_hashtags(hashtags),
     )
     has_data = bool(total.tweets or total.weather_reports)
     return SentimentWeatherResponse(
@@ -280,6 +287,12 @@ def _sentiment_hour(hour: datetime, bucket: _SentimentBucket, stored: int, trunc
         tweets_stored=stored,
         truncated=truncated,
     )
+
+
+def top_hashtags(counts: Counter[str], limit: int = TOP_HASHTAGS) -> list[HashtagCount]:
+    """The ``limit`` most used hashtags, most first, ties in alphabetical order (a stable list)."""
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    return [HashtagCount(hashtag=tag, tweets=count) for tag, count in ranked]
 
 
 def correlation(pairs: list[tuple[float, float]]) -> float | None:

@@ -37,6 +37,13 @@ class SentimentHour(BaseModel):
     )
 
 
+class HashtagCount(BaseModel):
+    """One hashtag and how many of the range's tweets carry it."""
+
+    hashtag: str = Field(description="Lower-case, without '#'")
+    tweets: int
+
+
 class SentimentWeatherSummary(BaseModel):
     """The whole range at a glance."""
 
@@ -64,6 +71,10 @@ class SentimentWeatherSummary(BaseModel):
     models: dict[str, int] = Field(
         default_factory=dict,
         description="Tweets read per sentiment model that scored them ('name version'), most first",
+    )
+    top_hashtags: list[HashtagCount] = Field(
+        default_factory=list,
+        description="The range's most used hashtags, most first (ties alphabetical), at most 10",
     )
 
 

@@ -303,7 +303,7 @@ def read_tweets(sessions: DashboardSessions, keyspace: str, city: str, time_rang
         TWEETS_TABLE.name,
         keyspace=keyspace,
         columns=f"{TWEETS_TABLE.time_column}, sentiment_score, sentiment_label, sentiment_model, "
-        "sentiment_model_version",
+        "sentiment_model_version, hashtags",
         key={"city": city},
         clustering=TWEETS_TABLE.time_column,
         time_range=time_range,

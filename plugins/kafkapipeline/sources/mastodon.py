@@ -101,6 +101,8 @@ def parse_status(item: Any, city: str, source: str) -> TweetRecord:
         text = " ".join(f"[{kind or 'media'}]" for kind in media)
     account = item.get("account")
     author_id = account.get("id") if isinstance(account, dict) else None
+    tags = item.get("tags")
+    hashtags = [tag.get("name") for tag in tags if isinstance(tag, dict)] if isinstance(tags, list) else None
     return TweetRecord.from_dict(
         {
             "tweet_id": status_id,
@@ -115,6 +117,7 @@ def parse_status(item: Any, city: str, source: str) -> TweetRecord:
             "quote_count": item.get("quotes_count"),
             "place_id": None,
             "source": source,
+            "hashtags": hashtags or None,
         }
     )
 

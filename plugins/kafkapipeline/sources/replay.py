@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 
 from kafkapipeline.sources import climate
 from kafkapipeline.sources.base import Interval, RecordSource, SourcePage, seeded_random, stable_int
-from kafkapipeline.streams.tweets import TweetRecord
+from kafkapipeline.streams.tweets import TweetRecord, hashtags_in
 from kafkapipeline.streams.weather import WeatherRecord
 
 SOURCE_NAME = "replay"
@@ -380,6 +380,7 @@ class ReplayTweetSource(RecordSource[TweetRecord]):
             quote_count=min(int(rng.paretovariate(3.0)) - 1, 50),
             place_id=f"{stable_int('place', values['place'], bits=64):016x}" if has_place else None,
             source=self.name,
+            hashtags=hashtags_in(text) or None,
         )
 
     def pages(self, interval: Interval) -> Iterator[SourcePage[TweetRecord]]:

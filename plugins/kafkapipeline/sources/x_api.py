@@ -38,7 +38,7 @@ from kafkapipeline.streams.tweets import TweetRecord
 log = logging.getLogger(__name__)
 
 SOURCE_NAME = "x_api"
-TWEET_FIELDS = ["created_at", "lang", "author_id", "public_metrics", "geo"]
+TWEET_FIELDS = ["created_at", "lang", "author_id", "public_metrics", "geo", "entities"]
 #: Recent search only reaches back this far.
 SEARCH_WINDOW = timedelta(days=7)
 #: The API rejects an ``end_time`` less than this before the request.
@@ -88,6 +88,9 @@ def parse_tweet(item: Any, city: str, source: str = SOURCE_NAME) -> TweetRecord:
     metrics = metrics or {}
     geo = item.get("geo")
     place_id = geo.get("place_id") if isinstance(geo, dict) else None
+    entities = item.get("entities")
+    tags = entities.get("hashtags") if isinstance(entities, dict) else None
+    hashtags = [tag.get("tag") for tag in tags if isinstance(tag, dict)] if isinstance(tags, list) else None
     return TweetRecord.from_dict(
         {
             "tweet_id": tweet_id,
@@ -102,6 +105,7 @@ def parse_tweet(item: Any, city: str, source: str = SOURCE_NAME) -> TweetRecord:
             "quote_count": metrics.get("quote_count"),
             "place_id": place_id,
             "source": source,
+            "hashtags": hashtags or None,
         }
     )
 

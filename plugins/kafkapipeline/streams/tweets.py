@@ -7,6 +7,7 @@ replay changes. The Kafka key is the post id.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
@@ -29,6 +30,7 @@ from kafkapipeline.streams.base import (
     Record,
     Stream,
     Table,
+    TextSet,
     shown,
     utc_field,
 )
@@ -41,6 +43,15 @@ TEXT_MAX_CHARS = 25_000
 #: Language tag: BCP 47 tags in real use are under 35 characters.
 LANG_MAX_CHARS = 35
 
+#: A hashtag in a post's text: ``#`` and word characters, not inside a word (``a#b`` is none).
+_HASHTAG = re.compile(r"(?<![\w#&])#(\w+)")
+
+
+def hashtags_in(text: str) -> frozenset[str]:
+    """The hashtags a post's text shows, lower-case without ``#`` (all digits is no hashtag)."""
+    return frozenset(tag.lower() for tag in _HASHTAG.findall(text) if not tag.isdigit())
+
+
 if TYPE_CHECKING:
     TweetId = str  # what a record holds: __post_init__ makes a numeric id text
 else:
@@ -51,7 +62,8 @@ class TweetRecord(Record, frozen=True, tag=SCHEMA_VERSION):
     """One post as produced to the tweets topic. Kafka key: ``tweet_id``.
 
     Also accepted on the wire: a number as ``tweet_id`` (made text), ``""`` for an optional
-    label (taken as missing; ``source`` then ``"unknown"``), a timestamp with any offset (made UTC).
+    label (taken as missing; ``source`` then ``"unknown"``), a timestamp with any offset (made UTC),
+    hashtags with ``#`` or capitals (stored lower-case without it; none at all is null, as in Cassandra).
     """
 
     KIND: ClassVar[str] = "tweet"
@@ -68,6 +80,7 @@ class TweetRecord(Record, frozen=True, tag=SCHEMA_VERSION):
     quote_count: Int32 | None = None
     place_id: Label | None = None
     source: Label = "unknown"
+    hashtags: TextSet | None = None
     kind: Kind | None = KIND
 
     def __post_init__(self) -> None:
@@ -88,6 +101,10 @@ class TweetRecord(Record, frozen=True, tag=SCHEMA_VERSION):
                 set_(self, name, None)
         if not self.source:
             set_(self, "source", "unknown")
+        if self.hashtags is not None:
+            tags = frozenset(tag.lstrip("#").lower() for tag in self.hashtags) - {""}
+            if not tags or tags != self.hashtags:
+                set_(self, "hashtags", tags or None)
         if self.kind is not self.KIND:
             self.check_kind(self.kind)
 
@@ -116,6 +133,7 @@ TWEETS_TABLE = Table(
         Column("quote_count", "int"),
         Column("place_id", "text"),
         Column("source", "text"),
+        Column("hashtags", "set<text>"),  # 0010
         Column("sentiment_score", "double", DRAIN),
         Column("sentiment_label", "text", DRAIN),
         Column("sentiment_model", "text", DRAIN),  # 0009

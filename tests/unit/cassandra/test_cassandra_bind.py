@@ -166,7 +166,9 @@ def test_weather_rows_encode_as_the_driver() -> None:
 ROW = tweets.rows([tweet(1, "fine", datetime(2024, 5, 1, tzinfo=UTC))], datetime(2024, 5, 2, tzinfo=UTC))[0]
 
 
-def replaced(index: int, value: Any) -> tuple[Any, ...]:
+def replaced(column: int | str, value: Any) -> tuple[Any, ...]:
+    """ROW with one value replaced, the column given by its index or its name."""
+    index = TWEETS_TABLE.drain_columns.index(column) if isinstance(column, str) else column
     return (*ROW[:index], value, *ROW[index + 1 :])
 
 
@@ -201,7 +203,8 @@ def test_values_the_driver_accepts_in_other_types_match_too() -> None:
         replaced(2, 1_714_521_600_000),  # a timestamp as epoch milliseconds
         replaced(2, date(2024, 5, 1)),  # a date in a timestamp column
         replaced(7, True),
-        replaced(13, 1),  # an int in a double column
+        replaced("sentiment_score", 1),  # an int in a double column
+        replaced("hashtags", ["yvr", "rain"]),  # a list in a set column
     ]
     assert_same(prepared(TWEETS_TABLE.drain_spec), rows)
 

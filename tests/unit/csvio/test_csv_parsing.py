@@ -211,6 +211,7 @@ def test_export_format_round_trips_through_the_parser(tmp_path):
         1,
         None,
         "x-api",
+        frozenset({"yvr", "rain"}),
         -0.3182,
         "Negative",
         "vader",

@@ -35,6 +35,7 @@ class Tweet:
     sentiment_label: str | None
     sentiment_model: str | None = None
     sentiment_model_version: str | None = None
+    hashtags: frozenset[str] | None = None
 
 
 @dataclass
@@ -115,6 +116,19 @@ def test_the_summary_says_which_models_scored_the_tweets():
         "vader (before models were recorded)": 1,
     }
     assert list(result.summary.models) == ["ngram-logreg ca69b6631487", "vader 3.3.2", UNNAMED_MODEL]
+
+
+def test_the_summary_lists_the_ranges_top_hashtags():
+    at = T0 + timedelta(minutes=5)
+    tags = [{"yvr", "rain"}, {"yvr"}, {"rain", "pnw"}, {"yvr"}, None, {"b"}, {"a"}]
+    tweets = [Tweet(at, 0.1, "Positive", hashtags=frozenset(t) if t else None) for t in tags]
+    tweets.append(Tweet(T0 - timedelta(hours=1), 0.1, "Positive", hashtags=frozenset({"outside"})))
+    tweets += [Tweet(at, 0.1, "Positive", hashtags=frozenset({f"tag{i:02}"})) for i in range(12)]
+
+    top = sentiment_against_weather("Vancouver", tweets, [], RANGE, keyspace="ks").summary.top_hashtags
+
+    assert [(h.hashtag, h.tweets) for h in top[:4]] == [("yvr", 3), ("rain", 2), ("a", 1), ("b", 1)]
+    assert len(top) == 10 and "outside" not in {h.hashtag for h in top}  # the range's, at most 10
 
 
 def test_shares_are_rounded_percentages():

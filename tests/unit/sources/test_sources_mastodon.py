@@ -22,7 +22,7 @@ import responses
 
 from kafkapipeline.errors import ConfigurationError
 from kafkapipeline.sources.base import Interval, SourceUnavailable
-from kafkapipeline.sources.mastodon import MastodonTweetSource, snowflake_at
+from kafkapipeline.sources.mastodon import MastodonTweetSource, parse_status, snowflake_at
 from kafkapipeline.sources.mastodon_http import reset_epoch
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -425,3 +425,15 @@ def test_hashtag_setting_from_the_environment(monkeypatch):
     monkeypatch.setenv("KAFKAPIPELINE_MASTODON_HASHTAGS", "#BCStorm, vancouver ,")
     source = MastodonTweetSource.from_connection(FakeConnection("mastodon.social"), "mastodon_default")
     assert source.hashtags == ["BCStorm", "vancouver"]
+
+
+def test_hashtags_are_the_tags_mastodon_lists(recorded):
+    """A status's ``tags`` (its hashtags as the instance parsed them) become the record's hashtags."""
+    status = copy.deepcopy(recorded["timelines_tag"]["body"][0])
+    assert status["tags"] == [{"name": "hoot", "url": "http://localhost:3000/tags/hoot"}]
+
+    assert parse_status(status, "Vancouver", SOURCE).hashtags == frozenset({"hoot"})
+    status["tags"] = [{"name": "Hoot"}, {"name": "YVR", "url": "https://example.org/tags/yvr"}]
+    assert parse_status(status, "Vancouver", SOURCE).hashtags == frozenset({"hoot", "yvr"})
+    status["tags"] = []
+    assert parse_status(status, "Vancouver", SOURCE).hashtags is None

@@ -176,3 +176,12 @@ def test_arguments_are_validated():
         ReplayWeatherSource([])
     with pytest.raises(ValueError, match="tweets_per_10_minutes"):
         ReplayTweetSource(tweets_per_10_minutes=-1)
+
+
+def test_replayed_posts_carry_the_hashtags_their_text_shows():
+    records = ReplayTweetSource("Vancouver").records(interval(0, 240))
+    tagged = [r for r in records if "#" in r.text]
+    assert tagged and len(tagged) < len(records)  # some posts end with a hashtag, most do not
+    for record in records:
+        shown = {word.lstrip("#").lower() for word in record.text.split() if word.startswith("#")}
+        assert record.hashtags == (frozenset(shown) or None), record.text

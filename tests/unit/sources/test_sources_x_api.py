@@ -163,6 +163,7 @@ def test_request_asks_for_the_interval_and_fields(recorded, sleeps):
         "author_id",
         "public_metrics",
         "geo",
+        "entities",
     }
     assert "next_token" not in params
     assert call.request.headers["Authorization"] == f"Bearer {TOKEN}"
@@ -342,3 +343,21 @@ def test_arguments_are_validated():
     with pytest.raises(ValueError, match="query"):
         XApiTweetSource(TOKEN, query=" ")
     assert not re.search(TOKEN, repr(XApiTweetSource(TOKEN)))
+
+
+def test_hashtags_come_from_the_entities_x_returns(recorded):
+    """X lists a post's hashtags in ``entities.hashtags`` (asked for through ``tweet.fields``)."""
+    page = copy.deepcopy(recorded)
+    first, second = page["data"][0], page["data"][1]
+    first["entities"] = {
+        "hashtags": [{"start": 0, "end": 4, "tag": "YVR"}, {"start": 5, "end": 10, "tag": "rain"}],
+        "urls": [{"start": 11, "end": 30, "url": "https://t.co/x"}],
+    }
+    second["entities"] = {"mentions": [{"start": 0, "end": 5, "username": "someone"}]}
+
+    records, _next = parse_search_page(page, "Vancouver", "page 1")
+
+    by_id = {record.tweet_id: record for record in records.records}
+    assert by_id[first["id"]].hashtags == frozenset({"yvr", "rain"})
+    assert by_id[second["id"]].hashtags is None  # entities without hashtags: none
+    assert all(by_id[item["id"]].hashtags is None for item in page["data"][2:])  # no entities at all

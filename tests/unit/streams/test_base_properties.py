@@ -17,7 +17,14 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kafkapipeline.streams.base import CITY_MAX_CHARS, INT32_MAX, INT32_MIN, LABEL_MAX_CHARS, InvalidRecord
+from kafkapipeline.streams.base import (
+    CITY_MAX_CHARS,
+    INT32_MAX,
+    INT32_MIN,
+    LABEL_MAX_CHARS,
+    SET_MAX_ITEMS,
+    InvalidRecord,
+)
 from kafkapipeline.streams.tweets import TEXT_MAX_CHARS, TWEET_ID_MAX_CHARS, TWEETS, TweetRecord
 from kafkapipeline.streams.weather import WEATHER, WeatherRecord
 
@@ -97,6 +104,10 @@ def assert_within_cassandra_limits(kind_name: str, row: tuple[Any, ...]) -> None
             assert len(value) <= TEXT_MAX_CHARS, name
         elif isinstance(value, float):
             assert math.isfinite(value), (name, value)
+        elif isinstance(value, frozenset):  # set<text>: labels that bind
+            assert 0 < len(value) <= SET_MAX_ITEMS, (name, len(value))
+            for item in value:
+                assert 0 < len(item) <= LABEL_MAX_CHARS and item.encode("utf-8"), (name, item)
         elif isinstance(value, datetime):
             assert value.tzinfo is not None and value.utcoffset().total_seconds() == 0, (name, value)
         else:
@@ -170,6 +181,7 @@ long_strings = st.tuples(st.sampled_from(["x", "😀", "é", " ", "ab c"]), st.i
 )
 replacements = st.one_of(
     json_values,
+    st.lists(st.text(max_size=LABEL_MAX_CHARS + 2), max_size=SET_MAX_ITEMS + 2),  # a hashtags-like list
     long_strings,
     st.integers(min_value=-(2**63), max_value=2**63),
     st.integers(min_value=INT32_MAX - 2, max_value=INT32_MAX + 2),

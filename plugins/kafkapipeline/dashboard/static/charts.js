@@ -330,6 +330,13 @@
     box.innerHTML = `<table><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
   }
 
+  function drawHashtags(data) {
+    table("hashtag-table", [
+      { title: "Hashtag", render: (h) => `#${h.hashtag}` },
+      { title: "Tweets", num: true, render: (h) => fmt.int(h.tweets) },
+    ], data.summary.top_hashtags || [], "No tweet in this range carries a hashtag.");
+  }
+
   function drawPipeline(data) {
     const health = data.health;
     const drains = data.drains;
@@ -447,6 +454,6 @@
   }
 
   window.dashboardCharts = {
-    charts, fmt, escapeHtml, setEmpty, weatherColors, drawKpis, drawSentiment, drawWeather, drawScatter, drawPipeline,
+    charts, fmt, escapeHtml, setEmpty, weatherColors, drawKpis, drawSentiment, drawWeather, drawScatter, drawHashtags, drawPipeline,
   };
 })();

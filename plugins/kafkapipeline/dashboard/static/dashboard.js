@@ -13,7 +13,7 @@
   const PRESETS = new Set(["6", "24", "72", "168", "336"]);
   const $ = (id) => document.getElementById(id);
   const {
-    charts, fmt, escapeHtml, setEmpty, weatherColors, drawKpis, drawSentiment, drawWeather, drawScatter, drawPipeline,
+    charts, fmt, escapeHtml, setEmpty, weatherColors, drawKpis, drawSentiment, drawWeather, drawScatter, drawHashtags, drawPipeline,
   } = window.dashboardCharts || {};
   const dashboard = { charts, sentiment: null, pipeline: null, errors: [], loads: 0 };
   window.pipelineDashboard = dashboard;
@@ -152,6 +152,7 @@
       drawSentiment(data);
       drawWeather(data, colors);
       drawScatter(data, colors);
+      drawHashtags(data);
       setNote("sentiment-note", "info", data.message);
       setNote("sentiment-truncated", "warn", truncationNote(data));
     } else {
@@ -159,6 +160,7 @@
       dashboard.errors.push(sentiment.reason);
       const unavailable = `Not available: ${describeError(sentiment.reason)[0]}.`;
       ["sentiment-chart", "weather-chart", "scatter-chart"].forEach((id) => setEmpty(id, unavailable));
+      $("hashtag-table").innerHTML = `<p class="placeholder">${escapeHtml(unavailable)}</p>`;
       $("kpis").innerHTML = "";
     }
     if (pipeline.status === "fulfilled") {
