@@ -296,7 +296,7 @@ class Benchmark:
             f"  produced {self.n} messages in {time.perf_counter() - started:.1f}s (not part of any figure)"
         )
         analyzer()  # the lexicon loads once per process, not per message: keep it out of every figure
-        # As a Celery worker does before it forks the drain tasks (kafkapipeline.celery_config).
+        # As a Celery worker does before it forks the drain tasks (kafkapipeline.runtime.celery_config).
         sentiment_model.preload()
         print(f"  sentiment model: {sentiment_model.MODEL_NAME}, {sentiment_model.kernel_in_use()} scoring")
 

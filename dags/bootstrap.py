@@ -23,8 +23,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from kafkapipeline.dag_params import param
 from kafkapipeline.maintenance.bootstrap import apply_cql_migrations, create_kafka_topics, report_bootstrap
+from kafkapipeline.params.rendering import param
 from kafkapipeline.streams.registry import STREAMS
 
 #: Ten years: far beyond any real retention, and well inside Kafka's 64-bit retention.ms.
@@ -40,7 +40,7 @@ MAX_PARTITIONS = 64
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
-    render_template_as_native_obj=True,  # Params reach the task typed (kafkapipeline.dag_params)
+    render_template_as_native_obj=True,  # Params reach the task typed (kafkapipeline.params.rendering)
     tags=["kafkapipeline", "bootstrap"],
     default_args={"owner": "data-platform", "retries": 2, "retry_delay": timedelta(seconds=30)},
     params={

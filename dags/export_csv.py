@@ -24,7 +24,7 @@ from kafkapipeline.csvio.export import (
     export_csv_task,
 )
 from kafkapipeline.csvio.paths import MAX_PATH_LENGTH, PATH_PARAM_PATTERN
-from kafkapipeline.dag_params import param
+from kafkapipeline.params.rendering import param
 
 
 @dag(
@@ -34,7 +34,7 @@ from kafkapipeline.dag_params import param
     catchup=False,
     max_active_runs=2,
     doc_md=__doc__,
-    render_template_as_native_obj=True,  # Params reach the task typed (kafkapipeline.dag_params)
+    render_template_as_native_obj=True,  # Params reach the task typed (kafkapipeline.params.rendering)
     tags=["kafkapipeline", "maintenance", "export"],
     default_args={
         "owner": "data-platform",

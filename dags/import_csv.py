@@ -19,7 +19,7 @@ from airflow.sdk import Param, dag, task
 from kafkapipeline.csvio.formats import KIND_AUTO, KINDS
 from kafkapipeline.csvio.load import DEFAULT_CHUNK_SIZE, import_csv_task
 from kafkapipeline.csvio.paths import MAX_PATH_LENGTH, PATH_PARAM_PATTERN
-from kafkapipeline.dag_params import param
+from kafkapipeline.params.rendering import param
 
 
 @dag(
@@ -29,7 +29,7 @@ from kafkapipeline.dag_params import param
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
-    render_template_as_native_obj=True,  # Params reach the task typed (kafkapipeline.dag_params)
+    render_template_as_native_obj=True,  # Params reach the task typed (kafkapipeline.params.rendering)
     tags=["kafkapipeline", "maintenance", "import"],
     default_args={"owner": "data-platform", "retries": 1, "retry_delay": timedelta(minutes=1)},
     params={

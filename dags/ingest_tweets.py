@@ -19,8 +19,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
-from kafkapipeline.dag_params import param
-from kafkapipeline.param_limits import CITY_SCHEMA, NO_CONTROL_CHARACTERS
+from kafkapipeline.params.limits import CITY_SCHEMA, NO_CONTROL_CHARACTERS
+from kafkapipeline.params.rendering import param
 from kafkapipeline.settings import DEFAULT_TWEET_QUERY
 from kafkapipeline.sources.ingest import (
     TWEETS_SCHEDULE_ENV,
@@ -38,7 +38,7 @@ from kafkapipeline.sources.selection import TWEET_SOURCE_MODES
     catchup=False,
     max_active_runs=2,
     doc_md=__doc__,
-    render_template_as_native_obj=True,  # Params reach the task typed (kafkapipeline.dag_params)
+    render_template_as_native_obj=True,  # Params reach the task typed (kafkapipeline.params.rendering)
     tags=["kafkapipeline", "ingest", "tweets"],
     default_args={
         "owner": "data-platform",

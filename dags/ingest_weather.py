@@ -19,8 +19,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
-from kafkapipeline.dag_params import param
-from kafkapipeline.param_limits import CITY_SPEC_SCHEMA
+from kafkapipeline.params.limits import CITY_SPEC_SCHEMA
+from kafkapipeline.params.rendering import param
 from kafkapipeline.sources.ingest import WEATHER_SCHEDULE_ENV, ingest_weather_task, schedule_from_env
 from kafkapipeline.sources.selection import SOURCE_MODES
 
@@ -32,7 +32,7 @@ from kafkapipeline.sources.selection import SOURCE_MODES
     catchup=False,
     max_active_runs=2,
     doc_md=__doc__,
-    render_template_as_native_obj=True,  # Params reach the task typed (kafkapipeline.dag_params)
+    render_template_as_native_obj=True,  # Params reach the task typed (kafkapipeline.params.rendering)
     tags=["kafkapipeline", "ingest", "weather"],
     default_args={
         "owner": "data-platform",

@@ -20,10 +20,10 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
-from kafkapipeline.dag_params import param
 from kafkapipeline.health.report import DEFAULT_HOURS
 from kafkapipeline.health.task import pipeline_health_task
-from kafkapipeline.param_limits import CITY_SCHEMA, DAG_ID_SCHEMA, MAX_CITIES
+from kafkapipeline.params.limits import CITY_SCHEMA, DAG_ID_SCHEMA, MAX_CITIES
+from kafkapipeline.params.rendering import param
 
 
 @dag(
@@ -33,7 +33,7 @@ from kafkapipeline.param_limits import CITY_SCHEMA, DAG_ID_SCHEMA, MAX_CITIES
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
-    render_template_as_native_obj=True,  # Params reach the task typed (kafkapipeline.dag_params)
+    render_template_as_native_obj=True,  # Params reach the task typed (kafkapipeline.params.rendering)
     tags=["kafkapipeline", "maintenance", "health"],
     default_args={
         "owner": "data-platform",

@@ -18,9 +18,9 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
-from kafkapipeline.dag_params import param
 from kafkapipeline.maintenance.retention import DEFAULT_SWEEP_DAYS, MAX_SWEEP_DAYS, purge_expired_task
-from kafkapipeline.param_limits import CITY_SCHEMA, MAX_CITIES
+from kafkapipeline.params.limits import CITY_SCHEMA, MAX_CITIES
+from kafkapipeline.params.rendering import param
 from kafkapipeline.streams.registry import STREAMS
 
 #: A century: the horizon (today minus the days) must stay a valid date.
@@ -34,7 +34,7 @@ MAX_RETENTION_DAYS = 36_500
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
-    render_template_as_native_obj=True,  # Params reach the task typed (kafkapipeline.dag_params)
+    render_template_as_native_obj=True,  # Params reach the task typed (kafkapipeline.params.rendering)
     tags=["kafkapipeline", "maintenance", "retention"],
     default_args={"owner": "data-platform", "retries": 2, "retry_delay": timedelta(minutes=5)},
     params={

@@ -19,12 +19,12 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from kafkapipeline import settings
-from kafkapipeline.dag_params import param
 from kafkapipeline.dead_letters.replay import (
     DEFAULT_MAX_MESSAGES,
     DEFAULT_MAX_REPLAYS,
     replay_dead_letters_task,
 )
+from kafkapipeline.params.rendering import param
 
 
 @dag(
@@ -34,7 +34,7 @@ from kafkapipeline.dead_letters.replay import (
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
-    render_template_as_native_obj=True,  # Params reach the task typed (kafkapipeline.dag_params)
+    render_template_as_native_obj=True,  # Params reach the task typed (kafkapipeline.params.rendering)
     tags=["kafkapipeline", "maintenance", "dead-letters"],
     default_args={"owner": "data-platform", "retries": 1, "retry_delay": timedelta(minutes=1)},
     params={

@@ -18,8 +18,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from kafkapipeline.dag_params import param
-from kafkapipeline.param_limits import CITY_SCHEMA
+from kafkapipeline.params.limits import CITY_SCHEMA
+from kafkapipeline.params.rendering import param
 from kafkapipeline.sentiment.rescore import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, rescore_tweets_task
 from kafkapipeline.sentiment.scorers import LEARNED, SCORER_NAMES
 
@@ -31,7 +31,7 @@ from kafkapipeline.sentiment.scorers import LEARNED, SCORER_NAMES
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
-    render_template_as_native_obj=True,  # Params reach the task typed (kafkapipeline.dag_params)
+    render_template_as_native_obj=True,  # Params reach the task typed (kafkapipeline.params.rendering)
     tags=["kafkapipeline", "maintenance", "sentiment"],
     default_args={
         "owner": "data-platform",

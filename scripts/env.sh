@@ -62,11 +62,11 @@ case "$KAFKAPIPELINE_METADATA_DB" in
 esac
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-$_metadata_conn}"
 # SQLite lets one writer in at a time: writers wait up to 30 s for its lock rather than 5 s
-# (see plugins/kafkapipeline/airflow_db.py). Not set for another database.
+# (see plugins/kafkapipeline/runtime/airflow_db.py). Not set for another database.
 case "$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" in
   sqlite*)
-    export AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS:-kafkapipeline.airflow_db.SQLITE_CONNECT_ARGS}"
-    export AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC:-kafkapipeline.airflow_db.SQLITE_CONNECT_ARGS_ASYNC}"
+    export AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS:-kafkapipeline.runtime.airflow_db.SQLITE_CONNECT_ARGS}"
+    export AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC:-kafkapipeline.runtime.airflow_db.SQLITE_CONNECT_ARGS_ASYNC}"
     ;;
 esac
 
@@ -101,8 +101,8 @@ export AIRFLOW__CELERY__WORKER_CONCURRENCY="${AIRFLOW__CELERY__WORKER_CONCURRENC
 export AIRFLOW__CELERY__TASK_ACKS_LATE="${AIRFLOW__CELERY__TASK_ACKS_LATE:-True}"
 export AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER="${AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER:-1}"
 # Airflow's Celery settings plus a worker_init hook that loads the sentiment kernel once per worker,
-# so the tasks it forks inherit it (plugins/kafkapipeline/celery_config.py).
-export AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS="${AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS:-kafkapipeline.celery_config.CELERY_CONFIG}"
+# so the tasks it forks inherit it (plugins/kafkapipeline/runtime/celery_config.py).
+export AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS="${AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS:-kafkapipeline.runtime.celery_config.CELERY_CONFIG}"
 # Redis re-delivers an unacknowledged message after this many seconds (the provider's default
 # is 24 h). Longer than any task runs here (a drain is bounded); the failover itself comes
 # from the heartbeat timeout below, which fails or retries the task first.

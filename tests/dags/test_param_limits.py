@@ -14,7 +14,7 @@ import pytest
 from airflow.sdk.exceptions import ParamValidationError
 
 from kafkapipeline.errors import ConfigurationError
-from kafkapipeline.param_limits import CITY_SPEC_MAX_CHARS, DAG_ID_MAX_CHARS, check_city, check_city_spec
+from kafkapipeline.params.limits import CITY_SPEC_MAX_CHARS, DAG_ID_MAX_CHARS, check_city, check_city_spec
 from kafkapipeline.streams.base import CITY_MAX_CHARS, InvalidRecord
 from kafkapipeline.streams.tweets import TweetRecord
 from kafkapipeline.streams.weather import WeatherRecord

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from jinja2.nativetypes import NativeEnvironment
 
-from kafkapipeline.dag_params import param
+from kafkapipeline.params.rendering import param
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = REPO_ROOT / "dags"

@@ -15,9 +15,9 @@ import pendulum
 from airflow.sdk import task
 
 from kafkapipeline import settings
-from kafkapipeline.dag_params import param
 from kafkapipeline.drain.task import drain_group, drain_task, plan_partition_groups
 from kafkapipeline.kafka.lag_sensor import WaitForConsumerLagSensor
+from kafkapipeline.params.rendering import param
 from kafkapipeline.streams.base import Stream
 
 #: An idle topic ends a run as skipped after this long; the next run starts at once.
@@ -82,7 +82,7 @@ def drain_dag_arguments(stream: Stream, *, min_batch: int, max_wait_seconds: int
         "start_date": pendulum.datetime(2026, 1, 1, tz="UTC"),
         "catchup": False,
         "max_active_runs": 1,  # two drains never work on the same partitions
-        "render_template_as_native_obj": True,  # Params reach the task typed (kafkapipeline.dag_params)
+        "render_template_as_native_obj": True,  # Params reach the task typed (kafkapipeline.params.rendering)
         "tags": ["kafkapipeline", "drain", stream.name],
         "default_args": drain_default_args(),
         "params": drain_params(min_batch=min_batch, max_wait_seconds=max_wait_seconds),

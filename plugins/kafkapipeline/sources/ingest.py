@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from kafkapipeline import settings
-from kafkapipeline.param_limits import check_city, check_city_spec
+from kafkapipeline.params.limits import check_city, check_city_spec
 from kafkapipeline.sources.base import Interval, MalformedResponse, SkippedItem, as_utc
 from kafkapipeline.sources.selection import (
     SourceChoice,
@@ -270,7 +270,7 @@ def ingest_tweets_task(
     """Task: produce the run's interval of tweets to the tweets topic.
 
     The Params of ``dags/ingest_tweets.py`` arrive rendered as native values
-    (:mod:`kafkapipeline.dag_params`); Airflow passes the run's interval, DAG and DAG run by
+    (:mod:`kafkapipeline.params.rendering`); Airflow passes the run's interval, DAG and DAG run by
     name (TaskFlow's context keyword arguments).
     """
     interval = _run_interval(data_interval_start, data_interval_end, dag, dag_run)

@@ -24,7 +24,7 @@ WORKER_THEN_TASK = textwrap.dedent(
     """
     import os, sys
     from celery.signals import worker_init
-    import kafkapipeline.celery_config
+    import kafkapipeline.runtime.celery_config
     from kafkapipeline.sentiment import model as sentiment_model
 
     worker_init.send(sender=None)
@@ -59,7 +59,7 @@ def run_worker(kernel: str) -> list[str]:
 def test_the_configuration_is_airflows_own():
     from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
 
-    from kafkapipeline.celery_config import CELERY_CONFIG
+    from kafkapipeline.runtime.celery_config import CELERY_CONFIG
 
     assert CELERY_CONFIG == DEFAULT_CELERY_CONFIG
     assert CELERY_CONFIG is not DEFAULT_CELERY_CONFIG
@@ -88,4 +88,4 @@ def test_env_sh_selects_this_configuration(tmp_path):
         env={"PATH": "/usr/bin:/bin", "KAFKAPIPELINE_STATE": str(tmp_path / "state")},
     ).stdout
     module, _, name = out.rpartition(".")
-    assert (module, name) == ("kafkapipeline.celery_config", "CELERY_CONFIG")
+    assert (module, name) == ("kafkapipeline.runtime.celery_config", "CELERY_CONFIG")

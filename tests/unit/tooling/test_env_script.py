@@ -109,9 +109,9 @@ def test_sqlite_on_request_waits_for_its_lock(state):
     assert sqlite["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"sqlite:///{state}/airflow/airflow.db"
     assert (
         sqlite["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"]
-        == "kafkapipeline.airflow_db.SQLITE_CONNECT_ARGS"
+        == "kafkapipeline.runtime.airflow_db.SQLITE_CONNECT_ARGS"
     )
-    from kafkapipeline import airflow_db  # the dotted paths resolve to real dicts
+    from kafkapipeline.runtime import airflow_db  # the dotted paths resolve to real dicts
 
     assert airflow_db.SQLITE_CONNECT_ARGS["timeout"] >= 30
     assert sqlite["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC"].endswith("SQLITE_CONNECT_ARGS_ASYNC")

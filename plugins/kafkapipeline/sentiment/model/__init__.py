@@ -159,8 +159,8 @@ def _use_kernel(n_texts: int) -> bool:
 def preload() -> bool:
     """Load the weights and the compiled kernel now, unless ``KAFKAPIPELINE_SCORING_KERNEL=numpy``.
 
-    Called once in each Celery worker (:mod:`kafkapipeline.celery_config`), so the tasks it forks inherit
-    a loaded kernel. True when the kernel is ready; False means numpy scores (already warned).
+    Called once in each Celery worker (:mod:`kafkapipeline.runtime.celery_config`), so the tasks it
+    forks inherit a loaded kernel. True when the kernel is ready; False means numpy scores (already warned).
     """
     import numpy as np
 
