@@ -163,8 +163,8 @@ def test_malformed_messages_go_to_the_dead_letter_topic_and_the_rest_lands(
     reasons = {
         b"bad-json": "value is not JSON",
         b"bad-version": "schema_version 7 is not supported",
-        b"missing-city": "city: required text is missing",
-        b"wrong-type": "like_count: expected a finite number, got 'lots'",
+        b"missing-city": "city: required field is missing",
+        b"wrong-type": "like_count: expected an integer or null, got 'lots'",
         b"null-value": "value is empty (null message)",
     }
     items = [(r.key, r.to_json()) for r in valid]

@@ -56,6 +56,7 @@ KILLABLE_DRAIN = textwrap.dedent(
     from pathlib import Path
     from kafkapipeline.drain.options import DrainOptions
     from kafkapipeline.drain.task import drain_topic
+    from kafkapipeline.streams.tweets import TWEETS
 
     topic, group, marker, half = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
     acknowledged = 0
