@@ -181,7 +181,6 @@ RecordT = TypeVar("RecordT", bound=Record)
 
 
 @cache
-@cache
 def record_decoder(record_type: type[Record]) -> msgspec.json.Decoder[Any]:
     """The decoder of ``record_type``'s Kafka values (it may also return an :class:`_OtherVersion`)."""
     return msgspec.json.Decoder(record_type | _OtherVersion)
