@@ -43,9 +43,10 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from cassandra.query import SimpleStatement
+from pydantic import Field, validate_call
 
 from kafkapipeline import settings
 from kafkapipeline.cassandra.replication import write_consistency
@@ -75,6 +76,9 @@ DRAIN_CONSUMER_SETTINGS = {
     "fetch.max.bytes": 64 * 1024 * 1024,
     "queued.min.messages": 20_000,
 }
+
+#: A count a DAG's Param schema limits to whole numbers from 1; checked again for direct calls.
+Count = Annotated[int, Field(strict=True, ge=1)]
 
 
 def drain_topic(
@@ -188,7 +192,8 @@ def _record_batch(session: Any, keyspace: str, summary: DrainSummary) -> None:
         log.warning("%s: could not record the batch in %s.drain_batches: %s", summary.topic, keyspace, err)
 
 
-def drain_task(stream: str, max_messages: int, partitions: list[int] | None = None) -> dict[str, Any]:
+@validate_call
+def drain_task(stream: str, max_messages: Count, partitions: list[int] | None = None) -> dict[str, Any]:
     """The drain DAGs' task: resolve topic and consumer group now, drain one micro-batch, return its summary.
 
     ``stream`` is the stream's name (task arguments must serialise). ``partitions`` is one group
@@ -196,34 +201,26 @@ def drain_task(stream: str, max_messages: int, partitions: list[int] | None = No
     the ``max_messages`` Param rendered natively (an int; checked before anything connects). The
     summary dict goes to XCom; it holds offsets and counts, never message contents or settings.
     """
-    limit = positive_int("max_messages", max_messages)
     drained = by_name(stream)
     topic = drained.topic()
-    summary = drain_topic(topic, drained, drain_group(topic), limit, partitions=partitions)
+    summary = drain_topic(topic, drained, drain_group(topic), max_messages, partitions=partitions)
     return summary.to_dict()
 
 
-def plan_partition_groups(stream: str, groups: int) -> list[list[int]]:
+@validate_call
+def plan_partition_groups(stream: str, groups: Count) -> list[list[int]]:
     """The partition groups of this run, one mapped drain task each (read from Kafka at run time).
 
     ``groups`` is the ``partition_groups`` Param rendered natively. Groups never overlap, so two
     tasks never own the same partition; each has its own transactional id (fixed per partition
     set) and commits only its own partitions' offsets.
     """
-    count = positive_int("partition_groups", groups)
     topic = by_name(stream).topic()
     consumer = PipelineKafkaHook().consumer(drain_group(topic))
     try:
-        return partition_groups(topic_partitions(consumer, topic), count)
+        return partition_groups(topic_partitions(consumer, topic), groups)
     finally:
         consumer.close()
-
-
-def positive_int(name: str, value: Any) -> int:
-    """``value`` when it is an integer >= 1 (a Param rendered natively is one); else a clear error."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return value
 
 
 def drain_group(topic: str) -> str:
@@ -231,14 +228,13 @@ def drain_group(topic: str) -> str:
     return settings.consumer_group("drain", topic)
 
 
-def partition_groups(partitions: Sequence[int], groups: int) -> list[list[int]]:
+@validate_call
+def partition_groups(partitions: Sequence[int], groups: Count) -> list[list[int]]:
     """Split ``partitions`` round-robin into at most ``groups`` disjoint, non-empty groups.
 
     Round-robin keeps the groups within one partition of each other in size; the same inputs
     always give the same groups, so a retried task owns the same partitions (and transactional id).
     """
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-        raise ValueError(f"partition_groups must be an integer >= 1, got {groups!r}")
     ordered = sorted(set(partitions))
     count = min(groups, len(ordered))
     return [ordered[n::count] for n in range(count)] if count else []

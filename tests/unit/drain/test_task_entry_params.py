@@ -224,8 +224,8 @@ def test_ingest_weather_without_interval_covers_the_last_period_before_run_after
 def test_plan_partition_groups_refuses_what_is_not_a_rendered_int(groups):
     from kafkapipeline.drain.task import plan_partition_groups
 
-    with pytest.raises(ValueError, match="partition_groups must be an integer >= 1"):
-        plan_partition_groups("tweet", groups)
+    with pytest.raises(ValueError, match="groups"):  # pydantic's ValidationError, a ValueError
+        plan_partition_groups(stream="tweets", groups=groups)
 
 
 def test_ingest_with_a_zero_length_interval_covers_the_period_ending_at_the_logical_date(monkeypatch):
