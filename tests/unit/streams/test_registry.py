@@ -41,6 +41,7 @@ TWEET = TweetRecord(
     quote_count=4,
     place_id="p-7",
     source="x_api",
+    hashtags=frozenset({"h-5", "h-6"}),
 )
 WEATHER = WeatherRecord(
     city="Vancouver",
@@ -57,6 +58,12 @@ WEATHER = WeatherRecord(
     sunset=datetime(2024, 5, 2, 3, 30, tzinfo=UTC),
     provider="openweathermap",
 )
+
+
+@pytest.mark.parametrize("record", [TWEET, WEATHER], ids=["tweet", "weather"])
+def test_the_samples_set_every_field(record):
+    """A field added to a record type must be set here, or the row tests below cannot see it misplaced."""
+    assert [name for name in type(record).__struct_fields__ if getattr(record, name) is None] == []
 
 
 @pytest.mark.parametrize("stream", STREAMS.values(), ids=list(STREAMS))
