@@ -11,6 +11,8 @@ case ":${PATH:-}:" in
   *) export PATH="$REPO_ROOT/.venv/bin${PATH:+:$PATH}" ;;
 esac
 export KAFKAPIPELINE_STATE="${KAFKAPIPELINE_STATE:-$REPO_ROOT/.state}"
+# What the pipeline and its services write (data, logs, passwords) is readable by this account only.
+umask 077
 export KAFKA_PORT="${KAFKA_PORT:-9092}"
 export CASSANDRA_PORT="${CASSANDRA_PORT:-9042}"
 
@@ -19,7 +21,8 @@ export AIRFLOW__CORE__DAGS_FOLDER="$REPO_ROOT/dags"
 export AIRFLOW__CORE__PLUGINS_FOLDER="$REPO_ROOT/plugins"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="${AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION:-True}"
-export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-admin:admin}"
+# admin for people; health, read-only, for pipeline_health (scripts/run-pipeline makes their passwords).
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-admin:admin,health:viewer}"
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE:-$AIRFLOW_HOME/simple_auth_manager_passwords.json}"
 export AIRFLOW__API__PORT="${AIRFLOW__API__PORT:-8080}"
 export AIRFLOW__API__HOST="${AIRFLOW__API__HOST:-127.0.0.1}"
@@ -27,6 +30,8 @@ export AIRFLOW__API__HOST="${AIRFLOW__API__HOST:-127.0.0.1}"
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="${AIRFLOW__CORE__EXECUTION_API_SERVER_URL:-http://127.0.0.1:$AIRFLOW__API__PORT/execution/}"
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="${AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL:-30}"
 export AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK=True
+# Its health server on loopback only (Airflow's default is every interface).
+export AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST="${AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST:-127.0.0.1}"
 export AIRFLOW__LOGGING__LOGGING_LEVEL="${AIRFLOW__LOGGING__LOGGING_LEVEL:-INFO}"
 export POSTGRES_PORT="${POSTGRES_PORT:-5432}"
 export REDIS_PORT="${REDIS_PORT:-6379}"
@@ -117,7 +122,6 @@ export AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL="$
 # from 11.2 s to 9.0 s at 20 msg/s, measured back to back (bench/freshness_benchmark.py).
 export AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME="${AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME:-0.25}"
 unset _pg_password _pg_url _metadata_conn _redis_password
-unset -f _kafkapipeline_secret
 # Dotted paths of the librdkafka callbacks (error_cb, oauth_cb, ...) a Kafka connection extra may
 # name; empty: none (the Kafka provider refuses any that is not listed).
 export AIRFLOW__APACHE_KAFKA__CALLBACK_ALLOWLIST="${AIRFLOW__APACHE_KAFKA__CALLBACK_ALLOWLIST:-}"
@@ -125,8 +129,11 @@ export AIRFLOW__APACHE_KAFKA__CALLBACK_ALLOWLIST="${AIRFLOW__APACHE_KAFKA__CALLB
 # Connections as environment variables (Airflow reads AIRFLOW_CONN_<ID>). Kafka client
 # settings go in the extra; consumer groups are chosen per role by the code.
 # (Defaults kept in plain variables: JSON braces inside ${VAR:-...} would end the expansion early.)
-_kafka_conn="{\"conn_type\": \"kafka\", \"extra\": {\"bootstrap.servers\": \"127.0.0.1:$KAFKA_PORT\"}}"
-_cassandra_conn="{\"conn_type\": \"cassandra\", \"host\": \"127.0.0.1\", \"port\": $CASSANDRA_PORT, \"extra\": {\"protocol_version\": 5, \"load_balancing_policy\": \"DCAwareRoundRobinPolicy\", \"load_balancing_policy_args\": {\"local_dc\": \"datacenter1\"}}}"
+_kafka_servers="127.0.0.1:$KAFKA_PORT"
+# The pipeline's Cassandra role (scripts/services creates it, with a generated password).
+_cassandra_user="${KAFKAPIPELINE_CASSANDRA_USER:-kafkapipeline}"
+_cassandra_password="${KAFKAPIPELINE_CASSANDRA_PASSWORD:-$(_kafkapipeline_secret cassandra)}"
+_cassandra_conn="{\"conn_type\": \"cassandra\", \"host\": \"127.0.0.1\", \"port\": $CASSANDRA_PORT, \"login\": \"$_cassandra_user\", \"password\": \"$_cassandra_password\", \"extra\": {\"protocol_version\": 5, \"load_balancing_policy\": \"DCAwareRoundRobinPolicy\", \"load_balancing_policy_args\": {\"local_dc\": \"datacenter1\"}}}"
 # KAFKAPIPELINE_CLUSTER=1 (scripts/services up --cluster): every broker and every contact point,
 # and replication factor 3 for the keyspace and the topics unless set otherwise.
 if [ "${KAFKAPIPELINE_CLUSTER:-}" = 1 ]; then
@@ -135,13 +142,31 @@ if [ "${KAFKAPIPELINE_CLUSTER:-}" = 1 ]; then
   export KAFKAPIPELINE_EXPECTED_BROKERS="${KAFKAPIPELINE_EXPECTED_BROKERS:-3}"
   export KAFKAPIPELINE_EXPECTED_CASSANDRA_NODES="${KAFKAPIPELINE_EXPECTED_CASSANDRA_NODES:-3}"
   _addrs="$(printf '%s' "${KAFKAPIPELINE_CLUSTER_ADDRESSES:-127.0.0.1,127.0.0.2,127.0.0.3}" | tr -d ' ')"
-  _kafka_conn="{\"conn_type\": \"kafka\", \"extra\": {\"bootstrap.servers\": \"$(printf '%s' "$_addrs" | sed "s/,/:$KAFKA_PORT,/g"):$KAFKA_PORT\"}}"
+  _kafka_servers="$(printf '%s' "$_addrs" | sed "s/,/:$KAFKA_PORT,/g"):$KAFKA_PORT"
   _cassandra_conn="$(printf '%s' "$_cassandra_conn" | sed "s/\"host\": \"127.0.0.1\"/\"host\": \"$_addrs\"/")"
   unset _addrs
 fi
-export AIRFLOW_CONN_KAFKA_DEFAULT="${AIRFLOW_CONN_KAFKA_DEFAULT:-$_kafka_conn}"
+# The local broker takes SASL/SCRAM-SHA-512 only, one user per role (plugins/kafkapipeline/kafka/roles.py;
+# scripts/services creates them): kafka_default (the topics' owner) plus kafka_ingest, kafka_drain,
+# kafka_replay and kafka_health. With a kafka_default of your own, the role connections are yours to
+# set; a role without one uses kafka_default.
+_kafka_conn() {
+  printf '{"conn_type": "kafka", "extra": {"bootstrap.servers": "%s", "security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "kafkapipeline-%s", "sasl.password": "%s"}}' \
+    "$_kafka_servers" "$1" "$2"
+}
+if [ -z "${AIRFLOW_CONN_KAFKA_DEFAULT:-}" ]; then
+  for _role in pipeline ingest drain replay health; do
+    _var="AIRFLOW_CONN_KAFKA_${_role^^}"
+    [ "$_role" = pipeline ] && _var=AIRFLOW_CONN_KAFKA_DEFAULT
+    _pw_var="KAFKAPIPELINE_KAFKA_${_role^^}_PASSWORD"
+    [ -n "${!_var:-}" ] || export "$_var=$(_kafka_conn "$_role" "${!_pw_var:-$(_kafkapipeline_secret "kafka-$_role")}")"
+  done
+  unset _role _var _pw_var
+fi
+export AIRFLOW_CONN_KAFKA_DEFAULT
 export AIRFLOW_CONN_CASSANDRA_DEFAULT="${AIRFLOW_CONN_CASSANDRA_DEFAULT:-$_cassandra_conn}"
-unset _kafka_conn _cassandra_conn
+unset _kafka_servers _cassandra_conn _cassandra_user _cassandra_password
+unset -f _kafka_conn _kafkapipeline_secret
 
 export KAFKAPIPELINE_KEYSPACE="${KAFKAPIPELINE_KEYSPACE:-kafkapipeline}"
 export PYTHONPATH="$REPO_ROOT/plugins${PYTHONPATH:+:$PYTHONPATH}"

@@ -8,9 +8,31 @@ import string
 from pathlib import Path
 
 from .artifacts import Artifacts, cassandra_artifacts
-from .common import CONF_DIR, env_port
+from .common import CONF_DIR, ServiceError, env_port, secret, state_root
 from .jvm import JvmService, find_java
-from .probes import cassandra_probe
+from .probes import CqlLoginRefused, cassandra_probe, cql_query
+
+#: Cassandra's own first superuser, replaced at first start (its password is public knowledge).
+DEFAULT_LOGIN = ("cassandra", "cassandra")
+#: The generated superuser that replaces it: scripts/services only, never given to Airflow.
+ADMIN_ROLE = "kafkapipeline_admin"
+#: The JMX user of `scripts/services nodetool`.
+JMX_USER = "nodetool"
+
+
+def admin_login() -> tuple[str, str]:
+    return ADMIN_ROLE, secret(state_root(), "cassandra-admin", "KAFKAPIPELINE_CASSANDRA_ADMIN_PASSWORD")
+
+
+def pipeline_login() -> tuple[str, str]:
+    """The pipeline's role: the login of the cassandra_default connection scripts/env.sh builds."""
+    user = os.environ.get("KAFKAPIPELINE_CASSANDRA_USER") or "kafkapipeline"
+    return user, secret(state_root(), "cassandra", "KAFKAPIPELINE_CASSANDRA_PASSWORD")
+
+
+def cql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
 
 # Cassandra's cassandra-env.sh would size the heap from RAM (max(min(RAM/2, 1G), min(RAM/4, 8G))).
 # A single dev/CI node with little data, sharing the machine with Kafka, Airflow and pytest, needs
@@ -24,6 +46,8 @@ CASSANDRA_JVM17_OPTS = [
     "-Djdk.attach.allowAttachSelf=true",
     "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED",
     "--add-exports", "java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED",
+    # JMX with a login: Cassandra wraps the JDK's password-file authenticator.
+    "--add-exports", "java.management/com.sun.jmx.remote.security=ALL-UNNAMED",
     "--add-exports", "java.rmi/sun.rmi.registry=ALL-UNNAMED",
     "--add-exports", "java.rmi/sun.rmi.server=ALL-UNNAMED",
     "--add-exports", "java.sql/java.sql=ALL-UNNAMED",
@@ -106,6 +130,80 @@ class Cassandra(JvmService):
         """The rendered cassandra.yaml (cluster members adjust it)."""
         return text
 
+    def jmx_password_file(self) -> Path:
+        """``nodetool <password>``, 0600: the JVM's JMX login file, and nodetool's ``-pwf``."""
+        return self.config / "jmxremote.password"
+
+    def write_jmx_files(self) -> None:
+        password = secret(state_root(), "cassandra-jmx", "KAFKAPIPELINE_CASSANDRA_JMX_PASSWORD")
+        for path, text in (
+            (self.jmx_password_file(), f"{JMX_USER} {password}\n"),
+            (self.config / "jmxremote.access", f"{JMX_USER} readwrite\n"),
+        ):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+            path.chmod(0o600)  # the JVM refuses a JMX password file others can read
+
+    def login(self) -> tuple[str, str]:
+        """The generated superuser once it exists; Cassandra's default one before the first setup."""
+        admin = admin_login()
+        try:
+            cql_query(self.port, "SELECT release_version FROM system.local", host=self.host, login=admin)
+            return admin
+        except CqlLoginRefused:
+            return DEFAULT_LOGIN
+
+    def auth_replication(self) -> str | None:
+        """How system_auth is replicated (a cluster replicates it like the keyspace); None: as it is."""
+        return None
+
+    def setup_roles(self) -> str:
+        """Replace the default superuser, create the pipeline's role and grant it its keyspace. Idempotent."""
+
+        def run(statement: str, login: tuple[str, str]) -> list:
+            return cql_query(self.port, statement, host=self.host, timeout=30, login=login)
+
+        login = self.login()
+        admin = admin_login()
+        replication = self.auth_replication()
+        if replication:
+            run(f"ALTER KEYSPACE system_auth WITH replication = {replication}", login)
+        if login == DEFAULT_LOGIN:
+            run(
+                f"CREATE ROLE IF NOT EXISTS {admin[0]} WITH SUPERUSER = true AND LOGIN = true "
+                f"AND PASSWORD = {cql_literal(admin[1])}",
+                login,
+            )
+            run(f"DROP ROLE IF EXISTS {DEFAULT_LOGIN[0]}", admin)
+        user, password = pipeline_login()
+        run(
+            f"CREATE ROLE IF NOT EXISTS {user} WITH LOGIN = true AND PASSWORD = {cql_literal(password)}",
+            admin,
+        )
+        try:
+            run("SELECT release_version FROM system.local", (user, password))
+        except CqlLoginRefused:  # its password was set (KAFKAPIPELINE_CASSANDRA_PASSWORD) or changed
+            run(f"ALTER ROLE {user} WITH PASSWORD = {cql_literal(password)}", admin)
+        # It creates its keyspace (bootstrap) and so owns it; a keyspace made before it existed is granted.
+        run(f"GRANT CREATE ON ALL KEYSPACES TO {user}", admin)
+        keyspace = os.environ.get("KAFKAPIPELINE_KEYSPACE") or "kafkapipeline"
+        where = f"keyspace_name = {cql_literal(keyspace)}"
+        found = run(f"SELECT keyspace_name FROM system_schema.keyspaces WHERE {where}", admin)
+        if found:
+            run(f"GRANT ALL PERMISSIONS ON KEYSPACE {keyspace} TO {user}", admin)
+        replaced = " (replaced the default superuser)" if login == DEFAULT_LOGIN else ""
+        return f"roles {admin[0]} (superuser) and {user} (the pipeline's) in place{replaced}"
+
+    def after_healthy(self) -> str:
+        try:
+            return self.setup_roles()
+        except CqlLoginRefused as err:
+            raise ServiceError(
+                f"cassandra: {err}: neither the generated superuser ({ADMIN_ROLE}, password in "
+                f"{state_root() / 'secrets' / 'cassandra-admin.password'}) nor the default one logs in"
+            ) from err
+
     def prepare_jvm(self, java: Path, arts: Artifacts) -> None:
         self.config.mkdir(parents=True, exist_ok=True)
         (self.home / "triggers").mkdir(exist_ok=True)
@@ -122,6 +220,7 @@ class Cassandra(JvmService):
             )
         )
         shutil.copyfile(CONF_DIR / "cassandra-logback.xml", self.config / "logback.xml")
+        self.write_jmx_files()
 
     def command_jvm(self, java: Path, arts: Artifacts) -> list[str]:
         jamm = sorted(arts.lib.glob("jamm-*.jar"))
@@ -153,9 +252,11 @@ class Cassandra(JvmService):
             *([f"-javaagent:{jamm[0]}"] if jamm else []),
             f"-Xlog:gc=info,heap*=warning,safepoint=warning:file={self.logs / 'gc.log'}"
             ":time,uptime,pid,tid,level:filecount=3,filesize=10M",
-            # JMX on loopback only, no remote access (what cassandra-env.sh does with LOCAL_JMX=yes).
+            # JMX on loopback only, with a login (nodetool's is in jmxremote.password, 0600).
             f"-Dcassandra.jmx.local.port={self.jmx_port}",
-            "-Dcom.sun.management.jmxremote.authenticate=false",
+            "-Dcom.sun.management.jmxremote.authenticate=true",
+            f"-Dcom.sun.management.jmxremote.password.file={self.jmx_password_file()}",
+            f"-Dcom.sun.management.jmxremote.access.file={self.config / 'jmxremote.access'}",
             "-Djava.rmi.server.hostname=127.0.0.1",
             # A lone seed node: no need to wait for gossip to settle before serving clients.
             "-Dcassandra.skip_wait_for_gossip_to_settle=0",
@@ -175,7 +276,10 @@ class Cassandra(JvmService):
         ]
 
     def probe(self) -> dict:
-        return cassandra_probe(self.port, host=self.host)
+        try:
+            return cassandra_probe(self.port, host=self.host, login=admin_login())
+        except CqlLoginRefused:
+            return cassandra_probe(self.port, host=self.host, login=DEFAULT_LOGIN)
 
     def describe(self, info: dict) -> str:
         return f"release {info['release_version']}"

@@ -23,6 +23,7 @@ from .common import (
     cache_root,
     child_pids,
     human_size,
+    make_private,
     pid_alive,
     port_free,
     port_owner,
@@ -82,7 +83,7 @@ def timeout_seconds() -> float:
 
 def cmd_up(names: list[str], cluster: bool = False) -> int:
     state = state_root()
-    state.mkdir(parents=True, exist_ok=True)
+    make_private(state)
     services = selected(names, state, cluster)
     t_all = time.monotonic()
     with StateLock(state):
@@ -360,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     p_pin.add_argument("services", nargs="*", choices=[[], *JVM_NAMES], default=[])
     args = parser.parse_args(argv)
+    # Everything the services write (data, logs, config with passwords) is this account's alone.
+    os.umask(0o077)
     names = list(dict.fromkeys(getattr(args, "services", [])))
     commands = {
         "up": lambda: cmd_up(names, args.cluster),

@@ -18,10 +18,10 @@ import uuid
 from pathlib import Path
 
 from .artifacts import Artifacts
-from .cassandra import CASSANDRA_JVM17_OPTS, Cassandra
+from .cassandra import CASSANDRA_JVM17_OPTS, JMX_USER, Cassandra
 from .common import CONF_DIR, ServiceError, markers_of, port_free, port_owner
 from .kafka import Kafka
-from .probes import cassandra_probe, cql_query, kafka_probe
+from .probes import cql_query
 
 DEFAULT_ADDRESSES = "127.0.0.1,127.0.0.2,127.0.0.3"
 KAFKA_CLUSTER_HEAP = os.environ.get("KAFKA_CLUSTER_HEAP", "512M")
@@ -131,13 +131,16 @@ class KafkaNode(ClusterMember, Kafka):
     def format_args(self) -> list[str]:
         return []  # static quorum: controller.quorum.voters, no --standalone
 
+    def after_healthy(self) -> str:
+        return ""  # users and ACLs once every broker is up: after_cluster
+
+    def after_cluster(self) -> str:
+        return super().after_healthy()
+
     def command_jvm(self, java: Path, arts: Artifacts) -> list[str]:
         cmd = super().command_jvm(java, arts)
         heap = {"-Xms": f"-Xms{KAFKA_CLUSTER_HEAP}", "-Xmx": f"-Xmx{KAFKA_CLUSTER_HEAP}"}
         return [heap.get(a[:4], a) for a in cmd]
-
-    def probe(self) -> dict:
-        return kafka_probe(self.port, host=self.host)
 
 
 class CassandraNode(ClusterMember, Cassandra):
@@ -186,8 +189,14 @@ class CassandraNode(ClusterMember, Cassandra):
         out[i + 1 : i + 1] = ["-Dcassandra.consistent.rangemovement=false", "-Dcassandra.ring_delay_ms=5000"]
         return out
 
-    def probe(self) -> dict:
-        return cassandra_probe(self.port, host=self.host)
+    def auth_replication(self) -> str | None:
+        return f"{{'class': 'SimpleStrategy', 'replication_factor': {len(self.seeds)}}}"
+
+    def after_healthy(self) -> str:
+        return ""  # roles once the whole ring is up: after_cluster
+
+    def after_cluster(self) -> str:
+        return self.setup_roles()
 
 
 def cluster_members(state: Path, names: list[str]) -> list:
@@ -227,7 +236,10 @@ def wait_for_cluster(members: list, timeout: float) -> str:
         time.sleep(0.5)
     while cass:
         try:
-            peers = {len(cql_query(m.port, "SELECT peer FROM system.peers_v2", host=m.host)) for m in cass}
+            peers = {
+                len(cql_query(m.port, "SELECT peer FROM system.peers_v2", host=m.host, login=m.login()))
+                for m in cass
+            }
         except (OSError, ConnectionError, ValueError):
             peers = {-1}
         if peers == {len(cass) - 1}:
@@ -236,6 +248,8 @@ def wait_for_cluster(members: list, timeout: float) -> str:
         if time.monotonic() > deadline:
             raise ServiceError(f"cassandra cluster: nodes know {sorted(peers)} peers, want {len(cass) - 1}")
         time.sleep(0.5)
+    for first in kafka[:1] + cass[:1]:
+        notes.append(f"{first.base_name}: {first.after_cluster()}")
     return "; ".join(notes) + f" ({time.monotonic() - t0:.1f}s)"
 
 
@@ -253,5 +267,9 @@ def nodetool_command(node: Cassandra, args: list[str]) -> list[str]:
         "127.0.0.1",
         "-p",
         str(node.jmx_port),
+        "-u",
+        JMX_USER,
+        "-pwf",
+        str(node.jmx_password_file()),
         *args,
     ]

@@ -10,6 +10,7 @@ import errno
 import os
 import re
 import socket
+import stat
 import sys
 from pathlib import Path
 
@@ -71,6 +72,23 @@ def cache_root() -> Path:
 def state_root() -> Path:
     configured = os.environ.get("KAFKAPIPELINE_STATE")
     return Path(configured).expanduser().resolve() if configured else REPO / ".state"
+
+
+def make_private(state: Path) -> None:
+    """No one but this account reads the state folder: group and other bits off every file and folder.
+
+    As root, the folder itself stays enterable (0711, never listable or readable) for the unprivileged
+    account PostgreSQL runs as, which owns its own 0700 folder inside.
+    """
+    state.mkdir(parents=True, exist_ok=True)
+    state.chmod(0o711 if os.geteuid() == 0 else 0o700)
+    for root, dirs, files in os.walk(state):
+        for name in [*dirs, *files]:
+            path = Path(root) / name
+            with contextlib.suppress(OSError):
+                mode = path.lstat().st_mode
+                if not stat.S_ISLNK(mode) and mode & 0o077:
+                    path.chmod(stat.S_IMODE(mode) & 0o700)
 
 
 def human_size(n: float) -> str:

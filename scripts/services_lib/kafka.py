@@ -12,9 +12,12 @@ import uuid
 from pathlib import Path
 
 from .artifacts import Artifacts, kafka_artifacts
-from .common import CONF_DIR, ServiceError, env_port, say
+from .common import CONF_DIR, REPO, SCRIPTS, ServiceError, env_port, say, secret, state_root
 from .jvm import JvmService, find_java
 from .probes import kafka_probe
+
+#: The broker's one super user: inter-broker and controller traffic, and scripts/services itself.
+ADMIN_USER = "admin"
 
 # Kafka's own start script uses a 1 GiB heap; a single dev broker never needs more.
 KAFKA_HEAP = os.environ.get("KAFKA_HEAP", "1G")
@@ -29,6 +32,7 @@ class Kafka(JvmService):
     def __init__(self, state: Path):
         super().__init__(state)
         self.controller_port = env_port("KAFKA_CONTROLLER_PORT", 9093)
+        self.internal_port = env_port("KAFKA_INTERNAL_PORT", 9094)
         self.config = self.home / "config"
         self.data = self.home / "data"
 
@@ -39,7 +43,14 @@ class Kafka(JvmService):
         return find_java("kafka", 17)
 
     def all_ports(self) -> dict[str, int]:
-        return {"KAFKA_PORT": self.port, "KAFKA_CONTROLLER_PORT": self.controller_port}
+        return {
+            "KAFKA_PORT": self.port,
+            "KAFKA_INTERNAL_PORT": self.internal_port,
+            "KAFKA_CONTROLLER_PORT": self.controller_port,
+        }
+
+    def admin_password(self) -> str:
+        return secret(state_root(), "kafka-admin", "KAFKAPIPELINE_KAFKA_ADMIN_PASSWORD")
 
     def cluster_id(self) -> str:
         f = self.home / "cluster-id"
@@ -54,6 +65,26 @@ class Kafka(JvmService):
         f.write_text(cid + "\n")
         return cid
 
+    def rendered_properties(self) -> str:
+        """server.properties from the template, with this node's addresses and the super user's JAAS login."""
+        tmpl = string.Template((CONF_DIR / "kafka-server.properties.tmpl").read_text())
+        password = self.admin_password()
+        plain_jaas = (
+            "org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f'username="{ADMIN_USER}" password="{password}" user_{ADMIN_USER}="{password}";'
+        )
+        return self.server_properties(
+            tmpl.substitute(
+                host=self.host,
+                port=self.port,
+                internal_port=self.internal_port,
+                controller_port=self.controller_port,
+                data_dir=self.data,
+                plain_jaas=plain_jaas,
+                admin_user=ADMIN_USER,
+            )
+        )
+
     def server_properties(self, text: str) -> str:
         """The rendered server.properties (cluster members adjust it)."""
         return text
@@ -65,14 +96,12 @@ class Kafka(JvmService):
     def prepare_jvm(self, java: Path, arts: Artifacts) -> None:
         self.config.mkdir(parents=True, exist_ok=True)
         self.data.mkdir(parents=True, exist_ok=True)
-        tmpl = string.Template((CONF_DIR / "kafka-server.properties.tmpl").read_text())
-        (self.config / "server.properties").write_text(
-            self.server_properties(
-                tmpl.substitute(
-                    host=self.host, port=self.port, controller_port=self.controller_port, data_dir=self.data
-                )
-            )
-        )
+        # It holds the super user's password: written 0600 from the start, never readable by others.
+        path = self.config / "server.properties"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(self.rendered_properties())
+        path.chmod(0o600)
         shutil.copyfile(CONF_DIR / "kafka-log4j2.xml", self.config / "log4j2.xml")
         if (self.data / "meta.properties").exists():
             return
@@ -126,7 +155,33 @@ class Kafka(JvmService):
         ]
 
     def probe(self) -> dict:
-        return kafka_probe(self.port, host=self.host)
+        return kafka_probe(self.internal_port, host=self.host, plain=(ADMIN_USER, self.admin_password()))
+
+    def after_healthy(self) -> str:
+        """Create the pipeline's SCRAM users and ACLs (services_lib/kafka_users.py, in the .venv)."""
+        python = REPO / ".venv" / "bin" / "python"
+        if not python.exists():
+            raise ServiceError(
+                f"kafka: {python} is missing, and it creates the pipeline's Kafka users: run `make install`"
+            )
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(SCRIPTS), str(REPO / "plugins")]),
+            "KAFKAPIPELINE_STATE": str(state_root()),
+        }
+        proc = subprocess.run(
+            [str(python), "-m", "services_lib.kafka_users", f"{self.host}:{self.internal_port}"],
+            check=False,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=REPO,
+            timeout=120,
+        )
+        if proc.returncode != 0:
+            detail = (proc.stderr or proc.stdout).strip()
+            raise ServiceError(detail or f"kafka: creating the pipeline's users exited {proc.returncode}")
+        return proc.stdout.strip()
 
     def describe(self, info: dict) -> str:
         brokers, topics = len(info["brokers"]), info["topics"]

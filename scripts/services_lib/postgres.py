@@ -145,6 +145,9 @@ class Postgres(Service):
         user = self.run_as()
         self.data.mkdir(parents=True, exist_ok=True)
         if user is not None:
+            # Its own 0700 folder inside the private state folder (which it may only enter).
+            os.chown(self.home, user.pw_uid, user.pw_gid)
+            self.home.chmod(0o700)
             self.check_reachable(user)
             os.chown(self.data, user.pw_uid, user.pw_gid)
         self.data.chmod(0o700)

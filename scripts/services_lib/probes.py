@@ -53,15 +53,31 @@ def _kafka_call(sock: socket.socket, api_key: int, version: int, corr: int, body
     return r
 
 
-def kafka_probe(port: int, host: str = HOST, timeout: float = 3.0) -> dict:
-    """ApiVersions v0, then a non-flexible Metadata request.
+def _kafka_plain_login(sock: socket.socket, username: str, password: str) -> None:
+    """SaslHandshake v1 (PLAIN), then SaslAuthenticate v1 with ``\\0user\\0password``."""
+    mech = b"PLAIN"
+    r = _kafka_call(sock, 17, 1, 3, struct.pack(">h", len(mech)) + mech)
+    err = r.take(">h")
+    if err != 0:
+        raise ConnectionError(f"kafka SaslHandshake error code {err} (is the listener SASL with PLAIN?)")
+    token = b"\0" + username.encode() + b"\0" + password.encode()
+    r = _kafka_call(sock, 36, 1, 4, struct.pack(">i", len(token)) + token)
+    err = r.take(">h")
+    if err != 0:
+        raise ConnectionError(f"kafka refused the login of {username!r}: {r.kstring()}")
+
+
+def kafka_probe(
+    port: int, host: str = HOST, timeout: float = 3.0, plain: tuple[str, str] | None = None
+) -> dict:
+    """ApiVersions v0, a SASL/PLAIN login when ``plain`` gives (user, password), then a non-flexible Metadata.
 
     Healthy means the broker answers and lists itself (a registered, unfenced broker).
     Raises on any failure.
     """
     with socket.create_connection((host, port), timeout=timeout) as sock:
         sock.settimeout(timeout)
-        r = _kafka_call(sock, 18, 0, 1, b"")  # ApiVersions v0: empty body
+        r = _kafka_call(sock, 18, 0, 1, b"")  # ApiVersions v0: empty body (allowed before login)
         err = r.take(">h")
         if err != 0:
             raise ConnectionError(f"kafka ApiVersions error code {err}")
@@ -69,6 +85,8 @@ def kafka_probe(port: int, host: str = HOST, timeout: float = 3.0) -> dict:
         for _ in range(r.take(">i")):
             key, lo, hi = r.take(">hhh")
             versions[key] = (lo, hi)
+        if plain is not None:
+            _kafka_plain_login(sock, *plain)
         if 3 not in versions:
             raise ConnectionError("kafka broker does not offer Metadata")
         lo, hi = versions[3]
@@ -145,8 +163,18 @@ def _cql_skip_type(r: _Reader) -> None:
             _cql_skip_type(r)
 
 
-def cql_query(port: int, query: str, host: str = HOST, timeout: float = 5.0) -> list[list[bytes | None]]:
-    """Run one CQL statement over native protocol v4 (STARTUP + QUERY), return raw rows."""
+class CqlLoginRefused(ConnectionError):
+    """Cassandra refused the user name or password (error 0x0100)."""
+
+
+def cql_query(
+    port: int,
+    query: str,
+    host: str = HOST,
+    timeout: float = 5.0,
+    login: tuple[str, str] | None = None,
+) -> list[list[bytes | None]]:
+    """One CQL statement over native protocol v4 (STARTUP, a PLAIN login as ``login``, QUERY): raw rows."""
     with socket.create_connection((host, port), timeout=timeout) as sock:
         sock.settimeout(timeout)
         startup = struct.pack(">H", 1)
@@ -154,9 +182,20 @@ def cql_query(port: int, query: str, host: str = HOST, timeout: float = 5.0) -> 
             startup += struct.pack(">H", len(k)) + k.encode() + struct.pack(">H", len(v)) + v.encode()
         sock.sendall(_cql_frame(0x01, startup))
         opcode, _ = _cql_read(sock)
-        if opcode == 0x03:
-            raise ConnectionError("cassandra asks for authentication; expected AllowAllAuthenticator")
-        if opcode != 0x02:
+        if opcode == 0x03:  # AUTHENTICATE: answer with a SASL PLAIN token
+            if login is None:
+                raise ConnectionError("cassandra asks for a login, and none was given")
+            token = b"\0" + login[0].encode() + b"\0" + login[1].encode()
+            sock.sendall(_cql_frame(0x0F, struct.pack(">i", len(token)) + token))
+            try:
+                opcode, _ = _cql_read(sock)
+            except ConnectionError as err:
+                if "error 0x0100" in str(err):
+                    raise CqlLoginRefused(f"cassandra refused the login of {login[0]!r}") from err
+                raise
+            if opcode != 0x10:  # AUTH_SUCCESS
+                raise ConnectionError(f"cassandra: unexpected reply 0x{opcode:02x} to AUTH_RESPONSE")
+        elif opcode != 0x02:
             raise ConnectionError(f"cassandra: unexpected reply 0x{opcode:02x} to STARTUP")
         q = query.encode()
         # [long string] query, [short] consistency ONE, [byte] flags 0
@@ -194,8 +233,12 @@ def cql_query(port: int, query: str, host: str = HOST, timeout: float = 5.0) -> 
         return rows
 
 
-def cassandra_probe(port: int, host: str = HOST, timeout: float = 5.0) -> dict:
-    rows = cql_query(port, "SELECT release_version FROM system.local", host=host, timeout=timeout)
+def cassandra_probe(
+    port: int, host: str = HOST, timeout: float = 5.0, login: tuple[str, str] | None = None
+) -> dict:
+    rows = cql_query(
+        port, "SELECT release_version FROM system.local", host=host, timeout=timeout, login=login
+    )
     if not rows or rows[0][0] is None:
         raise ConnectionError("cassandra: system.local returned no row")
     return {"release_version": rows[0][0].decode()}

@@ -30,6 +30,7 @@ from devtools.devstack import LocalStack
 from kafkapipeline.airflow_api import AirflowApi, wait_for
 from tests.conftest import REPO_ROOT
 from tests.e2e.stacks import isolated_stack
+from tests.private_files import exposed
 from tests.readme_commands import readme_backfill_command
 
 pytestmark = pytest.mark.e2e
@@ -295,6 +296,13 @@ def test_pipeline_through_airflow(stack, cassandra):
             for ti in drains
         ]
         assert owned == [sorted(group) for group in groups]
+
+
+def test_what_the_running_stack_writes_is_private(stack):
+    """After a pipeline ran, no file of its Airflow home or of the services' state is readable by others."""
+    for root in (stack.airflow_home, Path(stack.env["KAFKAPIPELINE_STATE"])):
+        found = exposed(root)
+        assert not found, f"readable or writable by group/others under {root}:\n" + "\n".join(found[:20])
 
 
 def test_run_command_says_what_to_do_when_the_port_is_taken(tmp_path):

@@ -85,8 +85,9 @@ def test_replaying_the_same_messages_rewrites_the_same_rows(make_topic, keyspace
     produce_records(kafka_hook, topic, records)
     produce_records(kafka_hook, topic, records[:50])  # the producer retried / a replay re-sent them
 
-    first = drain_topic(topic, TWEETS, "group.first", 10_000)
-    other_group = drain_topic(topic, TWEETS, "group.second", 10_000)  # a full re-read from scratch
+    first = drain_topic(topic, TWEETS, settings.consumer_group("drain", f"{topic}.first"), 10_000)
+    # Another group of the drain's: a full re-read from scratch.
+    other_group = drain_topic(topic, TWEETS, settings.consumer_group("drain", f"{topic}.second"), 10_000)
 
     assert first.messages_read == other_group.messages_read == 170
     ids = tweet_ids(cassandra, keyspace)

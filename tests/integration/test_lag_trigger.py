@@ -106,7 +106,7 @@ def test_unknown_topic_is_an_error_event(kafka_hook):
 
 def test_read_lag_reports_offsets_and_the_age_at_the_committed_offset(make_topic, kafka_hook):
     topic = make_topic("lag_read", partitions=1)
-    group = "lag.read.group"
+    group = settings.consumer_group("drain", topic)
     producer = kafka_hook.producer()
     base_ms = int(time.time() * 1000) - 60_000
     for i, record in enumerate(tweets(4)):
@@ -135,7 +135,7 @@ def test_read_lag_reports_offsets_and_the_age_at_the_committed_offset(make_topic
 def test_a_lag_of_transaction_markers_only_has_no_age_and_is_read_without_waiting(make_topic, kafka_hook):
     """A transactional producer leaves a commit marker after its records; it takes an offset."""
     topic = make_topic("lag_markers", partitions=1)
-    group = "lag.markers.group"
+    group = settings.consumer_group("drain", topic)
     producer = kafka_hook.producer(**{"transactional.id": f"{topic}.writer"})
     producer.init_transactions(30)
     producer.begin_transaction()

@@ -36,6 +36,7 @@ from kafkapipeline.dead_letters.contract import (
 )
 from kafkapipeline.drain import batch as drain_batch
 from kafkapipeline.drain.task import drain_topic
+from kafkapipeline.kafka.roles import KafkaRole
 from kafkapipeline.kafka.transaction import BatchTransaction
 from kafkapipeline.sentiment import model as sentiment_model
 from kafkapipeline.streams.base import record_decoder
@@ -298,9 +299,10 @@ def test_dead_letters_fit_the_producer_limit_set_on_the_connection(
     topic = make_topic("poison_limit", partitions=1)
     value = b"z" * 400_000
     produce_between(kafka_hook, topic, tweets(5), {b"big": (value, [])})
-    conn = json.loads(os.environ["AIRFLOW_CONN_KAFKA_DEFAULT"])
+    drain_conn = f"AIRFLOW_CONN_{KafkaRole.DRAIN.conn_id.upper()}"  # the drain's own login
+    conn = json.loads(os.environ[drain_conn])
     conn.setdefault("extra", {})["message.max.bytes"] = 300_000
-    monkeypatch.setenv("AIRFLOW_CONN_KAFKA_DEFAULT", json.dumps(conn))
+    monkeypatch.setenv(drain_conn, json.dumps(conn))
 
     summary = drain_topic(topic, TWEETS, settings.consumer_group("drain", topic), 100)
 

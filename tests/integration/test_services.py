@@ -37,6 +37,18 @@ def _load_script_module():
 
 services = _load_script_module()
 
+# Loading the script put scripts/ on sys.path: its per-service logins come from the same place.
+from services_lib.cassandra import admin_login  # noqa: E402
+from services_lib.kafka import ADMIN_USER  # noqa: E402
+
+
+def kafka_admin() -> tuple[str, str]:
+    return ADMIN_USER, services.secret(state_dir(), "kafka-admin", "KAFKAPIPELINE_KAFKA_ADMIN_PASSWORD")
+
+
+def kafka_internal_port() -> int:
+    return int(os.environ.get("KAFKA_INTERNAL_PORT", "9094"))
+
 
 #: The services these tests start and stop by name; Postgres and Redis have their own tests
 #: (test_services_pg_redis.py), so a down/up here never stops Airflow's metadata database
@@ -148,10 +160,10 @@ def test_status_when_up():
 
 
 def test_health_probes_speak_the_wire_protocols():
-    info = services.kafka_probe(kafka_port())
-    assert [b[2] for b in info["brokers"]] == [kafka_port()]
+    info = services.kafka_probe(kafka_internal_port(), plain=kafka_admin())
+    assert [b[2] for b in info["brokers"]] == [kafka_internal_port()]
     assert info["cluster_id"]
-    release = services.cassandra_probe(cassandra_port())["release_version"]
+    release = services.cassandra_probe(cassandra_port(), login=admin_login())["release_version"]
     assert release.startswith("5.0."), release
 
 
@@ -173,6 +185,7 @@ def test_down_makes_status_fail_and_up_heals_keeping_data():
         f"CREATE KEYSPACE {keyspace} WITH replication = "
         "{'class': 'SimpleStrategy', 'replication_factor': 1}",
         timeout=60,
+        login=admin_login(),
     )
     try:
         down = run("down", *JVM_SERVICES, timeout=300)
@@ -185,9 +198,9 @@ def test_down_makes_status_fail_and_up_heals_keeping_data():
         assert lines["kafka"].split()[1] == "down", explain(status)
         assert lines["cassandra"].split()[1] == "down", explain(status)
         with pytest.raises(OSError):
-            services.kafka_probe(kafka_port(), timeout=2)
+            services.kafka_probe(kafka_internal_port(), timeout=2, plain=kafka_admin())
         with pytest.raises(OSError):
-            services.cassandra_probe(cassandra_port(), timeout=2)
+            services.cassandra_probe(cassandra_port(), timeout=2, login=admin_login())
 
         up = run("up", *JVM_SERVICES)
         assert up.returncode == 0, explain(up)
@@ -204,6 +217,7 @@ def test_down_makes_status_fail_and_up_heals_keeping_data():
             cassandra_port(),
             f"SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = '{keyspace}'",
             timeout=30,
+            login=admin_login(),
         )
         if own_node:
             assert [r[0].decode() for r in rows] == [keyspace], (
@@ -213,7 +227,9 @@ def test_down_makes_status_fail_and_up_heals_keeping_data():
     finally:
         if run("status", *JVM_SERVICES, timeout=120).returncode != 0:
             ensure_up()
-        services.cql_query(cassandra_port(), f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=60)
+        services.cql_query(
+            cassandra_port(), f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=60, login=admin_login()
+        )
 
 
 def test_second_up_is_idempotent():

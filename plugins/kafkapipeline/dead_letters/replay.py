@@ -24,6 +24,7 @@ from kafkapipeline.kafka.lag import partition_offsets, topic_partitions
 from kafkapipeline.kafka.messages import received_headers
 from kafkapipeline.kafka.produce import QueueFull, TopicProducer
 from kafkapipeline.kafka.retry import kafka_retriable
+from kafkapipeline.kafka.roles import KafkaRole
 from kafkapipeline.kafka.snapshot import SnapshotReader, SnapshotReadError
 
 log = logging.getLogger(__name__)
@@ -137,7 +138,7 @@ def replay_dead_letters(
     max_messages: Annotated[int, Field(strict=True, ge=1)],
     max_replays: Annotated[int, Field(strict=True, ge=1)] = DEFAULT_MAX_REPLAYS,
     dry_run: bool = False,
-    kafka_config_id: str = settings.KAFKA_CONN_ID,
+    kafka_config_id: str = KafkaRole.REPLAY.conn_id,
     kafka_timeout: float = DEFAULT_KAFKA_TIMEOUT_SECONDS,
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT_SECONDS,
 ) -> ReplaySummary:

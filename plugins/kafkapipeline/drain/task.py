@@ -57,6 +57,7 @@ from kafkapipeline.drain.options import DrainOptions
 from kafkapipeline.drain.summary import DrainSummary
 from kafkapipeline.kafka.hook import PipelineKafkaHook
 from kafkapipeline.kafka.lag import topic_partitions
+from kafkapipeline.kafka.roles import KafkaRole
 from kafkapipeline.kafka.transaction import (
     BatchTransaction,
     DrainError,
@@ -89,7 +90,7 @@ def drain_topic(
     *,
     partitions: Sequence[int] | None = None,
     keyspace: str | None = None,
-    kafka_config_id: str = settings.KAFKA_CONN_ID,
+    kafka_config_id: str = KafkaRole.DRAIN.conn_id,
     cassandra_conn_id: str = settings.CASSANDRA_CONN_ID,
     options: DrainOptions | None = None,
     record_batch: bool = True,
@@ -216,7 +217,7 @@ def plan_partition_groups(stream: str, groups: Count) -> list[list[int]]:
     set) and commits only its own partitions' offsets.
     """
     topic = by_name(stream).topic()
-    consumer = PipelineKafkaHook().consumer(drain_group(topic))
+    consumer = PipelineKafkaHook(KafkaRole.DRAIN.conn_id).consumer(drain_group(topic))
     try:
         return partition_groups(topic_partitions(consumer, topic), groups)
     finally:

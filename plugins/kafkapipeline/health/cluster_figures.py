@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from kafkapipeline import settings
 from kafkapipeline.health.report import (
     EXPECTED_BROKERS_ENV,
     EXPECTED_NODES_ENV,
@@ -27,6 +26,7 @@ from kafkapipeline.health.report import (
     detail_text,
     error_text,
 )
+from kafkapipeline.kafka.roles import KafkaRole
 
 #: Kafka's own topics the drain depends on (offset commits and transactions), checked when present.
 INTERNAL_TOPICS = ("__consumer_offsets", "__transaction_state")
@@ -112,7 +112,7 @@ def offline_brokers_figure(metadata: Any, live: set[int], thresholds: HealthThre
 
 
 def kafka_cluster_figures(
-    topics: Sequence[str], thresholds: HealthThresholds, kafka_config_id: str = settings.KAFKA_CONN_ID
+    topics: Sequence[str], thresholds: HealthThresholds, kafka_config_id: str = KafkaRole.HEALTH.conn_id
 ) -> list[HealthFigure]:
     """The Kafka figures of this module, from one metadata request; ``fail`` when it cannot be made."""
     from kafkapipeline.kafka.hook import PipelineKafkaHook

@@ -18,10 +18,11 @@ from kafkapipeline.health.report import (
     detail_text,
     error_text,
 )
+from kafkapipeline.kafka.roles import KafkaRole
 
 
 def lag_figures(
-    topics: Sequence[str], thresholds: HealthThresholds, kafka_config_id: str = settings.KAFKA_CONN_ID
+    topics: Sequence[str], thresholds: HealthThresholds, kafka_config_id: str = KafkaRole.HEALTH.conn_id
 ) -> list[HealthFigure]:
     """``consumer_lag`` per partition of each topic, for the topic's drain group."""
     from kafkapipeline.kafka.lag import read_lag
@@ -61,7 +62,7 @@ def lag_figures(
     return figures
 
 
-def dlq_figures(topics: Sequence[str], kafka_config_id: str = settings.KAFKA_CONN_ID) -> list[HealthFigure]:
+def dlq_figures(topics: Sequence[str], kafka_config_id: str = KafkaRole.HEALTH.conn_id) -> list[HealthFigure]:
     """``dlq_messages`` per dead-letter topic: messages held, and how many are not replayed yet.
 
     Counted by reading when the topic spans at most ``DLQ_COUNT_LIMIT`` offsets (transaction markers make
@@ -101,7 +102,7 @@ def dlq_figures(topics: Sequence[str], kafka_config_id: str = settings.KAFKA_CON
 def count_messages(
     topic: str,
     ranges: dict[int, tuple[int, int]],
-    kafka_config_id: str = settings.KAFKA_CONN_ID,
+    kafka_config_id: str = KafkaRole.HEALTH.conn_id,
     timeout: float = KAFKA_TIMEOUT_SECONDS,
 ) -> int:
     """Committed messages in ``[low, high)`` per partition, read without a consumer group's commit.

@@ -28,6 +28,7 @@ from kafkapipeline.health.report import (
     error_text,
     format_number,
 )
+from kafkapipeline.kafka.roles import KafkaRole
 from kafkapipeline.streams.registry import topic_tables
 from kafkapipeline.times import utc
 
@@ -43,7 +44,7 @@ def check_health(
     dag_ids: Sequence[str] = (),
     hours: int = DEFAULT_HOURS,
     now: datetime | None = None,
-    kafka_config_id: str = settings.KAFKA_CONN_ID,
+    kafka_config_id: str = KafkaRole.HEALTH.conn_id,
 ) -> HealthReport:
     """Measure every figure; a part that cannot be measured becomes a figure saying so."""
     checked_at = utc(now or datetime.now(UTC))

@@ -1,4 +1,4 @@
-"""Kafka clients built from the ``kafka_default`` connection, with the pipeline's safety settings.
+"""Kafka clients built from a connection (``kafka_default`` or a role's), with the pipeline's safety settings.
 
 The connection extra is the confluent-kafka configuration, read like the Kafka provider reads it:
 a callback option (``error_cb``, ``oauth_cb`` ...) may name a dotted path, resolved only when
@@ -24,6 +24,7 @@ from confluent_kafka.admin import AdminClient
 
 from kafkapipeline import settings
 from kafkapipeline.errors import ConfigurationError, missing_connection
+from kafkapipeline.kafka.roles import ROLE_CONN_IDS
 
 KAFKA_CONN_EXAMPLE = json.dumps({"conn_type": "kafka", "extra": {"bootstrap.servers": "127.0.0.1:9092"}})
 
@@ -101,7 +102,12 @@ class PipelineKafkaHook(BaseHook):
             try:
                 conn = self.get_connection(self.kafka_config_id)
             except AirflowNotFoundException as err:
-                raise missing_connection(self.kafka_config_id, KAFKA_CONN_EXAMPLE) from err
+                if self.kafka_config_id not in ROLE_CONN_IDS:
+                    raise missing_connection(self.kafka_config_id, KAFKA_CONN_EXAMPLE) from err
+                # A role (kafka_drain, ...) without a connection of its own uses the pipeline's.
+                self.log.info("connection %r not set; using %r", self.kafka_config_id, settings.KAFKA_CONN_ID)
+                self.kafka_config_id = settings.KAFKA_CONN_ID
+                return self.base_config()
             if not conn.extra_dejson.get("bootstrap.servers"):
                 raise ConfigurationError(
                     f"Airflow connection '{self.kafka_config_id}' has no 'bootstrap.servers' in its extra. "

@@ -23,6 +23,7 @@ from confluent_kafka import (
 )
 
 from kafkapipeline.kafka.hook import PipelineKafkaHook
+from kafkapipeline.kafka.roles import KafkaRole
 from kafkapipeline.kafka.snapshot import SnapshotReader, SnapshotReadError
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -144,8 +145,11 @@ def partition_offsets(
     try:
         committed = consumer.committed(wanted, timeout=timeout)
     except KafkaException as err:
+        # librdkafka reports a group its user may not DESCRIBE as a timeout, not as an authorization error.
+        timed_out = err.args[0].code() == KafkaError._TIMED_OUT
+        hint = " (or the connection's Kafka user may not describe the consumer group)" if timed_out else ""
         raise LagReadError(
-            f"could not read the committed offsets of topic {topic!r}: {_error_text(err)}"
+            f"could not read the committed offsets of topic {topic!r}: {_error_text(err)}{hint}"
         ) from err
     lags = []
     for tp in committed:
@@ -222,7 +226,7 @@ class LagReader:
         self,
         topic: str,
         group_id: str,
-        kafka_config_id: str = "kafka_default",
+        kafka_config_id: str = KafkaRole.HEALTH.conn_id,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
     ) -> None:
         if not topic:
@@ -291,7 +295,7 @@ class LagReader:
 def read_lag(
     topic: str,
     group_id: str,
-    kafka_config_id: str = "kafka_default",
+    kafka_config_id: str = KafkaRole.HEALTH.conn_id,
     with_age: bool = True,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
 ) -> TopicLag:

@@ -13,7 +13,6 @@ from typing import Any, cast
 from airflow.sdk import BaseSensorOperator, Context
 from pydantic import validate_call
 
-from kafkapipeline import settings
 from kafkapipeline.kafka.lag import DEFAULT_TIMEOUT_SECONDS
 from kafkapipeline.kafka.lag_trigger import (
     STATUS_ERROR,
@@ -21,6 +20,7 @@ from kafkapipeline.kafka.lag_trigger import (
     ConsumerLagTrigger,
     checked_thresholds,
 )
+from kafkapipeline.kafka.roles import KafkaRole
 
 
 class ConsumerLagError(RuntimeError):
@@ -66,7 +66,7 @@ class WaitForConsumerLagSensor(BaseSensorOperator):
         min_batch: int | str = 500,
         max_wait_seconds: float | str = 60.0,
         poll_interval: float = 5.0,
-        kafka_config_id: str = settings.KAFKA_CONN_ID,
+        kafka_config_id: str = KafkaRole.DRAIN.conn_id,
         kafka_timeout: float = DEFAULT_TIMEOUT_SECONDS,
         **kwargs: Any,
     ) -> None:

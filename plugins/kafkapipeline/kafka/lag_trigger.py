@@ -15,8 +15,8 @@ from typing import Annotated, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from pydantic import ConfigDict, Field, validate_call
 
-from kafkapipeline import settings
 from kafkapipeline.kafka.lag import DEFAULT_TIMEOUT_SECONDS, LagReader, TopicLag
+from kafkapipeline.kafka.roles import KafkaRole
 
 STATUS_READY = "ready"
 STATUS_ERROR = "error"
@@ -59,7 +59,7 @@ class ConsumerLagTrigger(BaseTrigger):
         min_batch: int,
         max_wait_seconds: float,
         poll_interval: float = 5.0,
-        kafka_config_id: str = settings.KAFKA_CONN_ID,
+        kafka_config_id: str = KafkaRole.DRAIN.conn_id,
         kafka_timeout: float = DEFAULT_TIMEOUT_SECONDS,
     ) -> None:
         super().__init__()

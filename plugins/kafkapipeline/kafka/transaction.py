@@ -83,10 +83,13 @@ class BatchTransaction:
         try:
             self._producer.init_transactions(timeout)
         except KafkaException as err:
+            if err.args[0].code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+                hint = "the connection's Kafka user may not WRITE this TransactionalId"
+            else:
+                hint = "the broker needs transaction.state.log.replication.factor <= its broker count"
             raise DrainError(
                 f"could not start the Kafka transaction {transactional_id!r} for {source_topic}: {err} "
-                "(the broker needs transaction.state.log.replication.factor <= its broker count); "
-                "nothing was read or committed"
+                f"({hint}); nothing was read or committed"
             ) from err
 
     def _begin(self) -> None:

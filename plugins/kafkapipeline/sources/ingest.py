@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from kafkapipeline import settings
+from kafkapipeline.kafka.roles import KafkaRole
 from kafkapipeline.params.limits import check_city, check_city_spec
 from kafkapipeline.sources.base import Interval, MalformedResponse, SkippedItem, as_utc
 from kafkapipeline.sources.selection import (
@@ -183,7 +184,7 @@ def ingest(
     from kafkapipeline.kafka.produce import TopicProducer
     from kafkapipeline.kafka.topics import require_topic
 
-    hook = hook or PipelineKafkaHook()
+    hook = hook or PipelineKafkaHook(KafkaRole.INGEST.conn_id)
     require_topic(hook.admin(), topic)
     source = choice.source
     log.info(

@@ -8,6 +8,7 @@ import pytest
 
 from kafkapipeline.errors import ConfigurationError
 from kafkapipeline.kafka.hook import CONSUMER_SAFETY, PRODUCER_SAFETY, PipelineKafkaHook
+from kafkapipeline.kafka.roles import KafkaRole
 
 CONN_ID = "kafka_hook_test"
 ENV_VAR = f"AIRFLOW_CONN_{CONN_ID.upper()}"
@@ -68,3 +69,36 @@ def test_building_the_hook_reads_no_connection(monkeypatch):
     PipelineKafkaHook(kafka_config_id=CONN_ID)  # parse-time safe: no lookup until a client is built
     with pytest.raises(ValueError, match="non-empty connection id"):
         PipelineKafkaHook(kafka_config_id="")
+
+
+def test_a_role_without_its_own_connection_uses_kafka_default(monkeypatch):
+    monkeypatch.delenv("AIRFLOW_CONN_KAFKA_DRAIN", raising=False)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_KAFKA_DEFAULT",
+        json.dumps(
+            {"conn_type": "kafka", "extra": {"bootstrap.servers": "127.0.0.1:1", "client.id": "owner"}}
+        ),
+    )
+    hook = PipelineKafkaHook(kafka_config_id=KafkaRole.DRAIN.conn_id)
+    assert hook.consumer_config("g")["client.id"] == "owner"
+    assert hook.kafka_config_id == "kafka_default"
+
+
+def test_a_role_with_its_own_connection_uses_it(monkeypatch):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_KAFKA_DRAIN",
+        json.dumps(
+            {"conn_type": "kafka", "extra": {"bootstrap.servers": "127.0.0.1:1", "sasl.username": "d"}}
+        ),
+    )
+    assert PipelineKafkaHook(KafkaRole.DRAIN.conn_id).producer_config()["sasl.username"] == "d"
+
+
+def test_a_missing_connection_that_is_no_role_does_not_fall_back(monkeypatch):
+    monkeypatch.delenv("AIRFLOW_CONN_KAFKA_DRAIN_TYPO", raising=False)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_KAFKA_DEFAULT",
+        json.dumps({"conn_type": "kafka", "extra": {"bootstrap.servers": "x:1"}}),
+    )
+    with pytest.raises(ConfigurationError, match="AIRFLOW_CONN_KAFKA_DRAIN_TYPO"):
+        PipelineKafkaHook(kafka_config_id="kafka_drain_typo").producer_config()

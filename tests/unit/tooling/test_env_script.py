@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -97,11 +98,39 @@ def test_passwords_from_the_environment_win_and_write_no_file(state):
         extra_env={
             "KAFKAPIPELINE_POSTGRES_PASSWORD": "pg-from-the-user-1",
             "KAFKAPIPELINE_REDIS_PASSWORD": "redis-from-the-user-1",
+            "KAFKAPIPELINE_CASSANDRA_PASSWORD": "cassandra-from-the-user-1",
+            **{f"KAFKAPIPELINE_KAFKA_{role}_PASSWORD": f"kafka-{role}-1" for role in KAFKA_ROLES},
         },
     )
     assert urlsplit(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]).password == "pg-from-the-user-1"
     assert urlsplit(env["AIRFLOW__CELERY__BROKER_URL"]).password == "redis-from-the-user-1"
+    assert json.loads(env["AIRFLOW_CONN_CASSANDRA_DEFAULT"])["password"] == "cassandra-from-the-user-1"
+    assert json.loads(env["AIRFLOW_CONN_KAFKA_DRAIN"])["extra"]["sasl.password"] == "kafka-DRAIN-1"
     assert not (state / "secrets").exists()
+
+
+KAFKA_ROLES = ("PIPELINE", "INGEST", "DRAIN", "REPLAY", "HEALTH")
+
+
+def test_every_kafka_role_gets_its_own_scram_login(state):
+    env = _environment(state)
+    logins = {}
+    for role in KAFKA_ROLES:
+        name = "AIRFLOW_CONN_KAFKA_DEFAULT" if role == "PIPELINE" else f"AIRFLOW_CONN_KAFKA_{role}"
+        extra = json.loads(env[name])["extra"]
+        assert (extra["security.protocol"], extra["sasl.mechanism"]) == ("SASL_PLAINTEXT", "SCRAM-SHA-512")
+        assert extra["sasl.password"] == (state / "secrets" / f"kafka-{role.lower()}.password").read_text()
+        logins[extra["sasl.username"]] = extra["sasl.password"]
+    assert sorted(logins) == sorted(f"kafkapipeline-{role.lower()}" for role in KAFKA_ROLES)
+    assert len(set(logins.values())) == len(KAFKA_ROLES)  # one password each
+    assert stat.S_IMODE((state / "secrets" / "kafka-drain.password").stat().st_mode) == 0o600
+
+
+def test_a_kafka_default_of_your_own_sets_no_role_connections(state):
+    own = json.dumps({"conn_type": "kafka", "extra": {"bootstrap.servers": "broker.example:9092"}})
+    env = _environment(state, extra_env={"AIRFLOW_CONN_KAFKA_DEFAULT": own})
+    assert env["AIRFLOW_CONN_KAFKA_DEFAULT"] == own
+    assert "AIRFLOW_CONN_KAFKA_DRAIN" not in env  # the roles fall back to yours, not to the local broker
 
 
 def test_sqlite_on_request_waits_for_its_lock(state):

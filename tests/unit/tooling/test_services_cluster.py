@@ -43,17 +43,29 @@ def test_addresses_default_and_validation(monkeypatch):
             cluster.cluster_addresses()
 
 
-def test_kafka_member_properties(tmp_path):
+def test_kafka_member_properties(tmp_path, monkeypatch):
+    monkeypatch.setenv("KAFKAPIPELINE_STATE", str(tmp_path))
+    monkeypatch.delenv("KAFKAPIPELINE_KAFKA_ADMIN_PASSWORD", raising=False)
     node = cluster.KafkaNode(tmp_path / "cluster", 2, ADDRS[1], ADDRS)
-    tmpl = string.Template((CONF_DIR / "kafka-server.properties.tmpl").read_text())
-    text = node.server_properties(
-        tmpl.substitute(host=node.host, port=node.port, controller_port=node.controller_port, data_dir="/d")
-    )
+    text = node.rendered_properties()
     props = dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
     assert props["node.id"] == "2"
     assert props["controller.quorum.voters"] == "1@127.0.0.2:9093,2@127.0.0.3:9093,3@127.0.0.4:9093"
     assert "controller.quorum.bootstrap.servers" not in props
-    assert props["listeners"] == "PLAINTEXT://127.0.0.3:9092,CONTROLLER://127.0.0.3:9093"
+    assert props["listeners"] == (
+        "CLIENT://127.0.0.3:9092,INTERNAL://127.0.0.3:9094,CONTROLLER://127.0.0.3:9093"
+    )
+    # Every listener authenticates; the super user's password is the generated one, and only here.
+    assert set(props["listener.security.protocol.map"].split(",")) == {
+        "CLIENT:SASL_PLAINTEXT",
+        "INTERNAL:SASL_PLAINTEXT",
+        "CONTROLLER:SASL_PLAINTEXT",
+    }
+    assert props["listener.name.client.sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert props["allow.everyone.if.no.acl.found"] == "false"
+    assert props["auto.create.topics.enable"] == "false"
+    password = (tmp_path / "secrets" / "kafka-admin.password").read_text().strip()
+    assert f'password="{password}"' in props["listener.name.internal.plain.sasl.jaas.config"]
     assert props["default.replication.factor"] == "3"
     assert props["min.insync.replicas"] == "2"
     assert props["offsets.topic.replication.factor"] == "3"
@@ -95,5 +107,9 @@ def test_nodetool_runs_the_jar_class_against_the_members_jmx_port(tmp_path):
     node = cluster.CassandraNode(tmp_path / "cluster", 1, "127.0.0.2", ADDRS)
     cmd = cluster.nodetool_command(node, ["repair", "-full", "ks"])
     at = cmd.index("org.apache.cassandra.tools.NodeTool")
-    assert cmd[at + 1 :] == ["-h", "127.0.0.1", "-p", "7200", "repair", "-full", "ks"]
+    # JMX takes a login: nodetool's user, its password read from the node's 0600 file (never argv).
+    password_file = str(node.config / "jmxremote.password")
+    assert cmd[at + 1 :] == [
+        "-h", "127.0.0.1", "-p", "7200", "-u", "nodetool", "-pwf", password_file, "repair", "-full", "ks"
+    ]  # fmt: skip
     assert "java.base/sun.nio.ch=ALL-UNNAMED" in cmd  # NodeTool fails on Java 17 without the JPMS flags
