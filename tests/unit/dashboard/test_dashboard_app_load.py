@@ -65,10 +65,9 @@ def test_beyond_the_cap_a_request_gets_429_with_retry_after_at_once(hung_cassand
         ]
         wait_for_running(client, 2)
 
-        started = time.monotonic()
         refused = client.get("/api/sentiment-weather", params={"city": "Vancouver", **THIRD_DAY})
 
-        assert time.monotonic() - started < CONNECT_TIMEOUT  # refused, not queued behind the others
+        assert not any(future.done() for future in running)  # refused while they run: never queued
         assert refused.status_code == 429
         assert refused.headers["retry-after"] == str(RETRY_AFTER_SECONDS)
         assert refused.headers["cache-control"] == "no-store"
