@@ -2,7 +2,8 @@
 
 * ``fastapi_apps``: the api-server mounts the dashboard's FastAPI app at ``/kafkapipeline``
   (page at ``/kafkapipeline/``, JSON under ``/kafkapipeline/api/``, OpenAPI at
-  ``/kafkapipeline/openapi.json``; all of them need the Airflow login, only ``static/`` is public).
+  ``/kafkapipeline/openapi.json``; all of them need the Airflow login and read access to DAG runs,
+  only ``static/`` is public).
 * ``external_views``: a top-level entry in the Airflow UI's navigation that renders that
   page inside the UI (an iframe, because ``url_route`` is set) at ``/plugin/pipeline-dashboard``.
 

@@ -11,13 +11,14 @@ def insert_tweets(session, keyspace: str, city: str, tweets: list[tuple]) -> Non
         f"INSERT INTO {keyspace}.tweets (city, day, created_at, tweet_id, text, sentiment_score, "
         "sentiment_label, hashtags, source, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'test', ?)"
     )
+    rows = []
     for created_at, score, label, *hashtags in tweets:
         tweet_id = f"{city}-{created_at:%Y%m%d%H%M%S%f}"
         tags = set(hashtags[0]) if hashtags and hashtags[0] else None
-        session.execute(
-            statement,
-            (city, created_at.date(), created_at, tweet_id, f"tweet {tweet_id}", score, label, tags, now()),
+        rows.append(
+            (city, created_at.date(), created_at, tweet_id, f"tweet {tweet_id}", score, label, tags, now())
         )
+    write(session, statement, rows)
 
 
 def insert_weather(session, keyspace: str, city: str, reports: list[tuple[datetime, float, str]]) -> None:
@@ -26,8 +27,11 @@ def insert_weather(session, keyspace: str, city: str, reports: list[tuple[dateti
         f"INSERT INTO {keyspace}.weather_reports (city, day, observed_at, temperature_c, description, "
         "provider, ingested_at) VALUES (?, ?, ?, ?, ?, 'test', ?)"
     )
-    for observed_at, temperature, description in reports:
-        session.execute(statement, (city, observed_at.date(), observed_at, temperature, description, now()))
+    rows = [
+        (city, observed_at.date(), observed_at, temperature, description, now())
+        for observed_at, temperature, description in reports
+    ]
+    write(session, statement, rows)
 
 
 def insert_health(session, keyspace: str, checked_at: datetime, figures: list[tuple]) -> None:
@@ -55,3 +59,10 @@ def insert_drain_batches(session, keyspace: str, batches: list[tuple]) -> None:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def write(session, statement, rows: list[tuple]) -> None:
+    """Every row, 64 in flight at once (the load test writes tens of thousands); the first error raises."""
+    from cassandra.concurrent import execute_concurrent_with_args
+
+    execute_concurrent_with_args(session, statement, rows, concurrency=64)

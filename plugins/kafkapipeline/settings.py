@@ -58,6 +58,9 @@ DEFAULT_HEALTH_DAGS = (
     "purge_expired",
 )
 
+#: The highest cap on concurrent dashboard reads per api-server process (each holds a thread).
+DASHBOARD_MAX_CONCURRENT_REQUESTS_LIMIT = 64
+
 #: A keyspace is pasted into CQL (it cannot be a bind marker), so only plain lower-case
 #: identifiers pass: Cassandra folds unquoted names to lower case and allows 48 characters.
 KEYSPACE_NAME = re.compile(r"[a-z][a-z0-9_]{0,47}")
@@ -119,6 +122,19 @@ class PipelineSettings(BaseSettings):
         default=(),
         description="Cities the dashboard offers",
         json_schema_extra=_doc(shown="`KAFKAPIPELINE_CITIES`"),
+    )
+    dashboard_max_concurrent_requests: int = Field(
+        default=4,
+        ge=1,
+        le=DASHBOARD_MAX_CONCURRENT_REQUESTS_LIMIT,
+        description="Dashboard reads one api-server process runs at once, off its event loop; more get "
+        "429 with `Retry-After`",
+    )
+    dashboard_cache_seconds: int = Field(
+        default=30,
+        ge=0,
+        le=3600,
+        description="Seconds the dashboard reuses a response for the same city and range (0: off)",
     )
     mastodon_hashtags: Names = Field(
         default=DEFAULT_MASTODON_HASHTAGS,

@@ -11,100 +11,27 @@ package; no browser is downloaded (``executable_path`` points at the system chro
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
 import secrets
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.dashboard_rows import insert_drain_batches, insert_health, insert_tweets, insert_weather
+from tests.e2e.api_server import api_server
 from tests.e2e.browser_support import (
     ARTIFACTS,
     CHART_SUMMARY_JS,
     LEGEND_OVER_AXIS_TITLE_JS,
-    REPO_ROOT,
     USER,
     sign_in_and_open_dashboard,
 )
 
 pytestmark = pytest.mark.e2e
 
-AIRFLOW = Path(sys.executable).parent / "airflow"
-STARTUP_TIMEOUT_SECONDS = 240
 CLOSED_PORT_CONN = json.dumps({"conn_type": "cassandra", "host": "127.0.0.1", "port": 1})
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def api_server(tmp_path: Path, password: str, **env_overrides: str) -> Iterator[str]:
-    """Run ``airflow api-server`` until the block ends; always stopped, whatever happens."""
-    port = free_port()
-    passwords = tmp_path / "simple_auth_manager_passwords.json"
-    passwords.write_text(json.dumps({USER: password}))
-    env = {
-        **os.environ,
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
-        "AIRFLOW__API__EXPOSE_CONFIG": "False",
-        **env_overrides,
-    }
-    ARTIFACTS.mkdir(exist_ok=True)
-    log_path = ARTIFACTS / f"api-server-{tmp_path.name}.log"
-    base_url = f"http://127.0.0.1:{port}"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [str(AIRFLOW), "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so stopping it stops its workers too
-        )
-    try:
-        wait_until_healthy(base_url, process, log_path)
-        yield base_url
-    finally:
-        stop(process)
-
-
-def wait_until_healthy(base_url: str, process: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"airflow api-server exited with {process.returncode}; see {log_path}")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{base_url}/api/v2/monitor/health", timeout=5).status_code == 200:
-                return
-        time.sleep(1)
-    pytest.fail(f"airflow api-server did not answer within {STARTUP_TIMEOUT_SECONDS}s; see {log_path}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
 
 
 def seed_known_rows(cassandra, keyspace: str, now: datetime) -> dict[str, int]:
@@ -251,6 +178,9 @@ def test_dashboard_renders_seeded_data_inside_the_airflow_ui(
         bearer = {"Authorization": f"Bearer {token['access_token']}"}
         api = httpx.get(f"{base_url}/kafkapipeline/api/sentiment-weather", headers=bearer, timeout=30)
         assert api.status_code == 200 and api.json()["summary"]["tweets"] == seeded["tweets"]
+        # Framed by the Airflow UI only (same origin: the iframe below renders), never sniffed.
+        assert api.headers["content-security-policy"] == "frame-ancestors 'self'"
+        assert api.headers["x-content-type-options"] == "nosniff"
 
         page, frame = sign_in_and_open_dashboard(browser, base_url, password)
         assert frame.evaluate("document.body.dataset.state") == "ready"
@@ -316,6 +246,7 @@ def test_dashboard_says_cassandra_is_unreachable_and_airflow_keeps_working(airfl
         response = httpx.get(f"{base_url}/kafkapipeline/api/pipeline-state", headers=bearer, timeout=30)
         assert response.status_code == 503
         assert response.json()["error"] == "cassandra_unreachable"
+        assert "127.0.0.1" not in response.text  # the address and the driver's text stay in the log
         # The rest of Airflow is unaffected.
         assert httpx.get(f"{base_url}/api/v2/dags", headers=bearer, timeout=30).status_code == 200
 

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from kafkapipeline.dashboard import app as dashboard_module
 from kafkapipeline.dashboard import bounds
+from kafkapipeline.dashboard.access import require_dashboard_reader
 from kafkapipeline.dashboard.queries import DashboardSessions
 from tests.dashboard_rows import insert_drain_batches, insert_health, insert_tweets, insert_weather
 
@@ -30,7 +31,7 @@ def t(hour_offset: float) -> datetime:
 def client():
     """The dashboard app with its own session cache; authentication satisfied (tested in the e2e test)."""
     app = dashboard_module.create_app(DashboardSessions())
-    app.dependency_overrides[dashboard_module.require_airflow_user] = lambda: None
+    app.dependency_overrides[require_dashboard_reader] = lambda: None
     with TestClient(app) as test_client:
         yield test_client
 
@@ -229,13 +230,36 @@ def test_cassandra_unreachable_is_a_503_and_the_dashboard_recovers(keyspace, cli
             assert response.status_code == 503
             body = response.json()
             assert body["error"] == "cassandra_unreachable"
-            assert body["detail"].startswith(
-                "Cassandra is unreachable at 127.0.0.1:1 (connection 'cassandra_default')"
-            )
+            assert body["detail"].startswith("Cassandra did not answer the dashboard's read. Request id ")
+            assert "127.0.0.1" not in response.text  # the address and driver text are in the log only
             assert datetime.now(UTC) - started < timedelta(seconds=15)  # a short connect timeout
 
     # The connection points at the real Cassandra again: the next request reconnects.
     assert client.get("/api/pipeline-state").status_code == 200
+
+
+def test_a_response_is_reused_for_the_same_city_and_range_until_its_ttl_ends(
+    cassandra, keyspace, client, monkeypatch
+):
+    monkeypatch.setenv("KAFKAPIPELINE_DASHBOARD_CACHE_SECONDS", "30")
+    insert_tweets(cassandra, keyspace, "Vancouver", [(t(0.5), 0.5, "Positive")])
+    params = {"city": "Vancouver", **RANGE}
+    assert client.get("/api/sentiment-weather", params=params).json()["summary"]["tweets"] == 1
+
+    insert_tweets(cassandra, keyspace, "Vancouver", [(t(1.5), -0.5, "Negative")])
+    again = client.get("/api/sentiment-weather", params=params)
+    assert again.status_code == 200 and again.headers["cache-control"] == "no-store"
+    assert again.json()["summary"]["tweets"] == 1  # the cached response: Cassandra was not read
+    other_range = {
+        "city": "Vancouver",
+        "start": RANGE["start"],
+        "end": (END + timedelta(hours=1)).isoformat(),
+    }
+    assert client.get("/api/sentiment-weather", params=other_range).json()["summary"]["tweets"] == 2
+
+    monkeypatch.setenv("KAFKAPIPELINE_DASHBOARD_CACHE_SECONDS", "0")  # off: read now
+    assert client.get("/api/sentiment-weather", params=params).json()["summary"]["tweets"] == 2
+    assert client.app.state.pool.running == 0  # every read gave its slot back
 
 
 def test_a_keyspace_without_tables_is_a_503_that_points_at_bootstrap(client, monkeypatch):
@@ -245,6 +269,7 @@ def test_a_keyspace_without_tables_is_a_503_that_points_at_bootstrap(client, mon
     body = response.json()
     assert body["error"] == "schema_missing"
     assert "bootstrap" in body["detail"]
+    assert "no_such_keyspace" not in response.text  # nor Cassandra's own message
 
 
 def test_a_crowded_hour_is_read_up_to_its_limit_and_counted_by_cassandra(

@@ -91,6 +91,9 @@ def tweet_poison() -> dict[bytes, tuple[bytes | None, list]]:
         b"wrong-type": (as_json({**good, "tweet_id": "p4", "like_count": "lots"}), []),
         b"unknown-version": (as_json({**good, "tweet_id": "p5", "schema_version": 99}), []),
         b"emoji-60k": (as_json({**good, "tweet_id": "p6", "text": EMOJI_TEXT}), []),
+        b"like-count-fraction": (as_json({**good, "tweet_id": "p7", "like_count": 1.5}), []),
+        b"like-count-negative": (as_json({**good, "tweet_id": "p8", "like_count": -5}), []),
+        b"empty-text": (as_json({**good, "tweet_id": "p9", "text": ""}), []),
     }
 
 
@@ -132,14 +135,22 @@ def produce_between(kafka_hook, topic: str, valid: list, poison: dict) -> None:
 
 #: The reasons the code's limits fix exactly, per topic kind: the emoji text is too long to be a
 #: post (tweets) or a weather description, so validation refuses it before anything is scored.
+INVALID_UTF8_REASON = "value is not valid UTF-8 at byte 31 (0xff: invalid start byte)"
 EXACT_REASONS = {
     "tweet": {
         b"emoji-60k": f"text: {EMOJI_COUNT} characters, more than the {TEXT_MAX_CHARS} allowed",
+        b"like-count-fraction": "like_count: expected an integer or null, got 1.5",
+        b"like-count-negative": (
+            "like_count: -5 is outside the range of a count [0, 2147483647] (never negative)"
+        ),
+        b"empty-text": "text: required text is empty",
+        b"invalid-utf8": INVALID_UTF8_REASON,
     },
     "weather": {
         b"emoji-60k": (
             f"description: {EMOJI_COUNT} characters, more than the {DESCRIPTION_MAX_CHARS} allowed"
         ),
+        b"invalid-utf8": INVALID_UTF8_REASON,
     },
 }
 

@@ -145,7 +145,7 @@ def export_tweet_row(header: ExportHeader, fields: Sequence[str], imported_at: d
     """An export-format tweet line as a ``tweets`` row (with ``source_label``), restored as written."""
     values = _export_values(header, fields)
     if values.get("text") is None:
-        values["text"] = ""  # an empty tweet text is a text, not a missing one
+        values["text"] = ""  # an empty cell is an empty text, which the record refuses by name
     record = TweetRecord.from_dict(values)
     _check_day(values, record.day)
     score, label = values.get("sentiment_score"), values.get("sentiment_label")

@@ -123,12 +123,15 @@ def parse_seed_tweet(fields: Sequence[str]) -> tuple[TweetRecord, str | None]:
     """A seed tweet line as a record and the seed's label; :class:`InvalidRecord` says what is wrong."""
     _expect_fields(fields, SEED_TWEET_FIELDS)
     raw_text, raw_timestamp, raw_location, raw_label = fields
-    record = TweetRecord(
-        tweet_id=seed_tweet_id(raw_timestamp, raw_text, raw_location),
-        text=decode_seed_text(raw_text),
-        created_at=_naive_utc(raw_timestamp, "timestamp"),
-        city=seed_city(raw_location),
-        source=SEED_SOURCE,
+    # from_dict, not the constructor: the record's constraints (a non-blank text) are checked here.
+    record = TweetRecord.from_dict(
+        {
+            "tweet_id": seed_tweet_id(raw_timestamp, raw_text, raw_location),
+            "text": decode_seed_text(raw_text),
+            "created_at": _naive_utc(raw_timestamp, "timestamp"),
+            "city": seed_city(raw_location),
+            "source": SEED_SOURCE,
+        }
     )
     return record, _seed_label(raw_label)
 

@@ -181,6 +181,10 @@ class ErrorResponse(BaseModel):
     """Body of every 4xx/5xx the dashboard itself returns."""
 
     error: str = Field(
-        description="cassandra_unreachable, schema_missing, configuration, invalid_range or invalid_request"
+        description="cassandra_unreachable, schema_missing, configuration, internal, busy, invalid_range "
+        "or invalid_request"
     )
-    detail: str = Field(description="What is wrong and what to do about it")
+    detail: str = Field(description="What is wrong and what to do about it (never a host or driver text)")
+    request_id: str | None = Field(
+        default=None, description="Where the api-server's log has the details of a 5xx (hosts, driver text)"
+    )

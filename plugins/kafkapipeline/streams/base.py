@@ -57,6 +57,11 @@ Int32 = Annotated[
     int,
     msgspec.Meta(ge=INT32_MIN, le=INT32_MAX, description=f"Cassandra's int range [{INT32_MIN}, {INT32_MAX}]"),
 ]
+#: A count (likes, replies, reposts, quotes): a whole number, never negative, within Cassandra's int.
+Count = Annotated[
+    int,
+    msgspec.Meta(ge=0, le=INT32_MAX, description=f"the range of a count [0, {INT32_MAX}] (never negative)"),
+]
 #: Finite floats only: JSON has no NaN, and the bounds refuse +-inf.
 Finite = Annotated[
     float, msgspec.Meta(ge=-sys.float_info.max, le=sys.float_info.max, description="the finite numbers")
@@ -220,6 +225,7 @@ _MISSING = re.compile(r"^Object missing required field `(?P<field>\w+)`$")
 _EXPECTED = re.compile(r"^Expected `(?P<expected>[^`]+)`(?:, got `(?P<got>[^`]+)`)?$")
 _LENGTH = re.compile(r"^Expected `(?:str|array|set)` of length (?P<op>[<>]=) (?P<limit>\d+)$")
 _BOUND = re.compile(r"^Expected `(?:int|float)` (?P<op>[<>]=) (?P<limit>\S+)$")
+_PATTERN = re.compile(r"^Expected `str` matching regex ")
 _TYPE_WORDS = {
     "str": "text",
     "int": "an integer",
@@ -300,7 +306,7 @@ def _encoding_reason(raw: Any) -> str | None:
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as err:
-        return f"value is not valid UTF-8: byte 0x{data[err.start]:02x} at offset {err.start} ({err.reason})"
+        return f"value is not valid UTF-8 at byte {err.start} (0x{data[err.start]:02x}: {err.reason})"
     return None
 
 
@@ -355,7 +361,9 @@ def _validation_reason(  # noqa: PLR0911 - one message form a return
     return _field_reason(name, what, value, _descriptions(record_type).get(located["field"]))
 
 
-def _field_reason(name: str, what: str, value: Any, description: str | None) -> str:
+def _field_reason(  # noqa: PLR0911 - one message form a return
+    name: str, what: str, value: Any, description: str | None
+) -> str:
     """The reason for field ``name``'s ``value`` (or the marker), from msgspec's ``what``."""
     quoted = "" if value is _MISSING_VALUE else shown(value)
     length = _LENGTH.match(what)
@@ -368,6 +376,8 @@ def _field_reason(name: str, what: str, value: Any, description: str | None) -> 
     if _BOUND.match(what) or what in ("Integer value out of range", "Number out of range"):
         number = quoted or "a number"
         return f"{name}: {number} is outside {description}" if description else f"{name}: {number}: {what}"
+    if _PATTERN.match(what):  # the Meta's description says what the text must be
+        return f"{name}: expected {description}, got {quoted}" if description else f"{name}: {what}"
     if what == "Invalid RFC3339 encoded datetime":
         return f"{name}: not an ISO-8601 timestamp: {quoted}"
     expected = _EXPECTED.match(what)

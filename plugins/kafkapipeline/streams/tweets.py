@@ -23,7 +23,7 @@ from kafkapipeline.streams.base import (
     LATER,
     City,
     Column,
-    Int32,
+    Count,
     InvalidRecord,
     Kind,
     Label,
@@ -52,6 +52,17 @@ def hashtags_in(text: str) -> frozenset[str]:
     return frozenset(tag.lower() for tag in _HASHTAG.findall(text) if not tag.isdigit())
 
 
+#: A post's text: required, and not only whitespace (nothing to score, nothing a reader can see).
+PostText = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=TEXT_MAX_CHARS,
+        pattern=r"\S",
+        description="text with a character other than whitespace",
+    ),
+]
+
 if TYPE_CHECKING:
     TweetId = str  # what a record holds: __post_init__ makes a numeric id text
 else:
@@ -64,20 +75,21 @@ class TweetRecord(Record, frozen=True, tag=SCHEMA_VERSION):
     Also accepted on the wire: a number as ``tweet_id`` (made text), ``""`` for an optional
     label (taken as missing; ``source`` then ``"unknown"``), a timestamp with any offset (made UTC),
     hashtags with ``#`` or capitals (stored lower-case without it; none at all is null, as in Cassandra).
+    Refused: an empty or all-whitespace text, a negative or fractional count.
     """
 
     KIND: ClassVar[str] = "tweet"
 
     tweet_id: TweetId
-    text: Annotated[str, msgspec.Meta(max_length=TEXT_MAX_CHARS)]
+    text: PostText
     created_at: datetime
     city: City
     lang: Annotated[str, msgspec.Meta(max_length=LANG_MAX_CHARS)] | None = None
     author_id: Label | None = None
-    retweet_count: Int32 | None = None
-    reply_count: Int32 | None = None
-    like_count: Int32 | None = None
-    quote_count: Int32 | None = None
+    retweet_count: Count | None = None
+    reply_count: Count | None = None
+    like_count: Count | None = None
+    quote_count: Count | None = None
     place_id: Label | None = None
     source: Label = "unknown"
     hashtags: TextSet | None = None

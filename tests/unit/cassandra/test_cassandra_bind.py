@@ -110,7 +110,7 @@ def test_real_tweets_encode_as_the_driver_binds_them() -> None:
             lang="en" if i % 3 else None,
             author_id=str(i) if i % 2 else None,
             retweet_count=i % 50 if i % 5 else None,
-            like_count=-(2**31) if i == 7 else 2**31 - 1 if i == 8 else i,
+            like_count=0 if i == 7 else 2**31 - 1 if i == 8 else i,  # a count's bounds
         )
         for i, text in enumerate(texts)
     ]
@@ -150,7 +150,7 @@ def test_weather_rows_encode_as_the_driver() -> None:
             description="light rain" if i % 2 else None,
             temperature_c=-0.0 if i == 3 else 12.5 + i / 7,
             feels_like_c=None if i % 3 else 1e308,
-            pressure_hpa=1013 + i,
+            pressure_hpa=-(2**31) if i == 1 else 1013 + i,  # int's lower bound
             humidity_pct=None if i == 2 else 80,
             wind_speed_ms=5e-324 if i == 4 else 3.3,
             sunrise=observed.replace(hour=5) if i % 2 else None,

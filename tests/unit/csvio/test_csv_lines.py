@@ -93,7 +93,10 @@ def test_a_huge_first_line_does_not_decide_the_format(tmp_path):
 
 def test_a_line_just_at_the_limit_is_read(tmp_path):
     line = seed_line(1)
-    text = line[:1] + b"y" * (max_line_bytes() - len(line)) + line[1:]  # exactly the limit, newline included
+    # Padded with the seed's escaped "\u2026" (6 bytes, one character), so the line reaches the byte
+    # limit while its text stays within the tweet's TEXT_MAX_CHARS.
+    escapes, rest = divmod(max_line_bytes() - len(line), len(b"\\u2026"))
+    text = line[:1] + b"\\u2026" * escapes + b"y" * rest + line[1:]  # exactly the limit, newline included
     assert len(text) == max_line_bytes()
     path = tmp_path / "limit.csv"
     path.write_bytes(text + b"\n" + seed_line(2))  # the blank line keeps it a line of its own
@@ -101,7 +104,7 @@ def test_a_line_just_at_the_limit_is_read(tmp_path):
     report, rows = parse_file(path)
 
     assert (report.records, report.bad_rows) == (2, 0)
-    assert len(rows[0][4]) == max_line_bytes() - len(line) + len("tweet 1")
+    assert rows[0][4] == "t" + "\u2026" * escapes + "y" * rest + "weet 1"
 
 
 def test_a_field_over_the_csv_limit_across_lines_is_one_bad_row(tmp_path):

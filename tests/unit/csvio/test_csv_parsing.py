@@ -26,6 +26,7 @@ from kafkapipeline.csvio.load import FileImport, rows_of
 from kafkapipeline.csvio.seed import decode_seed_text, parse_seed_tweet, parse_seed_weather, seed_tweet_id
 from kafkapipeline.sentiment.scorers import default_scorer
 from kafkapipeline.streams.base import InvalidRecord
+from kafkapipeline.streams.tweets import TEXT_MAX_CHARS
 from kafkapipeline.streams.weather import WEATHER_TABLE
 
 IMPORTED_AT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
@@ -294,3 +295,42 @@ def test_a_bad_text_set_cell_is_a_bad_row(cell):
     with pytest.raises(InvalidRecord, match=r"hashtags: .* is not a valid set<text>"):
         parse_cell(cell, "hashtags", "set<text>")
     assert parse_cell("", "hashtags", "set<text>") is None
+
+
+def test_an_export_row_with_an_empty_text_or_a_bad_count_is_a_bad_row_naming_the_field():
+    header = "city,day,created_at,tweet_id,text,like_count,reply_count\n"
+    text = (
+        header
+        + "Vancouver,2026-11-22,2026-11-22T01:00:00.000Z,1,kept,3,0\n"  # line 2
+        + "Vancouver,2026-11-22,2026-11-22T01:00:01.000Z,2,,3,0\n"  # line 3: no text
+        + 'Vancouver,2026-11-22,2026-11-22T01:00:02.000Z,3," ",3,0\n'  # line 4: only a space
+        + "Vancouver,2026-11-22,2026-11-22T01:00:03.000Z,4,negative,-5,0\n"  # line 5
+        + "Vancouver,2026-11-22,2026-11-22T01:00:04.000Z,5,fraction,3,1.5\n"  # line 6
+    )
+    report, rows = parse(text)
+
+    assert [row[3] for row in rows] == ["1"]
+    assert [(b.lines, b.reason) for b in report.bad_row_examples] == [
+        ("3", "text: required text is empty"),
+        ("4", "text: expected text with a character other than whitespace, got ' '"),
+        ("5", "like_count: -5 is outside the range of a count [0, 2147483647] (never negative)"),
+        ("6", "reply_count: '1.5' is not a valid int"),
+    ]
+
+
+def test_a_seed_tweet_is_checked_like_any_record():
+    text = (
+        "kept,2021-02-09 17:00:00,MetroVancouver,Positive\n"
+        ",2021-02-09 17:00:01,MetroVancouver,Positive\n"
+        '"  ",2021-02-09 17:00:02,MetroVancouver,Positive\n'
+        + "x" * (TEXT_MAX_CHARS + 1)
+        + ",2021-02-09 17:00:03,MetroVancouver,Positive\n"
+    )
+    report, rows = parse(text, KIND_SEED_TWEETS)
+
+    assert [row[4] for row in rows] == ["kept"]
+    assert [(b.lines, b.reason) for b in report.bad_row_examples] == [
+        ("2", "text: required text is empty"),
+        ("3", "text: expected text with a character other than whitespace, got '  '"),
+        ("4", f"text: {TEXT_MAX_CHARS + 1} characters, more than the {TEXT_MAX_CHARS} allowed"),
+    ]

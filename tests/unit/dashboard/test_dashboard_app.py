@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kafkapipeline.dashboard import app as dashboard_module
+from kafkapipeline.dashboard.access import require_dashboard_reader
 from kafkapipeline.dashboard.bounds import MAX_CITIES, MAX_CITY_LENGTH, MAX_RANGE_DAYS, MAX_ROWS
 from kafkapipeline.dashboard.queries import DashboardSessions, checked_keyspace
 from kafkapipeline.errors import ConfigurationError
@@ -21,7 +23,7 @@ CLOSED_PORT_CONN = json.dumps({"conn_type": "cassandra", "host": "127.0.0.1", "p
 def client() -> TestClient:
     """A fresh app with authentication satisfied (the auth itself is tested separately)."""
     app = dashboard_module.create_app(DashboardSessions())
-    app.dependency_overrides[dashboard_module.require_airflow_user] = lambda: None
+    app.dependency_overrides[require_dashboard_reader] = lambda: None
     with TestClient(app) as test_client:
         yield test_client
 
@@ -159,7 +161,7 @@ def test_malformed_or_out_of_range_parameters_are_422_never_500(params, monkeypa
     # Cassandra "lives" on a closed port: reaching it would give 503, so 422 proves it was not asked.
     monkeypatch.setenv("AIRFLOW_CONN_CASSANDRA_DEFAULT", CLOSED_PORT_CONN)
     app = dashboard_module.create_app(DashboardSessions())
-    app.dependency_overrides[dashboard_module.require_airflow_user] = lambda: None
+    app.dependency_overrides[require_dashboard_reader] = lambda: None
     with TestClient(app, raise_server_exceptions=False) as client:
         paths = ["/api/sentiment-weather"] + ([] if "city" in params else ["/api/pipeline-state"])
         for path in paths:
@@ -193,13 +195,17 @@ def test_a_malformed_parameter_is_a_422_in_the_same_error_shape(client):
     assert body["detail"].startswith("start: Input should be a valid datetime")
 
 
-def test_a_missing_connection_is_a_503_that_says_what_to_set(client, monkeypatch):
+def test_a_missing_connection_is_a_503_whose_log_says_what_to_set(client, monkeypatch, caplog):
     monkeypatch.delenv("AIRFLOW_CONN_CASSANDRA_DEFAULT")
-    response = client.get("/api/pipeline-state")
+    with caplog.at_level(logging.WARNING):
+        response = client.get("/api/pipeline-state")
     assert response.status_code == 503
     body = response.json()
     assert body["error"] == "configuration"
-    assert "AIRFLOW_CONN_CASSANDRA_DEFAULT" in body["detail"]
+    assert "connection (cassandra_default)" in body["detail"]
+    assert "127.0.0.1" not in response.text  # the example address of the log's hint stays there
+    (logged,) = [r.getMessage() for r in caplog.records if body["request_id"] in r.getMessage()]
+    assert "set the environment variable AIRFLOW_CONN_CASSANDRA_DEFAULT" in logged
 
 
 @pytest.mark.parametrize("name", ["kafkapipeline", "test_0a1b2c3d4e", "k2"])

@@ -392,6 +392,39 @@ def test_a_tweet_that_breaks_the_batch_scoring_is_dead_lettered_alone(monkeypatc
     assert "RuntimeError: the model choked" in dead_letters.sent[1][1]
 
 
+def test_lax_counts_an_empty_text_and_bytes_that_are_not_utf8_are_dead_lettered_with_the_field(
+    monkeypatch,
+):
+    """What used to be stored (a count of -5, an empty text) or rounded (1.5) goes to the DLQ instead."""
+    from kafkapipeline.drain import batch as drain_batch
+
+    good = TWEET.to_dict()
+    values = [
+        json.dumps({**good, "tweet_id": "0"}).encode(),
+        json.dumps({**good, "tweet_id": "1", "like_count": 1.5}).encode(),
+        json.dumps({**good, "tweet_id": "2", "like_count": -5}).encode(),
+        json.dumps({**good, "tweet_id": "3", "text": ""}).encode(),
+        json.dumps({**good, "tweet_id": "4", "text": "   "}).encode(),
+        b'{"schema_version": 1, "text": "caf\xe9"}',
+        json.dumps({**good, "tweet_id": "6", "reply_count": 0}).encode(),
+    ]
+    summary = DrainSummary(topic="t", stream="tweets", group_id="g")
+    batch = drain_batch.MicroBatch(None, TWEETS, summary, DrainOptions(), max_messages=10)
+    dead_letters = _DeadLetters()
+
+    rows, sources = batch._rows_of([_Message(n, value) for n, value in enumerate(values)], dead_letters)
+
+    assert [row[3] for row in rows] == ["0", "6"]
+    assert [m.offset() for m in sources] == [0, 6]
+    assert dead_letters.sent == [
+        (1, "like_count: expected an integer or null, got 1.5"),
+        (2, "like_count: -5 is outside the range of a count [0, 2147483647] (never negative)"),
+        (3, "text: required text is empty"),
+        (4, "text: expected text with a character other than whitespace, got '   '"),
+        (5, f"value is not valid UTF-8 at byte {values[5].index(0xE9)} (0xe9: invalid continuation byte)"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("partitions", "groups", "expected"),
     [

@@ -355,6 +355,22 @@ def test_reblogs_are_skipped_and_broken_statuses_counted(recorded, sleeps):
 
 
 @responses.activate
+def test_a_status_without_text_or_with_a_negative_count_is_skipped_with_the_field_named(recorded, sleeps):
+    body = copy.deepcopy(recorded["timelines_public_anonymous"]["body"][:3])
+    body[1].update(content="<p> </p>", spoiler_text="", media_attachments=[])  # nothing to read
+    body[2]["favourites_count"] = -5
+    responses.get(TAG_URL, json=body, headers={"Link": ""})
+
+    [page] = list(make_source(sleeps).pages(minutes("13:55", "14:00")))
+
+    assert [r.tweet_id for r in page.records] == [body[0]["id"]]
+    assert [(s.item_id, s.reason) for s in page.skipped] == [
+        (body[1]["id"], "text: required text is empty"),
+        (body[2]["id"], "like_count: -5 is outside the range of a count [0, 2147483647] (never negative)"),
+    ]
+
+
+@responses.activate
 def test_a_page_of_nothing_but_unusable_statuses_is_a_failed_page(sleeps):
     responses.get(TAG_URL, json=[{"id": "1"}, "not a status"], headers={"Link": ""})
 

@@ -133,6 +133,27 @@ def test_malformed_items_are_counted_and_skipped_with_reasons(recorded):
     assert page.failure is None  # one tweet was usable
 
 
+def test_a_tweet_with_an_empty_text_or_a_negative_count_is_skipped_with_the_field_named(recorded):
+    good = recorded["data"][0]
+    items = [
+        good,
+        {**good, "id": "1578516068309794990", "text": ""},
+        {**good, "id": "1578516068309794991", "public_metrics": {"retweet_count": 2, "like_count": -5}},
+        {**good, "id": "1578516068309794992", "public_metrics": {"reply_count": 1.5}},
+    ]
+    page, _ = parse_search_page({"data": items, "meta": {"result_count": 4}}, "Vancouver", "page 1")
+
+    assert [r.tweet_id for r in page.records] == [good["id"]]
+    assert [(s.item_id, s.reason) for s in page.skipped] == [
+        ("1578516068309794990", "text: required text is empty"),
+        (
+            "1578516068309794991",
+            "like_count: -5 is outside the range of a count [0, 2147483647] (never negative)",
+        ),
+        ("1578516068309794992", "reply_count: expected an integer or null, got 1.5"),
+    ]
+
+
 def test_page_with_data_but_nothing_usable_is_a_failure():
     page, _ = parse_search_page({"data": [{"text": "a"}, {"id": "x"}], "meta": {}}, "Vancouver", "page 3")
     assert page.records == [] and len(page.skipped) == 2

@@ -58,25 +58,26 @@ def with_raw(record_json: bytes, field: str, raw: str) -> bytes:
         (
             TweetRecord,
             with_raw(tweet_with(), "like_count", "9" * 5_000),
-            "like_count: a huge int is outside Cassandra's int range",
+            "like_count: a huge int is outside the range of a count",
         ),
         (
             TweetRecord,
             with_raw(tweet_with(), "like_count", "9" * 400),
-            "like_count: a huge int is outside Cassandra's int range",
+            "like_count: a huge int is outside the range of a count",
         ),
         (
             TweetRecord,
             with_raw(tweet_with(), "like_count", "1e400"),
-            "like_count: inf is outside Cassandra's int",
+            "like_count: inf is outside the range of a count",
         ),
         (
             TweetRecord,
             tweet_with(like_count=3_000_000_000),
-            f"outside Cassandra's int range [{INT32_MIN}, {INT32_MAX}]",
+            f"outside the range of a count [0, {INT32_MAX}] (never negative)",
         ),
         (TweetRecord, tweet_with(retweet_count=INT32_MIN - 1), "retweet_count: -2147483649 is outside"),
         (WeatherRecord, weather_with(humidity_pct=2**31), "humidity_pct: 2147483648 is outside"),
+        (WeatherRecord, weather_with(pressure_hpa=INT32_MIN - 1), "pressure_hpa: -2147483649 is outside"),
         (TweetRecord, tweet_with(text="\ud800"), "text: not encodable as UTF-8 (surrogates not allowed"),
         (TweetRecord, tweet_with(author_id="a\udfffb"), "author_id: not encodable as UTF-8"),
         (WeatherRecord, weather_with(description="\ud83d"), "description: not encodable as UTF-8"),
@@ -119,14 +120,17 @@ def test_a_value_beyond_cassandras_limits_is_refused_with_a_reason(record_type, 
 def test_the_values_at_the_limits_are_accepted():
     at_limits = tweet_with(
         tweet_id="9" * TWEET_ID_MAX_CHARS,
-        text="😀" * TEXT_MAX_CHARS,
         city="x" * CITY_MAX_CHARS,
         like_count=INT32_MAX,
-        reply_count=INT32_MIN,
+        reply_count=0,  # counts start at 0
     )
     record = decode_record(TweetRecord, at_limits)
-    assert (record.like_count, record.reply_count, len(record.city)) == (INT32_MAX, INT32_MIN, CITY_MAX_CHARS)
+    assert (record.like_count, record.reply_count, len(record.city)) == (INT32_MAX, 0, CITY_MAX_CHARS)
+    assert decode_record(TweetRecord, tweet_with(text="😀" * TEXT_MAX_CHARS)).text == "😀" * TEXT_MAX_CHARS
     assert decode_record(WeatherRecord, WEATHER.to_json()) == WEATHER
+    # pressure and humidity are measurements, not counts: Cassandra's whole int range.
+    weather = decode_record(WeatherRecord, weather_with(pressure_hpa=INT32_MIN, humidity_pct=INT32_MAX))
+    assert (weather.pressure_hpa, weather.humidity_pct) == (INT32_MIN, INT32_MAX)
 
 
 def test_a_bad_value_is_quoted_short():
@@ -161,17 +165,17 @@ def value_with(kind: str, /, **changes) -> bytes:
         (
             "tweet",
             b'{"schema_version": 1, "text": "\xff\xfe"}',
-            "value is not valid UTF-8: byte 0xff at offset 31 (invalid start byte)",
+            "value is not valid UTF-8 at byte 31 (0xff: invalid start byte)",
         ),
         (
             "tweet",
             b'\xff\xfe{\x00"\x00',
-            "value is not valid UTF-8: byte 0xff at offset 0 (invalid start byte)",
+            "value is not valid UTF-8 at byte 0 (0xff: invalid start byte)",
         ),  # UTF-16 with its BOM
         (
             "tweet",
             b'{"text": "caf\xe9", "schema_version": 1}',
-            "value is not valid UTF-8: byte 0xe9 at offset 13 (invalid continuation byte)",
+            "value is not valid UTF-8 at byte 13 (0xe9: invalid continuation byte)",
         ),  # Latin-1, before the schema_version
         (
             "tweet",
@@ -223,7 +227,7 @@ def value_with(kind: str, /, **changes) -> bytes:
         (
             "tweet",
             value_with("tweet", like_count=2**31),
-            "like_count: 2147483648 is outside Cassandra's int range [-2147483648, 2147483647]",
+            "like_count: 2147483648 is outside the range of a count [0, 2147483647] (never negative)",
         ),
         (
             "tweet",
@@ -231,6 +235,21 @@ def value_with(kind: str, /, **changes) -> bytes:
             "like_count: expected an integer or null, got 'lots'",
         ),
         ("tweet", value_with("tweet", like_count=True), "like_count: expected an integer or null, got True"),
+        # Counts are whole and never negative; a post has a text that is not only whitespace.
+        ("tweet", value_with("tweet", like_count=1.5), "like_count: expected an integer or null, got 1.5"),
+        (
+            "tweet",
+            value_with("tweet", like_count=-5),
+            "like_count: -5 is outside the range of a count [0, 2147483647] (never negative)",
+        ),
+        ("tweet", value_with("tweet", quote_count=-1), "quote_count: -1 is outside the range of a count"),
+        ("tweet", value_with("tweet", retweet_count=-(2**40)), "retweet_count: -1099511627776 is outside"),
+        ("tweet", value_with("tweet", text=""), "text: required text is empty"),
+        (
+            "tweet",
+            value_with("tweet", text=" \n\t "),
+            "text: expected text with a character other than whitespace, got ' \\n\\t '",
+        ),
         # A float for a count: once rounded, now refused (msgspec's int is a whole JSON number).
         ("tweet", value_with("tweet", like_count=2.5), "like_count: expected an integer or null, got 2.5"),
         ("tweet", value_with("tweet", reply_count=3.0), "reply_count: expected an integer or null, got 3.0"),

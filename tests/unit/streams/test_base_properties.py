@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -38,7 +39,9 @@ INGESTED_AT = datetime(2026, 12, 1, tzinfo=UTC)
 KINDS = ("tweet", "weather")
 STREAM_OF = {"tweet": TWEETS, "weather": WEATHER}
 COLUMNS = {kind: stream.table.drain_spec.columns for kind, stream in STREAM_OF.items()}
-INT_COLUMNS = {"retweet_count", "reply_count", "like_count", "quote_count", "pressure_hpa", "humidity_pct"}
+#: Counts are never negative; pressure and humidity are measurements within Cassandra's int.
+COUNT_COLUMNS = {"retweet_count", "reply_count", "like_count", "quote_count"}
+INT_COLUMNS = COUNT_COLUMNS | {"pressure_hpa", "humidity_pct"}
 #: Cassandra refuses a partition or clustering key component of 64 KiB or more.
 KEY_LIMIT_BYTES = 65_535
 #: Reasons become dead-letter headers: they must stay short whatever the value was.
@@ -98,7 +101,8 @@ def assert_within_cassandra_limits(kind_name: str, row: tuple[Any, ...]) -> None
         if value is None:
             continue
         if name in INT_COLUMNS:
-            assert type(value) is int and INT32_MIN <= value <= INT32_MAX, (name, value)
+            lowest = 0 if name in COUNT_COLUMNS else INT32_MIN
+            assert type(value) is int and lowest <= value <= INT32_MAX, (name, value)
         elif isinstance(value, str):
             value.encode("utf-8")  # raises on a lone surrogate: the bind would too
             assert len(value) <= TEXT_MAX_CHARS, name
@@ -116,6 +120,7 @@ def assert_within_cassandra_limits(kind_name: str, row: tuple[Any, ...]) -> None
     assert len(values["city"].encode("utf-8")) < KEY_LIMIT_BYTES
     assert values["day"] == values["created_at" if kind_name == "tweet" else "observed_at"].date()
     if kind_name == "tweet":
+        assert re.search(r"\S", values["text"]), "a post's text is never empty or only whitespace"
         assert 0 < len(values["tweet_id"]) <= TWEET_ID_MAX_CHARS
         assert len(values["tweet_id"].encode("utf-8")) < KEY_LIMIT_BYTES
         assert -1.0 <= values["sentiment_score"] <= 1.0
@@ -186,6 +191,8 @@ replacements = st.one_of(
     st.integers(min_value=-(2**63), max_value=2**63),
     st.integers(min_value=INT32_MAX - 2, max_value=INT32_MAX + 2),
     st.integers(min_value=INT32_MIN - 2, max_value=INT32_MIN + 2),
+    st.integers(min_value=-2, max_value=2),  # around a count's lower bound
+    st.sampled_from(["", " ", "\n\t", "\u3000"]),  # empty and whitespace-only texts
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(alphabet=st.characters(codec=None, categories=["Cs", "Cc", "So", "Zs"]), max_size=40),
     st.datetimes(timezones=st.none() | st.just(UTC)).map(lambda moment: moment.isoformat()),
@@ -223,7 +230,8 @@ def test_near_valid_weather_ends_as_a_row_or_a_reason(value):
 
 printable = st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"])
 label = st.text(printable, min_size=1, max_size=20)
-counts = st.none() | st.integers(INT32_MIN, INT32_MAX)
+counts = st.none() | st.integers(0, INT32_MAX)
+measures = st.none() | st.integers(INT32_MIN, INT32_MAX)
 moments = st.datetimes(
     min_value=datetime(1971, 1, 1), max_value=datetime(9998, 12, 31), timezones=st.just(UTC)
 )
@@ -234,7 +242,9 @@ valid_tweets = st.builds(
     tweet_id=st.text(
         st.characters(codec="ascii", categories=["Nd", "Ll"]), min_size=1, max_size=TWEET_ID_MAX_CHARS
     ),
-    text=st.text(printable, max_size=400) | long_strings.filter(lambda text: len(text) <= TEXT_MAX_CHARS),
+    text=(st.text(printable, min_size=1, max_size=400) | long_strings)
+    .filter(lambda text: len(text) <= TEXT_MAX_CHARS)
+    .filter(lambda text: re.search(r"\S", text)),
     created_at=moments,
     city=st.text(printable, min_size=1, max_size=CITY_MAX_CHARS),
     lang=st.none() | label,
@@ -255,8 +265,8 @@ valid_weather = st.builds(
     feels_like_c=finite,
     temp_min_c=finite,
     temp_max_c=finite,
-    pressure_hpa=counts,
-    humidity_pct=counts,
+    pressure_hpa=measures,
+    humidity_pct=measures,
     wind_speed_ms=finite,
     sunrise=st.none() | moments,
     sunset=st.none() | moments,

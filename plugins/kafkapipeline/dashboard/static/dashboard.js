@@ -116,7 +116,8 @@
     if (err.error === "configuration") return ["The Cassandra connection is not configured", err.message];
     if (err.error === "invalid_range") return ["This time range cannot be shown", err.message];
     if (err.status === 401) return ["Your Airflow session has expired", "Reload the page to sign in again."];
-    if (err.status === 403) return ["Not allowed", "Your Airflow user may not view this dashboard."];
+    if (err.status === 403) return ["Not allowed", "Your Airflow user may not read DAG runs, which this dashboard shows."];
+    if (err.error === "busy") return ["The dashboard is busy", `${err.message} Press Refresh then.`];
     return ["The dashboard could not load its data", err.message];
   }
 
