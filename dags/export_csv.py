@@ -8,7 +8,8 @@ a run re-exports the finished days whose rows changed after their export (late d
 midnight, re-scores), and ends skipped at once when the events changed only today (docs/assets.md).
 A manual run exports the last complete day. **Params**: `day` (instead of the run's interval),
 `export_dir` (inside the data root; else `KAFKAPIPELINE_EXPORT_DIR`, else `exports`), `cities`
-(else `KAFKAPIPELINE_CITIES`), `tables`, `fetch_size`. The XCom lists the files and their row counts. Details: docs/csv.md.
+(else `KAFKAPIPELINE_CITIES`), `tables`, `fetch_size`. The XCom lists the files and their row
+counts. Details: docs/csv.md.
 """
 
 from __future__ import annotations
