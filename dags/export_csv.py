@@ -3,10 +3,13 @@
 
 Writes each table's rows of the run's **UTC day** to `<export dir>/<table>/<day>.csv`, atomically
 (a re-run replaces the file whole; an empty day gets only the header), in the format `import_csv`
-reads. **Schedule**: daily at 00:00 UTC for the day before; a manual run exports the last complete
-day. **Params**: `day` (instead of the run's interval), `export_dir` (inside the data root; else
-`KAFKAPIPELINE_EXPORT_DIR`, else `exports`), `cities` (else `KAFKAPIPELINE_CITIES`), `tables`,
-`fetch_size`. The XCom lists the files and their row counts. Details: docs/csv.md.
+reads. **Schedule**: daily at 00:00 UTC for the day before, **or** on the tables' asset events: such
+a run re-exports the finished days whose rows changed after their export (late drains past
+midnight, re-scores), and ends skipped at once when the events changed only today (docs/assets.md).
+A manual run exports the last complete day. **Params**: `day` (instead of the run's interval),
+`export_dir` (inside the data root; else `KAFKAPIPELINE_EXPORT_DIR`, else `exports`), `cities`
+(else `KAFKAPIPELINE_CITIES`), `tables`, `fetch_size`. The XCom lists the files and their row
+counts. Details: docs/csv.md.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import AssetAny, AssetOrTimeSchedule, CronDataIntervalTimetable, Param, dag, task
 
+from kafkapipeline.assets.definitions import every_stream
+from kafkapipeline.assets.tasks import export_assets
 from kafkapipeline.csvio.export import (
     DEFAULT_FETCH_SIZE,
     EXPORT_TABLES,
@@ -29,7 +34,10 @@ from kafkapipeline.params.rendering import param
 
 @dag(
     dag_id="export_csv",
-    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    schedule=AssetOrTimeSchedule(
+        timetable=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+        assets=AssetAny(*(assets.table for assets in every_stream())),
+    ),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=2,
@@ -84,7 +92,7 @@ from kafkapipeline.params.rendering import param
     },
 )
 def export_csv():
-    task(task_id="export_day")(export_csv_task)(
+    task(task_id="export_day", **export_assets())(export_csv_task)(
         export_dir=param("export_dir"),
         cities=param("cities"),
         tables=param("tables"),

@@ -16,6 +16,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from kafkapipeline.assets.tasks import import_assets
 from kafkapipeline.csvio.formats import KIND_AUTO, KINDS
 from kafkapipeline.csvio.load import DEFAULT_CHUNK_SIZE, import_csv_task
 from kafkapipeline.csvio.paths import MAX_PATH_LENGTH, PATH_PARAM_PATTERN
@@ -57,7 +58,7 @@ from kafkapipeline.params.rendering import param
     },
 )
 def import_csv():
-    task(task_id="import_files")(import_csv_task)(
+    task(task_id="import_files", **import_assets())(import_csv_task)(
         path=param("path"),
         kind=param("kind"),
         fail_on_bad_rows=param("fail_on_bad_rows"),

@@ -19,6 +19,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
+from kafkapipeline.assets.tasks import ingest_assets
 from kafkapipeline.params.limits import CITY_SCHEMA, NO_CONTROL_CHARACTERS
 from kafkapipeline.params.rendering import param
 from kafkapipeline.settings import DEFAULT_TWEET_QUERY
@@ -29,6 +30,7 @@ from kafkapipeline.sources.ingest import (
     schedule_from_env,
 )
 from kafkapipeline.sources.selection import TWEET_SOURCE_MODES
+from kafkapipeline.streams.tweets import TWEETS
 
 
 @dag(
@@ -82,7 +84,7 @@ from kafkapipeline.sources.selection import TWEET_SOURCE_MODES
     },
 )
 def ingest_tweets():
-    task(task_id="produce_tweets")(ingest_tweets_task)(
+    task(task_id="produce_tweets", **ingest_assets(TWEETS))(ingest_tweets_task)(
         source=param("source"),
         query=param("query"),
         city=param("city"),

@@ -19,10 +19,12 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
+from kafkapipeline.assets.tasks import ingest_assets
 from kafkapipeline.params.limits import CITY_SPEC_SCHEMA
 from kafkapipeline.params.rendering import param
 from kafkapipeline.sources.ingest import WEATHER_SCHEDULE_ENV, ingest_weather_task, schedule_from_env
 from kafkapipeline.sources.selection import SOURCE_MODES
+from kafkapipeline.streams.weather import WEATHER
 
 
 @dag(
@@ -59,7 +61,9 @@ from kafkapipeline.sources.selection import SOURCE_MODES
     },
 )
 def ingest_weather():
-    task(task_id="produce_weather")(ingest_weather_task)(source=param("source"), cities=param("cities"))
+    task(task_id="produce_weather", **ingest_assets(WEATHER))(ingest_weather_task)(
+        source=param("source"), cities=param("cities")
+    )
 
 
 ingest_weather()

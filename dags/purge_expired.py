@@ -18,6 +18,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
+from kafkapipeline.assets.tasks import purge_assets
 from kafkapipeline.maintenance.retention import DEFAULT_SWEEP_DAYS, MAX_SWEEP_DAYS, purge_expired_task
 from kafkapipeline.params.limits import CITY_SCHEMA, MAX_CITIES
 from kafkapipeline.params.rendering import param
@@ -66,7 +67,7 @@ MAX_RETENTION_DAYS = 36_500
     },
 )
 def purge_expired():
-    task(task_id="purge")(purge_expired_task)(
+    task(task_id="purge", **purge_assets())(purge_expired_task)(
         retention={stream.table.name: param(stream.retention_param) for stream in STREAMS.values()},
         cities=param("cities"),
         sweep_days=param("sweep_days"),

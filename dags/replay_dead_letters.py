@@ -19,6 +19,7 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from kafkapipeline import settings
+from kafkapipeline.assets.tasks import replay_assets
 from kafkapipeline.dead_letters.replay import (
     DEFAULT_MAX_MESSAGES,
     DEFAULT_MAX_REPLAYS,
@@ -65,7 +66,7 @@ from kafkapipeline.params.rendering import param
     },
 )
 def replay_dead_letters():
-    task(task_id="replay")(replay_dead_letters_task)(
+    task(task_id="replay", **replay_assets())(replay_dead_letters_task)(
         topic=param("topic"),
         max_messages=param("max_messages"),
         max_replays=param("max_replays"),

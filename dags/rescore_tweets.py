@@ -18,6 +18,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from kafkapipeline.assets.tasks import rescore_assets
 from kafkapipeline.params.limits import CITY_SCHEMA
 from kafkapipeline.params.rendering import param
 from kafkapipeline.sentiment.rescore import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, rescore_tweets_task
@@ -65,7 +66,7 @@ from kafkapipeline.sentiment.scorers import LEARNED, SCORER_NAMES
     },
 )
 def rescore_tweets():
-    task(task_id="rescore")(rescore_tweets_task)(
+    task(task_id="rescore", **rescore_assets())(rescore_tweets_task)(
         start_day=param("start_day"),
         end_day=param("end_day"),
         city=param("city"),

@@ -287,6 +287,26 @@ class PipelineSettings(BaseSettings):
         description="Hours of ingest the run command backfills on a new install (0: off)",
         json_schema_extra=_doc(also="scripts/run-pipeline"),
     )
+    asset_kafka_server: str = Field(
+        default="127.0.0.1:9092",
+        pattern=r"^[^\s/@]+$",
+        description="Kafka `host:port` named in the topics' asset URIs and lineage namespace "
+        "(`kafka://<it>/<topic>`); a name for the cluster, never connected to",
+        json_schema_extra=_doc(also="scripts/env.sh"),
+    )
+    asset_cassandra_server: str = Field(
+        default="127.0.0.1:9042",
+        pattern=r"^[^\s/@]+$",
+        description="Cassandra `host:port` named in the tables' asset URIs and lineage namespace "
+        "(`cassandra://<it>/<keyspace>/<table>`); a name for the cluster, never connected to",
+        json_schema_extra=_doc(also="scripts/env.sh"),
+    )
+    lineage: Literal["off", "console", "file"] = Field(
+        default="off",
+        description="OpenLineage events of every task: `off`, `console` (the task logs) or `file` "
+        "(`<state>/lineage/openlineage.jsonl`); an `AIRFLOW__OPENLINEAGE__TRANSPORT` of your own wins",
+        json_schema_extra=_doc(also="scripts/env.sh"),
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -297,6 +297,42 @@ def test_pipeline_through_airflow(stack, cassandra):
         ]
         assert owned == [sorted(group) for group in groups]
 
+    # The Assets page: each topic and table with its producing and consuming DAGs, and events
+    # whose extra holds the batch's counts (docs/assets.md).
+    assert_assets_recorded(api)
+
+
+def asset_events(api: AirflowApi, asset_id: int) -> list[dict[str, Any]]:
+    response = api.session.get(
+        f"{api.base}/api/v2/assets/events", params={"asset_id": asset_id, "limit": 100}, timeout=30
+    )
+    response.raise_for_status()
+    return response.json()["asset_events"]
+
+
+def assert_assets_recorded(api: AirflowApi) -> None:
+    response = api.session.get(f"{api.base}/api/v2/assets", params={"limit": 100}, timeout=30)
+    response.raise_for_status()
+    assets = response.json()["assets"]
+
+    def tasks(asset: dict[str, Any], key: str) -> set[str]:
+        return {f"{ref['dag_id']}.{ref['task_id']}" for ref in asset[key]}
+
+    for ingest, drain in zip(INGEST_DAGS, DRAIN_DAGS, strict=True):
+        [topic] = [
+            a for a in assets if f"{ingest}.produce_{ingest.split('_')[1]}" in tasks(a, "producing_tasks")
+        ]
+        assert topic["uri"].startswith("kafka://") and f"{drain}.drain" in tasks(topic, "consuming_tasks")
+        assert any(e["extra"].get("records", 0) > 0 for e in asset_events(api, topic["id"])), topic["name"]
+        tables = [
+            a for a in assets if a["group"] == "cassandra" and f"{drain}.drain" in tasks(a, "producing_tasks")
+        ]
+        [table] = tables
+        assert "export_csv" in {ref["dag_id"] for ref in table["scheduled_dags"]}
+        batches = [e for e in asset_events(api, table["id"]) if e["source_dag_id"] == drain]
+        assert any(e["extra"]["records"] > 0 and e["extra"]["offsets_committed"] for e in batches), batches
+        assert all(e["extra"]["days"] for e in batches if e["extra"]["records"]), batches
+
 
 def test_what_the_running_stack_writes_is_private(stack):
     """After a pipeline ran, no file of its Airflow home or of the services' state is readable by others."""

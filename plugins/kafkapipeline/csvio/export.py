@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -26,6 +26,7 @@ from cassandra.util import Date as CassandraDate
 from cassandra.util import SortedSet
 
 from kafkapipeline import settings
+from kafkapipeline.assets.tasks import changed_days
 from kafkapipeline.csvio.paths import PathOutsideDataRoot, confine
 from kafkapipeline.settings import PipelineSettings
 from kafkapipeline.streams.base import TableSpec
@@ -278,6 +279,50 @@ def export_interval(
     return summary
 
 
+def export_days(
+    days_by_table: Mapping[str, Sequence[date]],
+    *,
+    export_dir: str | Path | None = None,
+    cities: Sequence[str] | None = None,
+    keyspace: str | None = None,
+    fetch_size: int = DEFAULT_FETCH_SIZE,
+    cassandra_conn_id: str = settings.CASSANDRA_CONN_ID,
+) -> ExportSummary:
+    """Export the given days of each table (one file each): the days whose rows changed after their export."""
+    from kafkapipeline.cassandra.session import cassandra_session
+
+    unknown = sorted(set(days_by_table) - set(EXPORT_TABLES))
+    if unknown:
+        raise ValueError(f"unknown tables {unknown}; the export knows {sorted(EXPORT_TABLES)}")
+    folder = export_dir_of(export_dir)
+    keyspace = keyspace or settings.keyspace()
+    chosen = _clean_cities(cities)
+    every_day = sorted({day for days in days_by_table.values() for day in days})
+    summary = ExportSummary(export_dir=str(folder), days=[d.isoformat() for d in every_day])
+    with cassandra_session(cassandra_conn_id) as session:
+        for table, days in days_by_table.items():
+            for day in days:
+                summary.files.extend(
+                    export_day(
+                        session, keyspace, folder, day, cities=chosen, tables=[table], fetch_size=fetch_size
+                    )
+                )
+    return summary
+
+
+def changed_days_of_run(
+    triggering_asset_events: Mapping[Any, Sequence[Any]], tables: Sequence[str], today: date
+) -> dict[str, list[date]]:
+    """The finished days of ``tables`` whose rows the run's triggering asset events changed."""
+    extras = {
+        asset.uri: [event.extra for event in events]
+        for asset, events in triggering_asset_events.items()
+        if getattr(asset, "uri", None)
+    }
+    chosen = set(tables or EXPORT_TABLES)
+    return {table: days for table, days in changed_days(extras, before=today).items() if table in chosen}
+
+
 def export_csv_task(
     *,
     export_dir: str | None,
@@ -287,15 +332,32 @@ def export_csv_task(
     fetch_size: int,
     data_interval_start: datetime | None = None,
     data_interval_end: datetime | None = None,
+    triggering_asset_events: Mapping[Any, Sequence[Any]] | None = None,
 ) -> dict[str, Any]:
     """The ``export_csv`` DAG's task: export the run's data interval (or the ``day`` Param) to CSV.
 
-    Scheduled, backfill and manual runs each export the day(s) they cover; the XCom names the files and rows.
+    Scheduled, backfill and manual runs each export the day(s) they cover. A run the tables' asset
+    events triggered (it has no data interval) re-exports the finished days those events changed,
+    and ends skipped, having read nothing, when they changed only today. The XCom names the files
+    and rows.
     """
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
     start: datetime | None
     end: datetime | None
+    if not day and triggering_asset_events:
+        today = datetime.now(UTC).date()
+        changed = changed_days_of_run(triggering_asset_events, tables, today)
+        if not changed:
+            raise AirflowSkipException(
+                f"the tables' new rows are all of today ({today}, exported tomorrow): nothing to re-export"
+            )
+        try:
+            return _logged(
+                export_days(changed, export_dir=export_dir, cities=cities, fetch_size=fetch_size)
+            ).as_dict()
+        except PathOutsideDataRoot as err:
+            raise AirflowFailException(str(err)) from err
     if day:
         chosen = date.fromisoformat(day)
         start = datetime(chosen.year, chosen.month, chosen.day, tzinfo=UTC)
@@ -318,6 +380,10 @@ def export_csv_task(
         tables=tables or None,
         fetch_size=fetch_size,
     )
+    return _logged(summary).as_dict()
+
+
+def _logged(summary: ExportSummary) -> ExportSummary:
     for written in summary.files:
         log.info("%-16s %s  %7d rows  %s", written.table, written.day, written.rows, written.path)
-    return summary.as_dict()
+    return summary

@@ -10,7 +10,8 @@ import gc
 import logging
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from operator import itemgetter
 from typing import Any
 
 from confluent_kafka import Consumer, Message, TopicPartition
@@ -25,6 +26,8 @@ from kafkapipeline.streams.base import InvalidRecord, Stream, reason_for, record
 
 log = logging.getLogger(__name__)
 
+#: The column of a stream's table holding the row's UTC day (with the city, its partition key).
+DAY_COLUMN = "day"
 #: Allocations between young GC collections while a batch is read and written (Python's default
 #: is 700; docs/benchmarks.md has the GC time it saves).
 GC_YOUNG_THRESHOLD = 20_000
@@ -74,6 +77,9 @@ class MicroBatch:
         self.reader: SnapshotReader
         #: The summary's per-stage seconds, filled as the batch goes.
         self.stages: dict[str, float] = summary.stage_seconds
+        #: The days of the rows handed to the writer (the ``day`` column: one set update a chunk).
+        self.days: set[date] = set()
+        self._day = itemgetter(stream.table.drain_columns.index(DAY_COLUMN))
 
     def _spent(self, stage: str, since: float) -> float:
         """Add the time since ``since`` to ``stage``; return now."""
@@ -145,6 +151,7 @@ class MicroBatch:
                 rows, sources = self._rows_of(messages, dead_letters)
                 if rows:
                     started = time.perf_counter()
+                    self.days.update(map(self._day, rows))
                     writer.write(rows, sources)
                     self._spent("write", started)
                 if writer.outcome.first_error is not None:
@@ -155,6 +162,7 @@ class MicroBatch:
         except SnapshotReadError as err:
             raise DrainError(f"{err}; offsets not committed") from err
         self.summary.stopped_early = reader.stopped_early
+        self.summary.days = sorted(day.isoformat() for day in self.days)
         self.summary.messages_read = sum(r.messages for r in self.summary.partitions)
         self.summary.dead_lettered = dead_letters.sent
 

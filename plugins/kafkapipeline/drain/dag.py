@@ -15,6 +15,7 @@ import pendulum
 from airflow.sdk import task
 
 from kafkapipeline import settings
+from kafkapipeline.assets.tasks import drain_assets
 from kafkapipeline.drain.task import drain_group, drain_task, plan_partition_groups
 from kafkapipeline.kafka.lag_sensor import WaitForConsumerLagSensor
 from kafkapipeline.params.rendering import param
@@ -108,7 +109,7 @@ def drain_pipeline(stream: Stream) -> None:
         groups=cast(Any, param("partition_groups")),  # a template here, an int when the task runs
     )
     drain = (
-        task(task_id="drain")(drain_task)
+        task(task_id="drain", **drain_assets(stream))(drain_task)
         .partial(stream=stream.name, max_messages=param("max_messages"))
         .expand(partitions=groups)
     )

@@ -36,6 +36,8 @@ class DrainSummary:
     #: it blocks while the in-flight window is full), ``flush`` (awaiting the last writes) and
     #: ``commit`` (dead letters and offsets in the Kafka transaction).
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    #: The UTC days (ISO dates) the batch's rows fall on: the table partitions it touched.
+    days: list[str] = field(default_factory=list)
 
     @property
     def messages_per_second(self) -> float:
