@@ -122,6 +122,18 @@ export AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL="$
 # from 11.2 s to 9.0 s at 20 msg/s, measured back to back (bench/freshness_benchmark.py).
 export AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME="${AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME:-0.25}"
 unset _pg_password _pg_url _metadata_conn _redis_password
+# OpenLineage: off unless KAFKAPIPELINE_LINEAGE=file|console, or your own AIRFLOW__OPENLINEAGE__TRANSPORT (it wins).
+export AIRFLOW__OPENLINEAGE__EXTRACTORS="${AIRFLOW__OPENLINEAGE__EXTRACTORS:-kafkapipeline.lineage.extractor.PipelineTaskExtractor}"
+export AIRFLOW__OPENLINEAGE__NAMESPACE="${AIRFLOW__OPENLINEAGE__NAMESPACE:-kafkapipeline}"
+case "${KAFKAPIPELINE_LINEAGE:-off}" in
+  file) mkdir -p "$KAFKAPIPELINE_STATE/lineage"
+        _lineage="{\"type\": \"file\", \"log_file_path\": \"$KAFKAPIPELINE_STATE/lineage/openlineage.jsonl\", \"append\": true}" ;;
+  console) _lineage='{"type": "console"}' ;;
+  off) _lineage="" ;;
+  *) echo "scripts/env.sh: KAFKAPIPELINE_LINEAGE must be off, console or file, not '$KAFKAPIPELINE_LINEAGE'" >&2; _lineage="" ;;
+esac
+if [ -n "$_lineage" ]; then export AIRFLOW__OPENLINEAGE__TRANSPORT="${AIRFLOW__OPENLINEAGE__TRANSPORT:-$_lineage}"; fi
+unset _lineage
 # Dotted paths of the librdkafka callbacks (error_cb, oauth_cb, ...) a Kafka connection extra may
 # name; empty: none (the Kafka provider refuses any that is not listed).
 export AIRFLOW__APACHE_KAFKA__CALLBACK_ALLOWLIST="${AIRFLOW__APACHE_KAFKA__CALLBACK_ALLOWLIST:-}"
@@ -144,8 +156,13 @@ if [ "${KAFKAPIPELINE_CLUSTER:-}" = 1 ]; then
   _addrs="$(printf '%s' "${KAFKAPIPELINE_CLUSTER_ADDRESSES:-127.0.0.1,127.0.0.2,127.0.0.3}" | tr -d ' ')"
   _kafka_servers="$(printf '%s' "$_addrs" | sed "s/,/:$KAFKA_PORT,/g"):$KAFKA_PORT"
   _cassandra_conn="$(printf '%s' "$_cassandra_conn" | sed "s/\"host\": \"127.0.0.1\"/\"host\": \"$_addrs\"/")"
+  export KAFKAPIPELINE_ASSET_KAFKA_SERVER="${KAFKAPIPELINE_ASSET_KAFKA_SERVER:-${_addrs%%,*}:$KAFKA_PORT}"
+  export KAFKAPIPELINE_ASSET_CASSANDRA_SERVER="${KAFKAPIPELINE_ASSET_CASSANDRA_SERVER:-${_addrs%%,*}:$CASSANDRA_PORT}"
   unset _addrs
 fi
+# Asset URIs and lineage namespaces name the clusters the connections reach (docs/assets.md).
+export KAFKAPIPELINE_ASSET_KAFKA_SERVER="${KAFKAPIPELINE_ASSET_KAFKA_SERVER:-127.0.0.1:$KAFKA_PORT}"
+export KAFKAPIPELINE_ASSET_CASSANDRA_SERVER="${KAFKAPIPELINE_ASSET_CASSANDRA_SERVER:-127.0.0.1:$CASSANDRA_PORT}"
 # The local broker takes SASL/SCRAM-SHA-512 only, one user per role (plugins/kafkapipeline/kafka/roles.py;
 # scripts/services creates them): kafka_default (the topics' owner) plus kafka_ingest, kafka_drain,
 # kafka_replay and kafka_health. With a kafka_default of your own, the role connections are yours to
