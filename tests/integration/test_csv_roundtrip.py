@@ -23,7 +23,7 @@ def tweet_rows() -> list[tuple]:
     texts = [
         "plain",
         'multi\nline, with "quotes", a comma and an emoji \U0001f327',
-        "",  # an empty tweet text
+        "  spaces around  ",  # kept exactly (an empty text is refused, tests/unit/csvio)
         "trailing backslash \\",
         "I love this sunny day!",
     ]

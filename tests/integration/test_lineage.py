@@ -24,7 +24,7 @@ RUN_DRAIN = """
 import json
 from tests.integration.test_drain_dags import run
 dag_run, results = run("drain_weather", {"min_batch": 1, "max_wait_seconds": 1, "max_messages": 1000})
-print(json.dumps({"state": str(dag_run.state), "drain": results["drain"][0][1]}))
+print("REPORT " + json.dumps({"state": str(dag_run.state), "drain": results["drain"][0][1]}))
 """
 
 
@@ -59,7 +59,8 @@ def test_a_drain_reports_its_topic_as_input_and_its_table_and_dlq_as_outputs_wit
         "AIRFLOW__OPENLINEAGE__NAMESPACE": "kafkapipeline",
     }
 
-    report = json.loads(run_in_fresh_interpreter(RUN_DRAIN, env).strip().splitlines()[-1])
+    out = run_in_fresh_interpreter(RUN_DRAIN, env)  # logging may print after the report
+    [report] = [json.loads(line[len("REPORT ") :]) for line in out.splitlines() if line.startswith("REPORT ")]
     assert report["state"] == "success", report
     assert report["drain"]["rows_written"] == 4
 

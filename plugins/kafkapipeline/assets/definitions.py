@@ -56,7 +56,8 @@ def export_folder_asset() -> Asset:
     """
     folder = Path(settings.current().export_dir)
     path = (folder if folder.is_absolute() else settings.data_root() / folder).absolute()
-    return Asset(name=f"{CSV}/{folder.name or path.name}", uri=path.as_uri(), group=CSV)
+    # Named by the whole path: an asset's name must be as unique as its URI among active assets.
+    return Asset(name=f"{CSV}{path}", uri=path.as_uri(), group=CSV)
 
 
 @dataclass(frozen=True)

