@@ -4,7 +4,7 @@
 # numpy and msgspec come with the image's own Airflow).
 #
 # Versions are the pins of requirements.txt (the project's lock);
-# tests/unit/test_docker_compose.py fails when they drift apart.  Only these extras are
+# tests/unit/tooling/test_docker_compose.py fails when they drift apart.  Only these extras are
 # installed: everything else keeps the versions of the image's own Airflow constraints, and
 # apache-airflow is repeated at the image's version so pip can never up- or downgrade it.
 # The build needs no file of the repository, so the build context is this folder alone.

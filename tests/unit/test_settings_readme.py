@@ -62,6 +62,10 @@ def test_every_variable_named_anywhere_is_in_the_table():
             named |= set(re.findall(r"KAFKAPIPELINE_[A-Z0-9_]*[A-Z0-9]", file.read_text(errors="replace")))
     # Families written with a placeholder, e.g. KAFKAPIPELINE_DRAIN_<NAME>.
     named = {name for name in named if not any(other.startswith(name + "_") for other in documented)}
+    # A documented family covers its members named in full (KAFKAPIPELINE_KAFKA_<ROLE>_PASSWORD covers
+    # KAFKAPIPELINE_KAFKA_DRAIN_PASSWORD, which docker-compose.yaml has to spell out).
+    families = [re.compile(re.sub(r"<[A-Z_]+>", "[A-Z0-9]+", other)) for other in documented if "<" in other]
+    named = {name for name in named if not any(family.fullmatch(name) for family in families)}
     assert named - documented == set(), "variables read or named in the repo but not in the settings table"
 
 

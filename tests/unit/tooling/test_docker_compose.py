@@ -9,6 +9,13 @@ does not follow makes a test here fail.
 Secrets have no default in the file: ``interpolate`` applies compose's variable rules
 (``${VAR}``, ``${VAR:-default}``, ``${VAR:?error}``, ``$$``...) so the tests can show that
 the file does not resolve without them and does with what scripts/compose-secrets writes.
+
+Authentication follows the local path too: ``broker_properties`` turns the kafka service's
+``KAFKA_*`` variables into server.properties as the apache/kafka image does, so the broker's
+security settings can be compared with scripts/services.d/kafka-server.properties.tmpl; kafka-init
+runs scripts/services_lib/kafka_users.py, and the tests call that module with kafka-init's
+environment to show it creates the users the connections log in as. The scripts under docker/ are
+run by tests/unit/tooling/test_docker_scripts.py.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import json
 import os
 import re
 import shutil
+import string
 import subprocess
 import sys
 import tempfile
@@ -28,6 +36,8 @@ import pytest
 import yaml
 from cryptography.fernet import Fernet
 
+from kafkapipeline.kafka.roles import KafkaRole
+
 REPO = Path(__file__).resolve().parents[3]
 COMPOSE_FILE = REPO / "docker-compose.yaml"
 DOCKERFILE = REPO / "docker" / "airflow.Dockerfile"
@@ -37,6 +47,8 @@ REQUIREMENTS = REPO / "requirements.txt"
 ENV_SH_STATE = Path(tempfile.mkdtemp(prefix="compose-test-state-"))
 LOCAL_SERVICES = REPO / "scripts" / "services_lib" / "artifacts.py"  # the versions scripts/services runs
 COMPOSE_SECRETS = REPO / "scripts" / "compose-secrets"
+SCRIPTS = REPO / "scripts"
+LOCAL_BROKER_TEMPLATE = SCRIPTS / "services.d" / "kafka-server.properties.tmpl"
 
 #: Airflow setting -> the variable the user must supply for it (no default in the file).
 REQUIRED_SECRETS = {
@@ -45,7 +57,21 @@ REQUIRED_SECRETS = {
     "AIRFLOW__API__SECRET_KEY": "AIRFLOW_API_SECRET_KEY",
 }
 POSTGRES_PASSWORD_VARIABLE = "AIRFLOW_POSTGRES_PASSWORD"
-SECRET_VARIABLES = sorted({*REQUIRED_SECRETS.values(), POSTGRES_PASSWORD_VARIABLE})
+#: The Kafka super user's, each Kafka role's, the Cassandra superuser's and the pipeline role's
+#: passwords: named like the local path's overrides (scripts/env.sh, scripts/services).
+KAFKA_ADMIN_PASSWORD_VARIABLE = "KAFKAPIPELINE_KAFKA_ADMIN_PASSWORD"
+KAFKA_ROLE_PASSWORD_VARIABLES = {role: f"KAFKAPIPELINE_KAFKA_{role.name}_PASSWORD" for role in KafkaRole}
+CASSANDRA_ADMIN_PASSWORD_VARIABLE = "KAFKAPIPELINE_CASSANDRA_ADMIN_PASSWORD"
+CASSANDRA_PASSWORD_VARIABLE = "KAFKAPIPELINE_CASSANDRA_PASSWORD"
+SERVICE_PASSWORD_VARIABLES = {
+    KAFKA_ADMIN_PASSWORD_VARIABLE,
+    *KAFKA_ROLE_PASSWORD_VARIABLES.values(),
+    CASSANDRA_ADMIN_PASSWORD_VARIABLE,
+    CASSANDRA_PASSWORD_VARIABLE,
+}
+SECRET_VARIABLES = sorted(
+    {*REQUIRED_SECRETS.values(), POSTGRES_PASSWORD_VARIABLE, *SERVICE_PASSWORD_VARIABLES}
+)
 #: Names that say "this is a secret", for settings and for interpolated variables.
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|FERNET|TOKEN|_KEY$|^KEY_|_KEY_")
 #: Values a test run supplies, as a user's .env would.
@@ -65,6 +91,8 @@ AIRFLOW_SERVICES = {
 }
 LONG_RUNNING_AIRFLOW_SERVICES = sorted(set(AIRFLOW_SERVICES) - {"airflow-init"})
 INFRASTRUCTURE_SERVICES = ("kafka", "cassandra", "postgres", "redis")
+#: One-shot services that set up logins once their service is healthy.
+AUTH_INIT_SERVICES = {"kafka-init": "kafka", "cassandra-init": "cassandra"}
 
 #: Repository folder -> where every Airflow container sees it.
 REPO_MOUNTS = {
@@ -89,6 +117,9 @@ CONTAINER_VALUES = {
     "KAFKAPIPELINE_STATE": "/opt/airflow/state",
     # One Celery worker per container; `docker compose up --scale airflow-worker=N` for more.
     "KAFKAPIPELINE_CELERY_WORKERS": "1",
+    # Asset URIs name the clusters the connections reach: the compose services.
+    "KAFKAPIPELINE_ASSET_KAFKA_SERVER": "kafka:9092",
+    "KAFKAPIPELINE_ASSET_CASSANDRA_SERVER": "cassandra:9042",
 }
 
 #: Mirrored variables that are URLs of a local service: in the containers the host is the
@@ -136,10 +167,6 @@ def requirement_pins() -> dict[str, str]:
         if match := re.fullmatch(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+).*", line):
             pins[normalize(match[1])] = match[2]
     return pins
-
-
-def env_sh_exported_names() -> set[str]:
-    return set(re.findall(r"^export\s+([A-Za-z_][A-Za-z0-9_]*)=", ENV_SH.read_text(), re.MULTILINE))
 
 
 def env_sh_values() -> dict[str, str]:
@@ -209,6 +236,73 @@ def kafka_listeners(setting: str) -> dict[str, tuple[str, int]]:
 
 def connection(environment: dict[str, Any], name: str) -> dict[str, Any]:
     return json.loads(environment[name])
+
+
+def conn_env_name(conn_id: str) -> str:
+    return f"AIRFLOW_CONN_{conn_id.upper()}"
+
+
+#: KAFKA_* variables the apache/kafka image keeps out of server.properties (JVM and log settings).
+KAFKA_IMAGE_NON_PROPERTIES = {
+    "KAFKA_VERSION",
+    "KAFKA_HEAP_OPTS",
+    "KAFKA_LOG4J_OPTS",
+    "KAFKA_OPTS",
+    "KAFKA_JMX_OPTS",
+    "KAFKA_JVM_PERFORMANCE_OPTS",
+    "KAFKA_GC_LOG_OPTS",
+    "KAFKA_LOG4J_ROOT_LOGLEVEL",
+    "KAFKA_LOG4J_LOGGERS",
+    "KAFKA_TOOLS_LOG4J_LOGLEVEL",
+    "KAFKA_JMX_HOSTNAME",
+}
+
+
+def broker_property(variable: str) -> str:
+    """The server.properties key of a ``KAFKA_*`` variable, by the image's rule (KafkaDockerWrapper):
+    ``KAFKA_`` dropped, lower case, ``_`` -> ``.``, then ``...`` -> ``-`` and ``..`` -> ``_``."""
+    return variable.removeprefix("KAFKA_").lower().replace("_", ".").replace("...", "-").replace("..", "_")
+
+
+def broker_properties(environment: dict[str, Any]) -> dict[str, str]:
+    """server.properties as the apache/kafka 4.1 image writes it from the service's environment."""
+    return {
+        broker_property(key): str(value)
+        for key, value in environment.items()
+        if key.startswith("KAFKA_") and key not in KAFKA_IMAGE_NON_PROPERTIES
+    }
+
+
+def protocol_map(properties: dict[str, str]) -> dict[str, str]:
+    return dict(item.split(":") for item in properties["listener.security.protocol.map"].split(","))
+
+
+def jaas(config: str) -> tuple[str, dict[str, str]]:
+    """(login module, options) of a one-entry ``sasl.jaas.config``."""
+    match = re.fullmatch(r"\s*(\S+)\s+required\s*(.*?);\s*", config)
+    assert match, f"not a JAAS entry: {config!r}"
+    options = dict(re.findall(r'(\w+)="([^"]*)"', match[2]))
+    assert re.sub(r'\w+="[^"]*"', "", match[2]).strip() == "", f"unparsed JAAS options in {config!r}"
+    return match[1], options
+
+
+def local_broker_properties(admin_user: str) -> dict[str, str]:
+    """The local broker's template, its super user filled in (other placeholders left as they are)."""
+    text = string.Template(LOCAL_BROKER_TEMPLATE.read_text()).safe_substitute(admin_user=admin_user)
+    return dict(
+        line.split("=", 1) for line in text.splitlines() if "=" in line and not line.lstrip().startswith("#")
+    )
+
+
+def import_scripts_module(name: str) -> Any:
+    """A module of scripts/services_lib (the local path's service code)."""
+    import importlib
+
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        return importlib.import_module(f"services_lib.{name}")
+    finally:
+        sys.path.remove(str(SCRIPTS))
 
 
 def image_tag(image: str) -> str:
@@ -301,9 +395,10 @@ def local_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def mirrored_names() -> set[str]:
-    names = {name for name in env_sh_exported_names() if name.startswith(MIRRORED_PREFIXES)}
-    # If env.sh's format changed and nothing parses, the comparisons below would prove nothing.
+def mirrored_names(local_env) -> set[str]:
+    """What sourcing env.sh (defaults only) exports with the mirrored prefixes."""
+    names = {name for name in local_env if name.startswith(MIRRORED_PREFIXES)}
+    # If env.sh stopped setting these, the comparisons below would prove nothing.
     assert {"AIRFLOW_CONN_KAFKA_DEFAULT", "AIRFLOW_CONN_CASSANDRA_DEFAULT", "KAFKAPIPELINE_KEYSPACE"} <= names
     return names
 
@@ -325,7 +420,8 @@ def test_airflow_service_runs_its_component(services, name):
 
 
 def test_init_runs_once(services):
-    assert services["airflow-init"]["restart"] == "no"
+    for name in ("airflow-init", *AUTH_INIT_SERVICES):
+        assert services[name]["restart"] == "no", name
     for name in LONG_RUNNING_AIRFLOW_SERVICES:
         assert services[name]["restart"] == "unless-stopped", name
 
@@ -424,17 +520,41 @@ def test_settings_have_env_sh_values(services, mirrored_names, local_env):
         assert environment[name] == expected, name
 
 
-def test_kafka_connection_points_at_the_kafka_service(services, local_env):
-    compose_conn = connection(airflow_env(services, "airflow-scheduler"), "AIRFLOW_CONN_KAFKA_DEFAULT")
-    local_conn = connection(local_env, "AIRFLOW_CONN_KAFKA_DEFAULT")
+@pytest.mark.parametrize("role", list(KafkaRole), ids=str)
+def test_kafka_connection_points_at_the_kafka_service(services, local_env, role):
+    """Each role's connection: env.sh's extra, the kafka service's listener, the role's own secret."""
+    name = conn_env_name(role.conn_id)
+    compose_conn = connection(airflow_env(services, "airflow-scheduler"), name)
+    local_conn = connection(local_env, name)
     assert compose_conn["conn_type"] == local_conn["conn_type"] == "kafka"
+    assert set(compose_conn) == set(local_conn)
+    differs = {"bootstrap.servers", "sasl.password"}
     assert set(compose_conn["extra"]) == set(local_conn["extra"])
+    assert {key: value for key, value in compose_conn["extra"].items() if key not in differs} == {
+        key: value for key, value in local_conn["extra"].items() if key not in differs
+    }
+    assert compose_conn["extra"]["sasl.password"] == TEST_SECRETS[KAFKA_ROLE_PASSWORD_VARIABLES[role]]
 
     advertised = kafka_listeners(services["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"])
     for server in compose_conn["extra"]["bootstrap.servers"].split(","):
         host, _, port = server.rpartition(":")
         assert host == "kafka" and host in services, server
         assert (host, int(port)) in advertised.values(), f"{server} is not an advertised listener"
+
+
+def test_every_kafka_connection_of_env_sh_is_a_role(local_env):
+    """A connection env.sh adds without a role here would have no user in Docker."""
+    assert {name for name in local_env if name.startswith("AIRFLOW_CONN_KAFKA")} == {
+        conn_env_name(role.conn_id) for role in KafkaRole
+    }
+
+
+def test_asset_servers_are_what_the_connections_reach(services):
+    environment = airflow_env(services, "airflow-scheduler")
+    kafka = connection(environment, "AIRFLOW_CONN_KAFKA_DEFAULT")["extra"]["bootstrap.servers"]
+    cassandra = connection(environment, "AIRFLOW_CONN_CASSANDRA_DEFAULT")
+    assert environment["KAFKAPIPELINE_ASSET_KAFKA_SERVER"] == kafka.split(",")[0]
+    assert environment["KAFKAPIPELINE_ASSET_CASSANDRA_SERVER"] == f"{cassandra['host']}:{cassandra['port']}"
 
 
 def test_cassandra_connection_points_at_the_cassandra_service(services, local_env):
@@ -445,6 +565,9 @@ def test_cassandra_connection_points_at_the_cassandra_service(services, local_en
     assert compose_conn["host"] in services
     assert str(compose_conn["port"]) in {target for _, _, target in port_bindings(services["cassandra"])}
     assert compose_conn["extra"] == local_conn["extra"]
+    assert set(compose_conn) == set(local_conn)
+    assert compose_conn["login"] == local_conn["login"]
+    assert compose_conn["password"] == TEST_SECRETS[CASSANDRA_PASSWORD_VARIABLE]
     local_dc = compose_conn["extra"]["load_balancing_policy_args"]["local_dc"]
     assert services["cassandra"]["environment"]["CASSANDRA_DC"] == local_dc
 
@@ -557,15 +680,236 @@ def test_kafka_listeners_serve_containers_and_host(services):
     assert advertised[host_listener] in {("127.0.0.1", 9092), ("localhost", 9092)}
 
 
+def kafka_host_listener(services) -> str:
+    listeners = kafka_listeners(services["kafka"]["environment"]["KAFKA_LISTENERS"])
+    ((container_port,),) = [[target for _, _, target in port_bindings(services["kafka"])]]
+    (name,) = [name for name, (_, port) in listeners.items() if port == int(container_port)]
+    return name
+
+
+def test_kafka_publishes_only_the_host_listener(services):
+    """The super user's INTERNAL listener and the controller stay inside the compose network."""
+    assert len(port_bindings(services["kafka"])) == 1
+    properties = broker_properties(services["kafka"]["environment"])
+    host_listener = kafka_host_listener(services)
+    assert host_listener not in {
+        properties["inter.broker.listener.name"],
+        properties["controller.listener.names"],
+    }
+
+
+def test_broker_property_names_follow_the_image_rule():
+    """The examples of the image's documentation (checked against KafkaDockerWrapper of 4.1.1)."""
+    assert broker_property("KAFKA_LOG_DIRS") == "log.dirs"
+    assert broker_property("KAFKA_LISTENER_NAME_CLIENT_SCRAM___SHA___512_SASL_JAAS_CONFIG") == (
+        "listener.name.client.scram-sha-512.sasl.jaas.config"
+    )
+    assert broker_property("KAFKA_TRANSACTION_STATE_LOG_MIN_ISR") == "transaction.state.log.min.isr"
+    assert broker_property("KAFKA_A__B") == "a_b"
+
+
+def test_every_kafka_listener_authenticates(services):
+    properties = broker_properties(services["kafka"]["environment"])
+    listeners = kafka_listeners(properties["listeners"])
+    protocols = protocol_map(properties)
+    assert set(listeners) == set(protocols)
+    assert {name: protocols[name] for name in listeners} == dict.fromkeys(listeners, "SASL_PLAINTEXT")
+
+
+def test_client_listeners_take_scram_users_only(services):
+    """The containers' listener (kafka:9092, the connections') and the host's: SCRAM-SHA-512 only."""
+    environment = services["kafka"]["environment"]
+    properties = broker_properties(environment)
+    advertised = kafka_listeners(properties["advertised.listeners"])
+    inter_broker = properties["inter.broker.listener.name"]
+    bootstrap = connection(airflow_env(services, "airflow-scheduler"), "AIRFLOW_CONN_KAFKA_DEFAULT")["extra"]
+    (client,) = [
+        name
+        for name, address in advertised.items()
+        if f"{address[0]}:{address[1]}" in bootstrap["bootstrap.servers"]
+    ]
+    assert client != inter_broker
+    for name in (client, kafka_host_listener(services)):
+        prefix = f"listener.name.{name.lower()}"
+        assert properties[f"{prefix}.sasl.enabled.mechanisms"] == "SCRAM-SHA-512", name
+        module, options = jaas(properties[f"{prefix}.scram-sha-512.sasl.jaas.config"])
+        assert module == "org.apache.kafka.common.security.scram.ScramLoginModule"
+        assert options == {}, "a SCRAM listener keeps no credentials in its JAAS entry"
+        assert not [key for key in properties if key.startswith(f"{prefix}.plain.")], name
+
+
+def test_broker_and_controller_log_in_as_the_super_user(services):
+    properties = broker_properties(services["kafka"]["environment"])
+    admin_password = TEST_SECRETS[KAFKA_ADMIN_PASSWORD_VARIABLE]
+    users = []
+    for name in (properties["inter.broker.listener.name"], properties["controller.listener.names"]):
+        prefix = f"listener.name.{name.lower()}"
+        assert properties[f"{prefix}.sasl.enabled.mechanisms"] == "PLAIN", name
+        module, options = jaas(properties[f"{prefix}.plain.sasl.jaas.config"])
+        assert module == "org.apache.kafka.common.security.plain.PlainLoginModule"
+        user = options["username"]
+        # Its own login (as a client of the other listener) and the one user the listener accepts.
+        assert options == {"username": user, "password": admin_password, f"user_{user}": admin_password}
+        users.append(user)
+    assert properties["sasl.mechanism.inter.broker.protocol"] == "PLAIN"
+    assert properties["sasl.mechanism.controller.protocol"] == "PLAIN"
+    assert set(users) == {properties["super.users"].removeprefix("User:")}
+    # The healthcheck logs in with the same password, which the service's environment gives it.
+    assert services["kafka"]["environment"][KAFKA_ADMIN_PASSWORD_VARIABLE] == admin_password
+
+
+def test_broker_security_is_the_local_brokers(services):
+    """Every authentication, authorization and topic-creation setting of scripts/services' broker."""
+    kafka_users = import_scripts_module("kafka_users")
+    local = local_broker_properties(kafka_users.ADMIN_USER)
+    compose = broker_properties(services["kafka"]["environment"])
+    security = re.compile(
+        r"listener\.name\..*|sasl\..*|authorizer\..*|super\.users|allow\.everyone\..*"
+        r"|auto\.create\.topics\.enable|inter\.broker\.listener\.name|controller\.listener\.names"
+    )
+    compared = {key for key in local if security.fullmatch(key) and "${" not in local[key]}
+    # If the template's format changed and nothing matched, this would prove nothing.
+    assert {
+        "authorizer.class.name",
+        "allow.everyone.if.no.acl.found",
+        "auto.create.topics.enable",
+    } <= compared
+    assert {key: compose.get(key) for key in compared} == {key: local[key] for key in compared}
+    # The JAAS entries holding the super user's password are generated locally: compared above.
+    assert {key for key in local if security.fullmatch(key)} - compared <= {
+        key for key in compose if key.endswith(".plain.sasl.jaas.config")
+    }
+    # Same protocol for every local listener; compose adds HOST (SCRAM, for the host).
+    local_protocols = protocol_map(local)
+    assert {name: protocol_map(compose)[name] for name in local_protocols} == local_protocols
+
+
+# --- kafka-init: the pipeline's Kafka users --------------------------------------------------
+
+
+def kafka_init_env(services) -> dict[str, str]:
+    return {key: str(value) for key, value in services["kafka-init"]["environment"].items()}
+
+
+def test_kafka_init_runs_the_local_paths_user_provisioning(services):
+    kafka_init = services["kafka-init"]
+    module, bootstrap = kafka_init["command"][2:]
+    assert kafka_init["command"][:2] == ["python", "-m"]
+    mounts = bind_mounts(kafka_init)
+    python_path = kafka_init_env(services)["PYTHONPATH"].split(":")
+    assert python_path == [mounts[SCRIPTS], mounts[REPO / "plugins"]]
+    assert (SCRIPTS / Path(*module.split("."))).with_suffix(".py").is_file()
+    # The Airflow image (it has confluent-kafka), without Airflow's metadata database.
+    assert kafka_init["image"] == services["airflow-scheduler"]["image"]
+    assert kafka_init_env(services)["CONNECTION_CHECK_MAX_COUNT"] == "0"
+    # It logs in as the super user: on the broker-to-broker listener, not a SCRAM one.
+    properties = broker_properties(services["kafka"]["environment"])
+    advertised = kafka_listeners(properties["advertised.listeners"])
+    host, _, port = bootstrap.rpartition(":")
+    assert advertised[properties["inter.broker.listener.name"]] == (host, int(port))
+    # The healthcheck logs in there too, as the super user.
+    assert services["kafka"]["healthcheck"]["test"][-1] == bootstrap
+
+
+def test_kafka_init_creates_the_users_the_connections_log_in_as(services, monkeypatch, tmp_path):
+    """kafka_users.py, run with kafka-init's environment, sets each role connection's password."""
+    kafka_users = import_scripts_module("kafka_users")
+    for key in [key for key in os.environ if key.startswith("KAFKAPIPELINE_")]:
+        monkeypatch.delenv(key)
+    for key, value in kafka_init_env(services).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("KAFKAPIPELINE_STATE", str(tmp_path))
+    environment = airflow_env(services, "airflow-scheduler")
+    for role in KafkaRole:
+        extra = connection(environment, conn_env_name(role.conn_id))["extra"]
+        assert extra["sasl.username"] == role.username
+        assert kafka_users.role_password(role) == extra["sasl.password"], role
+    assert not (tmp_path / "secrets").exists(), "a password kafka-init lacks would be generated, not shared"
+
+    # Its admin client logs in as the super user with the broker's password (the client is the edge).
+    monkeypatch.setattr(kafka_users, "AdminClient", dict)
+    config = kafka_users.admin_client(services["kafka-init"]["command"][-1])
+    properties = broker_properties(services["kafka"]["environment"])
+    _, broker_login = jaas(properties["listener.name.internal.plain.sasl.jaas.config"])
+    assert (config["sasl.username"], config["sasl.password"]) == (
+        broker_login["username"],
+        broker_login["password"],
+    )
+    assert config["sasl.mechanism"] == properties["sasl.mechanism.inter.broker.protocol"]
+    assert config["security.protocol"] == protocol_map(properties)[properties["inter.broker.listener.name"]]
+
+
+def test_kafka_init_grants_the_airflow_services_consumer_groups(services):
+    """roles.role_grants names groups with KAFKAPIPELINE_GROUP_PREFIX: the same in both environments."""
+    assert kafka_init_env(services).get("KAFKAPIPELINE_GROUP_PREFIX") == airflow_env(
+        services, "airflow-scheduler"
+    ).get("KAFKAPIPELINE_GROUP_PREFIX")
+
+
+# --- cassandra-init: the pipeline's Cassandra role ---------------------------------------------
+
+
+def test_cassandra_runs_with_logins_and_permissions(services):
+    cassandra = services["cassandra"]
+    assert cassandra["entrypoint"] == ["bash", "/opt/kafkapipeline/entrypoint.sh"]
+    # An entrypoint clears the image's command: the official image's is repeated.
+    assert cassandra["command"] == ["cassandra", "-f"]
+    assert (
+        cassandra["environment"][CASSANDRA_ADMIN_PASSWORD_VARIABLE]
+        == (TEST_SECRETS[CASSANDRA_ADMIN_PASSWORD_VARIABLE])
+    )
+
+
+def test_cassandra_init_sets_up_the_connections_login(services):
+    cassandra_init = services["cassandra-init"]
+    environment = {key: str(value) for key, value in cassandra_init["environment"].items()}
+    assert cassandra_init["image"] == services["cassandra"]["image"]
+    assert cassandra_init["entrypoint"] == ["bash", "/opt/kafkapipeline/cql.sh"]
+    assert cassandra_init["command"] == ["setup-roles", "cassandra"]
+    assert bind_mounts(cassandra_init)[REPO / "docker" / "cassandra"] == "/opt/kafkapipeline"
+    conn = connection(airflow_env(services, "airflow-scheduler"), "AIRFLOW_CONN_CASSANDRA_DEFAULT")
+    assert (environment["KAFKAPIPELINE_CASSANDRA_USER"], environment[CASSANDRA_PASSWORD_VARIABLE]) == (
+        conn["login"],
+        conn["password"],
+    )
+    assert (
+        environment["KAFKAPIPELINE_KEYSPACE"]
+        == airflow_env(services, "airflow-scheduler")["KAFKAPIPELINE_KEYSPACE"]
+    )
+    assert (
+        environment[CASSANDRA_ADMIN_PASSWORD_VARIABLE]
+        == (services["cassandra"]["environment"][CASSANDRA_ADMIN_PASSWORD_VARIABLE])
+    )
+    # The image declares a data volume; a tmpfs keeps the one-shot from leaving one behind.
+    assert "/var/lib/cassandra" in cassandra_init["tmpfs"]
+
+
 # --- health and start order --------------------------------------------------------------
 
 
 def test_infrastructure_has_healthchecks(services):
     checks = {name: " ".join(services[name]["healthcheck"]["test"]) for name in INFRASTRUCTURE_SERVICES}
-    assert re.search(r"kafka-broker-api-versions|kafka-topics", checks["kafka"])
-    assert re.search(r"cqlsh|nodetool status", checks["cassandra"])
+    # Kafka and Cassandra: scripts that log in (tests/unit/tooling/test_docker_scripts.py runs them).
+    assert "/opt/kafkapipeline/healthcheck.sh" in checks["kafka"]
+    assert "/opt/kafkapipeline/cql.sh check" in checks["cassandra"]
     assert "pg_isready" in checks["postgres"]
     assert "redis-cli ping" in checks["redis"]
+
+
+@pytest.mark.parametrize(("name", "folder"), [("kafka", "docker/kafka"), ("cassandra", "docker/cassandra")])
+def test_login_scripts_are_mounted_where_the_healthchecks_run_them(services, name, folder):
+    mounts = bind_mounts(services[name])
+    assert mounts.get(REPO / folder) == "/opt/kafkapipeline"
+    script = next(part for part in services[name]["healthcheck"]["test"] if part.startswith("/opt/"))
+    assert (REPO / folder / Path(script).name).is_file()
+    assert ":ro" in " ".join(services[name]["volumes"]), "the scripts are mounted read-only"
+
+
+def test_scheduler_healthcheck_asks_where_the_health_server_listens(services):
+    environment = airflow_env(services, "airflow-scheduler")
+    url = urlsplit(services["airflow-scheduler"]["healthcheck"]["test"][-1])
+    assert url.hostname == environment["AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST"]
+    assert url.port == 8974  # Airflow's scheduler_health_check_server_port
 
 
 @pytest.mark.parametrize("name", LONG_RUNNING_AIRFLOW_SERVICES)
@@ -581,6 +925,9 @@ def test_airflow_service_starts_after_its_dependencies(services, name):
         "redis": "service_healthy",
         "kafka": "service_healthy",
         "cassandra": "service_healthy",
+        # Nothing logs in to Kafka or Cassandra before the pipeline's users and role exist.
+        "kafka-init": "service_completed_successfully",
+        "cassandra-init": "service_completed_successfully",
         "airflow-init": "service_completed_successfully",
     }
     if name == "airflow-worker":  # its tasks report to the api-server's Execution API
@@ -590,6 +937,13 @@ def test_airflow_service_starts_after_its_dependencies(services, name):
 
 def test_init_waits_for_the_metadata_database(services):
     assert services["airflow-init"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+@pytest.mark.parametrize(("name", "service"), sorted(AUTH_INIT_SERVICES.items()))
+def test_auth_init_waits_for_its_service(services, name, service):
+    assert {dep: spec["condition"] for dep, spec in services[name]["depends_on"].items()} == {
+        service: "service_healthy"
+    }
 
 
 def test_every_awaited_service_can_become_healthy(services):
@@ -708,7 +1062,11 @@ def test_postgres_password_is_required_and_is_the_one_airflow_uses(raw_compose):
 def test_no_secret_has_a_default(raw_compose):
     settings = secret_settings(raw_compose)
     # If the name pattern stopped matching, this test would prove nothing.
-    assert {key for _, key, _ in settings} >= {*REQUIRED_SECRETS, "POSTGRES_PASSWORD"}
+    assert {key for _, key, _ in settings} >= {
+        *REQUIRED_SECRETS,
+        "POSTGRES_PASSWORD",
+        *SERVICE_PASSWORD_VARIABLES,
+    }
     for where, key, raw in settings:
         assert references(raw), f"{where}: {key} is a literal in the file"
         with pytest.raises(MissingVariable):
@@ -753,8 +1111,10 @@ def test_compose_secrets_writes_what_compose_needs(raw_compose, tmp_path):
         assert value not in output, "a secret was printed"
         assert len(value) >= 32
     Fernet(values["AIRFLOW_FERNET_KEY"].encode())  # raises unless it is a valid Fernet key
-    for value in (values["AIRFLOW_POSTGRES_PASSWORD"], values["AIRFLOW_JWT_SECRET"]):
-        assert re.fullmatch(r"[A-Za-z0-9_-]+", value), "not URL-safe"
+    for name in set(values) - {"AIRFLOW_FERNET_KEY"}:
+        # Into URLs, JAAS options and CQL unescaped; scripts/services accepts nothing else either.
+        assert re.fullmatch(r"[A-Za-z0-9_-]+", values[name]), f"{name} is not URL-safe"
+    assert len(set(values.values())) == len(values), "every secret is its own"
 
     resolved = interpolate(raw_compose, values)
     for name in AIRFLOW_SERVICES:
@@ -783,6 +1143,23 @@ def test_compose_secrets_keeps_values_already_set(tmp_path):
 
     run_compose_secrets("--env-file", str(env_file))
     assert env_file.read_text() == first, "a second run must change nothing"
+
+
+@pytest.mark.parametrize("value", ['has"quote', "p@ss/word:long", "short"])
+def test_compose_secrets_refuses_a_kept_password_that_would_break(tmp_path, value):
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"KAFKAPIPELINE_KAFKA_DRAIN_PASSWORD={value}\n")
+    refused = subprocess.run(
+        [sys.executable, str(COMPOSE_SECRETS), "--env-file", str(env_file)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 1
+    assert "KAFKAPIPELINE_KAFKA_DRAIN_PASSWORD" in refused.stderr
+    assert value not in refused.stderr + refused.stdout, "a secret was printed"
+    assert read_env_file(env_file)["KAFKAPIPELINE_KAFKA_DRAIN_PASSWORD"] == value, "kept as the user set it"
 
 
 def test_compose_secrets_print_writes_nothing(tmp_path):
