@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 MODEL_NAME = "ngram-logreg"
 #: The first 12 hex digits of the sha256 of the weights (``weights_digest``); scripts/train-sentiment
 #: rewrites this line when it writes new weights, and loading refuses weights that do not match.
-MODEL_VERSION = "67dcecd4231f"
+MODEL_VERSION = "121e64b44136"
 WEIGHTS_PATH = Path(__file__).with_name("weights.npz")
 #: Characters of a text that are scored; the rest is ignored (a tweet is at most 280 characters;
 #: twice that leaves room for entities).
@@ -203,11 +203,14 @@ def logits(texts: Sequence[str], model: Weights | None = None) -> np.ndarray:
         )
         char = pairs[feats.char_buckets].view(np.float32).reshape(-1, 2)
         char_sum = np.add.reduceat(char, feats.char_row_starts, axis=0, dtype=np.float64)
+        dense = np.zeros((feats.n_texts, 2))
+        for column, weight in zip(feats.lexicon.T, model.lexicon_weights, strict=True):
+            dense += column[:, None] * weight  # in a fixed order: a batch's texts score as alone
         z = (
             model.bias
             + word_sum / np.sqrt(np.maximum(n_words, 1))[:, None]
             + char_sum / np.sqrt(np.maximum(feats.char_counts, 1))[:, None]
-            + feats.lexicon @ model.lexicon_weights
+            + dense
         )
         z[n_words == 0] = np.nan
         out[start : start + len(chunk)] = z
