@@ -84,8 +84,11 @@ class Lexicon(NamedTuple):
 #: Dense features, per text: squashed sums of all, of positive and of negative valences (the lexicon's
 #: tokens and emoticons); then ``c / (c + 1)`` of the counts of positive and of negative lexicon hits,
 #: of "!" and of "?" tokens, of letters dropped from elongated words ("sooo") and of negators.
-LEXICON_FEATURES = 9
-VALENCE_FEATURES = 3
+LEXICON_FEATURE_NAMES = (
+    "valence", "positive valence", "negative valence", "positive hits", "negative hits",
+    "exclamation marks", "question marks", "elongated letters", "negators",
+)  # fmt: skip
+LEXICON_FEATURES = len(LEXICON_FEATURE_NAMES)
 #: VADER's factor for a valence in a negation's scope, and its normalisation constant.
 NEGATED_VALENCE = -0.74
 SQUASH_ALPHA = 15.0
