@@ -1,8 +1,9 @@
 """Tweet sentiment with a linear model over hashed word and character n-grams, scored in batches.
 
-Why: it reads tweets better than VADER's lexicon (README, "Sentiment model") at a fraction of its cost.
-A 3-class logistic regression trained by ``scripts/train-sentiment`` (weights in ``weights.npz``), scored
-with numpy (``features.py``) or a numba kernel computing the same logits faster (``compiled.py``):
+Why: it reads tweets better than VADER's lexicon, on other sources too (docs/sentiment.md), at a fraction
+of its cost. A 3-class linear model trained by ``scripts/train-sentiment`` (an n-gram and a lexicon logistic
+regression summed, weights in ``weights.npz``), scored with numpy (``features.py``) or a numba kernel
+computing the same logits faster (``compiled.py``):
 ``KAFKAPIPELINE_SCORING_KERNEL=auto`` uses the kernel once preloaded or after ``COMPILED_MIN_TEXTS`` texts,
 and numpy if it cannot compile. Same contract as VADER: score P(positive) - P(negative), label the most
 probable class, blank text Neutral 0.0. Nothing is read at import; the weights load on first scoring.
@@ -56,7 +57,7 @@ class Weights(NamedTuple):
 
     table: np.ndarray  # (N_BUCKETS + 1, 2) float32
     bias: np.ndarray  # (2,) float64
-    lexicon: Lexicon  # VADER's lexicon by token hash (prior valences, a feature among others)
+    lexicon: Lexicon  # VADER's lexicon by token and emoticon-pair hash (prior valences, for dense features)
     lexicon_weights: np.ndarray  # (LEXICON_FEATURES, 2) float64
     lexicon_present: np.ndarray  # lexicon.candidates(), computed once
 
