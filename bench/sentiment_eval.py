@@ -1,9 +1,12 @@
-"""Evaluate the tweet sentiment model against VADER on the held-out TweetEval tweets, and time both.
+"""Evaluate the tweet sentiment model against VADER on every held-out split, and time both.
 
-On the fixed held-out split of ``kafkapipeline.sentiment.model.evaluation``: accuracy, macro-F1, 2-class
-accuracy and the confusion matrix, for both. Speed: tweets/s on one core (best of ``--repeat``), the model
-in batches on its numpy path and compiled kernel, VADER one at a time; then, in fresh processes, the
-kernel's import, load and compile cost. Needs the TweetEval reference data (else it says so, exit 0)::
+Splits (``kafkapipeline.sentiment.model.evaluation``): in-domain (the held-out 20% of TweetEval's test file),
+the whole val file (other SemEval years, never trained on) and the hand-labelled set (recorded Mastodon, X
+and seed CSV texts). For each, the model and VADER side by side: macro-F1, 3-class accuracy, 2-class accuracy
+(gold positive/negative only, by the sign of the score), per-class recall and the confusion matrices. Speed:
+tweets/s on one core (best of ``--repeat``), the model in batches on its numpy path and compiled kernel,
+VADER one at a time; then, in fresh processes, the kernel's import, load and compile cost. Needs the shared
+reference data (else it says so, exit 0)::
 
     .venv/bin/python bench/sentiment_eval.py [--tweets 100000] [--batch 10000]
 """
@@ -28,7 +31,6 @@ from kafkapipeline.sentiment import model as sentiment_model  # noqa: E402
 from kafkapipeline.sentiment import vader as sentiment  # noqa: E402
 from kafkapipeline.sentiment.model import evaluation  # noqa: E402
 
-VAL_TWEETS = 2000  # the val file, loaded after the test file
 VADER_IDS = {sentiment.NEGATIVE: evaluation.NEGATIVE_ID, sentiment.POSITIVE: evaluation.POSITIVE_ID}
 
 
@@ -77,15 +79,32 @@ def kernel_start(cache_dir: str | None = None) -> tuple[float, float]:
     return imported, first
 
 
-def print_figures(name: str, fig: evaluation.Figures) -> None:
-    print(f"\n{name}")
-    print(f"  accuracy          {fig.accuracy:.3f}")
-    print(f"  macro-F1          {fig.macro_f1:.3f}")
-    print(f"  2-class accuracy  {fig.binary_accuracy:.3f}")
-    print("  confusion (rows gold, columns predicted):")
-    print("              " + "".join(f"{label:>10}" for label in evaluation.CLASSES))
-    for label, row in zip(evaluation.CLASSES, fig.confusion, strict=True):
-        print(f"    {label:<10}" + "".join(f"{count:>10}" for count in row))
+def print_split(
+    name: str, part: evaluation.Dataset, model_fig: evaluation.Figures, vader_fig: evaluation.Figures
+) -> None:
+    counts = np.bincount(part.labels, minlength=len(evaluation.CLASSES))
+    print(
+        f"\n{name}: {len(part.texts)} texts, "
+        + ", ".join(f"{n} {label.lower()}" for label, n in zip(evaluation.CLASSES, counts, strict=True))
+    )
+    model_name = f"{sentiment_model.MODEL_NAME} {sentiment_model.MODEL_VERSION}"
+    print(f"  {'':<30}{model_name:>26}{'VADER':>12}{'difference':>12}")
+    rows = [
+        ("macro-F1", model_fig.macro_f1, vader_fig.macro_f1),
+        ("accuracy (3-class)", model_fig.accuracy, vader_fig.accuracy),
+        ("2-class accuracy (pos/neg)", model_fig.binary_accuracy, vader_fig.binary_accuracy),
+    ]
+    rows += [
+        (f"recall {label.lower()}", model_fig.recall[i], vader_fig.recall[i])
+        for i, label in enumerate(evaluation.CLASSES)
+    ]
+    for label, ours, theirs in rows:
+        print(f"  {label:<30}{ours:>26.3f}{theirs:>12.3f}{ours - theirs:>+12.3f}")
+    for who, fig in ((model_name, model_fig), ("VADER", vader_fig)):
+        print(f"  confusion, {who} (rows gold, columns predicted):")
+        print("    " + " " * 10 + "".join(f"{label:>10}" for label in evaluation.CLASSES))
+        for label, row in zip(evaluation.CLASSES, fig.confusion, strict=True):
+            print(f"    {label:<10}" + "".join(f"{count:>10}" for count in row))
 
 
 def main() -> None:
@@ -96,45 +115,31 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="timed runs, the best is reported")
     args = parser.parse_args()
 
-    data_dir = evaluation.default_data_dir()
-    if not data_dir.is_dir():
-        print(
-            f"skipped: the TweetEval sentiment data is not at {data_dir} (set KAFKAPIPELINE_REFERENCE_DATA)"
-        )
+    reference = evaluation.reference_data_dir()
+    if not evaluation.default_data_dir().is_dir():
+        print(f"skipped: the shared reference data is not at {reference} (set KAFKAPIPELINE_REFERENCE_DATA)")
         return
-    data = evaluation.load_tweeteval(data_dir)
-    _, held_out = evaluation.holdout_split(data.labels)
-    texts = [data.texts[i] for i in held_out]
-    gold = data.labels[held_out]
-    counts = np.bincount(gold, minlength=3)
+    splits = evaluation.all_splits()
     print(
-        f"held-out split: {len(texts)} of {len(data.texts)} tweets (seed {evaluation.SPLIT_SEED}); "
-        + ", ".join(f"{n} {label.lower()}" for label, n in zip(evaluation.CLASSES, counts, strict=True))
+        f"trained on {len(splits.train.texts)} tweets (80% of the TweetEval test file, seed "
+        f"{evaluation.SPLIT_SEED}); every split below is held out"
     )
-
-    scores, predicted = sentiment_model.score_arrays(texts)
-    model_fig = evaluation.figures(gold, predicted, scores)
-    vader_scores, vader_predicted = vader(texts)
-    vader_fig = evaluation.figures(gold, vader_predicted, vader_scores)
-    print_figures(f"{sentiment_model.MODEL_NAME} {sentiment_model.MODEL_VERSION}", model_fig)
-    print_figures("VADER (authors' thresholds)", vader_fig)
-    print(
-        f"\nmodel - VADER: macro-F1 {model_fig.macro_f1 - vader_fig.macro_f1:+.3f}, "
-        f"2-class accuracy {model_fig.binary_accuracy - vader_fig.binary_accuracy:+.3f}, "
-        f"accuracy {model_fig.accuracy - vader_fig.accuracy:+.3f}"
-    )
-
-    # The two files come from different years of SemEval; a model that only fits one shows it here.
-    from_val = held_out >= data.labels.size - VAL_TWEETS
-    for name, part in (("test file", ~from_val), ("val file", from_val)):
-        model_part = evaluation.figures(gold[part], predicted[part], scores[part])
-        vader_part = evaluation.figures(gold[part], vader_predicted[part], vader_scores[part])
+    summary = []
+    for name, part in splits.held_out.items():
+        scores, predicted = sentiment_model.score_arrays(part.texts)
+        model_fig = evaluation.figures(part.labels, predicted, scores)
+        vader_scores, vader_predicted = vader(part.texts)
+        vader_fig = evaluation.figures(part.labels, vader_predicted, vader_scores)
+        print_split(name, part, model_fig, vader_fig)
+        summary.append((name, model_fig, vader_fig))
+    print("\nsummary, model / VADER (macro-F1, 2-class accuracy):")
+    for name, model_fig, vader_fig in summary:
         print(
-            f"  held-out tweets of the {name} ({part.sum()}): macro-F1 {model_part.macro_f1:.3f} "
-            f"vs VADER {vader_part.macro_f1:.3f}, 2-class {model_part.binary_accuracy:.3f} "
-            f"vs {vader_part.binary_accuracy:.3f}"
+            f"  {name:<52} {model_fig.macro_f1:.3f} / {vader_fig.macro_f1:.3f}   "
+            f"{model_fig.binary_accuracy:.3f} / {vader_fig.binary_accuracy:.3f}"
         )
 
+    texts = splits.held_out[evaluation.IN_DOMAIN].texts
     cycled = [texts[i % len(texts)] for i in range(args.tweets)]
     sentiment_model.weights()  # loading is not part of scoring
     rates = {}

@@ -109,6 +109,12 @@ EDGE_CASES = [
     "!!!",
     "?",
     ":) :( :D <3",
+    "I loooove it :) <3 :D",
+    ":-) ;) :P :/ </3 (: ):",
+    "not :( but not :)",
+    "186 1337 143 86 2021",
+    "what?? no!! why?!",
+    "never nothing nobody",
     "\x7f\x00\x01 control",
     "tab\tseparated\tvalues",
     "a",
@@ -183,6 +189,22 @@ def test_the_kernel_sees_every_feature():
         model._replace(lexicon_weights=np.zeros_like(model.lexicon_weights)),
     ):
         assert np.abs(kernel(changed) - base).min() > 1e-6
+
+
+@pytest.mark.parametrize("name", features.LEXICON_FEATURE_NAMES)
+def test_the_kernel_sees_every_dense_feature(monkeypatch, name):
+    """A text with every cue: dropping one dense feature's weights moves the kernel's logits as numpy's."""
+    model = sentiment_model.weights()
+    texts = ["Not sooo good?! :( but I love it 😍"]
+    weights = model.lexicon_weights.copy()
+    weights[features.LEXICON_FEATURE_NAMES.index(name)] = 0.0
+    changed = model._replace(lexicon_weights=weights)
+    out, out_changed = np.empty((1, 2)), np.empty((1, 2))
+    compiled.logits(texts, model, out)
+    compiled.logits(texts, changed, out_changed)
+    assert np.abs(out_changed - out).min() > 1e-6
+    monkeypatch.setenv("KAFKAPIPELINE_SCORING_KERNEL", "numpy")
+    assert np.allclose(out_changed, sentiment_model.logits(texts, changed), atol=TOLERANCE, rtol=0)
 
 
 def test_auto_stays_on_numpy_until_the_threshold(monkeypatch):

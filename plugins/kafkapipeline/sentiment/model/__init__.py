@@ -1,8 +1,9 @@
 """Tweet sentiment with a linear model over hashed word and character n-grams, scored in batches.
 
-Why: it reads tweets better than VADER's lexicon (README, "Sentiment model") at a fraction of its cost.
-A 3-class logistic regression trained by ``scripts/train-sentiment`` (weights in ``weights.npz``), scored
-with numpy (``features.py``) or a numba kernel computing the same logits faster (``compiled.py``):
+Why: it reads tweets better than VADER's lexicon, on other sources too (docs/sentiment.md), at a fraction
+of its cost. A 3-class linear model trained by ``scripts/train-sentiment`` (an n-gram and a lexicon logistic
+regression summed, weights in ``weights.npz``), scored with numpy (``features.py``) or a numba kernel
+computing the same logits faster (``compiled.py``):
 ``KAFKAPIPELINE_SCORING_KERNEL=auto`` uses the kernel once preloaded or after ``COMPILED_MIN_TEXTS`` texts,
 and numpy if it cannot compile. Same contract as VADER: score P(positive) - P(negative), label the most
 probable class, blank text Neutral 0.0. Nothing is read at import; the weights load on first scoring.
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 MODEL_NAME = "ngram-logreg"
 #: The first 12 hex digits of the sha256 of the weights (``weights_digest``); scripts/train-sentiment
 #: rewrites this line when it writes new weights, and loading refuses weights that do not match.
-MODEL_VERSION = "67dcecd4231f"
+MODEL_VERSION = "121e64b44136"
 WEIGHTS_PATH = Path(__file__).with_name("weights.npz")
 #: Characters of a text that are scored; the rest is ignored (a tweet is at most 280 characters;
 #: twice that leaves room for entities).
@@ -56,7 +57,7 @@ class Weights(NamedTuple):
 
     table: np.ndarray  # (N_BUCKETS + 1, 2) float32
     bias: np.ndarray  # (2,) float64
-    lexicon: Lexicon  # VADER's lexicon by token hash (prior valences, a feature among others)
+    lexicon: Lexicon  # VADER's lexicon by token and emoticon-pair hash (prior valences, for dense features)
     lexicon_weights: np.ndarray  # (LEXICON_FEATURES, 2) float64
     lexicon_present: np.ndarray  # lexicon.candidates(), computed once
 
@@ -203,11 +204,14 @@ def logits(texts: Sequence[str], model: Weights | None = None) -> np.ndarray:
         )
         char = pairs[feats.char_buckets].view(np.float32).reshape(-1, 2)
         char_sum = np.add.reduceat(char, feats.char_row_starts, axis=0, dtype=np.float64)
+        dense = np.zeros((feats.n_texts, 2))
+        for column, weight in zip(feats.lexicon.T, model.lexicon_weights, strict=True):
+            dense += column[:, None] * weight  # in a fixed order: a batch's texts score as alone
         z = (
             model.bias
             + word_sum / np.sqrt(np.maximum(n_words, 1))[:, None]
             + char_sum / np.sqrt(np.maximum(feats.char_counts, 1))[:, None]
-            + feats.lexicon @ model.lexicon_weights
+            + dense
         )
         z[n_words == 0] = np.nan
         out[start : start + len(chunk)] = z

@@ -32,6 +32,7 @@ _CONSTS = np.array(
         64 - features.BUCKET_BITS,  # a hash's top bits are its bucket
         46,  # Lexicon.candidates: entries by their top 18 bits
         52,  # the negator filter: negators by their top 12 bits
+        features._SALT_EMOTICON,
     ],
     dtype=np.uint64,
 )
@@ -42,8 +43,8 @@ _NEGATOR_FILTER[(_NEGATORS >> np.uint64(52)).astype(np.int64)] = True
 _ASCII_NORMAL = np.arange(128, dtype=np.int64)
 _ASCII_NORMAL[(_ASCII_NORMAL >= 0x31) & (_ASCII_NORMAL <= 0x39)] = 0x30
 _ASCII_NORMAL[features._ASCII_CLASS[:128] == _SPACE] = 0x20
-if features._BREAK_CODES.max() >= 128 or features.CHAR_NGRAM != 4:
-    raise ImportError("compiled.py looks clause breaks up among ASCII and hashes 4-grams: update it")
+if features._BREAK_CODES.max() >= 128 or features.CHAR_NGRAM != 4 or features.LEXICON_FEATURES != 9:
+    raise ImportError("compiled.py looks clause breaks up among ASCII, hashes 4-grams, has 9 dense features")
 _ASCII_BREAK = np.zeros(128, dtype=np.bool_)
 _ASCII_BREAK[features._BREAK_CODES] = True
 
@@ -99,6 +100,12 @@ def _squash(x: float, alpha: float) -> float:  # pragma: no cover - compiled
     return x / np.sqrt(x * x + alpha)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _fraction(count: int) -> float:  # pragma: no cover - compiled
+    """``features._fraction``."""
+    return count / (count + 1.0)
+
+
 @njit(cache=True, nogil=True)
 def logits_kernel(  # noqa: PLR0912, PLR0915, PLR0917 - one pass per text; plain arrays in
     codes: np.ndarray,  # uint32, the padded texts one after the other (joined_code_points)
@@ -108,7 +115,7 @@ def logits_kernel(  # noqa: PLR0912, PLR0915, PLR0917 - one pass per text; plain
     token_mult: np.ndarray,  # uint64 (32,)
     char_mult: np.ndarray,  # uint64 (CHAR_NGRAM,), CHAR_NGRAM == 4
     consts: np.ndarray,  # uint64: char shift multiplier, word, bigram and negation salts, bigram
-    # multiplier, bucket shift, lexicon prefix shift, negator filter shift
+    # multiplier, bucket shift, lexicon prefix shift, negator filter shift, emoticon salt
     negators: np.ndarray,  # uint64, sorted token hashes of the negators
     negator_filter: np.ndarray,  # bool (4096,), whether some negator has these top 12 bits
     ascii_break: np.ndarray,  # bool (128,), the code points that end a clause (all ASCII)
@@ -117,7 +124,7 @@ def logits_kernel(  # noqa: PLR0912, PLR0915, PLR0917 - one pass per text; plain
     lexicon_hashes: np.ndarray,  # uint64, sorted
     lexicon_values: np.ndarray,  # float32
     lexicon_present: np.ndarray,  # bool (1 << 18,)
-    lexicon_weights: np.ndarray,  # float64 (3, 2)
+    lexicon_weights: np.ndarray,  # float64 (LEXICON_FEATURES, 2)
     negation_scope: int,
     negated_valence: float,
     squash_alpha: float,
@@ -133,6 +140,7 @@ def logits_kernel(  # noqa: PLR0912, PLR0915, PLR0917 - one pass per text; plain
     shift = consts[5]
     present_shift = consts[6]
     filter_shift = consts[7]
+    salt_emoticon = consts[8]
     mult0 = char_mult[0]
     mult1 = char_mult[1]
     mult2 = char_mult[2]
@@ -144,6 +152,7 @@ def logits_kernel(  # noqa: PLR0912, PLR0915, PLR0917 - one pass per text; plain
     norm = np.empty(longest, dtype=np.int64)  # the normalised text
     kind = np.empty(longest, dtype=np.int8)  # its character classes
     buckets = np.empty(2 * longest, dtype=np.int64)  # a text's n-gram buckets (bigrams: second half)
+    emoticons = np.empty(longest, dtype=np.float64)  # a text's emoticon valences, summed after its tokens'
     for r in range(n_texts):
         start = offsets[r]
         stop = offsets[r + 1]
@@ -152,6 +161,7 @@ def logits_kernel(  # noqa: PLR0912, PLR0915, PLR0917 - one pass per text; plain
         m = 0
         prev1 = -1
         prev2 = -1
+        elongated = 0  # letters dropped from runs of 3+ (not digits: "0000" is a number)
         for i in range(start, stop):
             c = int(codes[i])
             if c < 128:
@@ -163,7 +173,9 @@ def logits_kernel(  # noqa: PLR0912, PLR0915, PLR0917 - one pass per text; plain
                 cls = _char_class(c, ascii_class)
                 if cls == _SPACE:
                     c = 0x20
-            keep = not (((c == 0x20) & (prev1 == 0x20)) | ((c == prev1) & (prev1 == prev2)))
+            run = (c == prev1) & (prev1 == prev2)
+            keep = not (((c == 0x20) & (prev1 == 0x20)) | run)
+            elongated += run & (cls == _WORD) & (c != 0x30)
             norm[m] = c  # written always, kept by moving on: no branch
             kind[m] = cls
             m += keep
@@ -187,6 +199,12 @@ def logits_kernel(  # noqa: PLR0912, PLR0915, PLR0917 - one pass per text; plain
         lex_all = 0.0
         lex_pos = 0.0
         lex_neg = 0.0
+        n_positive = 0
+        n_negative = 0
+        n_emoticons = 0
+        n_bangs = 0
+        n_questions = 0
+        n_negators = 0
         n_tokens = 0
         last_negator = -negation_scope - 1  # token index of the last negator in this clause
         prev_hash = np.uint64(0)
@@ -212,6 +230,9 @@ def logits_kernel(  # noqa: PLR0912, PLR0915, PLR0917 - one pass per text; plain
                 last_negator = -negation_scope - 1
             elif negator_filter[np.int64(h >> filter_shift)] and _sorted_index(negators, h) >= 0:
                 last_negator = n_tokens
+                n_negators += 1
+            n_bangs += first == 0x21
+            n_questions += first == 0x3F
 
             unigram = (_mix(h ^ salt_neg) if negated else h) ^ salt_word
             buckets[n_tokens] = np.int64(_mix(unigram) >> shift)
@@ -219,6 +240,12 @@ def logits_kernel(  # noqa: PLR0912, PLR0915, PLR0917 - one pass per text; plain
                 bigram = (prev_hash * bigram_mult + h) ^ salt_bigram
                 buckets[longest + n_bigrams] = np.int64(_mix(bigram) >> shift)
                 n_bigrams += 1
+                pair = _mix((prev_hash * bigram_mult + h) ^ salt_emoticon)  # features.emoticon_hash
+                if lexicon_present[np.int64(pair >> present_shift)]:
+                    at = _sorted_index(lexicon_hashes, pair)
+                    if at >= 0:
+                        emoticons[n_emoticons] = np.float64(lexicon_values[at])
+                        n_emoticons += 1
             prev_hash = h
             n_tokens += 1
 
@@ -231,6 +258,8 @@ def logits_kernel(  # noqa: PLR0912, PLR0915, PLR0917 - one pass per text; plain
                     lex_all += valence
                     lex_pos += max(valence, 0.0)
                     lex_neg += min(valence, 0.0)
+                    n_positive += int(valence > 0)
+                    n_negative += int(valence < 0)
 
         if n_tokens == 0:
             out[r, 0] = np.nan
@@ -244,15 +273,32 @@ def logits_kernel(  # noqa: PLR0912, PLR0915, PLR0917 - one pass per text; plain
         for i in range(longest, longest + n_bigrams):
             word0 += np.float64(table[buckets[i], 0])
             word1 += np.float64(table[buckets[i], 1])
+        for i in range(n_emoticons):  # bincount's order: the tokens' valences, then the emoticons'
+            valence = emoticons[i]
+            lex_all += valence
+            lex_pos += max(valence, 0.0)
+            lex_neg += min(valence, 0.0)
+            n_positive += int(valence > 0)
+            n_negative += int(valence < 0)
         word_norm = np.sqrt(np.float64(n_tokens + n_bigrams))
         char_norm = np.sqrt(np.float64(max(char_count, 1)))
-        lex0 = _squash(lex_all, squash_alpha)
-        lex1 = _squash(lex_pos, squash_alpha)
-        lex2 = _squash(lex_neg, squash_alpha)
+        dense = (
+            _squash(lex_all, squash_alpha),
+            _squash(lex_pos, squash_alpha),
+            _squash(lex_neg, squash_alpha),
+            _fraction(n_positive),
+            _fraction(n_negative),
+            _fraction(n_bangs),
+            _fraction(n_questions),
+            _fraction(elongated),
+            _fraction(n_negators),
+        )
         for k in range(2):
             word = word0 if k == 0 else word1
             char = char0 if k == 0 else char1
-            lex = lex0 * lexicon_weights[0, k] + lex1 * lexicon_weights[1, k] + lex2 * lexicon_weights[2, k]
+            lex = 0.0
+            for f in range(9):
+                lex += dense[f] * lexicon_weights[f, k]
             out[r, k] = bias[k] + word / word_norm + char / char_norm + lex
 
 

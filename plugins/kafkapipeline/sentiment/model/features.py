@@ -36,7 +36,7 @@ _RNG = np.random.default_rng(20170401)
 _TOKEN_MULT = _RNG.integers(1, 2**63, size=32, dtype=np.uint64) | _U64(1)
 _CHAR_MULT = _RNG.integers(1, 2**63, size=CHAR_NGRAM, dtype=np.uint64) | _U64(1)
 _CHAR_SHIFT_MULT = _U64(_RNG.integers(1, 2**63, dtype=np.uint64) | 1)
-_SALT_WORD, _SALT_BIGRAM, _SALT_NEG, _SALT_SPARE = (  # spare: drawn so the others keep their values
+_SALT_WORD, _SALT_BIGRAM, _SALT_NEG, _SALT_EMOTICON = (
     _U64(s) for s in _RNG.integers(1, 2**63, size=4, dtype=np.uint64)
 )
 _BIGRAM_MULT = _U64(0x9E3779B97F4A7C15)
@@ -64,11 +64,12 @@ class BatchFeatures(NamedTuple):
     char_row_starts: np.ndarray
     char_buckets: np.ndarray
     char_counts: np.ndarray
-    lexicon: np.ndarray  # (n_texts, LEXICON_FEATURES) float64; zeros without a lexicon
+    lexicon: np.ndarray  # (n_texts, LEXICON_FEATURES) float64; valence columns zero without a lexicon
 
 
 class Lexicon(NamedTuple):
-    """Prior valences of single tokens (VADER's lexicon), by token hash, sorted for searchsorted."""
+    """Prior valences (VADER's lexicon) of single tokens by token hash, and of two-token emoticons
+    (":)", "<3") by :func:`emoticon_hash` of the pair, sorted for searchsorted."""
 
     hashes: np.ndarray  # uint64, sorted, unique
     values: np.ndarray  # float32
@@ -80,8 +81,14 @@ class Lexicon(NamedTuple):
         return present
 
 
-#: Dense features from the lexicon: squashed sums of all, of positive and of negative valences.
-LEXICON_FEATURES = 3
+#: Dense features, per text: squashed sums of all, of positive and of negative valences (the lexicon's
+#: tokens and emoticons); then ``c / (c + 1)`` of the counts of positive and of negative lexicon hits,
+#: of "!" and of "?" tokens, of letters dropped from elongated words ("sooo") and of negators.
+LEXICON_FEATURE_NAMES = (
+    "valence", "positive valence", "negative valence", "positive hits", "negative hits",
+    "exclamation marks", "question marks", "elongated letters", "negators",
+)  # fmt: skip
+LEXICON_FEATURES = len(LEXICON_FEATURE_NAMES)
 #: VADER's factor for a valence in a negation's scope, and its normalisation constant.
 NEGATED_VALENCE = -0.74
 SQUASH_ALPHA = 15.0
@@ -138,6 +145,14 @@ def _classes(codes: np.ndarray) -> np.ndarray:
 
 def _normalise(codes: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Digits become 0, curly quotes straight, runs of 3+ equal characters and of spaces shrink."""
+    codes, rows, cls, _ = _normalise_counting(codes, rows)
+    return codes, rows, cls
+
+
+def _normalise_counting(
+    codes: np.ndarray, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_normalise`, and the row of each letter dropped from a run of 3+ (an elongated word)."""
     codes[(codes >= 0x31) & (codes <= 0x39)] = 0x30
     codes[(codes == 0x2019) | (codes == 0x2018)] = 0x27
     cls = _classes(codes)
@@ -145,8 +160,11 @@ def _normalise(codes: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndar
     keep = np.ones(codes.size, dtype=bool)
     same_row = rows[1:] == rows[:-1]
     keep[1:] &= ~((codes[1:] == 0x20) & (codes[:-1] == 0x20) & same_row)
-    keep[2:] &= ~((codes[2:] == codes[1:-1]) & (codes[1:-1] == codes[:-2]) & same_row[1:] & same_row[:-1])
-    return codes[keep], rows[keep], cls[keep]
+    run = np.zeros(codes.size, dtype=bool)
+    run[2:] = (codes[2:] == codes[1:-1]) & (codes[1:-1] == codes[:-2]) & same_row[1:] & same_row[:-1]
+    keep &= ~run
+    elongated = rows[run & (cls == _WORD) & (codes != 0x30)]  # "0000" is a number, not elongation
+    return codes[keep], rows[keep], cls[keep], elongated
 
 
 def _token_hashes(codes: np.ndarray, rows: np.ndarray, cls: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -175,14 +193,29 @@ def hash_tokens(words: Sequence[str]) -> np.ndarray:
     return hashes
 
 
+def emoticon_hash(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """The lexicon key of two consecutive tokens (their token hashes), for two-token emoticons."""
+    return _mix((first * _BIGRAM_MULT + second) ^ _SALT_EMOTICON)
+
+
 def build_lexicon(valences: dict[str, float]) -> Lexicon:
-    """A Lexicon of the entries that are one token to the featuriser (":)" is two: left out)."""
+    """A Lexicon of the entries that are one token to the featuriser, and of those that are two
+    symbols (emoticons such as ":)" or "<3"); longer ones (":-)") and numbers are left out."""
     words = list(valences)
     codes, rows = _code_points(words)
-    hashes, token_rows, _ = _token_hashes(*_normalise(codes, rows))
-    single = np.flatnonzero(np.bincount(token_rows, minlength=len(words)) == 1)
-    hash_of = dict(zip(token_rows.tolist(), hashes.tolist(), strict=True))  # right for single rows
-    table = {hash_of[row]: valences[words[row]] for row in single.tolist()}
+    hashes, token_rows, first = _token_hashes(*_normalise(codes, rows))
+    tokens = np.bincount(token_rows, minlength=len(words))
+    table: dict[int, float] = {}
+    starts = np.concatenate(([0], np.cumsum(tokens)[:-1]))
+    for row in np.flatnonzero(tokens == 1).tolist():
+        if not words[row].isdigit():  # numbers ("143", "187") are all "00" once digits are 0
+            table[int(hashes[starts[row]])] = valences[words[row]]
+    for row in np.flatnonzero(tokens == 2).tolist():  # emoticons only: two symbol tokens
+        at = starts[row]
+        classes = _ASCII_CLASS[np.minimum(first[at : at + 2], 128)]
+        if (classes != _WORD).any():
+            key = emoticon_hash(hashes[at : at + 1], hashes[at + 1 : at + 2])
+            table.setdefault(int(key[0]), valences[words[row]])
     keys = np.array(sorted(table), dtype=np.uint64)
     return Lexicon(keys, np.array([table[k] for k in keys.tolist()], dtype=np.float32))
 
@@ -191,27 +224,51 @@ def _squash(x: np.ndarray) -> np.ndarray:
     return x / np.sqrt(x * x + SQUASH_ALPHA)
 
 
-def _lexicon_features(
+def _valences(keys: np.ndarray, lexicon: Lexicon, present: np.ndarray | None) -> np.ndarray:
+    """The lexicon's valence of each key, 0 where it has none."""
+    maybe = np.flatnonzero(present[keys >> _U64(46)]) if present is not None else np.arange(keys.size)
+    at = np.minimum(np.searchsorted(lexicon.hashes, keys[maybe]), lexicon.hashes.size - 1)
+    valence = np.zeros(keys.size, dtype=np.float64)
+    valence[maybe] = np.where(lexicon.hashes[at] == keys[maybe], lexicon.values[at], 0)
+    return valence
+
+
+def _fraction(counts: np.ndarray) -> np.ndarray:
+    return counts / (counts + 1.0)
+
+
+def _lexicon_features(  # noqa: PLR0917 - the featuriser's arrays, passed on
     hashes: np.ndarray,
     negated: np.ndarray,
     token_rows: np.ndarray,
+    first: np.ndarray,
+    is_negator: np.ndarray,
+    elongated: np.ndarray,
     n_texts: int,
     *,
     lexicon: Lexicon | None,
     present: np.ndarray | None,
 ) -> np.ndarray:
-    """Per text: squashed sum of all, of positive and of negative token valences (negation flips)."""
+    """Per text, the LEXICON_FEATURES: valence sums (negation flips a token's valence, not an
+    emoticon's), then the cue counts."""
     out = np.zeros((n_texts, LEXICON_FEATURES), dtype=np.float64)
+    out[:, 5] = _fraction(np.bincount(token_rows[first == 0x21], minlength=n_texts))  # "!"
+    out[:, 6] = _fraction(np.bincount(token_rows[first == 0x3F], minlength=n_texts))  # "?"
+    out[:, 7] = _fraction(np.bincount(elongated, minlength=n_texts))
+    out[:, 8] = _fraction(np.bincount(token_rows[is_negator], minlength=n_texts))
     if lexicon is None or lexicon.hashes.size == 0 or hashes.size == 0:
         return out
-    maybe = np.flatnonzero(present[hashes >> _U64(46)]) if present is not None else np.arange(hashes.size)
-    at = np.minimum(np.searchsorted(lexicon.hashes, hashes[maybe]), lexicon.hashes.size - 1)
-    valence = np.zeros(hashes.size, dtype=np.float64)
-    valence[maybe] = np.where(lexicon.hashes[at] == hashes[maybe], lexicon.values[at], 0)
+    valence = _valences(hashes, lexicon, present)
     valence[negated] *= NEGATED_VALENCE
-    out[:, 0] = _squash(np.bincount(token_rows, weights=valence, minlength=n_texts))
-    out[:, 1] = _squash(np.bincount(token_rows, weights=np.maximum(valence, 0), minlength=n_texts))
-    out[:, 2] = _squash(np.bincount(token_rows, weights=np.minimum(valence, 0), minlength=n_texts))
+    same = token_rows[1:] == token_rows[:-1]
+    emoticons = _valences(emoticon_hash(hashes[:-1][same], hashes[1:][same]), lexicon, present)
+    valence = np.concatenate([valence, emoticons])
+    rows = np.concatenate([token_rows, token_rows[1:][same]])
+    out[:, 0] = _squash(np.bincount(rows, weights=valence, minlength=n_texts))
+    out[:, 1] = _squash(np.bincount(rows, weights=np.maximum(valence, 0), minlength=n_texts))
+    out[:, 2] = _squash(np.bincount(rows, weights=np.minimum(valence, 0), minlength=n_texts))
+    out[:, 3] = _fraction(np.bincount(rows[valence > 0], minlength=n_texts))
+    out[:, 4] = _fraction(np.bincount(rows[valence < 0], minlength=n_texts))
     return out
 
 
@@ -219,14 +276,15 @@ _NEGATOR_HASHES = np.unique(hash_tokens(NEGATORS))
 _BREAK_CODES = np.array([ord(c) for c in CLAUSE_BREAKS], dtype=np.uint32)
 
 
-def _negated(hashes: np.ndarray, rows: np.ndarray, first: np.ndarray) -> np.ndarray:
-    """Whether each token follows a negator within NEGATION_SCOPE tokens of the same clause."""
+def _negated(hashes: np.ndarray, rows: np.ndarray, first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each token follows a negator within NEGATION_SCOPE tokens of the same clause, and
+    whether it is one."""
     is_negator = np.isin(hashes, _NEGATOR_HASHES)
     clause = np.cumsum(np.isin(first, _BREAK_CODES))  # a break token ends a clause
     negated = np.zeros(hashes.size, dtype=bool)
     for k in range(1, NEGATION_SCOPE + 1):
         negated[k:] |= is_negator[:-k] & (rows[k:] == rows[:-k]) & (clause[k:] == clause[:-k])
-    return negated
+    return negated, is_negator
 
 
 def featurise(
@@ -235,9 +293,9 @@ def featurise(
     """Bucket indices of every word unigram and bigram and every character 4-gram of the batch,
     and the lexicon features of each text (``present``: ``lexicon.candidates()``, to go faster)."""
     codes, rows = _code_points(texts)
-    codes, rows, cls = _normalise(codes, rows)
+    codes, rows, cls, elongated = _normalise_counting(codes, rows)
     hashes, token_rows, first = _token_hashes(codes, rows, cls)
-    negated = _negated(hashes, token_rows, first)
+    negated, is_negator = _negated(hashes, token_rows, first)
     unigrams = np.where(negated, _mix(hashes ^ _SALT_NEG), hashes) ^ _SALT_WORD
     same = token_rows[1:] == token_rows[:-1]
     bigrams = (hashes[:-1][same] * _BIGRAM_MULT + hashes[1:][same]) ^ _SALT_BIGRAM
@@ -263,5 +321,15 @@ def featurise(
         char_row_starts=row_starts,
         char_buckets=char_buckets,
         char_counts=np.maximum(row_lengths - (n - 1), 0),
-        lexicon=_lexicon_features(hashes, negated, token_rows, len(texts), lexicon=lexicon, present=present),
+        lexicon=_lexicon_features(
+            hashes,
+            negated,
+            token_rows,
+            first,
+            is_negator,
+            elongated,
+            len(texts),
+            lexicon=lexicon,
+            present=present,
+        ),
     )
