@@ -11,6 +11,7 @@ flush returning) from the kill to the end. With a member down, the cluster figur
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import time
 
@@ -87,6 +88,7 @@ def ids_at(cassandra, keyspace: str, level: int = ConsistencyLevel.QUORUM) -> li
 
 def ids_on_node(host: str, keyspace: str) -> list[str]:
     """The rows node ``host`` holds itself: it coordinates a CL ONE read and reads its own replica first."""
+    from cassandra.auth import PlainTextAuthProvider
     from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
     from cassandra.policies import WhiteListRoundRobinPolicy
 
@@ -95,11 +97,13 @@ def ids_on_node(host: str, keyspace: str) -> list[str]:
         consistency_level=ConsistencyLevel.ONE,
         request_timeout=60,
     )
+    conn = json.loads(os.environ["AIRFLOW_CONN_CASSANDRA_DEFAULT"])  # the pipeline's login
     driver = Cluster(
         [host],
         port=int(os.environ.get("CASSANDRA_PORT", "9042")),
         protocol_version=5,
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        auth_provider=PlainTextAuthProvider(conn["login"], conn["password"]),
     )
     try:
         session = driver.connect()
