@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import string
+import time
 from pathlib import Path
 
 from .artifacts import Artifacts, cassandra_artifacts
@@ -169,6 +170,7 @@ class Cassandra(JvmService):
         replication = self.auth_replication()
         if replication:
             run(f"ALTER KEYSPACE system_auth WITH replication = {replication}", login)
+            self.wait_for_schema_agreement(login)
         if login == DEFAULT_LOGIN:
             run(
                 f"CREATE ROLE IF NOT EXISTS {admin[0]} WITH SUPERUSER = true AND LOGIN = true "
@@ -194,6 +196,35 @@ class Cassandra(JvmService):
             run(f"GRANT ALL PERMISSIONS ON KEYSPACE {keyspace} TO {user}", admin)
         replaced = " (replaced the default superuser)" if login == DEFAULT_LOGIN else ""
         return f"roles {admin[0]} (superuser) and {user} (the pipeline's) in place{replaced}"
+
+    def wait_for_schema_agreement(self, login: tuple[str, str], timeout: float = 60.0) -> None:
+        """Until every node reports this node's schema version (system_auth's new replication included)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            mine = cql_query(
+                self.port, "SELECT schema_version FROM system.local", host=self.host, login=login
+            )
+            peers = cql_query(
+                self.port, "SELECT schema_version FROM system.peers_v2", host=self.host, login=login
+            )
+            if all(row[0] == mine[0][0] for row in peers) or time.monotonic() > deadline:
+                return
+            time.sleep(0.5)
+
+    def wait_for_grant(self, hosts: list[str], timeout: float = 60.0) -> None:
+        """Until each of ``hosts`` reads the pipeline role's CREATE grant (its own replicas answer)."""
+        user = pipeline_login()[0]
+        deadline = time.monotonic() + timeout
+        for host in hosts:
+            while True:
+                rows = cql_query(self.port, f"LIST ALL PERMISSIONS OF {user}", host=host, login=admin_login())
+                if any(b"CREATE" in (cell or b"") for row in rows for cell in row):
+                    break
+                if time.monotonic() > deadline:
+                    raise ServiceError(
+                        f"cassandra: {host} does not see the grants of role {user} after {timeout:.0f}s"
+                    )
+                time.sleep(0.5)
 
     def after_healthy(self) -> str:
         try:

@@ -196,7 +196,9 @@ class CassandraNode(ClusterMember, Cassandra):
         return ""  # roles once the whole ring is up: after_cluster
 
     def after_cluster(self) -> str:
-        return self.setup_roles()
+        done = self.setup_roles()
+        self.wait_for_grant(self.seeds)  # a client may land on any node next
+        return done
 
 
 def cluster_members(state: Path, names: list[str]) -> list:
