@@ -122,6 +122,13 @@ def produce(hook: Any, topic: str, values: list[tuple[bytes, bytes]]) -> None:
             producer.produce(value, key)
 
 
+def _drain_group(name: str) -> str:
+    """A consumer group the drain's Kafka user may use (its ACLs cover ``<prefix>.drain.*`` only)."""
+    from kafkapipeline import settings
+
+    return settings.consumer_group("drain", name)
+
+
 def _drain_partition(topic: str, group_id: str, keyspace: str, partition: int, queue: Any) -> None:
     """One process of the per-partition way (what one mapped task per partition would do)."""
     load_project_env()
@@ -311,7 +318,7 @@ class Benchmark:
             lambda: drain.drain_topic(
                 self.topic,
                 TWEETS,
-                f"bench.drain.{self.run_id}.r{self.round}",
+                _drain_group(f"bench.{self.run_id}.r{self.round}"),
                 self.n,
                 keyspace=self.keyspaces["drain"],
                 options=self.options,
@@ -432,7 +439,7 @@ class Benchmark:
                 target=_drain_partition,
                 args=(
                     self.topic,
-                    f"bench.pp.{self.run_id}",
+                    _drain_group(f"bench.pp.{self.run_id}"),
                     self.keyspaces["per_partition"],
                     p,
                     queue,
