@@ -4,7 +4,7 @@
 Writes each table's rows of the run's **UTC day** to `<export dir>/<table>/<day>.csv`, atomically
 (a re-run replaces the file whole; an empty day gets only the header), in the format `import_csv`
 reads. **Schedule**: daily at 00:00 UTC for the day before, **or** on the tables' asset events: such
-a run re-exports the finished days whose rows changed after their export (late drains past
+a run exports again the finished days whose rows changed after their export (late drains past
 midnight, re-scores), and ends skipped at once when the events changed only today (docs/assets.md).
 A manual run exports the last complete day. **Params**: `day` (instead of the run's interval),
 `export_dir` (inside the data root; else `KAFKAPIPELINE_EXPORT_DIR`, else `exports`), `cities`

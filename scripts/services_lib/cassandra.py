@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from .artifacts import Artifacts, cassandra_artifacts
-from .common import CONF_DIR, ServiceError, env_port, secret, state_root
+from .common import CONF_DIR, ServiceError, env_port, secret, state_root, write_private
 from .jvm import JvmService, find_java
 from .probes import CqlLoginRefused, cassandra_probe, cql_query
 
@@ -137,14 +137,9 @@ class Cassandra(JvmService):
 
     def write_jmx_files(self) -> None:
         password = secret(state_root(), "cassandra-jmx", "KAFKAPIPELINE_CASSANDRA_JMX_PASSWORD")
-        for path, text in (
-            (self.jmx_password_file(), f"{JMX_USER} {password}\n"),
-            (self.config / "jmxremote.access", f"{JMX_USER} readwrite\n"),
-        ):
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
-            path.chmod(0o600)  # the JVM refuses a JMX password file others can read
+        # The JVM refuses a JMX password file others can read.
+        write_private(self.jmx_password_file(), f"{JMX_USER} {password}\n")
+        write_private(self.config / "jmxremote.access", f"{JMX_USER} readwrite\n")
 
     def login(self) -> tuple[str, str]:
         """The generated superuser once it exists; Cassandra's default one before the first setup."""

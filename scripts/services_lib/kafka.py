@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 from .artifacts import Artifacts, kafka_artifacts
-from .common import CONF_DIR, REPO, SCRIPTS, ServiceError, env_port, say, secret, state_root
+from .common import CONF_DIR, REPO, SCRIPTS, ServiceError, env_port, say, secret, state_root, write_private
 from .jvm import JvmService, find_java
 from .probes import kafka_probe
 
@@ -96,12 +96,8 @@ class Kafka(JvmService):
     def prepare_jvm(self, java: Path, arts: Artifacts) -> None:
         self.config.mkdir(parents=True, exist_ok=True)
         self.data.mkdir(parents=True, exist_ok=True)
-        # It holds the super user's password: written 0600 from the start, never readable by others.
-        path = self.config / "server.properties"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(self.rendered_properties())
-        path.chmod(0o600)
+        # It holds the super user's password.
+        write_private(self.config / "server.properties", self.rendered_properties())
         shutil.copyfile(CONF_DIR / "kafka-log4j2.xml", self.config / "log4j2.xml")
         if (self.data / "meta.properties").exists():
             return

@@ -3,18 +3,13 @@ from a connection or the network; the daily export also runs on the tables' asse
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 
 from kafkapipeline import settings
 from kafkapipeline.assets.definitions import export_folder_asset, stream_assets
 from kafkapipeline.streams.tweets import TWEETS
 from kafkapipeline.streams.weather import WEATHER
-from tests.dags.test_dag_integrity import DAGS_FOLDER, PARSE_WITHOUT_IO
+from tests.dags.test_dag_integrity import DAGS_FOLDER, PARSE_WITHOUT_IO, parse_without_io
 
 
 def names(assets) -> list[str]:
@@ -76,24 +71,14 @@ PRINT_ASSETS = PARSE_WITHOUT_IO.replace(
 
 def test_asset_uris_follow_the_settings_and_parsing_touches_no_network_nor_connection(tmp_path):
     assert PRINT_ASSETS != PARSE_WITHOUT_IO
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
-    env |= {
-        "KAFKAPIPELINE_ASSET_KAFKA_SERVER": "kafka-a.example:19092",
-        "KAFKAPIPELINE_ASSET_CASSANDRA_SERVER": "cassandra-a.example:19042",
-        "KAFKAPIPELINE_KEYSPACE": "other_space",
-        "KAFKAPIPELINE_TWEETS_TOPIC": "tweets_v2",
-        "KAFKAPIPELINE_DATA_ROOT": str(tmp_path),
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", PRINT_ASSETS, str(DAGS_FOLDER)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    report = parse_without_io(
+        PRINT_ASSETS,
+        KAFKAPIPELINE_ASSET_KAFKA_SERVER="kafka-a.example:19092",
+        KAFKAPIPELINE_ASSET_CASSANDRA_SERVER="cassandra-a.example:19042",
+        KAFKAPIPELINE_KEYSPACE="other_space",
+        KAFKAPIPELINE_TWEETS_TOPIC="tweets_v2",
+        KAFKAPIPELINE_DATA_ROOT=str(tmp_path),
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["errors"] == {}
     weather = settings.current().weather_topic
     assert report["uris"] == sorted(

@@ -110,11 +110,12 @@ print(json.dumps({"dags": sorted(bag.dags), "errors": {k: str(v) for k, v in bag
 """
 
 
-def test_parsing_touches_no_network_and_no_connection():
-    """Parse every DAG file with sockets and connection look-ups made to fail, and no connections set."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
+def parse_without_io(script: str = PARSE_WITHOUT_IO, **settings: str) -> dict:
+    """Run ``script`` on the DAG folder in a fresh interpreter, no connections set, plus ``settings``;
+    the JSON report it printed last."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")} | settings
     result = subprocess.run(
-        [sys.executable, "-c", PARSE_WITHOUT_IO, str(DAGS_FOLDER)],
+        [sys.executable, "-c", script, str(DAGS_FOLDER)],
         env=env,
         capture_output=True,
         text=True,
@@ -122,7 +123,12 @@ def test_parsing_touches_no_network_and_no_connection():
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_parsing_touches_no_network_and_no_connection():
+    """Parse every DAG file with sockets and connection look-ups made to fail, and no connections set."""
+    report = parse_without_io()
     assert report["errors"] == {}, report["errors"]
     assert set(report["dags"]) == {p.stem for p in DAG_FILES}
 

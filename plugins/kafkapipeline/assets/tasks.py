@@ -9,7 +9,7 @@ log; a skipped task records none.
 
 Every extra says how many records the task put into that asset under :data:`RECORDS` (Kafka
 messages, Cassandra rows, CSV rows; 0 when the run wrote none there) and, for a table whose
-rows of given UTC days changed, those days under :data:`DAYS` (what ``export_csv`` re-exports).
+rows of given UTC days changed, those days under :data:`DAYS` (what ``export_csv`` exports again).
 """
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ def rescore_assets() -> dict[str, Any]:
 def purge_extras(result: Mapping[str, Any]) -> Extras:
     """Each stream table's event of a purge: partitions and rows deleted (none in a dry run).
 
-    No :data:`DAYS`: a purged day must stay in the CSV archive, not be re-exported empty.
+    No :data:`DAYS`: a purged day must stay in the CSV archive, not be exported again empty.
     """
     dry_run = bool(result.get("dry_run"))
     extras: Extras = {}
@@ -244,7 +244,7 @@ def replay_assets() -> dict[str, Any]:
 def changed_days(events: Mapping[str, Sequence[Mapping[str, Any]]], before: date) -> dict[str, list[date]]:
     """Per stream table, the days before ``before`` whose rows the events (extras by asset URI) changed.
 
-    ``export_csv`` re-exports these when the tables' events trigger it: rows of a finished day
+    ``export_csv`` exports again these when the tables' events trigger it: rows of a finished day
     that arrived after its export (a drain catching up past midnight, a re-score, a replay).
     """
     by_uri = {table_asset(table).uri: table for table in BY_TABLE}

@@ -337,7 +337,7 @@ def export_csv_task(
     """The ``export_csv`` DAG's task: export the run's data interval (or the ``day`` Param) to CSV.
 
     Scheduled, backfill and manual runs each export the day(s) they cover. A run the tables' asset
-    events triggered (it has no data interval) re-exports the finished days those events changed,
+    events triggered (it has no data interval) exports again the finished days those events changed,
     and ends skipped, having read nothing, when they changed only today. The XCom names the files
     and rows.
     """
@@ -350,7 +350,7 @@ def export_csv_task(
         changed = changed_days_of_run(triggering_asset_events, tables, today)
         if not changed:
             raise AirflowSkipException(
-                f"the tables' new rows are all of today ({today}, exported tomorrow): nothing to re-export"
+                f"the tables' new rows are all of today ({today}, exported tomorrow): nothing to export again"
             )
         try:
             return _logged(
