@@ -27,6 +27,8 @@ from .common import HOST, REPO, ServiceError, cache_root, env_port, read_cmdline
 STATSD_EXPORTER_VERSION = os.environ.get("STATSD_EXPORTER_VERSION", "v0.31.0")
 MODULE = "github.com/prometheus/statsd_exporter"
 MAPPING = REPO / "deploy" / "prometheus" / "statsd-mapping.yml"
+#: Where the Go distribution's own installer puts go, when it is not on PATH.
+GO_FALLBACK = Path("/usr/local/go/bin/go")
 
 
 def http_get(url: str, timeout: float = 3.0, headers: dict[str, str] | None = None) -> tuple[int, str]:
@@ -63,7 +65,7 @@ class StatsdExporter(Service):
         self.binary = self.built_binary()
         if self.binary.is_file():
             return False
-        go = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None)
+        go = shutil.which("go") or (str(GO_FALLBACK) if GO_FALLBACK.exists() else None)
         if go is None:
             raise ServiceError(
                 f"statsd-exporter: not built yet ({self.binary}) and no `go` on PATH to build it with "
