@@ -10,6 +10,7 @@ series. Without the login Prometheus answers 401.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -105,8 +106,6 @@ def exercise_a_source_client() -> None:
         if isinstance(answer, Exception):
             raise answer
         return answer
-
-    import logging
 
     retrying = http_retry(
         RetryPolicy(),
