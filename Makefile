@@ -46,10 +46,10 @@ lint: install  ## ruff check and format check, then mypy (its config and paths: 
 	$(VENV_BIN)/ruff format --check . scripts/services scripts/test-failures scripts/airflow-components
 	$(VENV_BIN)/mypy
 
-system-deps:  ## Debian packages: PostgreSQL and Redis (services), Chromium (browser test)
+system-deps:  ## Debian packages: PostgreSQL, Redis and Prometheus (services), Chromium (browser test)
 	scripts/install-system-deps
 
-service-deps:  ## Debian packages of the services only: PostgreSQL and Redis (make run)
+service-deps:  ## Debian packages of the services only: PostgreSQL, Redis and Prometheus (make run)
 	scripts/install-system-deps --services
 
 test: install system-deps services-up lint  ## the whole test suite against real Kafka, Cassandra and Airflow (SKIP_CLUSTER=1: without the cluster failover tests)

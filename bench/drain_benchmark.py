@@ -7,6 +7,7 @@ and its write path in alternating pairs and reports medians, since one pair is m
 machine; each way also prints the CPU per message of this process, Kafka and Cassandra. Services running::
 
     .venv/bin/python bench/drain_benchmark.py --messages 100000
+    .venv/bin/python bench/drain_benchmark.py --skip naive --metrics off   # then --metrics on, back to back
 """
 
 from __future__ import annotations
@@ -576,10 +577,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rounds", type=int, default=3, help="drain/write-path pairs timed (medians reported; default 3)"
     )
+    parser.add_argument(
+        "--metrics",
+        choices=["on", "off"],
+        default=None,
+        help="KAFKAPIPELINE_METRICS for the drains (StatsD per batch; default: the environment's); "
+        "run once each, back to back, to see what emitting costs",
+    )
     args = parser.parse_args(argv)
     if args.messages < 1 or args.partitions < 1 or args.rounds < 1:
         parser.error("--messages, --partitions and --rounds must be at least 1")
 
+    if args.metrics:  # before the project's environment, which only fills in unset variables
+        os.environ["KAFKAPIPELINE_METRICS"] = args.metrics
     load_project_env()
     from kafkapipeline import settings
     from kafkapipeline.cassandra.migrations import apply_pending
@@ -588,6 +598,9 @@ def main(argv: list[str] | None = None) -> int:
     bench = Benchmark(args)
     print(f"Drain benchmark: {bench.n} tweets, topic {bench.topic} ({args.partitions} partitions)")
     print(f"  drain options: {bench.options}")
+    chosen = settings.current()
+    target = f"on, StatsD to {chosen.statsd_host}:{chosen.statsd_port}" if chosen.metrics else "off"
+    print(f"  metrics: {target}")
     try:
         bench.setup()
         with cassandra_session() as session:

@@ -134,6 +134,28 @@ case "${KAFKAPIPELINE_LINEAGE:-off}" in
 esac
 if [ -n "$_lineage" ]; then export AIRFLOW__OPENLINEAGE__TRANSPORT="${AIRFLOW__OPENLINEAGE__TRANSPORT:-$_lineage}"; fi
 unset _lineage
+# ---- Metrics (docs/metrics.md) -----------------------------------------------------------------
+# Airflow's own metrics over StatsD to the statsd-exporter of scripts/services (UDP, loopback), the same
+# address the pipeline's metrics go to (plugins/kafkapipeline/metrics); Prometheus scrapes the exporter.
+# StatsD rather than OTel: no collector to run. InfluxDB-style tags give the Prometheus labels (dag_id,
+# task_id...), legacy names (ids inside the name) are off. KAFKAPIPELINE_METRICS=off: neither sends.
+export KAFKAPIPELINE_METRICS="${KAFKAPIPELINE_METRICS:-on}"
+export KAFKAPIPELINE_STATSD_HOST="${KAFKAPIPELINE_STATSD_HOST:-127.0.0.1}"
+export KAFKAPIPELINE_STATSD_PORT="${KAFKAPIPELINE_STATSD_PORT:-9125}"
+case "$KAFKAPIPELINE_METRICS" in
+  on|true|True|1) _statsd_on=True ;;
+  off|false|False|0) _statsd_on=False ;;
+  *) echo "scripts/env.sh: KAFKAPIPELINE_METRICS must be on or off, not '$KAFKAPIPELINE_METRICS'" >&2; _statsd_on=False ;;
+esac
+export AIRFLOW__METRICS__STATSD_ON="${AIRFLOW__METRICS__STATSD_ON:-$_statsd_on}"
+export AIRFLOW__METRICS__STATSD_HOST="${AIRFLOW__METRICS__STATSD_HOST:-$KAFKAPIPELINE_STATSD_HOST}"
+export AIRFLOW__METRICS__STATSD_PORT="${AIRFLOW__METRICS__STATSD_PORT:-$KAFKAPIPELINE_STATSD_PORT}"
+export AIRFLOW__METRICS__STATSD_PREFIX="${AIRFLOW__METRICS__STATSD_PREFIX:-airflow}"
+export AIRFLOW__METRICS__STATSD_INFLUXDB_ENABLED="${AIRFLOW__METRICS__STATSD_INFLUXDB_ENABLED:-True}"
+export AIRFLOW__METRICS__LEGACY_NAMES_ON="${AIRFLOW__METRICS__LEGACY_NAMES_ON:-False}"
+export PROMETHEUS_PORT="${PROMETHEUS_PORT:-9090}"
+unset _statsd_on
+# ---- end of metrics ---------------------------------------------------------------------------------
 # Dotted paths of the librdkafka callbacks (error_cb, oauth_cb, ...) a Kafka connection extra may
 # name; empty: none (the Kafka provider refuses any that is not listed).
 export AIRFLOW__APACHE_KAFKA__CALLBACK_ALLOWLIST="${AIRFLOW__APACHE_KAFKA__CALLBACK_ALLOWLIST:-}"

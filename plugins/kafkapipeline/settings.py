@@ -307,6 +307,25 @@ class PipelineSettings(BaseSettings):
         "(`<state>/lineage/openlineage.jsonl`); an `AIRFLOW__OPENLINEAGE__TRANSPORT` of your own wins",
         json_schema_extra=_doc(also="scripts/env.sh"),
     )
+    metrics: bool = Field(
+        default=True,
+        description="StatsD metrics of the pipeline and of Airflow itself (`[metrics] statsd_on`) to the "
+        "statsd_exporter Prometheus scrapes: `on` or `off` (docs/metrics.md)",
+        json_schema_extra=_doc(also="scripts/env.sh"),
+    )
+    statsd_host: str = Field(
+        default="127.0.0.1",
+        pattern=r"^[^\s:/@]+$",
+        description="Host the StatsD lines go to (Airflow's `[metrics] statsd_host` too)",
+        json_schema_extra=_doc(also="scripts/env.sh"),
+    )
+    statsd_port: int = Field(
+        default=9125,
+        ge=1,
+        le=65535,
+        description="UDP port of the statsd_exporter (Airflow's `[metrics] statsd_port` too)",
+        json_schema_extra=_doc(also="scripts/env.sh, scripts/services"),
+    )
 
     @model_validator(mode="before")
     @classmethod

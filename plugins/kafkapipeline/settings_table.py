@@ -129,6 +129,20 @@ OTHER_VARIABLES = (
         "Password of the local Redis (the Celery broker)",
     ),
     OtherVariable(
+        "KAFKAPIPELINE_PROMETHEUS_PASSWORD",
+        "secret",
+        "generated into `<state>/secrets/prometheus.password`",
+        "scripts/services, tests/e2e",
+        "Password of the local Prometheus' user `prometheus` (basic auth; [metrics](metrics.md))",
+    ),
+    OtherVariable(
+        "KAFKAPIPELINE_JMX_EXPORTER",
+        "flag",
+        "`1`",
+        "scripts/services",
+        "`0`: Kafka and Cassandra run without the Prometheus JMX exporter agent ([metrics](metrics.md))",
+    ),
+    OtherVariable(
         "KAFKAPIPELINE_KAFKA_<ROLE>_PASSWORD",
         "secret",
         "generated into `<state>/secrets/kafka-<role>.password`",

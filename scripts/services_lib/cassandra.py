@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .artifacts import Artifacts, cassandra_artifacts
 from .common import CONF_DIR, ServiceError, env_port, secret, state_root, write_private
+from .jmx_exporter import CASSANDRA_METRICS_DEFAULT_PORT, agent_options, jmx_exporter_enabled
 from .jvm import JvmService, find_java
 from .probes import CqlLoginRefused, cassandra_probe, cql_query
 
@@ -89,6 +90,7 @@ class Cassandra(JvmService):
         self.storage_port = env_port("CASSANDRA_STORAGE_PORT", 7000)
         self.ssl_storage_port = env_port("CASSANDRA_SSL_STORAGE_PORT", 7001)
         self.jmx_port = env_port("CASSANDRA_JMX_PORT", 7199)
+        self.metrics_port = env_port("CASSANDRA_METRICS_PORT", CASSANDRA_METRICS_DEFAULT_PORT)
         self.config = self.home / "config"
 
     def artifacts(self) -> Artifacts:
@@ -99,11 +101,14 @@ class Cassandra(JvmService):
         return find_java("cassandra", 17, 17)
 
     def all_ports(self) -> dict[str, int]:
-        return {
+        ports = {
             "CASSANDRA_PORT": self.port,
             "CASSANDRA_STORAGE_PORT": self.storage_port,
             "CASSANDRA_JMX_PORT": self.jmx_port,
         }
+        if jmx_exporter_enabled():
+            ports["CASSANDRA_METRICS_PORT"] = self.metrics_port
+        return ports
 
     def preexec(self) -> None:
         # Cassandra calls mlockall(MCL_CURRENT) at startup. With an unlimited RLIMIT_MEMLOCK, or as root
@@ -276,6 +281,8 @@ class Cassandra(JvmService):
             # From cassandra-env.sh (which kills the JVM on OOM: a half-dead node is worse).
             "-XX:+ExitOnOutOfMemoryError",
             *([f"-javaagent:{jamm[0]}"] if jamm else []),
+            # Node figures for Prometheus on this node's address (services_lib/jmx_exporter.py).
+            *agent_options(self.host, self.metrics_port, "jmx-cassandra.yml"),
             f"-Xlog:gc=info,heap*=warning,safepoint=warning:file={self.logs / 'gc.log'}"
             ":time,uptime,pid,tid,level:filecount=3,filesize=10M",
             # JMX on loopback only, with a login (nodetool's is in jmxremote.password, 0600).

@@ -15,6 +15,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from .artifacts import Artifacts
 from .base import Service
 from .cassandra import Cassandra
 from .cluster import cluster_members, nodetool_command, wait_for_cluster
@@ -32,19 +33,27 @@ from .common import (
     state_root,
     tail,
 )
+from .jmx_exporter import jmx_exporter_artifacts
 from .jvm import JvmService
 from .kafka import Kafka
 from .postgres import Postgres
+from .prometheus import Prometheus
 from .redis import Redis
+from .statsd_exporter import StatsdExporter
 
 SERVICES: dict[str, type[Service]] = {
     "kafka": Kafka,
     "cassandra": Cassandra,
     "postgres": Postgres,
     "redis": Redis,
+    # Metrics (docs/metrics.md): the StatsD bridge, and Prometheus scraping it and the JVMs' agents.
+    "statsd-exporter": StatsdExporter,
+    "prometheus": Prometheus,
 }
 SERVICE_NAMES = tuple(SERVICES)
 JVM_NAMES = tuple(name for name, cls in SERVICES.items() if issubclass(cls, JvmService))
+#: What `pin` also pins: the JMX exporter agent the JVMs run with.
+JMX_EXPORTER = "jmx-exporter"
 
 
 class StateLock:
@@ -285,17 +294,23 @@ def cmd_nodetool(args: list[str], node: int, cluster: bool) -> int:
 
 def cmd_pin(names: list[str]) -> int:
     state = state_root()
+    jobs: list[tuple[str, Artifacts, JvmService]] = []
+    for name in names or [*JVM_NAMES, JMX_EXPORTER]:
+        if name == JMX_EXPORTER:  # the agent both JVMs load: resolved with Kafka's Java
+            jobs.append((name, jmx_exporter_artifacts(), Kafka(state)))
+            continue
+        svc = SERVICES[name](state)
+        if not isinstance(svc, JvmService):
+            raise ServiceError(f"{svc.name} comes from a Debian package: there are no jars to pin")
+        jobs.append((name, svc.artifacts(), svc))
     with StateLock(state):  # Maven's local repository is not safe for two runs at once
-        for svc in selected(names or list(JVM_NAMES), state):
-            if not isinstance(svc, JvmService):
-                raise ServiceError(f"{svc.name} comes from a Debian package: there are no jars to pin")
-            arts = svc.artifacts()
-            say(f"{svc.name}: resolving {arts.key} with Maven (--strict-checksums) ...")
+        for name, arts, svc in jobs:
+            say(f"{name}: resolving {arts.key} with Maven (--strict-checksums) ...")
             count = arts.pin(svc.java())
-            say(f"{svc.name}: pinned {count} jars of {arts.key} in {arts.pins_file}")
+            say(f"{name}: pinned {count} jars of {arts.key} in {arts.pins_file}")
             if arts.complete():
                 arts.verify()
-                say(f"{svc.name}: the cached jars in {arts.lib} match the new pins")
+                say(f"{name}: the cached jars in {arts.lib} match the new pins")
     say("review the diff (git diff scripts/services.d/artifacts.sha256) and commit it")
     return 0
 
@@ -331,7 +346,8 @@ EPILOG = ""  # set by scripts/services from its docstring
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="scripts/services",
-        description="Run Apache Kafka, Apache Cassandra, PostgreSQL and Redis locally (no Docker).",
+        description="Run Apache Kafka, Apache Cassandra, PostgreSQL, Redis, statsd_exporter and Prometheus "
+        "locally (no Docker).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=EPILOG,
     )
@@ -359,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     p_pin = sub.add_parser(
         "pin", help="pin the SHA-256 of every jar of the current versions (after a version or pom change)"
     )
-    p_pin.add_argument("services", nargs="*", choices=[[], *JVM_NAMES], default=[])
+    p_pin.add_argument("services", nargs="*", choices=[[], *JVM_NAMES, JMX_EXPORTER], default=[])
     args = parser.parse_args(argv)
     # Everything the services write (data, logs, config with passwords) is this account's alone.
     os.umask(0o077)

@@ -12,6 +12,7 @@ from pathlib import Path
 from .artifacts import Artifacts
 from .base import Service
 from .common import ServiceError, dir_size
+from .jmx_exporter import jmx_exporter_artifacts, jmx_exporter_enabled
 
 APT_HINT = "apt-get install -y openjdk-17-jdk-headless"
 
@@ -94,7 +95,10 @@ class JvmService(Service):
         raise NotImplementedError
 
     def ensure_installed(self) -> bool:
-        return self.artifacts().ensure(self.java())
+        downloaded = self.artifacts().ensure(self.java())
+        if jmx_exporter_enabled():  # the agent both JVMs run with (services_lib/jmx_exporter.py)
+            downloaded |= jmx_exporter_artifacts().ensure(self.java())
+        return downloaded
 
     def installed_bytes(self) -> int:
         return dir_size(self.artifacts().lib)[0]

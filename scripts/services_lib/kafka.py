@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .artifacts import Artifacts, kafka_artifacts
 from .common import CONF_DIR, REPO, SCRIPTS, ServiceError, env_port, say, secret, state_root, write_private
+from .jmx_exporter import KAFKA_METRICS_DEFAULT_PORT, agent_options, jmx_exporter_enabled
 from .jvm import JvmService, find_java
 from .probes import kafka_probe
 
@@ -33,6 +34,7 @@ class Kafka(JvmService):
         super().__init__(state)
         self.controller_port = env_port("KAFKA_CONTROLLER_PORT", 9093)
         self.internal_port = env_port("KAFKA_INTERNAL_PORT", 9094)
+        self.metrics_port = env_port("KAFKA_METRICS_PORT", KAFKA_METRICS_DEFAULT_PORT)
         self.config = self.home / "config"
         self.data = self.home / "data"
 
@@ -43,11 +45,14 @@ class Kafka(JvmService):
         return find_java("kafka", 17)
 
     def all_ports(self) -> dict[str, int]:
-        return {
+        ports = {
             "KAFKA_PORT": self.port,
             "KAFKA_INTERNAL_PORT": self.internal_port,
             "KAFKA_CONTROLLER_PORT": self.controller_port,
         }
+        if jmx_exporter_enabled():
+            ports["KAFKA_METRICS_PORT"] = self.metrics_port
+        return ports
 
     def admin_password(self) -> str:
         return secret(state_root(), "kafka-admin", "KAFKAPIPELINE_KAFKA_ADMIN_PASSWORD")
@@ -143,6 +148,8 @@ class Kafka(JvmService):
             f"-Xlog:gc*:file={self.logs / 'gc.log'}:time,tags:filecount=3,filesize=10M",
             f"-Dlog4j2.configurationFile={self.config / 'log4j2.xml'}",
             f"-Dkafka.logs.dir={self.logs}",
+            # Broker figures for Prometheus on this node's address (services_lib/jmx_exporter.py).
+            *agent_options(self.host, self.metrics_port, "jmx-kafka.yml"),
             *self.markers(),
             "-cp",
             arts.classpath(),

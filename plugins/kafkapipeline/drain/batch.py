@@ -14,12 +14,19 @@ from datetime import UTC, date, datetime
 from operator import itemgetter
 from typing import Any
 
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, Message, TopicPartition
 
 from kafkapipeline.cassandra.writer import ConcurrentRowWriter
 from kafkapipeline.drain.options import DrainOptions
-from kafkapipeline.drain.summary import DrainSummary, batch_id_for
-from kafkapipeline.kafka.lag import partition_offsets, topic_partitions
+from kafkapipeline.drain.summary import (
+    DEAD_LETTER_CASSANDRA,
+    DEAD_LETTER_INVALID,
+    DEAD_LETTER_ROW,
+    DEAD_LETTER_VERSION,
+    DrainSummary,
+    batch_id_for,
+)
+from kafkapipeline.kafka.lag import PartitionLag, partition_offsets, topic_partitions
 from kafkapipeline.kafka.snapshot import SnapshotReader, SnapshotReadError
 from kafkapipeline.kafka.transaction import BatchTransaction, DrainError
 from kafkapipeline.streams.base import InvalidRecord, Stream, reason_for, record_decoder, unsupported_version
@@ -80,6 +87,22 @@ class MicroBatch:
         #: The days of the rows handed to the writer (the ``day`` column: one set update a chunk).
         self.days: set[date] = set()
         self._day = itemgetter(stream.table.drain_columns.index(DAY_COLUMN))
+        #: Kafka timestamps (ms) of the first and last message of every chunk read: two calls a chunk.
+        self.produced_ms: list[int] = []
+        #: Produce-to-readable seconds of those messages, once the batch's writes are acknowledged.
+        self.freshness: list[float] = []
+        #: Each partition's offsets after the commit (the lag the batch left behind).
+        self.lag_after: list[PartitionLag] = []
+
+    def _dead_lettered(self, reason: str, count: int = 1) -> None:
+        reasons = self.summary.dead_letter_reasons
+        reasons[reason] = reasons.get(reason, 0) + count
+
+    def _sample_timestamps(self, messages: list[Message]) -> None:
+        for message in (messages[0], messages[-1]) if messages else ():
+            kind, stamp = message.timestamp()
+            if kind != TIMESTAMP_NOT_AVAILABLE:
+                self.produced_ms.append(stamp)
 
     def _spent(self, stage: str, since: float) -> float:
         """Add the time since ``since`` to ``stage``; return now."""
@@ -148,6 +171,7 @@ class MicroBatch:
         try:
             for messages in reader.chunks():
                 self._spent("consume", started)
+                self._sample_timestamps(messages)
                 rows, sources = self._rows_of(messages, dead_letters)
                 if rows:
                     started = time.perf_counter()
@@ -186,9 +210,11 @@ class MicroBatch:
                 record = decode(value)  # type: ignore[arg-type] # None: TypeError, a null message
             except Exception as err:  # whatever one message does, only it is dead-lettered
                 dead_letters.send(message, _decode_reason(record_type, value, err))
+                self._dead_lettered(DEAD_LETTER_INVALID)
                 continue
             if type(record) is not record_type:  # the placeholder of another schema_version
                 dead_letters.send(message, unsupported_version(0))
+                self._dead_lettered(DEAD_LETTER_VERSION)
                 continue
             records.append(record)
             sources.append(message)
@@ -212,6 +238,7 @@ class MicroBatch:
                 rows.extend(self.stream.rows([record], self.ingested_at))
             except Exception as err:
                 dead_letters.send(message, _reason(err))
+                self._dead_lettered(DEAD_LETTER_ROW)
             else:
                 kept.append(message)
         return rows, kept
@@ -222,6 +249,10 @@ class MicroBatch:
         started = time.perf_counter()
         outcome = writer.flush()
         self._spent("flush", started)
+        if outcome.rows_written:  # readable now: every write is acknowledged
+            readable_at = time.time()
+            self.freshness = [max(0.0, readable_at - stamp / 1000.0) for stamp in self.produced_ms]
+            summary.freshness_seconds = max(self.freshness, default=None)
         summary.rows_written = outcome.rows_written
         if not outcome.complete:
             raise DrainError(
@@ -231,6 +262,8 @@ class MicroBatch:
         # Rows Cassandra (or the driver) refused one by one: dead-lettered in this transaction.
         for rejected in outcome.rejected:
             dead_letters.send(rejected.source, rejected.reason)
+        if outcome.rejected:
+            self._dead_lettered(DEAD_LETTER_CASSANDRA, len(outcome.rejected))
         summary.rows_rejected = len(outcome.rejected)
         summary.dead_lettered = dead_letters.sent
         offsets = [
@@ -249,6 +282,7 @@ class MicroBatch:
                 self.consumer, self.topic, [r.partition for r in summary.partitions], timeout
             )
             summary.lag_after = sum(p.lag for p in after)
+            self.lag_after = after
         except Exception as err:  # the batch is committed; a missing figure must not fail it
             log.warning("%s: could not read the lag after the commit: %s", self.topic, err)
 

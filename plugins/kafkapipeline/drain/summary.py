@@ -10,6 +10,13 @@ from typing import Any
 
 from kafkapipeline.kafka.snapshot import PartitionProgress
 
+#: Why a drain dead-lettered a message, by the step that refused it (a bounded set: metric labels).
+DEAD_LETTER_INVALID = "invalid_value"  # the decoder refused the value (not JSON, a field wrong or missing)
+DEAD_LETTER_VERSION = "unsupported_version"  # a schema_version this drain does not read
+DEAD_LETTER_ROW = "row_failed"  # scoring or building its row raised
+DEAD_LETTER_CASSANDRA = "cassandra_refused"  # Cassandra or its driver refused the row alone
+DEAD_LETTER_REASONS = (DEAD_LETTER_INVALID, DEAD_LETTER_VERSION, DEAD_LETTER_ROW, DEAD_LETTER_CASSANDRA)
+
 
 @dataclass
 class DrainSummary:
@@ -38,6 +45,11 @@ class DrainSummary:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     #: The UTC days (ISO dates) the batch's rows fall on: the table partitions it touched.
     days: list[str] = field(default_factory=list)
+    #: ``dead_lettered`` by reason (one of :data:`DEAD_LETTER_REASONS`).
+    dead_letter_reasons: dict[str, int] = field(default_factory=dict)
+    #: Produce-to-readable seconds of the oldest message sampled (the first and last of each chunk
+    #: read): from its Kafka timestamp to the acknowledgement of the batch's last write.
+    freshness_seconds: float | None = None
 
     @property
     def messages_per_second(self) -> float:
@@ -48,6 +60,8 @@ class DrainSummary:
         out["messages_per_second"] = round(self.messages_per_second, 1)
         out["seconds"] = round(self.seconds, 3)
         out["stage_seconds"] = {stage: round(seconds, 4) for stage, seconds in self.stage_seconds.items()}
+        if self.freshness_seconds is not None:
+            out["freshness_seconds"] = round(self.freshness_seconds, 3)
         return out
 
     def stage_microseconds_per_message(self) -> dict[str, float]:

@@ -53,6 +53,7 @@ from kafkapipeline.cassandra.replication import write_consistency
 from kafkapipeline.cassandra.session import cassandra_session
 from kafkapipeline.cassandra.writer import ConcurrentRowWriter
 from kafkapipeline.drain.batch import MicroBatch
+from kafkapipeline.drain.metrics import report_batch
 from kafkapipeline.drain.options import DrainOptions
 from kafkapipeline.drain.summary import DrainSummary
 from kafkapipeline.kafka.hook import PipelineKafkaHook
@@ -158,10 +159,14 @@ def drain_topic(
                 )
                 batch.read_and_write(writer, transaction)
                 batch.commit(writer, transaction)
+        except Exception:
+            report_batch(summary, stream, failed=True)
+            raise
         finally:
             summary.seconds = time.monotonic() - started
         if record_batch and summary.committed:
             _record_batch(session, keyspace, summary)
+    report_batch(summary, stream, lag_after=batch.lag_after, freshness=batch.freshness)
     log.info("%s", summary.describe())
     return summary
 

@@ -21,6 +21,8 @@ from kafkapipeline.health.report import (
     METRIC_DOWN_NODES,
     METRIC_FRESHNESS,
     METRIC_ROWS,
+    OK,
+    WARN,
     HealthFigure,
     HealthReport,
     HealthThresholds,
@@ -29,6 +31,8 @@ from kafkapipeline.health.report import (
     format_number,
 )
 from kafkapipeline.kafka.roles import KafkaRole
+from kafkapipeline.metrics.names import HEALTH_STATUS, HEALTH_VALUE
+from kafkapipeline.metrics.statsd import emitting
 from kafkapipeline.streams.registry import topic_tables
 from kafkapipeline.times import utc
 
@@ -117,6 +121,19 @@ def write_health(session: Any, keyspace: str, report: HealthReport) -> int:
     return len(report.figures)
 
 
+#: A figure's status as the number ``kafkapipeline_health_status`` holds.
+STATUS_LEVELS = {OK: 0, WARN: 1, FAIL: 2}
+
+
+def report_figures(report: HealthReport) -> None:
+    """Send every figure's value and status to StatsD (one datagram or a few a check)."""
+    with emitting() as out:
+        for figure in report.figures:
+            tags = {"metric": figure.metric, "subject": figure.subject}
+            out.gauge(HEALTH_VALUE, figure.value, **tags)
+            out.gauge(HEALTH_STATUS, STATUS_LEVELS.get(figure.status, 2), **tags)
+
+
 def dag_ids_from(value: Iterable[str] | str | None) -> list[str]:
     """DAG ids from a Param (list), else ``KAFKAPIPELINE_HEALTH_DAGS`` (comma separated), else defaults."""
     if isinstance(value, str):
@@ -160,6 +177,7 @@ def run_health_check(
             now=now,
         )
         written = write_health(session, keyspace, report)
+    report_figures(report)
     log.info(
         "pipeline health at %s (%d figures written to %s.pipeline_health):\n%s",
         report.checked_at.isoformat(),

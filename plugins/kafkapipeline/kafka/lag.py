@@ -25,6 +25,8 @@ from confluent_kafka import (
 from kafkapipeline.kafka.hook import PipelineKafkaHook
 from kafkapipeline.kafka.roles import KafkaRole
 from kafkapipeline.kafka.snapshot import SnapshotReader, SnapshotReadError
+from kafkapipeline.metrics.names import CONSUMER_LAG_MESSAGES, CONSUMER_LAG_SECONDS
+from kafkapipeline.metrics.statsd import Batch
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 
@@ -101,6 +103,17 @@ class TopicLag:
         age_text = "no pending messages" if age is None else f"oldest pending {age:.1f}s old"
         per_partition = ", ".join(f"p{p.partition}={p.lag}" for p in self.partitions)
         return f"{self.topic} / group {self.group_id}: lag {self.total} ({per_partition}); {age_text}"
+
+    def report(self, out: Batch) -> None:
+        """Per partition, the lag in messages and, where known, in seconds (0 when nothing is pending)."""
+        for p in self.partitions:
+            tags = {"topic": self.topic, "group": self.group_id, "partition": p.partition}
+            out.gauge(CONSUMER_LAG_MESSAGES, p.lag, **tags)
+            if not p.lag:
+                out.gauge(CONSUMER_LAG_SECONDS, 0, **tags)
+            elif p.oldest_timestamp_ms:
+                age = max(0.0, self.measured_at - p.oldest_timestamp_ms / 1000.0)
+                out.gauge(CONSUMER_LAG_SECONDS, age, **tags)
 
     def to_dict(self) -> dict[str, Any]:
         return {

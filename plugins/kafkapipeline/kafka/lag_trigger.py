@@ -17,6 +17,7 @@ from pydantic import ConfigDict, Field, validate_call
 
 from kafkapipeline.kafka.lag import DEFAULT_TIMEOUT_SECONDS, LagReader, TopicLag
 from kafkapipeline.kafka.roles import KafkaRole
+from kafkapipeline.metrics.statsd import emitting
 
 STATUS_READY = "ready"
 STATUS_ERROR = "error"
@@ -130,6 +131,8 @@ class ConsumerLagTrigger(BaseTrigger):
                     yield self._event(STATUS_ERROR, message=message)
                     return
                 readings += 1
+                with emitting() as out:  # every reading: the lag series between two drains
+                    lag.report(out)
                 reason = self._ready_reason(lag, time.time())
                 if reason is not None:
                     self.log.info(

@@ -18,6 +18,8 @@ from pydantic import Field, validate_call
 from kafkapipeline import settings
 from kafkapipeline.cassandra.replication import write_consistency
 from kafkapipeline.cassandra.writer import ConcurrentRowWriter
+from kafkapipeline.metrics.names import SCORED_ROWS
+from kafkapipeline.metrics.statsd import emitting
 from kafkapipeline.sentiment.scorers import Scorer, scorer
 from kafkapipeline.streams.tweets import TWEETS_TABLE
 
@@ -153,6 +155,8 @@ def rescore_tweets(
                 rescore_partition(
                     session, keyspace, chosen_model, (city, day), summary, page_size=page_size, force=force
                 )
+    with emitting() as out:
+        out.count(SCORED_ROWS, summary.rows_rescored, model=summary.model, version=summary.model_version)
     log.info(
         "re-scored %d of %d tweets with %s %s (%d skipped: already scored by it) in %d partitions",
         summary.rows_rescored,

@@ -60,12 +60,13 @@ def get_json(
     url: str,
     params: dict[str, Any],
     *,
+    source: str,
     label: str,
     policy: RetryPolicy,
     sleep: Callable[[float], None],
 ) -> JsonResponse:
     """GET ``url`` and parse its JSON under :func:`~kafkapipeline.sources.http_retry.http_retry`;
-    :class:`SourceUnavailable` once the retries are used up."""
+    :class:`SourceUnavailable` once the retries are used up; ``source`` names the source in its metrics."""
 
     def attempt() -> JsonResponse:
         try:
@@ -89,5 +90,5 @@ def get_json(
                     return JsonResponse(response.status_code, payload)
         raise RetriableFailure(reason)  # outside the except: no request exception in its context
 
-    answer: JsonResponse = http_retry(policy, label, log, sleep=sleep)(attempt)
+    answer: JsonResponse = http_retry(policy, label, log, source=source, sleep=sleep)(attempt)
     return answer

@@ -15,16 +15,27 @@ Anything else an attempt raises (a 401, a rejected request) is not retried. The 
 injectable (tests record the waits instead of sleeping). The give-up error is chained to the
 failure's ``cause`` only when the caller gives one: request exceptions may hold a URL with an
 API key in it.
+
+Each failed attempt counts in ``kafkapipeline_source_http_errors_total{source, reason}`` (the reason's
+kind: ``timeout``, ``connection``, ``http_503``, ``not_json``...), each rate-limit wait in
+``kafkapipeline_source_rate_limit_waits_total`` and its seconds (docs/metrics.md).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
+from kafkapipeline.metrics.names import (
+    SOURCE_HTTP_ERRORS,
+    SOURCE_RATE_LIMIT_WAIT_SECONDS,
+    SOURCE_RATE_LIMIT_WAITS,
+)
+from kafkapipeline.metrics.statsd import emitting
 from kafkapipeline.sources.base import SourceUnavailable
 
 if TYPE_CHECKING:
@@ -58,11 +69,30 @@ class RateLimits:
     max_retries: int
 
 
+_HTTP_STATUS = re.compile(r"HTTP (\d{3})$")
+_NOT_WORD = re.compile(r"\W+")
+
+
+def error_kind(reason: str) -> str:
+    """A failure's reason as a bounded label: ``http_503``, ``not_json``, ``timeout``, ``connection``..."""
+    status = _HTTP_STATUS.match(reason)
+    if status:
+        return f"http_{status.group(1)}"
+    if "not JSON" in reason or "JSONDecodeError" in reason:
+        return "not_json"
+    if "Timeout" in reason:
+        return "timeout"
+    if "ConnectionError" in reason:
+        return "connection"
+    return _NOT_WORD.sub("_", reason.lower()).strip("_")[:40] or "unknown"
+
+
 def http_retry(
     policy: RetryPolicy,
     label: str,
     log: logging.Logger,
     *,
+    source: str,
     sleep: Callable[[float], None],
     failing: str = "request",
     giving_up: str = "",
@@ -70,6 +100,7 @@ def http_retry(
 ) -> Retrying:
     """The policy for one request: ``Retrying(...)(attempt)`` returns its answer or raises.
 
+    :param source: the source's name (``openweathermap``, ``x_api``...), the ``source`` label of its metrics
     :param failing: what failed, in the retry warning (``"<label>: <failing> failed (...); retry
         n in s"``)
     :param giving_up: who failed, in the give-up error (``"<label>: <giving_up> failed N times
@@ -81,10 +112,14 @@ def http_retry(
 
     def count(state: RetryCallState) -> None:
         nonlocal failures, rate_limited
-        if isinstance(_error(state), RateLimited):
+        error = _error(state)
+        if isinstance(error, RateLimited):
             rate_limited += 1
         else:
             failures += 1
+            if isinstance(error, RetriableFailure):
+                with emitting() as out:
+                    out.count(SOURCE_HTTP_ERRORS, source=source, reason=error_kind(error.reason))
 
     def wait(state: RetryCallState) -> float:
         error = _error(state)
@@ -104,6 +139,9 @@ def http_retry(
         seconds = state.upcoming_sleep
         if isinstance(error, RateLimited):
             log.warning("%s: rate limited (429); waiting %.0f s for the announced reset", label, seconds)
+            with emitting() as out:
+                out.count(SOURCE_RATE_LIMIT_WAITS, source=source)
+                out.count(SOURCE_RATE_LIMIT_WAIT_SECONDS, seconds or 0.0, source=source)
         else:
             log.warning("%s: %s failed (%s); retry %d in %.1f s", label, failing, error, failures, seconds)
 
@@ -142,4 +180,4 @@ def _error(state: RetryCallState) -> BaseException | None:
     return state.outcome.exception() if state.outcome is not None else None
 
 
-__all__ = ["RateLimited", "RateLimits", "RetriableFailure", "http_retry"]
+__all__ = ["RateLimited", "RateLimits", "RetriableFailure", "error_kind", "http_retry"]

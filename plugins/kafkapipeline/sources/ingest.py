@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from kafkapipeline import settings
 from kafkapipeline.kafka.roles import KafkaRole
+from kafkapipeline.metrics.names import INGEST_RECORDS_PRODUCED
+from kafkapipeline.metrics.statsd import emitting
 from kafkapipeline.params.limits import check_city, check_city_spec
 from kafkapipeline.sources.base import Interval, MalformedResponse, SkippedItem, as_utc
 from kafkapipeline.sources.selection import (
@@ -214,6 +216,8 @@ def ingest(
                 failures.append(page.failure)
             page_skipped = len(page.skipped) + len(refused)
             log.info("%s: produced %d records, skipped %d", page.label, len(values), page_skipped)
+    with emitting() as out:
+        out.count(INGEST_RECORDS_PRODUCED, produced, topic=topic, source=source.name)
     summary = {
         "source": source.name,
         "source_reason": choice.reason,

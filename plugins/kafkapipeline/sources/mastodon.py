@@ -25,13 +25,12 @@ from kafkapipeline import settings
 from kafkapipeline.errors import ConfigurationError
 from kafkapipeline.sources.base import Interval, RecordSource, SkippedItem, SourcePage
 from kafkapipeline.sources.html_text import html_to_text
-from kafkapipeline.sources.mastodon_http import MastodonClient
+from kafkapipeline.sources.mastodon_http import SOURCE_NAME, MastodonClient
 from kafkapipeline.streams.base import InvalidRecord
 from kafkapipeline.streams.tweets import TweetRecord
 
 log = logging.getLogger(__name__)
 
-SOURCE_NAME = "mastodon"
 #: Statuses per page: the most Mastodon's timelines return.
 PAGE_LIMIT = 40
 #: A backfill jump lands this long after the interval's end (late-arriving remote posts).

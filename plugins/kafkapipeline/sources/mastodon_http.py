@@ -41,6 +41,8 @@ from kafkapipeline.sources.http_retry import RateLimited, RateLimits, RetriableF
 
 log = logging.getLogger(__name__)
 
+#: The Mastodon source's name (its runs' reports, its metrics' ``source`` label).
+SOURCE_NAME = "mastodon"
 #: Wait used when a 429 says neither when the limit resets nor how long to wait.
 RATE_LIMIT_FALLBACK_WAIT_SECONDS = 60.0
 USER_AGENT = "kafkapipeline/1 (Airflow micro-batch pipeline; Mastodon timeline reader)"
@@ -230,6 +232,7 @@ class MastodonClient:
             self.policy,
             label,
             log,
+            source=SOURCE_NAME,
             sleep=self._sleep,
             giving_up=self.base_url,
             rate_limits=self.rate_limits,

@@ -275,7 +275,15 @@ class OpenMeteoSource(RecordSource[WeatherRecord]):
             for place in self.places:
                 url, params = self.request_for(place, interval)
                 label = f"Open-Meteo {place.name}"
-                response = get_json(session, url, params, label=label, policy=self.policy, sleep=self._sleep)
+                response = get_json(
+                    session,
+                    url,
+                    params,
+                    source=SOURCE_NAME,
+                    label=label,
+                    policy=self.policy,
+                    sleep=self._sleep,
+                )
                 if response.status != 200:
                     raise SourceRequestRejected(
                         f"{label}: Open-Meteo refused the request "

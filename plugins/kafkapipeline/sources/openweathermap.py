@@ -147,6 +147,7 @@ class OpenWeatherMapSource(RecordSource[WeatherRecord]):
             session,
             CURRENT_WEATHER_URL,
             params,
+            source=SOURCE_NAME,
             label=f"OpenWeatherMap {name}",
             policy=self.policy,
             sleep=self._sleep,

@@ -306,6 +306,7 @@ class XApiTweetSource(RecordSource[TweetRecord]):
             RetryPolicy(self.timeout, self.max_attempts, self.backoff_seconds),
             label,
             log,
+            source=SOURCE_NAME,
             sleep=self._sleep,
             failing="X API",
             giving_up="the X API",

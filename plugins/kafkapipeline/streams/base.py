@@ -568,6 +568,7 @@ class Stream:
     :param partitions_param: the ``bootstrap`` Param choosing its topic's partition count
     :param csv_required: the columns a CSV export file of it must have (the rest may be missing)
     :param default_partitions: that Param's default
+    :param scoring_model: the (name, version) of the model its drain scores rows with; None: not scored
     """
 
     name: str
@@ -580,6 +581,7 @@ class Stream:
     partitions_param: str
     csv_required: tuple[str, ...]
     default_partitions: int = 3
+    scoring_model: Callable[[], tuple[str, str]] | None = None
 
     def __post_init__(self) -> None:
         missing = set(self.csv_required) - set(self.table.names)

@@ -194,6 +194,12 @@ def rows(records: Sequence[TweetRecord], ingested_at: datetime | None) -> list[t
     ]
 
 
+def scoring_model() -> tuple[str, str]:
+    """(name, version) of the model :func:`rows` scores with."""
+    scorer = default_scorer()
+    return scorer.name, scorer.version
+
+
 TWEETS = Stream(
     name="tweets",
     record_type=TweetRecord,
@@ -204,4 +210,5 @@ TWEETS = Stream(
     retention_param="tweets_retention_days",
     partitions_param="tweets_partitions",
     csv_required=("city", "created_at", "tweet_id", "text"),
+    scoring_model=scoring_model,
 )

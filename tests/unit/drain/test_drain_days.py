@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_NOT_AVAILABLE
+
 from kafkapipeline.drain.batch import MicroBatch
 from kafkapipeline.drain.options import DrainOptions
 from kafkapipeline.drain.summary import DrainSummary
@@ -13,11 +15,17 @@ from tests.integration.drain_support import weather_reports
 
 
 class Message:
-    def __init__(self, value: bytes) -> None:
+    def __init__(self, value: bytes, timestamp_ms: int | None = None) -> None:
         self._value = value
+        self._timestamp_ms = timestamp_ms
 
     def value(self) -> bytes:
         return self._value
+
+    def timestamp(self) -> tuple[int, int]:
+        if self._timestamp_ms is None:
+            return TIMESTAMP_NOT_AVAILABLE, -1
+        return TIMESTAMP_CREATE_TIME, self._timestamp_ms
 
 
 class Reader:
@@ -79,3 +87,27 @@ def test_a_batch_without_rows_names_no_day():
     micro.reader = Reader([[Message(b"null")]])  # type: ignore[assignment]
     micro.read_and_write(Writer(), DeadLetters())  # type: ignore[arg-type]
     assert summary.days == []
+
+
+def test_the_first_and_last_message_of_each_chunk_are_sampled_for_freshness():
+    values = [r.to_json() for r in weather_reports(5)]
+    chunks = [
+        [Message(values[0], 1_000), Message(values[1], 2_000), Message(values[2], 3_000)],
+        [Message(values[3]), Message(values[4], 5_000)],  # a message without a timestamp is skipped
+    ]
+    summary = DrainSummary(topic="weather", stream="weather", group_id="g")
+    micro = MicroBatch(None, WEATHER, summary, DrainOptions(), 100)  # type: ignore[arg-type]
+    micro.reader = Reader(chunks)  # type: ignore[assignment]
+    micro.read_and_write(Writer(), DeadLetters())  # type: ignore[arg-type]
+    assert micro.produced_ms == [1_000, 3_000, 5_000]
+
+
+def test_dead_letters_are_counted_by_the_step_that_refused_them():
+    summary = DrainSummary(topic="weather", stream="weather", group_id="g")
+    micro = MicroBatch(None, WEATHER, summary, DrainOptions(), 100)  # type: ignore[arg-type]
+    micro.reader = Reader(
+        [[Message(b"{not json"), Message(b"null"), Message(weather_reports(1)[0].to_json())]]
+    )  # type: ignore[assignment]
+    dead = DeadLetters()
+    micro.read_and_write(Writer(), dead)  # type: ignore[arg-type]
+    assert summary.dead_letter_reasons == {"invalid_value": 2} and dead.sent == 2

@@ -36,7 +36,9 @@ def test_rate_limit_waits_do_not_use_up_the_attempts(caplog):
         RateLimited(7.0),
         "page",
     )
-    retrying = http_retry(POLICY, "page 1", log, sleep=slept.append, rate_limits=RateLimits(60.0, 2))
+    retrying = http_retry(
+        POLICY, "page 1", log, source="test", sleep=slept.append, rate_limits=RateLimits(60.0, 2)
+    )
     with caplog.at_level(logging.WARNING):
         assert retrying(attempt) == "page"
     assert slept == [1.5, 42.0, 3.0, 7.0]
@@ -48,12 +50,12 @@ def test_the_last_failure_gives_up_unchained_unless_a_cause_is_given():
     slept: list[float] = []
     attempts = [RetriableFailure("HTTP 502")] * 3
     with pytest.raises(SourceUnavailable, match=r"OWM: failed 3 times in a row \(last: HTTP 502\)") as raised:
-        http_retry(POLICY, "OWM", log, sleep=slept.append)(scripted(*attempts))
+        http_retry(POLICY, "OWM", log, source="test", sleep=slept.append)(scripted(*attempts))
     assert slept == [1.5, 3.0] and raised.value.__cause__ is None
 
     cause = TimeoutError("the URL would be here")
     with pytest.raises(SourceUnavailable, match="the X API failed 3 times") as raised:
-        http_retry(POLICY, "p", log, sleep=slept.append, giving_up="the X API")(
+        http_retry(POLICY, "p", log, source="test", sleep=slept.append, giving_up="the X API")(
             scripted(*[RetriableFailure("ReadTimeout", cause)] * 3)
         )
     assert raised.value.__cause__ is cause
@@ -63,9 +65,11 @@ def test_rate_limits_beyond_their_bounds_give_up():
     slept: list[float] = []
     limits = RateLimits(max_wait=60.0, max_retries=1)
     with pytest.raises(SourceUnavailable, match="resets in 61 s, more than the 60 s"):
-        http_retry(POLICY, "p", log, sleep=slept.append, rate_limits=limits)(scripted(RateLimited(61.0)))
+        http_retry(POLICY, "p", log, source="test", sleep=slept.append, rate_limits=limits)(
+            scripted(RateLimited(61.0))
+        )
     with pytest.raises(SourceUnavailable, match="still rate limited after 1 waits"):
-        http_retry(POLICY, "p", log, sleep=slept.append, rate_limits=limits)(
+        http_retry(POLICY, "p", log, source="test", sleep=slept.append, rate_limits=limits)(
             scripted(RateLimited(5.0), RateLimited(5.0))
         )
     assert slept == [5.0]
@@ -74,5 +78,5 @@ def test_rate_limits_beyond_their_bounds_give_up():
 def test_other_errors_are_not_retried():
     slept: list[float] = []
     with pytest.raises(ValueError, match="401"):
-        http_retry(POLICY, "p", log, sleep=slept.append)(scripted(ValueError("401"), "never"))
+        http_retry(POLICY, "p", log, source="test", sleep=slept.append)(scripted(ValueError("401"), "never"))
     assert slept == []

@@ -69,8 +69,15 @@ SERVICE_PASSWORD_VARIABLES = {
     CASSANDRA_ADMIN_PASSWORD_VARIABLE,
     CASSANDRA_PASSWORD_VARIABLE,
 }
+#: Grafana's admin password (the metrics block): required like the others.
+GRAFANA_PASSWORD_VARIABLE = "GRAFANA_ADMIN_PASSWORD"
 SECRET_VARIABLES = sorted(
-    {*REQUIRED_SECRETS.values(), POSTGRES_PASSWORD_VARIABLE, *SERVICE_PASSWORD_VARIABLES}
+    {
+        *REQUIRED_SECRETS.values(),
+        POSTGRES_PASSWORD_VARIABLE,
+        *SERVICE_PASSWORD_VARIABLES,
+        GRAFANA_PASSWORD_VARIABLE,
+    }
 )
 #: Names that say "this is a secret", for settings and for interpolated variables.
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|FERNET|TOKEN|_KEY$|^KEY_|_KEY_")
@@ -120,6 +127,9 @@ CONTAINER_VALUES = {
     # Asset URIs name the clusters the connections reach: the compose services.
     "KAFKAPIPELINE_ASSET_KAFKA_SERVER": "kafka:9092",
     "KAFKAPIPELINE_ASSET_CASSANDRA_SERVER": "cassandra:9042",
+    # StatsD goes to the statsd-exporter service.
+    "KAFKAPIPELINE_STATSD_HOST": "statsd-exporter",
+    "AIRFLOW__METRICS__STATSD_HOST": "statsd-exporter",
 }
 
 #: Mirrored variables that are URLs of a local service: in the containers the host is the

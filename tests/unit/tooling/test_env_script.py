@@ -226,3 +226,28 @@ def test_the_venv_comes_first_on_path_once_so_the_readmes_airflow_commands_work(
         env={"PATH": "/usr/bin:/bin", "KAFKAPIPELINE_STATE": str(state)},
     )
     assert found.returncode == 0 and found.stdout.strip() == f"{venv_bin}/airflow", found.stderr
+
+
+def test_metrics_are_on_by_default_for_airflow_and_the_pipeline_at_one_address(state):
+    env = _environment(state)
+    assert env["KAFKAPIPELINE_METRICS"] == "on"
+    assert env["AIRFLOW__METRICS__STATSD_ON"] == "True"
+    assert (
+        (env["AIRFLOW__METRICS__STATSD_HOST"], env["AIRFLOW__METRICS__STATSD_PORT"])
+        == (
+            env["KAFKAPIPELINE_STATSD_HOST"],
+            env["KAFKAPIPELINE_STATSD_PORT"],
+        )
+        == ("127.0.0.1", "9125")
+    )
+    # Labels from tags, no ids inside names: what deploy/prometheus/statsd-mapping.yml expects.
+    assert env["AIRFLOW__METRICS__STATSD_INFLUXDB_ENABLED"] == "True"
+    assert env["AIRFLOW__METRICS__LEGACY_NAMES_ON"] == "False"
+
+
+def test_one_switch_turns_both_off_and_one_port_moves_both(state):
+    env = _environment(
+        state, extra_env={"KAFKAPIPELINE_METRICS": "off", "KAFKAPIPELINE_STATSD_PORT": "19125"}
+    )
+    assert env["AIRFLOW__METRICS__STATSD_ON"] == "False"
+    assert env["AIRFLOW__METRICS__STATSD_PORT"] == "19125"
