@@ -151,7 +151,7 @@ def test_more_groups_fan_the_drain_out_over_disjoint_partitions(dag_bag):
 def test_a_drain_is_retried_within_seconds_and_its_backoff_is_bounded(dag_bag, dag_id):
     """Airflow's own retry arithmetic (``TaskInstance.next_retry_datetime``, jitter included)."""
     from airflow.models.taskinstance import TaskInstance
-    from airflow.utils import timezone
+    from airflow.sdk import timezone
 
     task = serialized(dag_bag.dags[dag_id]).get_task("drain")
     assert task.retries >= 3
