@@ -1,8 +1,9 @@
 """The one client of Airflow's public REST API v2, logged in with ``POST /auth/token``.
 
 Airflow 3 tasks cannot query the metadata database, so the health check reads other DAGs' runs
-through it (:mod:`kafkapipeline.health.dag_runs`); the run command's steps, the end-to-end tests
-and the benchmarks drive a stack with it (:mod:`devtools.devstack`).
+through it (:mod:`kafkapipeline.health.dag_runs`) and a retry reads how the tries before it ended
+(:mod:`kafkapipeline.runtime.try_endings`); the run command's steps, the end-to-end tests and the
+benchmarks drive a stack with it (:mod:`devtools.devstack`).
 
 When a call is sent again is a named tenacity policy (:class:`ApiRetry`): :data:`NO_RETRY`,
 :data:`SQLITE_WRITE_LOCK` (a stack on SQLite, whose one write lock makes the api-server answer
