@@ -1,9 +1,11 @@
-"""Drain throughput on the Celery workers with 1, 2 and 3 partition groups, side by side.
+"""Drain throughput on the Celery workers with 1, 2 and 3 partition groups, next to the same drain in-process.
 
 For each group count it starts the run command's stack, produces N tweets to a 3-partition topic and lets
 one micro-batch drain them all; prints the batch's wall time and rate, each mapped task's drain seconds and
-the task start-up cost. The groups share the cores with Kafka, Cassandra and Airflow, so the gain depends
-on the cores free::
+the task start-up cost. Then, on the same stack (idle by then), this process drains the same messages
+again with ``drain_topic`` (a consumer group and keyspace of its own, the sentiment model preloaded as a
+worker does): the in-process rate, printed next to the in-task one with their ratio. The groups share the
+cores with Kafka, Cassandra and Airflow, so the gain depends on the cores free::
 
     .venv/bin/python bench/partition_groups_benchmark.py --messages 100000
 """
@@ -15,6 +17,7 @@ import os
 import sys
 import tempfile
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,34 @@ from kafkapipeline.kafka.hook import PipelineKafkaHook
 
 def parse_time(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC).timestamp()
+
+
+def in_process_rate(topic: str, count: int) -> float:
+    """Drain ``topic`` again in this process (a group and keyspace of its own): messages per second."""
+    from kafkapipeline import settings
+    from kafkapipeline.cassandra.migrations import apply_pending
+    from kafkapipeline.cassandra.session import cassandra_session
+    from kafkapipeline.drain.task import drain_topic
+    from kafkapipeline.sentiment import model as sentiment_model
+    from kafkapipeline.sentiment.vader import analyzer
+    from kafkapipeline.streams.tweets import TWEETS
+
+    analyzer()  # loaded once per process, as a Celery worker loads it before it forks the tasks
+    sentiment_model.preload()
+    keyspace = f"bench_inproc_{uuid.uuid4().hex[:8]}"
+    with cassandra_session() as session:
+        apply_pending(session, keyspace, replication=settings.current().replication)
+        try:
+            started = time.perf_counter()
+            summary = drain_topic(
+                topic, TWEETS, f"bench.inprocess.{keyspace}", count, keyspace=keyspace, record_batch=False
+            )
+            seconds = time.perf_counter() - started
+        finally:
+            session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
+    if summary.messages_read != count or not summary.committed:
+        raise RuntimeError(f"the in-process drain read {summary.messages_read} messages, expected {count}")
+    return count / seconds
 
 
 def measure(groups: int, values: list[tuple[bytes, bytes]], timeout: float) -> dict[str, Any]:
@@ -74,13 +105,22 @@ def measure(groups: int, values: list[tuple[bytes, bytes]], timeout: float) -> d
                         "partitions": sorted(p["partition"] for p in summary["partitions"]),
                     }
                 )
+            in_process = in_process_rate(stack.env["KAFKAPIPELINE_TWEETS_TOPIC"], n)
         except Exception:
             print(tail(stack.log), file=sys.stderr)
             raise
     if sum(t["messages"] for t in tasks) != n:
         raise RuntimeError(f"the groups read {sum(t['messages'] for t in tasks)} messages, expected {n}")
     wall = max(t["end"] for t in tasks) - min(t["start"] for t in tasks)
-    return {"groups": groups, "wall": wall, "rate": n / wall, "tasks": tasks}
+    drain_seconds = max(t["drain_seconds"] for t in tasks)
+    return {
+        "groups": groups,
+        "wall": wall,
+        "rate": n / wall,
+        "drain_rate": n / drain_seconds,
+        "in_process": in_process,
+        "tasks": tasks,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,14 +146,23 @@ def main(argv: list[str] | None = None) -> int:
         results.append(result)
         print(f"  {groups} group(s) measured in {time.monotonic() - started:.0f}s (stack start included)")
     print()
+    print("in-task: the batch's wall time on the workers (task starts included) and the drain's own")
+    print("seconds inside its task(s); in-process: this process draining the same messages, one consumer")
     header = "per task: drain s / start-up s (partitions)"
-    print(f"{'groups':>6} {'batch wall s':>12} {'messages/s':>11} {header}")
+    print(
+        f"{'groups':>6} {'batch wall s':>12} {'in-task msg/s':>13} {'in its task':>11} "
+        f"{'in-process':>10} {'wall/proc':>9} {'task/proc':>9} {header}"
+    )
     for r in results:
         per_task = ", ".join(
             f"{t['drain_seconds']:.1f}/{t['duration'] - t['drain_seconds']:.1f} {t['partitions']}"
             for t in r["tasks"]
         )
-        print(f"{r['groups']:>6} {r['wall']:>12.1f} {r['rate']:>11,.0f} {per_task}")
+        print(
+            f"{r['groups']:>6} {r['wall']:>12.1f} {r['rate']:>13,.0f} {r['drain_rate']:>11,.0f} "
+            f"{r['in_process']:>10,.0f} {r['rate'] / r['in_process']:>9.0%} "
+            f"{r['drain_rate'] / r['in_process']:>9.0%} {per_task}"
+        )
     one = results[0]["rate"]
     for r in results[1:]:
         print(f"  {r['groups']} groups / {results[0]['groups']}: {r['rate'] / one:.2f}x")

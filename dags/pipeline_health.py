@@ -9,7 +9,8 @@ freshness or cluster figure is over its threshold. **Schedule**: every 15 minute
 **Params** (empty: the `KAFKAPIPELINE_HEALTH_*` / `KAFKAPIPELINE_EXPECTED_*` settings): `max_lag`,
 `max_freshness_seconds`, `cities`, `dag_ids`, `hours`, `max_under_replicated_partitions`,
 `max_offline_brokers`, `max_down_cassandra_nodes`, `expected_brokers`, `expected_cassandra_nodes`.
-Last runs are read through the REST API with the `airflow_api_default` connection. Every metric:
+Last runs, and the tasks retried in the last `hours` with the signal that killed an earlier try,
+are read through the REST API with the `airflow_api_default` connection. Every metric:
 docs/health.md.
 """
 

@@ -1,8 +1,9 @@
 """The one client of Airflow's public REST API v2, logged in with ``POST /auth/token``.
 
 Airflow 3 tasks cannot query the metadata database, so the health check reads other DAGs' runs
-through it (:mod:`kafkapipeline.health.dag_runs`); the run command's steps, the end-to-end tests
-and the benchmarks drive a stack with it (:mod:`devtools.devstack`).
+through it (:mod:`kafkapipeline.health.dag_runs`) and a retry reads how the tries before it ended
+(:mod:`kafkapipeline.runtime.try_endings`); the run command's steps, the end-to-end tests and the
+benchmarks drive a stack with it (:mod:`devtools.devstack`).
 
 When a call is sent again is a named tenacity policy (:class:`ApiRetry`): :data:`NO_RETRY`,
 :data:`SQLITE_WRITE_LOCK` (a stack on SQLite, whose one write lock makes the api-server answer
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from tenacity import (
@@ -288,6 +290,44 @@ class AirflowApi:
         found: list[dict[str, Any]] = self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")[
             "task_instances"
         ]
+        return found
+
+    def task_instances_since(self, dag_id: str, since: datetime, limit: int = 100) -> list[dict[str, Any]]:
+        """Task instances of every run of ``dag_id`` whose latest try started at or after ``since``,
+        most tries first."""
+        found: list[dict[str, Any]] = self.call(
+            "GET",
+            f"/dags/{quote(dag_id, safe='')}/dagRuns/~/taskInstances",
+            params={"start_date_gte": since.isoformat(), "order_by": "-try_number", "limit": limit},
+        )["task_instances"]
+        return found
+
+    def task_tries(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> list[dict[str, Any]]:
+        """Every try of one task instance (``GET .../tries``): try_number, state, start and end dates."""
+        where = f"{quote(task_id, safe='')}" + (f"/{map_index}" if map_index >= 0 else "")
+        found: list[dict[str, Any]] = self.call(
+            "GET",
+            f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}/taskInstances/{where}/tries",
+        )["task_instances"]
+        return found
+
+    def task_log(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1
+    ) -> list[Any]:
+        """The entries of one try's log: structured ones as dicts (``event`` and its fields), else lines."""
+        body = self.call(
+            "GET",
+            f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}/taskInstances/"
+            f"{quote(task_id, safe='')}/logs/{try_number}",
+            params={"map_index": map_index, "full_content": "true"},
+            headers={"Accept": "application/json"},
+        )
+        content = body.get("content") if isinstance(body, dict) else None
+        return list(content or [])
+
+    def event_logs(self, **filters: Any) -> list[dict[str, Any]]:
+        """Audit log entries (``GET /eventLogs``) matching ``filters`` (dag_id, run_id, event, ...)."""
+        found: list[dict[str, Any]] = self.call("GET", "/eventLogs", params=filters)["event_logs"]
         return found
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, map_index: int | None = None) -> Any:

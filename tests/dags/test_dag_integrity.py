@@ -89,7 +89,7 @@ def test_a_drain_runs_one_run_at_a_time_fanned_out_by_mapping(dag_bag, dag_id):
     assert type(dag.timetable).__name__ == "ContinuousTimetable"
     drain = dag.get_task("drain")
     assert drain.is_mapped, "drain is mapped over the partition groups"
-    assert "plan_partition_groups" in drain.upstream_task_ids
+    assert drain.upstream_task_ids == {"wait_for_batch"}  # the sensor's XCom holds the groups
 
 
 PARSE_WITHOUT_IO = r"""

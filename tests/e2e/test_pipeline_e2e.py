@@ -281,7 +281,7 @@ def test_pipeline_through_airflow(stack, cassandra):
     # topics have 3 partitions: one partition each), each reading exactly its own partitions.
     for dag_id in DRAIN_DAGS:
         run_id = next(run["dag_run_id"] for run in api.runs(dag_id) if run["state"] == "success")
-        groups = api.xcom(dag_id, run_id, "plan_partition_groups")
+        groups = api.xcom(dag_id, run_id, "wait_for_batch")  # the sensor returns the run's groups
         assert sorted(groups) == [[0], [1], [2]], f"{dag_id}: {groups}"
         drains = sorted(
             (ti for ti in api.task_instances(dag_id, run_id) if ti["task_id"] == "drain"),

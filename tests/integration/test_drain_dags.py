@@ -1,10 +1,16 @@
-"""The drain DAGs run by Airflow (``dag.test()``): the sensor defers, its trigger fires, the rows land."""
+"""The drain DAGs run by Airflow (``dag.test()``): the sensor defers, its trigger fires, the rows land.
+
+``dag.test()`` runs the sensor's ``execute`` on the way a worker would (it never starts a task from the
+trigger), so this is the worker path of ``wait_for_batch``; the path from the triggerer is
+tests/dags/test_drain_dag_shape.py and, on a running stack, tests/e2e.
+"""
 
 from __future__ import annotations
 
 import pytest
 
 from kafkapipeline import settings
+from kafkapipeline.drain.wait import LAG_EVENT_KEY
 from tests.integration.drain_support import (
     committed_offsets,
     end_offsets,
@@ -27,7 +33,8 @@ def load_dag(dag_id: str):
 
 
 def run(dag_id: str, conf: dict):
-    """Run the DAG; per task id its (state, XCom), a list of them for the mapped ``drain``."""
+    """Run the DAG; per task id its (state, XCom), a list of them for the mapped ``drain``, and
+    under ``"lag_event"`` the trigger's event the sensor kept."""
     dag_run = load_dag(dag_id).test(run_conf=conf)
     results: dict = {}
     for ti in sorted(dag_run.get_task_instances(), key=lambda ti: (ti.task_id, ti.map_index)):
@@ -36,6 +43,8 @@ def run(dag_id: str, conf: dict):
             results.setdefault(ti.task_id, []).append((ti.state, value))
         else:
             results[ti.task_id] = (ti.state, value)
+        if ti.task_id == "wait_for_batch":
+            results[LAG_EVENT_KEY] = ti.xcom_pull(task_ids=ti.task_id, key=LAG_EVENT_KEY)
     return dag_run, results
 
 
@@ -50,8 +59,9 @@ def test_drain_tweets_dag_lands_the_produced_tweets(make_topic, keyspace, kafka_
     dag_run, results = run("drain_tweets", {"min_batch": 20, "max_wait_seconds": 600, "max_messages": 1000})
 
     assert dag_run.state == "success", results
-    sensor_state, event = results["wait_for_batch"]
-    assert sensor_state == "success"
+    assert results["wait_for_batch"] == ("success", [[0, 1]])  # one group: every partition
+    assert sorted(results) == ["drain", LAG_EVENT_KEY, "wait_for_batch"]  # no planning task
+    event = results[LAG_EVENT_KEY]
     assert (event["status"], event["reason"], event["topic"]) == ("ready", "min_batch", topic)
     assert event["group_id"] == settings.consumer_group("drain", topic)
     [(drain_state, summary)] = results["drain"]  # one partition group by default
@@ -75,7 +85,7 @@ def test_drain_weather_dag_fires_on_age_for_a_trickle(
     dag_run, results = run("drain_weather", {"min_batch": 1000, "max_wait_seconds": 1, "max_messages": 1000})
 
     assert dag_run.state == "success", results
-    assert results["wait_for_batch"][1]["reason"] == "max_wait"
+    assert results[LAG_EVENT_KEY]["reason"] == "max_wait"
     assert results["drain"][0][1]["rows_written"] == 3
     [count] = cassandra.execute(f"SELECT count(*) FROM {keyspace}.weather_reports").one()
     assert count == 3
@@ -94,7 +104,7 @@ def test_partition_groups_fan_the_drain_out_over_disjoint_partitions(
     dag_run, results = run("drain_tweets", conf)
 
     assert dag_run.state == "success", results
-    assert results["plan_partition_groups"] == ("success", [[0, 3], [1, 4], [2]])
+    assert results["wait_for_batch"] == ("success", [[0, 3], [1, 4], [2]])
     drains = results["drain"]
     assert [state for state, _ in drains] == ["success"] * 3
     owned = [sorted(p["partition"] for p in summary["partitions"]) for _, summary in drains]

@@ -53,11 +53,11 @@ from kafkapipeline.cassandra.replication import write_consistency
 from kafkapipeline.cassandra.session import cassandra_session
 from kafkapipeline.cassandra.writer import ConcurrentRowWriter
 from kafkapipeline.drain.batch import MicroBatch
+from kafkapipeline.drain.earlier_tries import JOIN_SECONDS, start_reporting
 from kafkapipeline.drain.metrics import report_batch
 from kafkapipeline.drain.options import DrainOptions
 from kafkapipeline.drain.summary import DrainSummary
 from kafkapipeline.kafka.hook import PipelineKafkaHook
-from kafkapipeline.kafka.lag import topic_partitions
 from kafkapipeline.kafka.roles import KafkaRole
 from kafkapipeline.kafka.transaction import (
     BatchTransaction,
@@ -199,34 +199,27 @@ def _record_batch(session: Any, keyspace: str, summary: DrainSummary) -> None:
 
 
 @validate_call
-def drain_task(stream: str, max_messages: Count, partitions: list[int] | None = None) -> dict[str, Any]:
+def drain_task(
+    stream: str, max_messages: Count, partitions: list[int] | None = None, ti: Any = None
+) -> dict[str, Any]:
     """The drain DAGs' task: resolve topic and consumer group now, drain one micro-batch, return its summary.
 
-    ``stream`` is the stream's name (task arguments must serialise). ``partitions`` is one group
-    of :func:`plan_partition_groups` (a mapped task); None drains them all. ``max_messages`` is
-    the ``max_messages`` Param rendered natively (an int; checked before anything connects). The
-    summary dict goes to XCom; it holds offsets and counts, never message contents or settings.
+    ``stream`` is the stream's name (task arguments must serialise). ``partitions`` is one of the
+    partition groups ``wait_for_batch`` returned (a mapped task); None drains them all.
+    ``max_messages`` is the ``max_messages`` Param rendered natively (an int; checked before
+    anything connects). ``ti`` is Airflow's task instance (from the context): a retry logs how the
+    tries before it ended (:mod:`kafkapipeline.drain.earlier_tries`) while it drains. The summary
+    dict goes to XCom; it holds offsets and counts, never message contents or settings.
     """
     drained = by_name(stream)
     topic = drained.topic()
-    summary = drain_topic(topic, drained, drain_group(topic), max_messages, partitions=partitions)
-    return summary.to_dict()
-
-
-@validate_call
-def plan_partition_groups(stream: str, groups: Count) -> list[list[int]]:
-    """The partition groups of this run, one mapped drain task each (read from Kafka at run time).
-
-    ``groups`` is the ``partition_groups`` Param rendered natively. Groups never overlap, so two
-    tasks never own the same partition; each has its own transactional id (fixed per partition
-    set) and commits only its own partitions' offsets.
-    """
-    topic = by_name(stream).topic()
-    consumer = PipelineKafkaHook(KafkaRole.DRAIN.conn_id).consumer(drain_group(topic))
+    reporter = start_reporting(ti)
     try:
-        return partition_groups(topic_partitions(consumer, topic), groups)
+        summary = drain_topic(topic, drained, drain_group(topic), max_messages, partitions=partitions)
     finally:
-        consumer.close()
+        if reporter is not None:
+            reporter.join(JOIN_SECONDS)
+    return summary.to_dict()
 
 
 def drain_group(topic: str) -> str:

@@ -6,6 +6,11 @@ logged in as the ``airflow_api_default`` connection (host: the api-server's base
 ``GET /api/v2/dags/{dag_id}/dagRuns`` ordered by ``-run_after``, one run, so manual runs without
 a logical date are seen too.
 
+The figure also names the task instances of the DAG retried in the last hours (the check's
+``hours``): ``GET .../dagRuns/~/taskInstances`` by try number, then how each earlier try ended
+(:mod:`kafkapipeline.runtime.try_endings`): ``retried: drain[0] try 1 killed by signal 9 (SIGKILL)``.
+Any retry makes the figure ``warn``: the pipeline recovered, and someone should know why it had to.
+
 Without that connection the figure says it is unavailable and which connection to set (``warn``,
 never a failure of the check); a login the api-server refuses, or an api-server that cannot be
 reached, is one ``warn`` figure as well.
@@ -16,12 +21,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from kafkapipeline.airflow_api import HEALTH_CHECK, UNREACHABLE, AirflowApi, ApiError
 from kafkapipeline.health.report import METRIC_DAG_RUN, OK, WARN, HealthFigure, detail_text, error_text
+from kafkapipeline.runtime.try_endings import earlier_try_endings
 from kafkapipeline.times import utc
 
 AIRFLOW_API_CONN_ID = "airflow_api_default"
@@ -32,6 +38,8 @@ AIRFLOW_API_CONN_EXAMPLE = json.dumps(
 HTTP_TIMEOUT_SECONDS = 10.0
 #: Subject of the one figure that stands for every DAG when none can be read.
 ALL_DAGS = "*"
+#: Most retried task instances of one DAG whose earlier tries are read (the most retried first).
+MAX_RETRIED_READ = 3
 
 
 class AirflowApiUnavailable(RuntimeError):
@@ -148,13 +156,34 @@ def latest_run(api: AirflowApi, dag_id: str, conn_id: str = AIRFLOW_API_CONN_ID)
     return LastRun.from_api(runs[0]) if runs else None
 
 
+def retries_since(api: AirflowApi, dag_id: str, since: datetime) -> list[str]:
+    """Per task instance of ``dag_id`` retried since ``since`` (most tries first), how its earlier
+    tries ended, e.g. ``drain[0] of <run>: try 1 killed by signal 9 (SIGKILL)``."""
+    retried = [ti for ti in api.task_instances_since(dag_id, since) if int(ti.get("try_number") or 0) > 1]
+    described = []
+    for ti in retried[:MAX_RETRIED_READ]:
+        map_index = int(ti.get("map_index", -1))
+        name = ti["task_id"] + (f"[{map_index}]" if map_index >= 0 else "")
+        endings = earlier_try_endings(
+            api, dag_id, ti["dag_run_id"], ti["task_id"], map_index=map_index, before=int(ti["try_number"])
+        )
+        said = ", ".join(e.short() for e in endings) or f"{int(ti['try_number']) - 1} earlier tries"
+        described.append(
+            f"{name} of {ti['dag_run_id']}: {said}, now try {ti['try_number']} {ti.get('state')}"
+        )
+    if len(retried) > MAX_RETRIED_READ:
+        described.append(f"and {len(retried) - MAX_RETRIED_READ} more")
+    return described
+
+
 def dag_last_run_figures(
     dag_ids: Sequence[str],
     now: datetime,
     connect_api: Callable[[], AirflowApi] = connect_from_connection,
+    hours: float = 1,
 ) -> tuple[list[HealthFigure], str | None]:
-    """``dag_last_run`` per DAG; when the api-server cannot be asked at all, one ``warn`` figure
-    (subject ``*``) saying why, and the same text as a note."""
+    """``dag_last_run`` per DAG, naming the retries of its last ``hours``; when the api-server cannot
+    be asked at all, one ``warn`` figure (subject ``*``) saying why, and the same text as a note."""
     figures = []
     try:
         api = connect_api()
@@ -173,7 +202,14 @@ def dag_last_run_figures(
                     )
                 )
                 continue
-            figures.append(last_run_figure(dag_id, run, now))
+            figure = last_run_figure(dag_id, run, now)
+            try:
+                retries = retries_since(api, dag_id, now - timedelta(hours=hours)) if run else []
+                figures.append(with_retries(figure, retries))
+            except AirflowApiUnavailable:
+                raise
+            except Exception as err:
+                figures.append(with_retries(figure, [error_text(err)], heading="retries unreadable"))
     except AirflowApiUnavailable as err:
         return _unavailable(err)
     finally:
@@ -184,6 +220,14 @@ def dag_last_run_figures(
 def _unavailable(err: AirflowApiUnavailable) -> tuple[list[HealthFigure], str]:
     reason = f"unavailable: {err}"
     return [HealthFigure(METRIC_DAG_RUN, ALL_DAGS, 0.0, WARN, detail_text(reason))], f"dag_last_run {reason}"
+
+
+def with_retries(figure: HealthFigure, retries: Sequence[str], heading: str = "retried") -> HealthFigure:
+    """``figure`` with the retries named in its detail, and ``warn``, when there were any."""
+    if not retries:
+        return figure
+    detail = detail_text(f"{figure.detail}; {heading}: " + "; ".join(retries))
+    return HealthFigure(figure.metric, figure.subject, figure.value, WARN, detail)
 
 
 def last_run_figure(dag_id: str, run: LastRun | None, now: datetime) -> HealthFigure:

@@ -70,7 +70,7 @@ def check_health(
             )
     report.figures.extend(cluster_figures(session, topics, thresholds, kafka_config_id))
     if dag_ids:
-        figures, note = dag_last_run_figures(dag_ids, checked_at)
+        figures, note = dag_last_run_figures(dag_ids, checked_at, hours=hours)
         report.figures.extend(figures)
         if note:
             report.notes.append(note)

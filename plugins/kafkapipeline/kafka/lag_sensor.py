@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
 from airflow.sdk import BaseSensorOperator, Context
-from pydantic import validate_call
 
 from kafkapipeline.kafka.lag import DEFAULT_TIMEOUT_SECONDS
 from kafkapipeline.kafka.lag_trigger import (
     STATUS_ERROR,
     STATUS_READY,
     ConsumerLagTrigger,
-    checked_thresholds,
+    is_template,
+    thresholds_of,
 )
 from kafkapipeline.kafka.roles import KafkaRole
 
@@ -28,14 +28,29 @@ class ConsumerLagError(RuntimeError):
     turns a quiet topic (the sensor timing out) into a skip, but must not hide a broken Kafka."""
 
 
-def _is_template(value: Any) -> bool:
-    return isinstance(value, str) and "{{" in value
+def ready_event(event: dict[str, Any] | None, topic: str) -> dict[str, Any]:
+    """The lag trigger's ``ready`` event; any other ending of the trigger a :class:`ConsumerLagError`.
+
+    :param topic: the topic waited on, for the messages
+    """
+    if not event:
+        raise ConsumerLagError(f"the lag trigger for {topic} ended without an event")
+    status = event.get("status")
+    if status == STATUS_ERROR:
+        raise ConsumerLagError(event.get("message") or f"the lag trigger for {topic} failed")
+    if status != STATUS_READY:
+        raise ConsumerLagError(f"unexpected event from the lag trigger: {event!r}")
+    return event
 
 
-@validate_call
-def rendered_thresholds(min_batch: int, max_wait_seconds: float) -> tuple[int, float]:
-    """Literal or rendered thresholds as numbers: ``"250"`` is 250, ``2.5`` or ``"lots"`` a ``ValueError``."""
-    return min_batch, max_wait_seconds
+def describe_ready(event: dict[str, Any]) -> str:
+    """One line for the task log: which topic, why it fired, how much is pending and how old."""
+    lag = event.get("lag") or {}
+    age = lag.get("oldest_age_seconds")
+    return (
+        f"Micro-batch ready on {event.get('topic')} ({event.get('reason')}): {lag.get('total_lag')} "
+        f"messages pending, oldest {None if age is None else round(age, 1)} s old"
+    )
 
 
 class WaitForConsumerLagSensor(BaseSensorOperator):
@@ -91,14 +106,10 @@ class WaitForConsumerLagSensor(BaseSensorOperator):
         self._validated_thresholds(allow_templates=True)
 
     def _validated_thresholds(self, allow_templates: bool) -> tuple[int, float]:
-        if allow_templates and (_is_template(self.min_batch) or _is_template(self.max_wait_seconds)):
+        if allow_templates and (is_template(self.min_batch) or is_template(self.max_wait_seconds)):
             return 1, 1.0
-        # Whatever they rendered to: rendered_thresholds refuses what does not read as a number.
-        min_batch, max_wait = rendered_thresholds(
-            min_batch=cast(int, self.min_batch), max_wait_seconds=cast(float, self.max_wait_seconds)
-        )
-        checked_thresholds(min_batch=min_batch, max_wait_seconds=max_wait, poll_interval=self.poll_interval)
-        return min_batch, max_wait
+        # Whatever they rendered to: text that does not read as a number in range is refused.
+        return thresholds_of(self.min_batch, self.max_wait_seconds, self.poll_interval)
 
     def execute(self, context: Context) -> None:
         min_batch, max_wait = self._validated_thresholds(allow_templates=False)
@@ -128,19 +139,6 @@ class WaitForConsumerLagSensor(BaseSensorOperator):
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        if not event:
-            raise ConsumerLagError(f"the lag trigger for {self.topic} ended without an event")
-        status = event.get("status")
-        if status == STATUS_ERROR:
-            raise ConsumerLagError(event.get("message") or f"the lag trigger for {self.topic} failed")
-        if status != STATUS_READY:
-            raise ConsumerLagError(f"unexpected event from the lag trigger: {event!r}")
-        lag = event.get("lag") or {}
-        self.log.info(
-            "Micro-batch ready on %s (%s): %s messages pending, oldest %s s old",
-            self.topic,
-            event.get("reason"),
-            lag.get("total_lag"),
-            None if lag.get("oldest_age_seconds") is None else round(lag["oldest_age_seconds"], 1),
-        )
-        return event
+        ready = ready_event(event, self.topic)
+        self.log.info("%s", describe_ready(ready))
+        return ready

@@ -221,11 +221,12 @@ def test_ingest_weather_without_interval_covers_the_last_period_before_run_after
 
 
 @pytest.mark.parametrize("groups", ["2", 0, True, 1.0, None])
-def test_plan_partition_groups_refuses_what_is_not_a_rendered_int(groups):
-    from kafkapipeline.drain.task import plan_partition_groups
+def test_the_partition_groups_param_must_render_to_an_int(groups):
+    from kafkapipeline.drain.wait import groups_of
 
+    event = {"status": "ready", "lag": {"partitions": [{"partition": 0}, {"partition": 1}]}}
     with pytest.raises(ValueError, match="groups"):  # pydantic's ValidationError, a ValueError
-        plan_partition_groups(stream="tweets", groups=groups)
+        groups_of(event, groups)
 
 
 def test_ingest_with_a_zero_length_interval_covers_the_period_ending_at_the_logical_date(monkeypatch):

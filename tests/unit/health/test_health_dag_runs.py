@@ -4,6 +4,7 @@ with the api-server's answers mocked by ``responses``."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlparse
 
@@ -37,11 +38,20 @@ def runs_url(dag_id: str) -> str:
     return f"{BASE}/api/v2/dags/{dag_id}/dagRuns"
 
 
+#: Task instances of every run of any DAG (``dagRuns/~``): the retries the figure names.
+RECENT_TIS = re.compile(rf"{re.escape(BASE)}/api/v2/dags/[^/]+/dagRuns/~/taskInstances")
+
+
 @pytest.fixture
 def api():
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.post(f"{BASE}/auth/token", json={"access_token": "jwt-1"}, status=201)
+        mock.get(RECENT_TIS, json={"task_instances": [], "total_entries": 0})
         yield mock
+
+
+def runs_listings(api) -> list:
+    return [c.request for c in api.calls if urlparse(c.request.url).path.endswith("/dagRuns")]
 
 
 def client() -> AirflowApi:
@@ -64,7 +74,7 @@ def test_the_latest_run_of_each_dag_by_run_after_with_one_login(api):
     logins = [c for c in api.calls if c.request.url.endswith("/auth/token")]
     assert len(logins) == 1
     assert json.loads(logins[0].request.body) == {"username": "health", "password": "s3cret"}
-    listing = [c.request for c in api.calls if "/dagRuns" in c.request.url]
+    listing = runs_listings(api)
     assert [r.headers["Authorization"] for r in listing] == ["Bearer jwt-1"] * 3
     assert parse_qs(urlparse(listing[0].url).query) == {"order_by": ["-run_after"], "limit": ["1"]}
 
@@ -167,3 +177,69 @@ def test_the_base_url_takes_a_host_with_or_without_scheme_and_port():
     assert api_base_url(Conn("http://127.0.0.1:8080", 9999)) == "http://127.0.0.1:8080"
     with pytest.raises(RuntimeError, match="has no host"):
         api_base_url(Conn(""))
+
+
+def test_a_drain_retried_after_a_kill_is_named_and_warns(api):
+    run_id = "scheduled__2026-11-23T09:00:00+00:00"
+    tis = (
+        f"{BASE}/api/v2/dags/drain_tweets/dagRuns/scheduled__2026-11-23T09%3A00%3A00%2B00%3A00/taskInstances"
+    )
+    api.get(runs_url("drain_tweets"), json={"dag_runs": [run("running")], "total_entries": 1})
+    api.replace(
+        responses.GET,
+        RECENT_TIS,
+        json={
+            "task_instances": [
+                {
+                    "task_id": "drain",
+                    "dag_run_id": run_id,
+                    "map_index": 0,
+                    "try_number": 2,
+                    "state": "success",
+                },
+                {"task_id": "wait_for_batch", "dag_run_id": run_id, "map_index": -1, "try_number": 1},
+            ],
+            "total_entries": 2,
+        },
+    )
+    api.get(
+        f"{tis}/drain/0/tries",
+        json={
+            "task_instances": [
+                {"try_number": 1, "state": "up_for_retry"},
+                {"try_number": 2, "state": "success"},
+            ]
+        },
+    )
+    api.get(f"{BASE}/api/v2/eventLogs", json={"event_logs": [], "total_entries": 0})
+    api.get(
+        f"{tis}/drain/logs/1",
+        json={
+            "content": [{"event": "Process terminated by signal.", "signal": -9, "signal_name": "SIGKILL"}]
+        },
+    )
+
+    (figure,), note = dag_last_run_figures(["drain_tweets"], NOW, client, hours=2)
+
+    assert (figure.subject, figure.status, note) == ("drain_tweets", WARN, None)
+    assert figure.detail == (
+        "running (scheduled, started 2026-11-23T09:00:00+00:00); retried: drain[0] of "
+        f"{run_id}: try 1 killed by signal 9 (SIGKILL), now try 2 success"
+    )
+    recent = next(c.request for c in api.calls if "dagRuns/~/taskInstances" in c.request.url)
+    assert parse_qs(urlparse(recent.url).query) == {
+        "start_date_gte": ["2026-11-23T07:15:00+00:00"],
+        "order_by": ["-try_number"],
+        "limit": ["100"],
+    }
+
+
+def test_retries_that_cannot_be_read_leave_the_last_run_readable(api):
+    api.get(runs_url("drain_tweets"), json={"dag_runs": [run("success")], "total_entries": 1})
+    api.replace(responses.GET, RECENT_TIS, json={"detail": "Forbidden"}, status=403)
+    (figure,), _ = dag_last_run_figures(["drain_tweets"], NOW, client)
+    assert figure.status == WARN
+    assert figure.detail.startswith(
+        "success (scheduled, started 2026-11-23T09:00:00+00:00); retries unreadable: "
+        "ApiError: GET /dags/drain_tweets/dagRuns/~/taskInstances: 403"
+    )

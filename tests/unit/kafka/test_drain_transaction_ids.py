@@ -2,9 +2,9 @@
 
 Two mapped drains with one transactional id would fence each other (the second
 ``init_transactions`` aborts the first's transaction); a retry with another id would not fence
-the killed try it replaces. These tests pin both through the functions the drain DAGs call:
-``plan_partition_groups`` then ``drain_task`` per group. Kafka itself is replaced by a
-recorder of the producer's configuration (its ``init_transactions`` then fails, so nothing
+the killed try it replaces. These tests pin both through what the drain DAGs run: the groups
+``wait_for_batch`` returns from its trigger's event, then ``drain_task`` per group. Kafka itself is
+replaced by a recorder of the producer's configuration (its ``init_transactions`` then fails, so nothing
 is read); the real broker path is in tests/integration/test_drain_dags.py.
 """
 
@@ -17,9 +17,16 @@ from confluent_kafka import KafkaError, KafkaException
 
 from kafkapipeline.drain import task as drain
 from kafkapipeline.drain.task import partition_groups
+from kafkapipeline.drain.wait import groups_of
 from kafkapipeline.kafka.transaction import DrainError, transactional_id_for
 
 PARTITIONS = list(range(6))
+#: The lag trigger's ready event for a topic of six partitions (only two of them lagging).
+READY = {
+    "status": "ready",
+    "topic": "tweets_ids_test",
+    "lag": {"partitions": [{"partition": p, "lag": 5 if p in (1, 4) else 0} for p in reversed(PARTITIONS)]},
+}
 
 
 @pytest.mark.parametrize("groups", range(1, len(PARTITIONS) + 1))
@@ -78,7 +85,6 @@ def recorded(monkeypatch) -> list[dict]:
     monkeypatch.setenv("KAFKAPIPELINE_TWEETS_TOPIC", "tweets_ids_test")
     monkeypatch.setattr(drain, "PipelineKafkaHook", _RecordingHook)
     monkeypatch.setattr(drain, "cassandra_session", no_cassandra)
-    monkeypatch.setattr(drain, "topic_partitions", lambda consumer, topic: PARTITIONS)
     return _RecordingHook.producers
 
 
@@ -91,8 +97,8 @@ def _transactional_ids_of(groups: list[list[int]], recorded: list[dict]) -> list
 
 
 def test_each_mapped_drain_of_a_run_gets_its_own_transactional_id(recorded):
-    groups = drain.plan_partition_groups("tweets", 3)
-    assert groups == [[0, 3], [1, 4], [2, 5]]
+    groups = groups_of(READY, 3)
+    assert groups == [[0, 3], [1, 4], [2, 5]]  # every partition, lagging or not
     ids = _transactional_ids_of(groups, recorded)
     assert len(set(ids)) == 3, ids
     group_id = drain.drain_group("tweets_ids_test")
@@ -100,8 +106,8 @@ def test_each_mapped_drain_of_a_run_gets_its_own_transactional_id(recorded):
 
 
 def test_a_retried_drain_uses_the_same_transactional_id_so_it_fences_the_killed_try(recorded):
-    groups = drain.plan_partition_groups("tweets", 3)
+    groups = groups_of(READY, 3)
     first, retry = _transactional_ids_of([groups[1], groups[1]], recorded)
     assert first == retry
     # The next run plans the same groups, so its drains reuse the same ids too.
-    assert drain.plan_partition_groups("tweets", 3) == groups
+    assert groups_of(READY, 3) == groups

@@ -172,3 +172,14 @@ def test_sensor_refuses_unexpected_events():
         sensor().execute_complete({}, {"status": "weird"})
     with pytest.raises(ConsumerLagError, match="without an event"):
         sensor().execute_complete({}, None)
+
+
+def test_trigger_takes_templates_for_the_triggerer_to_render_then_checks_them():
+    templated = trigger(min_batch="{{ params.min_batch | pprint }}", max_wait_seconds="{{ params.wait }}")
+    with pytest.raises(ValueError, match="never rendered"):
+        templated.thresholds()
+    templated.min_batch, templated.max_wait_seconds = "250", "12.5"  # a plain Jinja environment renders text
+    assert templated.thresholds() == (250, 12.5)
+    templated.min_batch = "2.5"
+    with pytest.raises(ValueError, match="min_batch"):
+        templated.thresholds()

@@ -45,11 +45,14 @@ def test_the_drain_figures_are_read_from_drain_benchmarks_own_report():
 
 def test_the_freshness_figures_are_read_from_freshness_benchmarks_own_report():
     freshness = _load("freshness_benchmark")
-    args = argparse.Namespace(rate=20.0, seconds=120.0, min_batch=200, max_wait=1.0)
+    args = argparse.Namespace(rate=[20.0], seconds=120.0, min_batch=200, max_wait=1.0)
     latencies = [float(n) / 10 for n in range(1, 101)]  # 0.1 .. 10.0 s
-    text = printed(freshness.report, args, latencies, [0.3, 0.5], [40, 60])
+    batches = freshness.Batches(overheads=[0.3, 0.5], sizes=[40, 60], starts=[2, 3], task_instances=[2, 2])
+    text = printed(freshness.report, 20.0, 120.0, args, latencies, batches)
     p50, p95 = freshness.percentile(latencies, 0.5), freshness.percentile(latencies, 0.95)
     assert cluster_benchmark.parse_freshness_output(text) == (round(p50, 2), round(p95, 2))
+    starts = next(line for line in text.splitlines() if line.startswith("task starts per batch"))
+    assert starts.split()[4:8] == ["median", "2.5", "max", "3"]
     with pytest.raises(cluster_benchmark.BenchmarkError, match="produce -> readable"):
         cluster_benchmark.parse_freshness_output("nothing")
 
@@ -106,3 +109,37 @@ def test_help_needs_no_services(capsys):
         cluster_benchmark.main(["--help"])
     assert done.value.code == 0
     assert "side by side" in capsys.readouterr().out
+
+
+def test_the_freshness_benchmark_counts_the_task_starts_of_each_batch():
+    import responses
+
+    from kafkapipeline.airflow_api import AirflowApi
+
+    freshness = _load("freshness_benchmark")
+    base = "http://airflow.test:8080/api/v2"
+    tis = {
+        "task_instances": [
+            {"task_id": "wait_for_batch", "map_index": -1, "state": "success", "duration": 3.0},
+            {"task_id": "drain", "map_index": 0, "state": "success", "duration": 1.5},
+        ],
+        "total_entries": 2,
+    }
+    summary = {"value": {"messages_read": 130, "seconds": 0.9}}
+    with responses.RequestsMock() as api:
+        api.get(f"{base}/dags/drain_tweets/dagRuns/r1/taskInstances", json=tis)
+        api.get(
+            f"{base}/dags/drain_tweets/dagRuns/r1/taskInstances/drain/xcomEntries/return_value", json=summary
+        )
+        api.get(
+            f"{base}/eventLogs",
+            json={"event_logs": [{"event": "running"}] * 2, "total_entries": 2},
+            match=[
+                responses.matchers.query_param_matcher(
+                    {"dag_id": "drain_tweets", "run_id": "r1", "event": "running", "limit": "100"}
+                )
+            ],
+        )
+        batches = freshness.batches_of(AirflowApi("http://airflow.test:8080"), ["r1"])
+    assert (batches.starts, batches.task_instances, batches.sizes) == ([2], [2], [130])
+    assert batches.overheads == [pytest.approx(0.6)]
