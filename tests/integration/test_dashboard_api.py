@@ -11,7 +11,6 @@ from fastapi.testclient import TestClient
 from kafkapipeline.dashboard import app as dashboard_module
 from kafkapipeline.dashboard import bounds
 from kafkapipeline.dashboard.access import require_dashboard_reader
-from kafkapipeline.dashboard.queries import DashboardSessions
 from tests.dashboard_rows import insert_drain_batches, insert_health, insert_tweets, insert_weather
 
 pytestmark = pytest.mark.integration
@@ -30,7 +29,7 @@ def t(hour_offset: float) -> datetime:
 @pytest.fixture
 def client():
     """The dashboard app with its own session cache; authentication satisfied (tested in the e2e test)."""
-    app = dashboard_module.create_app(DashboardSessions())
+    app = dashboard_module.create_app()
     app.dependency_overrides[require_dashboard_reader] = lambda: None
     with TestClient(app) as test_client:
         yield test_client

@@ -3,8 +3,9 @@
 The page, ``api/cities``, ``api/sentiment-weather`` and ``api/pipeline-state``, documented in
 ``/kafkapipeline/openapi.json`` (no Swagger UI or ReDoc: they load scripts from a CDN). Access is Airflow's
 login plus read access to DAG runs (:mod:`~kafkapipeline.dashboard.access`); only static assets are public.
-Reads run off the api-server's event loop, a few at a time per process, and are reused for a few seconds
-(:mod:`~kafkapipeline.dashboard.admission`, :mod:`~kafkapipeline.dashboard.cache`). Errors are JSON: 503
+Reads run in worker processes, a few at a time per api-server process, and are reused for a few seconds
+(:mod:`~kafkapipeline.dashboard.admission`, :mod:`~kafkapipeline.dashboard.worker`,
+:mod:`~kafkapipeline.dashboard.cache`). Errors are JSON: 503
 when Cassandra or its schema is unavailable, 429 when this process runs its most reads, 422 for a bad
 parameter or range; their bodies name no host and quote no driver text (the log does, under the request
 id the body gives). Every response forbids framing by other sites and content sniffing.
@@ -31,10 +32,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kafkapipeline import settings
-from kafkapipeline.dashboard import queries
+from kafkapipeline.dashboard import worker
 from kafkapipeline.dashboard.access import require_dashboard_reader
 from kafkapipeline.dashboard.admission import DashboardBusy, ReadPool, result_of
-from kafkapipeline.dashboard.aggregation import pipeline_state, sentiment_against_weather
 from kafkapipeline.dashboard.bounds import (
     EARLIEST,
     LATEST,
@@ -43,7 +43,6 @@ from kafkapipeline.dashboard.bounds import (
     MAX_RANGE_DAYS,
     MAX_ROWS,
     InvalidTimeRange,
-    TimeRange,
     resolve_time_range,
 )
 from kafkapipeline.dashboard.cache import ResultCache
@@ -53,7 +52,13 @@ from kafkapipeline.dashboard.models import (
     PipelineStateResponse,
     SentimentWeatherResponse,
 )
-from kafkapipeline.dashboard.queries import CassandraUnavailable, DashboardSessions, SchemaMissing
+from kafkapipeline.dashboard.queries import (
+    CONNECT_TIMEOUT_SECONDS,
+    READ_MODULES,
+    REQUEST_TIMEOUT_SECONDS,
+    CassandraUnavailable,
+    SchemaMissing,
+)
 from kafkapipeline.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -202,23 +207,22 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def read_sentiment_weather(
-    sessions: DashboardSessions, keyspace: str, city: str, time_range: TimeRange
-) -> SentimentWeatherResponse:
-    """The sentiment-weather response, read and aggregated (blocking: runs on a read thread)."""
-    tweets = queries.read_tweets(sessions, keyspace, city, time_range)
-    weather = queries.read_weather(sessions, keyspace, city, time_range)
-    return sentiment_against_weather(city, tweets, weather, time_range, keyspace=keyspace)
+def read_pool(
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS, request_timeout: float = REQUEST_TIMEOUT_SECONDS
+) -> ReadPool:
+    """The dashboard's worker processes, at most KAFKAPIPELINE_DASHBOARD_MAX_CONCURRENT_REQUESTS at once,
+    each with its own session to ``cassandra_default`` (``connect_timeout``/``request_timeout`` seconds)."""
+    return ReadPool(
+        lambda: settings.current().dashboard_max_concurrent_requests,
+        worker.start,
+        (settings.CASSANDRA_CONN_ID, connect_timeout, request_timeout),
+        preload=READ_MODULES,
+    )
 
 
-def read_pipeline_state(
-    sessions: DashboardSessions, keyspace: str, time_range: TimeRange
-) -> PipelineStateResponse:
-    """The pipeline-state response, read and aggregated (blocking: runs on a read thread)."""
-    now = datetime.now(UTC)
-    health_rows = queries.read_latest_health_check(sessions, keyspace, now)
-    batches = queries.read_drain_batches(sessions, keyspace, time_range)
-    return pipeline_state(health_rows, batches, time_range, now=now, keyspace=keyspace)
+def json_body(body: bytes) -> Response:
+    """A response's JSON as a worker made it (validated by its model there), not to be made again here."""
+    return Response(body, media_type="application/json", headers=NO_STORE)
 
 
 #: Failures with their own handler; any other exception of a read becomes a :class:`DashboardFailure`.
@@ -228,7 +232,7 @@ _HANDLED = (CassandraUnavailable, SchemaMissing, ConfigurationError, InvalidTime
 async def cached_read(
     pool: ReadPool, cache: ResultCache, key: Hashable, fn: Callable[..., T], *args: Any
 ) -> T:
-    """``fn(*args)`` on one of ``pool``'s threads, or the cached or running read of ``key``.
+    """``fn(*args)`` in one of ``pool``'s workers, or the cached or running read of ``key``.
 
     :raises DashboardBusy: the pool runs its most reads (and ``key`` has none cached or running)
     :raises DashboardFailure: ``fn`` failed with an exception no handler knows
@@ -286,22 +290,16 @@ def add_error_handlers(app: FastAPI) -> None:
         return _error(status.HTTP_422_UNPROCESSABLE_CONTENT, "invalid_request", problems)
 
 
-def create_app(
-    sessions: DashboardSessions | None = None,
-    pool: ReadPool | None = None,
-    cache: ResultCache | None = None,
-) -> FastAPI:
-    """Build the dashboard app; ``sessions`` is the Cassandra session cache (one per process), ``pool``
-    the process's read threads and their cap, ``cache`` the responses reused for a few seconds."""
-    sessions = sessions or DashboardSessions()
-    pool = pool or ReadPool(lambda: settings.current().dashboard_max_concurrent_requests)
+def create_app(pool: ReadPool | None = None, cache: ResultCache | None = None) -> FastAPI:
+    """Build the dashboard app; ``pool`` runs the reads (:func:`read_pool`, started on the first read),
+    ``cache`` keeps the responses a few seconds. Creating it starts no process and opens no connection."""
+    pool = pool or read_pool()
     cache = cache or ResultCache(lambda: settings.current().dashboard_cache_seconds)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         pool.close()
-        sessions.close()
 
     app = FastAPI(
         title="Kafka pipeline dashboard",
@@ -323,7 +321,6 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    app.state.sessions = sessions
     app.state.pool = pool
     app.state.cache = cache
     app.add_middleware(SecurityHeaders)
@@ -373,7 +370,6 @@ def create_app(
         tags=["dashboard"],
     )
     async def sentiment_weather(
-        response: Response,
         city: Annotated[
             str | None,
             Query(
@@ -385,7 +381,7 @@ def create_app(
         ] = None,
         start: StartParam = None,
         end: EndParam = None,
-    ) -> SentimentWeatherResponse:
+    ) -> Response:
         """Per UTC hour: tweet sentiment shares and mean score, against mean temperature (°C) and the most
         frequent weather description.
         """
@@ -393,11 +389,9 @@ def create_app(
         city = city or dashboard_cities()[0]
         keyspace = settings.keyspace()
         key = ("sentiment-weather", keyspace, city, time_range.start, time_range.end)
-        body = await cached_read(
-            pool, cache, key, read_sentiment_weather, sessions, keyspace, city, time_range
+        return json_body(
+            await cached_read(pool, cache, key, worker.sentiment_weather, keyspace, city, time_range)
         )
-        response.headers.update(NO_STORE)
-        return body
 
     @app.get(
         "/api/pipeline-state",
@@ -407,21 +401,18 @@ def create_app(
         tags=["dashboard"],
     )
     async def pipeline_state_endpoint(
-        response: Response,
         start: StartParam = None,
         end: EndParam = None,
-    ) -> PipelineStateResponse:
+    ) -> Response:
         """The latest pipeline_health check (consumer lag, rows per hour, dead letters, freshness,
         last DAG runs) and the drains' committed batches per hour in the range."""
         time_range = resolve_time_range(start, end, now=datetime.now(UTC))
         keyspace = settings.keyspace()
         key = ("pipeline-state", keyspace, time_range.start, time_range.end)
-        body = await cached_read(pool, cache, key, read_pipeline_state, sessions, keyspace, time_range)
-        response.headers.update(NO_STORE)
-        return body
+        return json_body(await cached_read(pool, cache, key, worker.pipeline_state_now, keyspace, time_range))
 
     return app
 
 
-#: The app the plugin mounts. Creating it opens no connection.
+#: The app the plugin mounts. Creating it starts no process and opens no connection.
 app = create_app()

@@ -42,6 +42,16 @@ READ_CONCURRENCY = 16
 #: Days before today searched for the latest pipeline_health check.
 HEALTH_LOOKBACK_DAYS = 2
 
+#: What a read imports when it first runs (inside functions, so that loading the plugin stays light); the
+#: dashboard's worker processes have them imported once, by the forkserver they are forked from.
+READ_MODULES = (
+    "airflow.providers.apache.cassandra.hooks.cassandra",
+    "airflow.sdk.exceptions",
+    "cassandra.cluster",
+    "cassandra.concurrent",
+    "kafkapipeline.cassandra.session",
+)
+
 CASSANDRA_CONN_EXAMPLE = '{"conn_type": "cassandra", "host": "127.0.0.1", "port": 9042}'
 
 
@@ -87,7 +97,7 @@ def _is_schema_error(err: BaseException) -> bool:
 
 
 class DashboardSessions:
-    """One cached Cassandra session for the api-server process, rebuilt whenever it fails.
+    """One cached Cassandra session for the process (a dashboard worker), rebuilt whenever it fails.
 
     :param conn_id: Airflow connection to read Cassandra's address from.
     :param connect_timeout: seconds allowed to open a connection.

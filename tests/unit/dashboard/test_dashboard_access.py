@@ -19,7 +19,6 @@ from fastapi.testclient import TestClient
 
 from kafkapipeline.dashboard import app as dashboard_module
 from kafkapipeline.dashboard.access import FORBIDDEN_DETAIL, airflow_user
-from kafkapipeline.dashboard.queries import DashboardSessions
 
 WEBSITE_ONLY = "website-only"
 PROTECTED = ["/", "/openapi.json", "/api/cities"]
@@ -52,7 +51,7 @@ def auth_manager(request, monkeypatch):
 
 
 def client_as(user: SimpleAuthManagerUser) -> TestClient:
-    app = dashboard_module.create_app(DashboardSessions())
+    app = dashboard_module.create_app()
     app.dependency_overrides[airflow_user] = lambda: user
     return TestClient(app, follow_redirects=False)
 
@@ -91,7 +90,7 @@ def test_a_user_without_a_role_is_refused(auth_manager):
 
 @pytest.mark.parametrize("auth_manager", [SimpleAuthManager], indirect=True)
 def test_without_a_login_the_page_sends_the_browser_to_the_airflow_login_and_the_api_says_401(auth_manager):
-    app = dashboard_module.create_app(DashboardSessions())
+    app = dashboard_module.create_app()
     with TestClient(app, follow_redirects=False) as anonymous:
         page = anonymous.get("/", params={"city": "Burnaby"})
         assert page.status_code == 307

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from fastapi.testclient import TestClient
 from kafkapipeline.dashboard import app as dashboard_module
 from kafkapipeline.dashboard.access import require_dashboard_reader
 from kafkapipeline.dashboard.bounds import MAX_CITIES, MAX_CITY_LENGTH, MAX_RANGE_DAYS, MAX_ROWS
-from kafkapipeline.dashboard.queries import DashboardSessions, checked_keyspace
+from kafkapipeline.dashboard.queries import checked_keyspace
 from kafkapipeline.errors import ConfigurationError
 
 CLOSED_PORT_CONN = json.dumps({"conn_type": "cassandra", "host": "127.0.0.1", "port": 1})
@@ -22,7 +23,7 @@ CLOSED_PORT_CONN = json.dumps({"conn_type": "cassandra", "host": "127.0.0.1", "p
 @pytest.fixture
 def client() -> TestClient:
     """A fresh app with authentication satisfied (the auth itself is tested separately)."""
-    app = dashboard_module.create_app(DashboardSessions())
+    app = dashboard_module.create_app()
     app.dependency_overrides[require_dashboard_reader] = lambda: None
     with TestClient(app) as test_client:
         yield test_client
@@ -58,16 +59,25 @@ def test_the_app_serves_the_page_and_the_documented_endpoints():
     assert paths >= {"/", "/static", "/api/cities", "/api/sentiment-weather", "/api/pipeline-state"}
 
 
-def test_loading_the_plugin_opens_no_cassandra_session():
-    import kafkapipeline_dashboard
-
-    sessions = kafkapipeline_dashboard.dashboard_app.state.sessions
-    assert sessions._session is None
-    assert sessions._hook is None
+def test_loading_the_plugin_starts_no_process_and_opens_no_connection():
+    # In a fresh interpreter, as the api-server loads it: nothing but the import may happen.
+    script = (
+        "import socket, psutil\n"
+        "connects = []\n"
+        "socket.socket.connect = lambda self, address: connects.append(address)\n"
+        "import kafkapipeline_dashboard\n"
+        "print(len(psutil.Process().children(recursive=True)), connects,"
+        " kafkapipeline_dashboard.dashboard_app.state.pool.started)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", "[]", "False"]
 
 
 def test_api_requires_airflow_credentials():
-    app = dashboard_module.create_app(DashboardSessions())
+    app = dashboard_module.create_app()
     with TestClient(app) as anonymous:
         for path in ("/api/cities", "/api/sentiment-weather", "/api/pipeline-state"):
             response = anonymous.get(path)
@@ -109,7 +119,7 @@ def test_openapi_documents_the_endpoints_their_errors_and_their_bounds(client):
 
 
 def test_openapi_needs_the_airflow_login_and_there_is_no_docs_page():
-    app = dashboard_module.create_app(DashboardSessions())
+    app = dashboard_module.create_app()
     with TestClient(app) as anonymous:
         response = anonymous.get("/openapi.json")
         assert response.status_code == 401
@@ -160,7 +170,7 @@ def test_the_city_list_is_bounded(client, monkeypatch):
 def test_malformed_or_out_of_range_parameters_are_422_never_500(params, monkeypatch):
     # Cassandra "lives" on a closed port: reaching it would give 503, so 422 proves it was not asked.
     monkeypatch.setenv("AIRFLOW_CONN_CASSANDRA_DEFAULT", CLOSED_PORT_CONN)
-    app = dashboard_module.create_app(DashboardSessions())
+    app = dashboard_module.create_app()
     app.dependency_overrides[require_dashboard_reader] = lambda: None
     with TestClient(app, raise_server_exceptions=False) as client:
         paths = ["/api/sentiment-weather"] + ([] if "city" in params else ["/api/pipeline-state"])

@@ -15,11 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import BaseModel
 
 from kafkapipeline.dashboard import app as dashboard_module
+from kafkapipeline.dashboard import worker
 from kafkapipeline.dashboard.access import require_dashboard_reader
 from kafkapipeline.dashboard.admission import RETRY_AFTER_SECONDS
-from kafkapipeline.dashboard.queries import DashboardSessions
 
 CLOSED_PORT_CONN = json.dumps({"conn_type": "cassandra", "host": "127.0.0.1", "port": 1})
 #: Seconds the driver waits for the hung Cassandra (short: each read holds its slot this long).
@@ -45,7 +46,7 @@ def hung_cassandra(monkeypatch) -> Iterator[int]:
 def client_for(monkeypatch, *, cap: int, cache_seconds: int) -> TestClient:
     monkeypatch.setenv("KAFKAPIPELINE_DASHBOARD_MAX_CONCURRENT_REQUESTS", str(cap))
     monkeypatch.setenv("KAFKAPIPELINE_DASHBOARD_CACHE_SECONDS", str(cache_seconds))
-    app = dashboard_module.create_app(DashboardSessions(connect_timeout=CONNECT_TIMEOUT))
+    app = dashboard_module.create_app(dashboard_module.read_pool(connect_timeout=CONNECT_TIMEOUT))
     app.dependency_overrides[require_dashboard_reader] = lambda: None
     return TestClient(app, raise_server_exceptions=False)
 
@@ -143,12 +144,18 @@ def test_a_bad_setting_is_a_503_that_points_at_the_log_not_at_the_value(monkeypa
     )
 
 
+def failing_read() -> None:
+    """A read whose exception has no handler (it runs in a worker: a module-level function)."""
+
+    def build(_sessions: object) -> BaseModel:
+        raise KeyError("row from 10.1.2.3 had no column 'secret'")
+
+    worker.answer(build)
+
+
 def test_an_unexpected_failure_is_a_500_that_quotes_nothing(monkeypatch, caplog):
     client = client_for(monkeypatch, cap=4, cache_seconds=30)
     app = client.app
-
-    def failing_read() -> None:
-        raise KeyError("row from 10.1.2.3 had no column 'secret'")
 
     @app.get("/api/failing")
     async def failing() -> None:
@@ -163,7 +170,10 @@ def test_an_unexpected_failure_is_a_500_that_quotes_nothing(monkeypatch, caplog)
     assert body["detail"].startswith("The dashboard could not build this response. Request id ")
     assert "10.1.2.3" not in response.text and "secret" not in response.text
     (record,) = [r for r in caplog.records if body["request_id"] in r.getMessage()]
-    assert "10.1.2.3" in record.getMessage() and record.exc_info is not None  # the traceback is logged
+    assert 'internal: KeyError: "row from 10.1.2.3' in record.getMessage()
+    # The worker's traceback is logged with it, down to the line that raised.
+    logged = logging.Formatter().formatException(record.exc_info)
+    assert "in build" in logged and "raise KeyError" in logged
 
 
 @pytest.mark.parametrize(
