@@ -200,16 +200,18 @@ def sentiment_against_weather(
     models: Counter[str] = Counter()
     hashtags: Counter[str] = Counter()
 
+    start, end = time_range.start, time_range.end  # one pass over ~20,000 rows: each step once a row
     for row in tweets.rows:
         created_at = utc(row.created_at)
-        if not time_range.contains(created_at):
+        if not start <= created_at < end:
             continue
-        stored[floor_hour(created_at)] += 1
+        hour = floor_hour(created_at)
+        stored[hour] += 1
         hashtags.update(getattr(row, "hashtags", None) or ())
         kind = sentiment_class(row.sentiment_label, row.sentiment_score)
         if kind is None:
             continue
-        buckets[floor_hour(created_at)].add_tweet(kind, row.sentiment_score)
+        buckets[hour].add_tweet(kind, row.sentiment_score)
         total.add_tweet(kind, row.sentiment_score)
         models[model_of(row)] += 1
         latest_tweet = max(latest_tweet or created_at, created_at)
@@ -219,7 +221,7 @@ def sentiment_against_weather(
 
     for row in weather.rows:
         observed_at = utc(row.observed_at)
-        if not time_range.contains(observed_at):
+        if not start <= observed_at < end:
             continue
         buckets[floor_hour(observed_at)].add_weather(row)
         total.add_weather(row)
