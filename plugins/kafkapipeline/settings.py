@@ -58,7 +58,7 @@ DEFAULT_HEALTH_DAGS = (
     "purge_expired",
 )
 
-#: The highest cap on concurrent dashboard reads per api-server process (each holds a thread).
+#: The highest cap on concurrent dashboard reads per api-server process (each holds a worker process).
 DASHBOARD_MAX_CONCURRENT_REQUESTS_LIMIT = 64
 
 #: A keyspace is pasted into CQL (it cannot be a bind marker), so only plain lower-case
@@ -127,8 +127,8 @@ class PipelineSettings(BaseSettings):
         default=4,
         ge=1,
         le=DASHBOARD_MAX_CONCURRENT_REQUESTS_LIMIT,
-        description="Dashboard reads one api-server process runs at once, off its event loop; more get "
-        "429 with `Retry-After`",
+        description="Dashboard reads one api-server process runs at once, each in a worker process of "
+        "its own (started on the first read); more get 429 with `Retry-After`",
     )
     dashboard_cache_seconds: int = Field(
         default=30,

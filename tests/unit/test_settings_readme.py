@@ -23,8 +23,9 @@ SEARCHED = (
     "docs",
 )
 #: Modules reading the environment themselves: the sentiment model's evaluation.py (where training
-#: and the benchmark find the labelled tweets; never imported by a task).
-OWN_ENV_READS = {"settings.py", "evaluation.py"}
+#: and the benchmark find the labelled tweets; never imported by a task), and the dashboard's
+#: admission.py, which hands the api-server's whole environment to its worker processes (reading none).
+OWN_ENV_READS = {"settings.py", "evaluation.py", "admission.py"}
 
 
 def documented_table() -> str:

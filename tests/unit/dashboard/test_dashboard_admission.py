@@ -44,8 +44,8 @@ def blocked_read(started: str, release: str) -> int:
 
 
 def process_facts() -> tuple[int, int, str | None]:
-    """The worker's pid, nice value and KAFKAPIPELINE_TEST_MARK."""
-    return os.getpid(), os.nice(0), os.environ.get("KAFKAPIPELINE_TEST_MARK")
+    """The worker's pid, nice value and DASHBOARD_WORKER_TEST_MARK."""
+    return os.getpid(), os.nice(0), os.environ.get("DASHBOARD_WORKER_TEST_MARK")
 
 
 def fail() -> None:
@@ -125,7 +125,7 @@ def test_beyond_the_cap_a_read_is_refused_at_once_and_a_finished_read_frees_its_
 
 
 def test_workers_run_at_a_lower_priority_with_the_environment_of_their_start(pool, monkeypatch):
-    monkeypatch.setenv("KAFKAPIPELINE_TEST_MARK", "set after this process started")
+    monkeypatch.setenv("DASHBOARD_WORKER_TEST_MARK", "set after this process started")
     pid, niceness, mark = pool.submit(process_facts).result(START_SECONDS)
     assert pid != os.getpid()
     assert niceness == min(os.nice(0) + WORKER_NICENESS, 19)

@@ -6,6 +6,7 @@ Cassandra), or to a closed port: nothing is mocked, a read holds its slot for th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -13,6 +14,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+import psutil
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
@@ -199,3 +201,30 @@ def test_every_response_forbids_foreign_framing_and_sniffing(
         response = client.get(path, params=params)
     assert response.status_code == status, response.text
     assert {name: response.headers.get(name) for name in SECURITY_HEADERS} == SECURITY_HEADERS
+
+
+def forked_workers() -> set[int]:
+    """The processes this process's forkserver forked: worker processes of its pools."""
+    found = set()
+    for server in psutil.Process().children():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if "multiprocessing.forkserver" in " ".join(server.cmdline()):
+                found |= {worker.pid for worker in server.children()}
+    return found
+
+
+def test_the_app_starts_its_workers_on_the_first_read_and_ends_them_when_it_shuts_down(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_CASSANDRA_DEFAULT", CLOSED_PORT_CONN)
+    before = forked_workers()
+    with client_for(monkeypatch, cap=2, cache_seconds=0) as client:
+        pool = client.app.state.pool
+        assert not pool.started  # the app's start starts no process either
+        assert client.get("/api/pipeline-state", params=DAY).status_code == 503
+        assert pool.started
+        workers = forked_workers() - before
+        assert workers  # the read ran in a worker process of this app's pool
+    assert not pool.started
+    deadline = time.monotonic() + 10
+    while workers & forked_workers():
+        assert time.monotonic() < deadline, f"workers {workers} outlived the app"
+        time.sleep(0.05)
