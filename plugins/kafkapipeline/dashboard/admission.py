@@ -85,7 +85,7 @@ class ReadPool:
         self._lock = threading.Lock()
         self._running = 0
         self._executor: ProcessPoolExecutor | None = None
-        self._workers = 0
+        self._size = 0
 
     @property
     def running(self) -> int:
@@ -132,7 +132,7 @@ class ReadPool:
 
     def _executor_for(self, limit: int) -> ProcessPoolExecutor:
         """The current workers, new if there are none or the cap changed (the caller holds the lock)."""
-        if self._executor is not None and self._workers != limit:
+        if self._executor is not None and self._size != limit:
             self._executor.shutdown(wait=False)  # its workers end when their reads do
             self._executor = None
         if self._executor is None:
@@ -144,7 +144,7 @@ class ReadPool:
                 initializer=start_worker,
                 initargs=(dict(os.environ), self._initializer, self._initargs),
             )
-            self._workers = limit
+            self._size = limit
         return self._executor
 
     def _forget(self, executor: ProcessPoolExecutor) -> None:
