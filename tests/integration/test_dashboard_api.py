@@ -9,8 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kafkapipeline.dashboard import app as dashboard_module
-from kafkapipeline.dashboard import bounds
+from kafkapipeline.dashboard import bounds, worker
 from kafkapipeline.dashboard.access import require_dashboard_reader
+from kafkapipeline.dashboard.admission import ReadPool
+from kafkapipeline.dashboard.queries import READ_MODULES
 from tests.dashboard_rows import insert_drain_batches, insert_health, insert_tweets, insert_weather
 
 pytestmark = pytest.mark.integration
@@ -24,6 +26,12 @@ RANGE = {"start": START.isoformat(), "end": END.isoformat()}
 
 def t(hour_offset: float) -> datetime:
     return START + timedelta(hours=hour_offset)
+
+
+def start_with_caps(caps: dict[str, int]) -> None:
+    """A dashboard worker's start with lower per-request row caps (the caps live in the worker)."""
+    bounds.MAX_ROWS.update(caps)
+    worker.start()
 
 
 @pytest.fixture
@@ -271,14 +279,14 @@ def test_a_keyspace_without_tables_is_a_503_that_points_at_bootstrap(client, mon
     assert "no_such_keyspace" not in response.text  # nor Cassandra's own message
 
 
-def test_a_crowded_hour_is_read_up_to_its_limit_and_counted_by_cassandra(
-    cassandra, keyspace, client, monkeypatch
-):
+def test_a_crowded_hour_is_read_up_to_its_limit_and_counted_by_cassandra(cassandra, keyspace, monkeypatch):
     # Lower the per-request caps so a handful of rows stands for millions: 4 hours read at most
     # 8 tweets, 4 weather reports and 4 drain batches, i.e. 2, 1 and 1 per hour.
-    monkeypatch.setitem(bounds.MAX_ROWS, "tweets", 8)
-    monkeypatch.setitem(bounds.MAX_ROWS, "weather_reports", 4)
-    monkeypatch.setitem(bounds.MAX_ROWS, "drain_batches", 4)
+    caps = {"tweets": 8, "weather_reports": 4, "drain_batches": 4}
+    for table, cap in caps.items():
+        monkeypatch.setitem(bounds.MAX_ROWS, table, cap)
+    app = dashboard_module.create_app(ReadPool(lambda: 2, start_with_caps, (caps,), preload=READ_MODULES))
+    app.dependency_overrides[require_dashboard_reader] = lambda: None
     crowded = [(t(0.1 + 0.1 * index), 0.5 if index % 2 else -0.5, None) for index in range(7)]
     insert_tweets(
         cassandra, keyspace, "Vancouver", [*crowded, (t(1.5), 0.2, "Positive"), (t(1.6), 0.4, "Positive")]
@@ -295,7 +303,9 @@ def test_a_crowded_hour_is_read_up_to_its_limit_and_counted_by_cassandra(
     ]
     insert_drain_batches(cassandra, keyspace, batches)  # 3 in 01:xx, more than the day's 2
 
-    body = client.get("/api/sentiment-weather", params={"city": "Vancouver", **RANGE}).json()
+    with TestClient(app) as client:
+        body = client.get("/api/sentiment-weather", params={"city": "Vancouver", **RANGE}).json()
+        state = client.get("/api/pipeline-state", params=RANGE).json()
 
     assert body["limits"]["rows_per_hour"] == {"tweets": 2, "weather_reports": 1}
     assert body["limits"]["max_rows"] == {"tweets": 8, "weather_reports": 4}
@@ -310,7 +320,6 @@ def test_a_crowded_hour_is_read_up_to_its_limit_and_counted_by_cassandra(
     assert (body["truncated"], body["truncated_hours"]) == (True, 2)
     assert (body["summary"]["tweets"], body["summary"]["tweets_stored"]) == (5, 10)
 
-    state = client.get("/api/pipeline-state", params=RANGE).json()
     assert (state["truncated"], state["truncated_hours"]) == (True, 1)
     assert state["drains"]["totals"][0]["rows_written"] == 3  # the newest batch only
 

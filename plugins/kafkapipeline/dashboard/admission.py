@@ -45,6 +45,18 @@ class DashboardBusy(RuntimeError):
         self.retry_after = retry_after
 
 
+def in_environ(environ: dict[str, str], fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    """``fn(*args)`` in a worker, with the api-server's environment as it was at submission.
+
+    So a changed ``AIRFLOW_CONN_CASSANDRA_DEFAULT`` (or any setting) applies to the next read, as it did
+    when reads ran on the api-server's threads.
+    """
+    if os.environ != environ:
+        os.environ.clear()
+        os.environ.update(environ)
+    return fn(*args)
+
+
 def start_worker(
     environ: dict[str, str], initializer: Callable[..., None] | None, initargs: tuple[Any, ...]
 ) -> None:
@@ -123,12 +135,12 @@ class ReadPool:
         with self._lock:
             executor = self._executor_for(limit)
         try:
-            return executor, executor.submit(fn, *args)
+            return executor, executor.submit(in_environ, dict(os.environ), fn, args)
         except BrokenProcessPool:  # a worker died since the last read (the pool has ended): a new one, once
             with self._lock:
                 self._forget(executor)
                 executor = self._executor_for(limit)
-            return executor, executor.submit(fn, *args)
+            return executor, executor.submit(in_environ, dict(os.environ), fn, args)
 
     def _executor_for(self, limit: int) -> ProcessPoolExecutor:
         """The current workers, new if there are none or the cap changed (the caller holds the lock)."""
