@@ -132,6 +132,17 @@ def test_workers_run_at_a_lower_priority_with_the_environment_of_their_start(poo
     assert mark == "set after this process started"
 
 
+def test_each_read_sees_the_environment_as_it_was_at_its_submission(pool, monkeypatch):
+    monkeypatch.setenv("DASHBOARD_WORKER_TEST_MARK", "first")
+    _, _, first = pool.submit(process_facts).result(START_SECONDS)
+    monkeypatch.setenv("DASHBOARD_WORKER_TEST_MARK", "changed after the worker started")
+    marks = {pool.submit(process_facts).result(START_SECONDS)[2] for _ in range(4)}
+    assert first == "first"
+    assert marks == {"changed after the worker started"}  # the same workers, told at each read
+    monkeypatch.delenv("DASHBOARD_WORKER_TEST_MARK")
+    assert pool.submit(process_facts).result(START_SECONDS)[2] is None
+
+
 def test_the_cap_is_read_at_each_submission(gate):
     cap = [1]
     pool = ReadPool(lambda: cap[0], preload=PRELOAD)
