@@ -54,7 +54,13 @@ def in_process_rate(topic: str, count: int) -> float:
         try:
             started = time.perf_counter()
             summary = drain_topic(
-                topic, TWEETS, f"bench.inprocess.{keyspace}", count, keyspace=keyspace, record_batch=False
+                topic,
+                TWEETS,
+                # A group the drain's Kafka user may use (its ACLs cover ``<prefix>.drain.*`` only).
+                settings.consumer_group("drain", f"bench.inprocess.{keyspace}"),
+                count,
+                keyspace=keyspace,
+                record_batch=False,
             )
             seconds = time.perf_counter() - started
         finally:
