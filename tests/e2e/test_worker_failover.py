@@ -30,6 +30,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from cassandra.concurrent import execute_concurrent_with_args
 
 from devtools.devstack import LocalStack
 from kafkapipeline import settings
@@ -37,6 +38,7 @@ from kafkapipeline.airflow_api import AirflowApi, wait_for
 from kafkapipeline.health.dag_runs import dag_last_run_figures
 from kafkapipeline.health.report import WARN
 from kafkapipeline.runtime.try_endings import signal_in_log
+from kafkapipeline.streams.tweets import TweetRecord
 from tests.e2e.stacks import isolated_stack
 from tests.integration.drain_support import committed_offsets, end_offsets, produce_records, tweet_ids, tweets
 
@@ -200,19 +202,41 @@ def running_drain(api: AirflowApi, *, after_try: int = 0, not_pid: int | None = 
 
 def kill_task_process(ti: dict) -> float:
     """SIGKILL the task's own process (the pid Airflow has for it), not its supervisor; when."""
-    os.kill(ti["pid"], signal.SIGKILL)
+    try:
+        os.kill(ti["pid"], signal.SIGKILL)
+    except ProcessLookupError:
+        pytest.fail(f"try {ti['try_number']} (pid {ti['pid']}) ended before it could be killed mid-batch")
     return time.monotonic()
 
 
-def kill_when_writing(cassandra, keyspace: str, ti: dict) -> float:
-    """:func:`kill_task_process` once the try's first new rows are in Cassandra."""
-    rows_before = row_count(cassandra, keyspace)
-    wait_for(
-        "the drain to write its first rows",
-        lambda: row_count(cassandra, keyspace) > rows_before,
-        timeout=120,
-        interval=0.1,
+def batch_heads(placed: dict[bytes | None, tuple], records: list[TweetRecord], starts: dict[int, int]):
+    """The records a batch reading from ``starts`` (partition -> offset) writes first: a few per partition."""
+    by_value = {record.to_json(): record for record in records}
+    return [
+        by_value[value]
+        for value, (partition, offset) in placed.items()
+        if value in by_value and 0 <= offset - max(starts.get(partition, 0), 0) < 3
+    ]
+
+
+def kill_when_writing(cassandra, keyspace: str, ti: dict, heads: list[TweetRecord]) -> float:
+    """:func:`kill_task_process` once one of ``heads`` (see :func:`batch_heads`) is in Cassandra.
+
+    Point reads of a batch's first rows see it writing within milliseconds; a count of the whole
+    table took seconds, by when a 50,000-message batch could be committed.
+    """
+    assert heads, "no record at the batch's start offsets"
+    lookup = cassandra.prepare(
+        f"SELECT tweet_id FROM {keyspace}.tweets"
+        " WHERE city = ? AND day = ? AND created_at = ? AND tweet_id = ?"
     )
+    keys = [(r.city, r.day, r.created_at, r.tweet_id) for r in heads]
+
+    def writing() -> bool:
+        results = execute_concurrent_with_args(cassandra, lookup, keys, concurrency=len(keys))
+        return any(ok and result.one() is not None for ok, result in results)
+
+    wait_for("the drain to write its first rows", writing, timeout=120, interval=0.02)
     return kill_task_process(ti)
 
 
@@ -231,11 +255,12 @@ def test_a_drain_task_killed_twice_drains_again_within_a_minute(stack, cassandra
         interval=2,
     )
     records = [msgspec.structs.replace(r, tweet_id=f"kill9-{r.tweet_id}") for r in tweets(BACKLOG)]
-    produce_records(kafka_hook, topic, records)
+    placed = produce_records(kafka_hook, topic, records)
 
     first = wait_for("a drain task to run", lambda: running_drain(api), timeout=300, interval=0.2)
-    committed_before = committed_sum(kafka_hook, topic, group)
-    first_kill = kill_when_writing(cassandra, keyspace, first)
+    starts = committed_offsets(kafka_hook, topic, group)
+    committed_before = sum(max(offset, 0) for offset in starts.values())
+    first_kill = kill_when_writing(cassandra, keyspace, first, batch_heads(placed, records, starts))
     assert committed_sum(kafka_hook, topic, group) == committed_before, "killed after its commit"
 
     second = wait_for(
