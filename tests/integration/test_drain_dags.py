@@ -7,6 +7,9 @@ tests/dags/test_drain_dag_shape.py and, on a running stack, tests/e2e.
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from kafkapipeline import settings
@@ -114,6 +117,43 @@ def test_partition_groups_fan_the_drain_out_over_disjoint_partitions(
     assert committed_offsets(kafka_hook, topic, settings.consumer_group("drain", topic)) == end_offsets(
         kafka_hook, topic
     )
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_a_drain_that_follows_on_drains_the_next_batch_in_the_same_task(
+    make_topic, keyspace, kafka_hook, cassandra, monkeypatch
+):
+    topic = make_topic("dag_drain_follow", partitions=2)
+    group = settings.consumer_group("drain", topic)
+    monkeypatch.setenv("KAFKAPIPELINE_TWEETS_TOPIC", topic)
+    monkeypatch.setenv("KAFKAPIPELINE_DRAIN_FOLLOW_SECONDS", "60")
+    monkeypatch.setenv("KAFKAPIPELINE_DRAIN_POLL_SECONDS", "1")
+    records = tweets(60)
+    produce_records(kafka_hook, topic, records[:30])
+    first_ends = end_offsets(kafka_hook, topic)
+
+    def produce_after_the_first_commit() -> None:
+        deadline = time.monotonic() + 120
+        while committed_offsets(kafka_hook, topic, group) != first_ends and time.monotonic() < deadline:
+            time.sleep(0.2)
+        produce_records(kafka_hook, topic, records[30:])
+
+    producer = threading.Thread(target=produce_after_the_first_commit, daemon=True)
+    producer.start()
+    # The follower waits up to max_wait_seconds of idleness for the second batch, then ends.
+    dag_run, results = run("drain_tweets", {"min_batch": 20, "max_wait_seconds": 8, "max_messages": 1000})
+    producer.join(timeout=5)
+
+    assert dag_run.state == "success", results
+    [(state, summary)] = results["drain"]
+    assert state == "success"
+    assert (summary["batches"], summary["messages_read"], summary["rows_written"]) == (2, 60, 60), summary
+    assert summary["committed"] and summary["lag_after"] == 0
+    assert sorted(tweet_ids(cassandra, keyspace)) == sorted(r.tweet_id for r in records)
+    assert committed_offsets(kafka_hook, topic, group) == end_offsets(kafka_hook, topic)
+    # Each batch is a batch of its own: two rows in drain_batches.
+    batches = cassandra.execute(f"SELECT topic FROM {keyspace}.drain_batches").all()
+    assert [row.topic for row in batches].count(topic) == 2
 
 
 @pytest.mark.parametrize(

@@ -121,7 +121,12 @@ def drain_pipeline(stream: Stream) -> None:
     )
     drain = (
         task(task_id="drain", **drain_assets(stream))(drain_task)
-        .partial(stream=stream.name, max_messages=param("max_messages"))
+        .partial(
+            stream=stream.name,
+            max_messages=param("max_messages"),
+            min_batch=param("min_batch"),
+            max_wait_seconds=param("max_wait_seconds"),
+        )
         .expand(partitions=wait_for_batch.output)
     )
     wait_for_batch >> drain
@@ -148,6 +153,13 @@ the writes are idempotent upserts on the row's key, so neither rows nor dead let
 duplicated. The XCom of `drain` holds the batch summary (offset ranges, counts, lag after); each
 committed batch is also a row of `drain_batches`. So a micro-batch costs two task starts on the
 workers: the sensor's resumption and the drain.
+
+**Following on** (opt-in, `KAFKAPIPELINE_DRAIN_FOLLOW_SECONDS` > 0): after its batch, `drain` reads
+its partitions' lag every `KAFKAPIPELINE_DRAIN_POLL_SECONDS` and drains each next batch itself as
+soon as the sensor's rule says it is ready, until that many seconds from its start or until
+nothing has been pending for `max_wait_seconds`. Each batch is committed on its own, with its own
+`drain_batches` row; the XCom sums them (`batches`). A batch then waits for no run, trigger or
+task start, at the price of a worker slot held while the task follows.
 
 **Recovery**: a failed or killed drain is retried 5 to 10 s after it ended, then with doubling waits
 of at most 30 s (5 retries). Airflow's log of a try whose process was killed says "Likely out of

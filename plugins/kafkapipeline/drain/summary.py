@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from kafkapipeline.kafka.snapshot import PartitionProgress
@@ -50,6 +50,9 @@ class DrainSummary:
     #: Produce-to-readable seconds of the oldest message sampled (the first and last of each chunk
     #: read): from its Kafka timestamp to the acknowledgement of the batch's last write.
     freshness_seconds: float | None = None
+    #: Micro-batches this summary covers: more than one for a drain task that follows on
+    #: (:mod:`kafkapipeline.drain.follow`), each committed on its own.
+    batches: int = 1
 
     @property
     def messages_per_second(self) -> float:
@@ -63,6 +66,55 @@ class DrainSummary:
         if self.freshness_seconds is not None:
             out["freshness_seconds"] = round(self.freshness_seconds, 3)
         return out
+
+    def then(self, later: DrainSummary) -> DrainSummary:
+        """This batch and the ``later`` one of the same task as one summary (a drain that follows on):
+        counts and stage times added, each partition's range from this one's start to ``later``'s end,
+        the lag and batch id of ``later``, the worse freshness; ``committed`` if either committed."""
+        ranges = {p.partition: p for p in self.partitions}
+        merged: list[PartitionProgress] = []
+        for after in later.partitions:
+            before = ranges.pop(after.partition, None)
+            if before is None or not before.messages:
+                merged.append(after)
+            elif not after.messages:
+                merged.append(before)
+            else:
+                merged.append(
+                    replace(
+                        after,
+                        start_offset=before.start_offset,
+                        first_offset=before.first_offset,
+                        messages=before.messages + after.messages,
+                    )
+                )
+        merged.extend(ranges.values())
+        stages = dict(self.stage_seconds)
+        for stage, seconds in later.stage_seconds.items():
+            stages[stage] = stages.get(stage, 0.0) + seconds
+        reasons = dict(self.dead_letter_reasons)
+        for reason, count in later.dead_letter_reasons.items():
+            reasons[reason] = reasons.get(reason, 0) + count
+        return replace(
+            later,
+            messages_read=self.messages_read + later.messages_read,
+            rows_written=self.rows_written + later.rows_written,
+            dead_lettered=self.dead_lettered + later.dead_lettered,
+            rows_rejected=self.rows_rejected + later.rows_rejected,
+            seconds=self.seconds + later.seconds,
+            committed=self.committed or later.committed,
+            stopped_early=later.stopped_early or self.stopped_early,
+            partitions=sorted(merged, key=lambda p: p.partition),
+            stage_seconds=stages,
+            days=sorted(set(self.days) | set(later.days)),
+            dead_letter_reasons=reasons,
+            batch_id=later.batch_id or self.batch_id,
+            freshness_seconds=max(
+                (f for f in (self.freshness_seconds, later.freshness_seconds) if f is not None),
+                default=None,
+            ),
+            batches=self.batches + later.batches,
+        )
 
     def stage_microseconds_per_message(self) -> dict[str, float]:
         """Each stage's time divided by the messages read: where a message's cost goes."""

@@ -54,10 +54,12 @@ from kafkapipeline.cassandra.session import cassandra_session
 from kafkapipeline.cassandra.writer import ConcurrentRowWriter
 from kafkapipeline.drain.batch import MicroBatch
 from kafkapipeline.drain.earlier_tries import JOIN_SECONDS, start_reporting
+from kafkapipeline.drain.follow import Follower
 from kafkapipeline.drain.metrics import report_batch
 from kafkapipeline.drain.options import DrainOptions
 from kafkapipeline.drain.summary import DrainSummary
 from kafkapipeline.kafka.hook import PipelineKafkaHook
+from kafkapipeline.kafka.lag import LagReader
 from kafkapipeline.kafka.roles import KafkaRole
 from kafkapipeline.kafka.transaction import (
     BatchTransaction,
@@ -200,22 +202,47 @@ def _record_batch(session: Any, keyspace: str, summary: DrainSummary) -> None:
 
 @validate_call
 def drain_task(
-    stream: str, max_messages: Count, partitions: list[int] | None = None, ti: Any = None
+    stream: str,
+    max_messages: Count,
+    partitions: list[int] | None = None,
+    *,
+    min_batch: Count | None = None,
+    max_wait_seconds: Annotated[float, Field(gt=0)] | None = None,
+    ti: Any = None,
 ) -> dict[str, Any]:
-    """The drain DAGs' task: resolve topic and consumer group now, drain one micro-batch, return its summary.
+    """The drain DAGs' task: resolve topic and consumer group now, drain a micro-batch, return its summary.
 
     ``stream`` is the stream's name (task arguments must serialise). ``partitions`` is one of the
     partition groups ``wait_for_batch`` returned (a mapped task); None drains them all.
-    ``max_messages`` is the ``max_messages`` Param rendered natively (an int; checked before
-    anything connects). ``ti`` is Airflow's task instance (from the context): a retry logs how the
-    tries before it ended (:mod:`kafkapipeline.drain.earlier_tries`) while it drains. The summary
-    dict goes to XCom; it holds offsets and counts, never message contents or settings.
+    ``max_messages``, ``min_batch`` and ``max_wait_seconds`` are the Params rendered natively (checked
+    before anything connects). With ``KAFKAPIPELINE_DRAIN_FOLLOW_SECONDS`` set, the task then drains
+    each next batch as it becomes ready (:mod:`kafkapipeline.drain.follow`) and returns them as one
+    summary. ``ti`` is Airflow's task instance (from the context): a retry logs how the tries before it
+    ended (:mod:`kafkapipeline.drain.earlier_tries`) while it drains. The summary dict goes to XCom; it
+    holds offsets and counts, never message contents or settings.
     """
+    started = time.monotonic()
     drained = by_name(stream)
     topic = drained.topic()
+    group = drain_group(topic)
     reporter = start_reporting(ti)
+
+    def one_batch() -> DrainSummary:
+        return drain_topic(topic, drained, group, max_messages, partitions=partitions)
+
     try:
-        summary = drain_topic(topic, drained, drain_group(topic), max_messages, partitions=partitions)
+        summary = one_batch()
+        follow_seconds = settings.current().drain_follow_seconds
+        if follow_seconds and min_batch is not None and max_wait_seconds is not None:
+            with LagReader(topic, group, kafka_config_id=KafkaRole.DRAIN.conn_id) as reader:
+                follower = Follower(
+                    reader,
+                    partitions,
+                    min_batch=min_batch,
+                    max_wait_seconds=max_wait_seconds,
+                    poll_seconds=settings.drain_setting("poll_seconds", 5),
+                )
+                summary = follower.follow(summary, one_batch, until=started + follow_seconds)
     finally:
         if reporter is not None:
             reporter.join(JOIN_SECONDS)

@@ -34,6 +34,17 @@ REASON_MIN_BATCH = "min_batch"
 REASON_MAX_WAIT = "max_wait"
 
 
+def ready_reason(lag: TopicLag, min_batch: int, max_wait_seconds: float, now: float) -> str | None:
+    """Why ``lag`` is a micro-batch (``min_batch`` pending, or the oldest pending older than
+    ``max_wait_seconds`` at ``now``), or None: the rule of the trigger and of a drain that follows on."""
+    if lag.total >= min_batch:
+        return REASON_MIN_BATCH
+    age = lag.oldest_age_seconds(now)
+    if lag.total > 0 and age is not None and age >= max_wait_seconds:
+        return REASON_MAX_WAIT
+    return None
+
+
 @validate_call(config=ConfigDict(strict=True))
 def checked_thresholds(
     min_batch: Annotated[int, Field(ge=1)],
@@ -145,13 +156,7 @@ class ConsumerLagTrigger(BaseTrigger):
         )
 
     def _ready_reason(self, lag: TopicLag, now: float) -> str | None:
-        min_batch, max_wait = self.thresholds()
-        if lag.total >= min_batch:
-            return REASON_MIN_BATCH
-        age = lag.oldest_age_seconds(now)
-        if lag.total > 0 and age is not None and age >= max_wait:
-            return REASON_MAX_WAIT
-        return None
+        return ready_reason(lag, *self.thresholds(), now)
 
     def _event(self, status: str, lag: TopicLag | None = None, **extra: Any) -> TriggerEvent:
         payload: dict[str, Any] = {"status": status, "topic": self.topic, "group_id": self.group_id}
