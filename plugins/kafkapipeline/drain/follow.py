@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 from kafkapipeline.drain.summary import DrainSummary
 from kafkapipeline.kafka.lag import LagReader, TopicLag
-from kafkapipeline.kafka.lag_trigger import ready_reason
+from kafkapipeline.kafka.lag_trigger import checked_thresholds, ready_reason
 
 log = logging.getLogger(__name__)
 
@@ -55,16 +55,11 @@ class Follower:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if min_batch < 1 or max_wait_seconds <= 0 or poll_seconds <= 0:
-            raise ValueError(
-                f"min_batch, max_wait_seconds and poll_seconds must be positive, got "
-                f"{min_batch}, {max_wait_seconds}, {poll_seconds}"
-            )
+        self.min_batch, self.max_wait_seconds, self.poll_seconds = checked_thresholds(
+            min_batch, max_wait_seconds, poll_seconds
+        )
         self.reader = reader
         self.partitions = partitions
-        self.min_batch = min_batch
-        self.max_wait_seconds = max_wait_seconds
-        self.poll_seconds = poll_seconds
         self.clock = clock
         self.sleep = sleep
 

@@ -186,5 +186,5 @@ def test_partitions_drained_in_one_batch_only_keep_their_range():
 
 
 def test_a_follower_needs_positive_thresholds():
-    with pytest.raises(ValueError, match="must be positive"):
+    with pytest.raises(ValueError, match="greater than or equal to 1"):
         follower(Readings({0: (0, None)}), Clock(), min_batch=0)
