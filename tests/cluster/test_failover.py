@@ -20,7 +20,7 @@ from cassandra import ConsistencyLevel
 from cassandra.query import SimpleStatement
 
 from kafkapipeline import settings
-from kafkapipeline.drain import task as drain
+from kafkapipeline.drain import drainer
 from kafkapipeline.drain.options import DrainOptions
 from kafkapipeline.drain.task import drain_topic
 from kafkapipeline.health.report import FAIL, METRIC_DOWN_NODES, METRIC_OFFLINE_BROKERS, OK
@@ -38,7 +38,7 @@ OPTIONS = DrainOptions(consume_batch=50, concurrency=4, max_batch_rows=4, idle_t
 #: A small prefetch: the consumer holds about 64 KiB ahead (~200 tweets) instead of every message
 #: from the start, so most are fetched after a broker's kill, from the partitions' new leaders.
 PREFETCH_KIB = 64
-SMALL_PREFETCH = drain.DRAIN_CONSUMER_SETTINGS | {
+SMALL_PREFETCH = drainer.DRAIN_CONSUMER_SETTINGS | {
     "queued.min.messages": 1,
     "queued.max.messages.kbytes": PREFETCH_KIB,
     "max.partition.fetch.bytes": 16 * 1024,
@@ -165,7 +165,7 @@ def wait_fully_replicated(kafka_hook, topic: str, timeout: float = 120) -> float
 
 @pytest.fixture
 def small_prefetch(monkeypatch) -> None:
-    monkeypatch.setattr(drain, "DRAIN_CONSUMER_SETTINGS", SMALL_PREFETCH)
+    monkeypatch.setattr(drainer, "DRAIN_CONSUMER_SETTINGS", SMALL_PREFETCH)
 
 
 @pytest.mark.usefixtures("small_prefetch")

@@ -142,12 +142,17 @@ def test_a_worker_killed_mid_drain_loses_nothing(stack, cassandra, kafka_hook):
 
     states: list[str] = []
     marked: list[float] = []  # seconds from the kill until Airflow gave up on try 1
+    retry_sessions: set[int] = set()  # sessions of the retry's process, read while it runs
 
     def retried() -> dict | None:
         ti = drain_try(api, run_id)
         states.append(ti["state"])
         if not marked and (ti["state"] in ("up_for_retry", "failed") or ti["try_number"] >= 2):
             marked.append(time.monotonic() - killed_at)
+        # Read now: a quick retry's process may be gone by the time the batch is committed.
+        running = ti["try_number"] >= 2 and ti["state"] == "running" and ti.get("pid")
+        if running and (sid := session_of(ti["pid"])) is not None:
+            retry_sessions.add(sid)
         return ti if ti["try_number"] >= 2 and ti["state"] in ("running", "success") else None
 
     ti = wait_for("the drain to be retried", retried, timeout=300, interval=1)
@@ -160,10 +165,8 @@ def test_a_worker_killed_mid_drain_loses_nothing(stack, cassandra, kafka_hook):
     # Airflow cannot tell a dead worker from a slow one before the heartbeat timeout; from then on
     # the retry (5-10 s later) and its batch are ours to make quick.
     assert commit_seconds - marked[0] <= MAX_STALL_SECONDS, (marked, commit_seconds)
-    if ti["state"] == "running" and ti.get("pid"):
-        survivor = session_of(ti["pid"])
-        assert survivor is not None and survivor != before[owner]
-        assert survivor in before.values(), f"retry pid {ti['pid']} in no worker's session"
+    # The retry ran under the surviving worker (when it was caught running: a quick one may not be).
+    assert retry_sessions <= set(before.values()) - {before[owner]}, (retry_sessions, before, owner)
 
     assert api.wait_run("drain_tweets", run_id, timeout=600) == "success"
     done_seconds = time.monotonic() - killed_at

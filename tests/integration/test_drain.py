@@ -8,6 +8,8 @@ import threading
 import pytest
 
 from kafkapipeline import settings
+from kafkapipeline.drain import drainer as drainer_module
+from kafkapipeline.drain.drainer import TopicDrainer
 from kafkapipeline.drain.options import DrainOptions
 from kafkapipeline.drain.task import drain_topic
 from kafkapipeline.sentiment.scorers import default_scorer
@@ -190,6 +192,46 @@ def test_malformed_messages_go_to_the_dead_letter_topic_and_the_rest_lands(
         if value is not None:
             assert (letter.source_partition, letter.source_offset) == placed[value]
         assert letter.replay_count == 0 and letter.failed_at
+
+
+def test_one_drainer_drains_batch_after_batch_on_the_same_connections(
+    make_topic, keyspace, kafka_hook, cassandra, monkeypatch
+):
+    topic = make_topic("drain_again", partitions=2)
+    group = settings.consumer_group("drain", topic)
+    opened = {"sessions": 0, "transactions": 0}
+    real_session, real_transaction = drainer_module.cassandra_session, drainer_module.BatchTransaction
+
+    def counted_session(*args, **kwargs):
+        opened["sessions"] += 1
+        return real_session(*args, **kwargs)
+
+    def counted_transaction(*args, **kwargs):
+        opened["transactions"] += 1
+        return real_transaction(*args, **kwargs)
+
+    monkeypatch.setattr(drainer_module, "cassandra_session", counted_session)
+    monkeypatch.setattr(drainer_module, "BatchTransaction", counted_transaction)
+    records = tweets(40)
+    first = [(r.key, r.to_json()) for r in records[:20]] + [(b"bad-1", b"{not json")]
+    second = [(r.key, r.to_json()) for r in records[20:]] + [(b"bad-2", b"[]"), (b"bad-3", b"{")]
+
+    with TopicDrainer(topic, TWEETS, group) as drainer:
+        produce(kafka_hook, topic, first)
+        one = drainer.drain(10_000)
+        nothing = drainer.drain(10_000)  # nothing pending: an empty batch, nothing moves
+        produce(kafka_hook, topic, second)
+        two = drainer.drain(10_000)
+
+    assert opened == {"sessions": 1, "transactions": 1}
+    assert (one.messages_read, one.rows_written, one.dead_lettered, one.committed) == (21, 20, 1, True)
+    assert (nothing.messages_read, nothing.committed) == (0, False)
+    # The second batch counts its own dead letters and reads from where the first committed.
+    assert (two.messages_read, two.rows_written, two.dead_lettered, two.committed) == (22, 20, 2, True)
+    assert two.lag_after == 0
+    assert committed_offsets(kafka_hook, topic, group) == end_offsets(kafka_hook, topic)
+    assert sorted(tweet_ids(cassandra, keyspace)) == sorted(r.tweet_id for r in records)
+    assert sorted(key for key, _, _ in dead_letters(kafka_hook, topic)) == [b"bad-1", b"bad-2", b"bad-3"]
 
 
 def test_weather_is_written_as_it_is(make_topic, keyspace, kafka_hook, cassandra):

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from kafkapipeline import settings
+from kafkapipeline.drain import drainer
 from kafkapipeline.drain.wait import LAG_EVENT_KEY
 from tests.integration.drain_support import (
     committed_offsets,
@@ -128,6 +129,11 @@ def test_a_drain_that_follows_on_drains_the_next_batch_in_the_same_task(
     monkeypatch.setenv("KAFKAPIPELINE_TWEETS_TOPIC", topic)
     monkeypatch.setenv("KAFKAPIPELINE_DRAIN_FOLLOW_SECONDS", "60")
     monkeypatch.setenv("KAFKAPIPELINE_DRAIN_POLL_SECONDS", "1")
+    sessions: list[str] = []
+    real_session = drainer.cassandra_session
+    monkeypatch.setattr(
+        drainer, "cassandra_session", lambda conn_id: sessions.append(conn_id) or real_session(conn_id)
+    )
     records = tweets(60)
     produce_records(kafka_hook, topic, records[:30])
     first_ends = end_offsets(kafka_hook, topic)
@@ -154,6 +160,7 @@ def test_a_drain_that_follows_on_drains_the_next_batch_in_the_same_task(
     # Each batch is a batch of its own: two rows in drain_batches.
     batches = cassandra.execute(f"SELECT topic FROM {keyspace}.drain_batches").all()
     assert [row.topic for row in batches].count(topic) == 2
+    assert len(sessions) == 1  # both batches on the task's one set of connections
 
 
 @pytest.mark.parametrize(

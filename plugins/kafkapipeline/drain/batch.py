@@ -188,7 +188,7 @@ class MicroBatch:
         self.summary.stopped_early = reader.stopped_early
         self.summary.days = sorted(day.isoformat() for day in self.days)
         self.summary.messages_read = sum(r.messages for r in self.summary.partitions)
-        self.summary.dead_lettered = dead_letters.sent
+        self.summary.dead_lettered = sum(self.summary.dead_letter_reasons.values())
 
     def _rows_of(
         self, messages: list[Message], dead_letters: BatchTransaction
@@ -265,7 +265,7 @@ class MicroBatch:
         if outcome.rejected:
             self._dead_lettered(DEAD_LETTER_CASSANDRA, len(outcome.rejected))
         summary.rows_rejected = len(outcome.rejected)
-        summary.dead_lettered = dead_letters.sent
+        summary.dead_lettered = sum(summary.dead_letter_reasons.values())
         offsets = [
             TopicPartition(self.topic, r.partition, r.commit_offset)
             for r in summary.partitions

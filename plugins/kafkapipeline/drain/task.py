@@ -38,48 +38,22 @@ it is still alive. Two drains must never work on the same partition at once; the
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from cassandra.query import SimpleStatement
 from pydantic import Field, validate_call
 
 from kafkapipeline import settings
-from kafkapipeline.cassandra.replication import write_consistency
-from kafkapipeline.cassandra.session import cassandra_session
-from kafkapipeline.cassandra.writer import ConcurrentRowWriter
-from kafkapipeline.drain.batch import MicroBatch
+from kafkapipeline.drain.drainer import TopicDrainer
 from kafkapipeline.drain.earlier_tries import JOIN_SECONDS, start_reporting
 from kafkapipeline.drain.follow import Follower
-from kafkapipeline.drain.metrics import report_batch
 from kafkapipeline.drain.options import DrainOptions
 from kafkapipeline.drain.summary import DrainSummary
-from kafkapipeline.kafka.hook import PipelineKafkaHook
 from kafkapipeline.kafka.lag import LagReader
 from kafkapipeline.kafka.roles import KafkaRole
-from kafkapipeline.kafka.transaction import (
-    BatchTransaction,
-    DrainError,
-    max_message_bytes,
-    transactional_id_for,
-)
 from kafkapipeline.streams.base import Stream
 from kafkapipeline.streams.registry import by_name
-
-log = logging.getLogger(__name__)
-
-#: Consumer settings for draining a backlog: fetch large chunks per partition per request.
-DRAIN_CONSUMER_SETTINGS = {
-    "fetch.min.bytes": 1,
-    "fetch.wait.max.ms": 100,
-    "max.partition.fetch.bytes": 8 * 1024 * 1024,
-    "fetch.max.bytes": 64 * 1024 * 1024,
-    "queued.min.messages": 20_000,
-}
 
 #: A count a DAG's Param schema limits to whole numbers from 1; checked again for direct calls.
 Count = Annotated[int, Field(strict=True, ge=1)]
@@ -100,104 +74,24 @@ def drain_topic(
     on_rows_acknowledged: Callable[[int], None] | None = None,
 ) -> DrainSummary:
     """
-    Drain up to ``max_messages`` pending messages of ``topic`` into Cassandra; see the module docstring.
+    Drain up to ``max_messages`` pending messages of ``topic`` into Cassandra as one batch; see the
+    module docstring. The arguments are :class:`~kafkapipeline.drain.drainer.TopicDrainer`'s.
 
-    :param topic: topic to drain
-    :param stream: whose records the topic holds (its table is written)
-    :param group_id: consumer group whose committed offsets mark what is done
-    :param max_messages: most messages in this batch (>= 1)
-    :param partitions: drain only these partitions (one mapped task per partition); all when None
-    :param keyspace: target keyspace; ``settings.keyspace()`` when None
-    :param kafka_config_id: Airflow connection with the librdkafka settings
-    :param cassandra_conn_id: Airflow connection of the Cassandra cluster
-    :param options: tuning, see :class:`DrainOptions`
-    :param record_batch: insert a row into ``<keyspace>.drain_batches`` after committing
-    :param on_rows_acknowledged: called (from the Cassandra driver's thread) with the number of
-        rows of every acknowledged write
     :raises DrainError: when reading, any write or any dead letter failed; nothing was committed
     """
-    if not topic:
-        raise ValueError("topic must not be empty")
-    if not group_id:
-        raise ValueError("group_id must not be empty")
-    if isinstance(max_messages, bool) or not isinstance(max_messages, int) or max_messages < 1:
-        raise ValueError(f"max_messages must be an integer >= 1, got {max_messages!r}")
-    options = options or DrainOptions()
-    keyspace = settings.keyspace(keyspace)
-    summary = DrainSummary(topic=topic, stream=stream.name, group_id=group_id)
-    started = time.monotonic()
-
-    hook = PipelineKafkaHook(kafka_config_id=kafka_config_id)
-    with ExitStack() as cleanup:
-        try:
-            session = cleanup.enter_context(cassandra_session(cassandra_conn_id))
-        except Exception as err:
-            raise DrainError(
-                f"could not connect to Cassandra (connection {cassandra_conn_id!r}): {type(err).__name__}: "
-                f"{err}; nothing was read or committed"
-            ) from err
-        consumer = hook.consumer(group_id, **DRAIN_CONSUMER_SETTINGS)
-        cleanup.callback(consumer.close)
-        batch = MicroBatch(consumer, stream, summary, options, max_messages)
-        try:
-            # Before the committed offsets are read: this fences a predecessor that is still alive.
-            transaction = BatchTransaction(
-                hook.producer,
-                topic,
-                transactional_id_for(group_id, topic, partitions),
-                options.kafka_timeout,
-                max_message_bytes(hook.producer_config()),
-            )
-            cleanup.callback(transaction.close)
-            if batch.plan(partitions):
-                writer = ConcurrentRowWriter(
-                    session,
-                    keyspace,
-                    stream.table.drain_spec,
-                    concurrency=options.concurrency,
-                    max_batch_rows=options.max_batch_rows,
-                    on_rows_acknowledged=on_rows_acknowledged,
-                    consistency_level=write_consistency(),  # KAFKAPIPELINE_WRITE_CONSISTENCY
-                )
-                batch.read_and_write(writer, transaction)
-                batch.commit(writer, transaction)
-        except Exception:
-            report_batch(summary, stream, failed=True)
-            raise
-        finally:
-            summary.seconds = time.monotonic() - started
-        if record_batch and summary.committed:
-            _record_batch(session, keyspace, summary)
-    report_batch(summary, stream, lag_after=batch.lag_after, freshness=batch.freshness)
-    log.info("%s", summary.describe())
-    return summary
-
-
-def _record_batch(session: Any, keyspace: str, summary: DrainSummary) -> None:
-    finished_at = datetime.now(UTC)
-    try:
-        insert = SimpleStatement(
-            f"INSERT INTO {keyspace}.drain_batches (day, finished_at, topic, batch_id, messages_read, "
-            "rows_written, dead_lettered, lag_after, seconds) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            consistency_level=write_consistency(),
-        )
-        session.execute(
-            insert,
-            (
-                finished_at.date(),
-                finished_at,
-                summary.topic,
-                summary.batch_id,
-                summary.messages_read,
-                summary.rows_written,
-                summary.dead_lettered,
-                summary.lag_after,
-                summary.seconds,
-            ),
-            timeout=30,
-        )
-    except Exception as err:  # the rows and offsets are safe; only the audit row is missing
-        log.warning("%s: could not record the batch in %s.drain_batches: %s", summary.topic, keyspace, err)
+    with TopicDrainer(
+        topic,
+        stream,
+        group_id,
+        partitions=partitions,
+        keyspace=keyspace,
+        kafka_config_id=kafka_config_id,
+        cassandra_conn_id=cassandra_conn_id,
+        options=options,
+        record_batch=record_batch,
+        on_rows_acknowledged=on_rows_acknowledged,
+    ) as drainer:
+        return drainer.drain(max_messages)
 
 
 @validate_call
@@ -227,22 +121,23 @@ def drain_task(
     group = drain_group(topic)
     reporter = start_reporting(ti)
 
-    def one_batch() -> DrainSummary:
-        return drain_topic(topic, drained, group, max_messages, partitions=partitions)
-
     try:
-        summary = one_batch()
-        follow_seconds = settings.current().drain_follow_seconds
-        if follow_seconds and min_batch is not None and max_wait_seconds is not None:
-            with LagReader(topic, group, kafka_config_id=KafkaRole.DRAIN.conn_id) as reader:
-                follower = Follower(
-                    reader,
-                    partitions,
-                    min_batch=min_batch,
-                    max_wait_seconds=max_wait_seconds,
-                    poll_seconds=settings.drain_setting("poll_seconds", 5),
-                )
-                summary = follower.follow(summary, one_batch, until=started + follow_seconds)
+        # One set of connections for the batch and every batch it follows on with.
+        with TopicDrainer(topic, drained, group, partitions=partitions) as drainer:
+            summary = drainer.drain(max_messages)
+            follow_seconds = settings.current().drain_follow_seconds
+            if follow_seconds and min_batch is not None and max_wait_seconds is not None:
+                with LagReader(topic, group, kafka_config_id=KafkaRole.DRAIN.conn_id) as reader:
+                    follower = Follower(
+                        reader,
+                        partitions,
+                        min_batch=min_batch,
+                        max_wait_seconds=max_wait_seconds,
+                        poll_seconds=settings.drain_setting("poll_seconds", 5),
+                    )
+                    summary = follower.follow(
+                        summary, lambda: drainer.drain(max_messages), until=started + follow_seconds
+                    )
     finally:
         if reporter is not None:
             reporter.join(JOIN_SECONDS)

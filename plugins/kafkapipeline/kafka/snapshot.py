@@ -120,7 +120,10 @@ class SnapshotReader:
     def assign(self) -> None:
         """Assign the consumer the open partitions at their start offsets (done by :meth:`chunks` too)."""
         starts = {p: self.progress[p].start_offset for p in sorted(self.open_partitions)}
-        self.consumer.assign([TopicPartition(self.topic, p, start) for p, start in starts.items()])
+        assigned = [TopicPartition(self.topic, p, start) for p, start in starts.items()]
+        self.consumer.assign(assigned)
+        # A consumer that read an earlier batch keeps the pause of each partition that batch finished.
+        self.consumer.resume(assigned)
         self._assigned = True
 
     def chunks(self) -> Iterator[list[Message]]:

@@ -56,7 +56,8 @@ class BatchTransaction:
     """The batch's Kafka transaction: its dead letters and, at the end, its offsets, committed together.
 
     ``init_transactions`` on the fixed ``transactional.id`` aborts a transaction a killed drain left open;
-    ``close`` aborts whatever was not committed.
+    ``close`` aborts whatever was not committed. One producer serves batch after batch, each in a
+    transaction of its own; ``sent`` and ``truncated`` count over all of them.
     """
 
     def __init__(

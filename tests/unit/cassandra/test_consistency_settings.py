@@ -107,11 +107,11 @@ def test_health_rows_are_written_at_the_write_consistency(write_two):
 
 
 def test_the_drain_audit_row_is_written_at_the_write_consistency(write_two):
+    from kafkapipeline.drain.drainer import insert_batch_row
     from kafkapipeline.drain.summary import DrainSummary
-    from kafkapipeline.drain.task import _record_batch
 
     session = RecordingSession()
-    _record_batch(session, "ks", DrainSummary(topic="tweets", stream="tweets", group_id="g"))
+    insert_batch_row(session, "ks", DrainSummary(topic="tweets", stream="tweets", group_id="g"))
     assert writes(session) == [write_two]
 
 

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
+from kafkapipeline.drain import drainer
 from kafkapipeline.drain import task as drain
 from kafkapipeline.drain.task import partition_groups
 from kafkapipeline.drain.wait import groups_of
@@ -83,8 +84,8 @@ def recorded(monkeypatch) -> list[dict]:
 
     _RecordingHook.producers = []
     monkeypatch.setenv("KAFKAPIPELINE_TWEETS_TOPIC", "tweets_ids_test")
-    monkeypatch.setattr(drain, "PipelineKafkaHook", _RecordingHook)
-    monkeypatch.setattr(drain, "cassandra_session", no_cassandra)
+    monkeypatch.setattr(drainer, "PipelineKafkaHook", _RecordingHook)
+    monkeypatch.setattr(drainer, "cassandra_session", no_cassandra)
     return _RecordingHook.producers
 
 

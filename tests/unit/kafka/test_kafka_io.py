@@ -85,6 +85,9 @@ class _Consumer:
     def pause(self, _partitions) -> None:
         pass
 
+    def resume(self, _partitions) -> None:
+        pass
+
     def consume(self, num_messages: int, timeout: float) -> list[_ErrorMessage]:
         return [_ErrorMessage(self.errors.pop(0))] if self.errors else []
 
