@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import random
 import sys
 import time
@@ -42,8 +41,9 @@ WORDS = "the a sun rain walk coffee park love hate grey happy bus city news frie
 
 
 def reference_texts() -> list[str]:
-    default = REPO_ROOT.parent / "shared" / "reference-data"
-    seed = Path(os.environ.get("KAFKAPIPELINE_REFERENCE_DATA", default)) / "seed_tweets_vancouver_2021.csv"
+    from kafkapipeline.sentiment.model.evaluation import reference_data_dir
+
+    seed = reference_data_dir() / "seed_tweets_vancouver_2021.csv"
     if not seed.is_file():
         return []
     with seed.open(encoding="utf-8", newline="") as handle:

@@ -70,10 +70,9 @@ def load_project_env() -> None:
 def reference_texts() -> list[str]:
     """Real tweet texts from the shared reference data when it is there (VADER's cost depends on
     the text: real tweets hold fewer lexicon words than made-up ones); empty otherwise."""
-    path = Path(
-        os.environ.get("KAFKAPIPELINE_REFERENCE_DATA", REPO_ROOT.parent / "shared" / "reference-data")
-    )
-    seed = path / "seed_tweets_vancouver_2021.csv"
+    from kafkapipeline.sentiment.model.evaluation import reference_data_dir
+
+    seed = reference_data_dir() / "seed_tweets_vancouver_2021.csv"
     if not seed.is_file():
         return []
     with seed.open(encoding="utf-8", newline="") as handle:

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from kafkapipeline.sentiment.model.evaluation import reference_data_dir
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: The recorded real files: ../shared/reference-data next to the clone, or KAFKAPIPELINE_REFERENCE_DATA
-#: (as for bench/drain_benchmark.py, e.g. for a git worktree that lives elsewhere).
-REFERENCE_DATA = Path(
-    os.environ.get("KAFKAPIPELINE_REFERENCE_DATA") or REPO_ROOT.parent / "shared" / "reference-data"
-)
+#: (e.g. for a git worktree that lives elsewhere); the benchmarks and training find it the same way.
+REFERENCE_DATA = reference_data_dir()
 
 
 def _load_project_env() -> None:

@@ -8,14 +8,13 @@ test instance at localhost:3000) at the HTTP edge; Airflow and Kafka are real.
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import responses
 
 from kafkapipeline.streams.tweets import TweetRecord
+from tests.conftest import REFERENCE_DATA
 from tests.integration.kafka_reading import read_topic
 from tests.integration.test_ingest_dags import run
 
@@ -28,8 +27,7 @@ LOGICAL_DATE = datetime(2026, 8, 1, 14, 0, tzinfo=UTC)
 
 @pytest.fixture
 def recorded() -> dict:
-    default = Path(__file__).resolve().parents[3] / "shared" / "reference-data"
-    path = Path(os.environ.get("KAFKAPIPELINE_REFERENCE_DATA", default)) / "mastodon_timeline_responses.json"
+    path = REFERENCE_DATA / "mastodon_timeline_responses.json"
     if not path.is_file():
         pytest.skip(f"recorded Mastodon responses not found at {path} (../shared/reference-data is absent)")
     return json.loads(path.read_text())

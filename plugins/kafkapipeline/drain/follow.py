@@ -3,10 +3,11 @@
 With ``KAFKAPIPELINE_DRAIN_FOLLOW_SECONDS`` above 0, a drain task reads its partitions' lag every
 ``poll_seconds`` after a batch and drains again as soon as the trigger's rule says a batch is ready
 (:func:`~kafkapipeline.kafka.lag_trigger.ready_reason`). It stops when that many seconds have passed
-since it started, or when its partitions have had nothing pending for ``max_wait_seconds``. Each batch is
-a batch of the drain's own (its transaction, its ``drain_batches`` row, its metrics) on the task's one
-set of connections (:mod:`kafkapipeline.drain.drainer`); the task returns them as one summary. Why: such a batch waits for no DAG run, trigger start or task start (together
-about 6 s on Postgres + Celery), at the price of a worker slot held while the task follows.
+since it started, or when its partitions have had nothing pending for ``max_wait_seconds``. Each
+batch is a batch of the drain's own (its transaction, its ``drain_batches`` row, its metrics) on the
+task's one set of connections (:mod:`kafkapipeline.drain.drainer`); the task returns them as one
+summary. Why: such a batch waits for no DAG run, trigger start or task start (together about 6 s on
+Postgres + Celery), at the price of a worker slot held while the task follows.
 """
 
 from __future__ import annotations

@@ -7,7 +7,6 @@ added by a later migration is covered without editing this file.
 from __future__ import annotations
 
 import csv
-import os
 import re
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
@@ -23,9 +22,10 @@ from kafkapipeline.streams import tweets
 from kafkapipeline.streams.base import TableSpec
 from kafkapipeline.streams.tweets import TWEETS_TABLE, TweetRecord
 from kafkapipeline.streams.weather import WEATHER_TABLE, WeatherRecord, weather_row
+from tests.conftest import REFERENCE_DATA
 
 REPO = Path(__file__).resolve().parents[3]
-REFERENCE = Path(os.environ.get("KAFKAPIPELINE_REFERENCE_DATA", REPO.parent / "shared" / "reference-data"))
+REFERENCE = REFERENCE_DATA
 CQL_TYPES = {
     "text": "UTF8Type",
     "date": "SimpleDateType",

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
 from kafkapipeline.sources.html_text import html_to_text
 from kafkapipeline.sources.mastodon import parse_status
+from tests.conftest import REFERENCE_DATA
 
-REFERENCE = Path(
-    os.environ.get(
-        "KAFKAPIPELINE_REFERENCE_DATA", Path(__file__).resolve().parents[4] / "shared" / "reference-data"
-    )
-)
+REFERENCE = REFERENCE_DATA
 
 # What a reader sees in each recorded post (read off the recorded HTML by hand).
 RECORDED_TEXTS = {

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -24,6 +23,7 @@ from kafkapipeline.errors import ConfigurationError
 from kafkapipeline.sources.base import Interval, SourceUnavailable
 from kafkapipeline.sources.mastodon import MastodonTweetSource, parse_status, snowflake_at
 from kafkapipeline.sources.mastodon_http import reset_epoch
+from tests.conftest import REFERENCE_DATA
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 RECORDED_FILE = "mastodon_timeline_responses.json"
@@ -36,9 +36,7 @@ SOURCE = "mastodon:localhost:3000"
 
 
 def reference_dir() -> Path:
-    return Path(
-        os.environ.get("KAFKAPIPELINE_REFERENCE_DATA", REPO_ROOT.parent / "shared" / "reference-data")
-    )
+    return REFERENCE_DATA
 
 
 @pytest.fixture(scope="module")

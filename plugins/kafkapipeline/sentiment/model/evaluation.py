@@ -41,8 +41,9 @@ X_RESPONSE = "x_api_v2_search_recent_response.json"
 def reference_data_dir() -> Path:
     """The shared reference data next to the repository (never copied into it), or
     ``$KAFKAPIPELINE_REFERENCE_DATA``, as the other benchmarks find it."""
-    default = REPO_ROOT.parent / "shared" / "reference-data"
-    return Path(os.environ.get("KAFKAPIPELINE_REFERENCE_DATA", default))
+    return Path(
+        os.environ.get("KAFKAPIPELINE_REFERENCE_DATA") or REPO_ROOT.parent / "shared" / "reference-data"
+    )
 
 
 def default_data_dir() -> Path:
