@@ -79,6 +79,13 @@ def reference_texts() -> list[str]:
         return [row[0] for row in csv.reader(handle) if row and row[0].strip()]
 
 
+def busy(seconds: float) -> None:
+    """Keep this process's main thread busy (holding the GIL) for ``seconds``, as decoding and scoring do."""
+    until = time.perf_counter() + seconds
+    while time.perf_counter() < until:
+        pass
+
+
 def make_tweets(count: int, seed: int = 7) -> tuple[list[Any], str]:
     """Deterministic tweets with distinct ids and texts (8 cities over 2 days) and where the texts came from.
 
@@ -382,14 +389,17 @@ class Benchmark:
                 concurrency=self.options.concurrency,
                 max_batch_rows=self.options.max_batch_rows,
             )
-            step = self.options.consume_batch
+            step, gap = self.options.consume_batch, self.args.write_gap_ms / 1000
             for i in range(0, self.n, step):
                 writer.write(rows[i : i + step])
+                if gap:
+                    busy(gap)
             return writer.flush()
 
         outcome = self.timed(
             "ceiling_batched",
-            "ceiling of the drain's write path (same rows, its batched writer)",
+            "ceiling of the drain's write path (same rows, its batched writer"
+            + (f", {self.args.write_gap_ms:g} ms busy after each chunk)" if self.args.write_gap_ms else ")"),
             self.n,
             write_batched,
         )
@@ -563,6 +573,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=None, help="Cassandra requests in flight")
     parser.add_argument("--consume-batch", type=int, default=None, help="messages per consume() call")
     parser.add_argument("--batch-rows", type=int, default=None, help="rows per single-partition batch")
+    parser.add_argument(
+        "--write-gap-ms",
+        type=float,
+        default=0.0,
+        help="the write path keeps its main thread busy this long after each chunk, as the drain "
+        "does while it decodes and scores the next one (is Cassandra's extra CPU in the drain the "
+        "bursts its requests come in?)",
+    )
     parser.add_argument("--skip", action="append", default=[], choices=["drain", "ceiling", "naive"])
     parser.add_argument(
         "--per-partition", action="store_true", help="also time one drain process per partition"
@@ -586,6 +604,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.messages < 1 or args.partitions < 1 or args.rounds < 1:
         parser.error("--messages, --partitions and --rounds must be at least 1")
+    if args.write_gap_ms < 0:
+        parser.error("--write-gap-ms must not be negative")
 
     if args.metrics:  # before the project's environment, which only fills in unset variables
         os.environ["KAFKAPIPELINE_METRICS"] = args.metrics
