@@ -25,7 +25,6 @@ from kafkapipeline.streams.weather import WEATHER_TABLE, WeatherRecord, weather_
 from tests.conftest import REFERENCE_DATA
 
 REPO = Path(__file__).resolve().parents[3]
-REFERENCE = REFERENCE_DATA
 CQL_TYPES = {
     "text": "UTF8Type",
     "date": "SimpleDateType",
@@ -88,9 +87,9 @@ def assert_same(statement: PreparedStatement, rows: list[tuple[Any, ...]]) -> No
 
 
 def reference_texts() -> list[str]:
-    seed = REFERENCE / "seed_tweets_vancouver_2021.csv"
+    seed = REFERENCE_DATA / "seed_tweets_vancouver_2021.csv"
     if not seed.is_file():
-        pytest.skip(f"reference data not found at {REFERENCE}")
+        pytest.skip(f"reference data not found at {REFERENCE_DATA}")
     with seed.open(encoding="utf-8", newline="") as handle:
         return [row[0] for row in csv.reader(handle) if row and row[0].strip()]
 

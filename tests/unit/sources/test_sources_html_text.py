@@ -10,8 +10,6 @@ from kafkapipeline.sources.html_text import html_to_text
 from kafkapipeline.sources.mastodon import parse_status
 from tests.conftest import REFERENCE_DATA
 
-REFERENCE = REFERENCE_DATA
-
 # What a reader sees in each recorded post (read off the recorded HTML by hand).
 RECORDED_TEXTS = {
     "117020593741189701": "#hoot (hashtag toot)",
@@ -28,7 +26,7 @@ RECORDED_TEXTS = {
 
 @pytest.fixture(scope="module")
 def recorded_contents() -> dict[str, str]:
-    path = REFERENCE / "mastodon_timeline_responses.json"
+    path = REFERENCE_DATA / "mastodon_timeline_responses.json"
     if not path.is_file():
         pytest.skip(f"recorded Mastodon responses not found at {path} (../shared/reference-data is absent)")
     recorded = json.loads(path.read_text())

@@ -35,13 +35,9 @@ NOW = datetime(2026, 8, 1, 14, 0, tzinfo=UTC)
 SOURCE = "mastodon:localhost:3000"
 
 
-def reference_dir() -> Path:
-    return REFERENCE_DATA
-
-
 @pytest.fixture(scope="module")
 def recorded() -> dict:
-    path = reference_dir() / RECORDED_FILE
+    path = REFERENCE_DATA / RECORDED_FILE
     if not path.is_file():
         pytest.skip(f"recorded Mastodon responses not found at {path} (../shared/reference-data is absent)")
     return json.loads(path.read_text())
