@@ -124,7 +124,7 @@ class PipelineSettings(BaseSettings):
         json_schema_extra=_doc(shown="`KAFKAPIPELINE_CITIES`"),
     )
     dashboard_max_concurrent_requests: int = Field(
-        default=4,
+        default=2,
         ge=1,
         le=DASHBOARD_MAX_CONCURRENT_REQUESTS_LIMIT,
         description="Dashboard reads one api-server process runs at once, each in a worker process of "
