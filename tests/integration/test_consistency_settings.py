@@ -37,6 +37,15 @@ def test_sessions_read_at_the_read_consistency(keyspace, monkeypatch):
         session.execute(query)
 
 
+def test_a_session_without_schema_metadata_still_runs_prepared_statements(keyspace):
+    query = f"SELECT tweet_id FROM {keyspace}.tweets WHERE city = ? AND day = ? LIMIT 1"
+    with cassandra_session() as session:
+        assert keyspace in session.cluster.metadata.keyspaces
+    with cassandra_session(schema_metadata=False) as session:
+        assert session.cluster.metadata.keyspaces == {}
+        assert session.execute(session.prepare(query), ("Vancouver", DAY)).one() is None
+
+
 def test_the_row_writer_writes_at_the_write_consistency_by_default(keyspace, cassandra, monkeypatch):
     monkeypatch.setenv("KAFKAPIPELINE_WRITE_CONSISTENCY", "TWO")
     writer = ConcurrentRowWriter(cassandra, keyspace, SENTIMENT_COLUMNS)  # no level given

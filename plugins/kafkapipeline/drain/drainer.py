@@ -116,7 +116,9 @@ class TopicDrainer:
         if self._opened is not None:
             return self._opened
         try:
-            session = self._cleanup.enter_context(cassandra_session(self.cassandra_conn_id))
+            session = self._cleanup.enter_context(
+                cassandra_session(self.cassandra_conn_id, schema_metadata=False)
+            )
         except Exception as err:
             raise DrainError(
                 f"could not connect to Cassandra (connection {self.cassandra_conn_id!r}): "

@@ -8,11 +8,11 @@ from types import SimpleNamespace
 import pytest
 from cassandra import ConsistencyLevel
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
-from cassandra.policies import RoundRobinPolicy
+from cassandra.policies import RoundRobinPolicy, TokenAwarePolicy
 
 from kafkapipeline import settings
 from kafkapipeline.cassandra.replication import read_consistency
-from kafkapipeline.cassandra.session import use_settings_consistency
+from kafkapipeline.cassandra.session import skip_schema_metadata, use_settings_consistency
 
 
 @pytest.fixture
@@ -61,6 +61,18 @@ def test_a_session_reads_at_the_setting_in_every_driver_mode(clean_env, cluster_
             )
     finally:
         session.cluster.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("policy", "reads_schema"), [(RoundRobinPolicy(), False), (TokenAwarePolicy(RoundRobinPolicy()), True)]
+)
+def test_schema_metadata_is_skipped_unless_routing_needs_it(policy, reads_schema):
+    cluster = Cluster(contact_points=["127.0.0.1"], load_balancing_policy=policy)
+    try:
+        skip_schema_metadata(cluster)
+        assert (cluster.schema_metadata_enabled, cluster.token_metadata_enabled) == (reads_schema,) * 2
+    finally:
+        cluster.shutdown()
 
 
 class RecordingSession:

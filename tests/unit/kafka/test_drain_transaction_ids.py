@@ -79,7 +79,7 @@ class _RecordingHook:
 @pytest.fixture
 def recorded(monkeypatch) -> list[dict]:
     @contextmanager
-    def no_cassandra(conn_id: str):
+    def no_cassandra(conn_id: str, **options):
         yield None
 
     _RecordingHook.producers = []
