@@ -230,8 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--follow-seconds",
         type=int,
-        default=0,
-        help="KAFKAPIPELINE_DRAIN_FOLLOW_SECONDS: a drain task drains on that long (default 0: one batch)",
+        default=None,
+        help="KAFKAPIPELINE_DRAIN_FOLLOW_SECONDS: a drain task drains on that long (default: the "
+        "setting's, 300; 0: one batch a task)",
     )
     parser.add_argument(
         "--sample",
@@ -240,6 +241,10 @@ def main(argv: list[str] | None = None) -> int:
         help="most tweets a second whose freshness is measured (default 20)",
     )
     args = parser.parse_args(argv)
+    if args.follow_seconds is None:
+        from kafkapipeline.settings import PipelineSettings
+
+        args.follow_seconds = PipelineSettings.model_fields["drain_follow_seconds"].default
     if min(args.rate) <= 0 or args.seconds <= 0 or args.sample <= 0:
         parser.error("--rate, --seconds and --sample must be positive")
 

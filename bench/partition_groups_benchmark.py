@@ -79,6 +79,7 @@ def measure(groups: int, values: list[tuple[bytes, bytes]], timeout: float) -> d
         "KAFKAPIPELINE_DRAIN_MAX_MESSAGES": str(n),
         "KAFKAPIPELINE_DRAIN_MAX_WAIT_SECONDS": "3600",
         "KAFKAPIPELINE_DRAIN_POLL_SECONDS": "1",
+        "KAFKAPIPELINE_DRAIN_FOLLOW_SECONDS": "0",  # one batch: its task's wall is that batch's
     }
     with tempfile.TemporaryDirectory(prefix="bench-groups-") as home, local_stack(Path(home), extra) as stack:
         try:

@@ -178,11 +178,12 @@ class PipelineSettings(BaseSettings):
         json_schema_extra=_doc(shown="`5`"),
     )
     drain_follow_seconds: int = Field(
-        default=0,
+        default=300,
         ge=0,
         le=1200,  # within the drain task's 30-minute execution_timeout, with room for a last batch
         description="Seconds a drain task goes on draining micro-batches after its first, each as soon as "
-        "it is ready (0: one batch a task, the sensor waits between them, holding no worker)",
+        "it is ready, while its partitions are not idle (0: one batch a task, the sensor waits between "
+        "them, holding no worker)",
     )
     drain_partition_groups: int = Field(
         default=1,

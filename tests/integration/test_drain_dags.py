@@ -28,6 +28,12 @@ from tests.integration.drain_support import (
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(autouse=True)
+def quick_polls(monkeypatch):
+    """Lag read every second: a drain that follows on (the default) ends 3 s after its last batch."""
+    monkeypatch.setenv("KAFKAPIPELINE_DRAIN_POLL_SECONDS", "1")
+
+
 def load_dag(dag_id: str):
     from airflow.dag_processing.dagbag import DagBag
 
@@ -128,11 +134,12 @@ def test_a_drain_that_follows_on_drains_the_next_batch_in_the_same_task(
     group = settings.consumer_group("drain", topic)
     monkeypatch.setenv("KAFKAPIPELINE_TWEETS_TOPIC", topic)
     monkeypatch.setenv("KAFKAPIPELINE_DRAIN_FOLLOW_SECONDS", "60")
-    monkeypatch.setenv("KAFKAPIPELINE_DRAIN_POLL_SECONDS", "1")
     sessions: list[str] = []
     real_session = drainer.cassandra_session
     monkeypatch.setattr(
-        drainer, "cassandra_session", lambda conn_id: sessions.append(conn_id) or real_session(conn_id)
+        drainer,
+        "cassandra_session",
+        lambda conn_id, **options: sessions.append(conn_id) or real_session(conn_id, **options),
     )
     records = tweets(60)
     produce_records(kafka_hook, topic, records[:30])
@@ -146,7 +153,7 @@ def test_a_drain_that_follows_on_drains_the_next_batch_in_the_same_task(
 
     producer = threading.Thread(target=produce_after_the_first_commit, daemon=True)
     producer.start()
-    # The follower waits up to max_wait_seconds of idleness for the second batch, then ends.
+    # The follower waits for the second batch, then ends once idle for three polls (3 s).
     dag_run, results = run("drain_tweets", {"min_batch": 20, "max_wait_seconds": 8, "max_messages": 1000})
     producer.join(timeout=5)
 

@@ -154,12 +154,14 @@ duplicated. The XCom of `drain` holds the batch summary (offset ranges, counts, 
 committed batch is also a row of `drain_batches`. So a micro-batch costs two task starts on the
 workers: the sensor's resumption and the drain.
 
-**Following on** (opt-in, `KAFKAPIPELINE_DRAIN_FOLLOW_SECONDS` > 0): after its batch, `drain` reads
-its partitions' lag every `KAFKAPIPELINE_DRAIN_POLL_SECONDS` and drains each next batch itself as
-soon as the sensor's rule says it is ready, until that many seconds from its start or until
-nothing has been pending for `max_wait_seconds`. Each batch is committed on its own, with its own
-`drain_batches` row; the XCom sums them (`batches`). A batch then waits for no run, trigger or
-task start, at the price of a worker slot held while the task follows.
+**Following on** (`KAFKAPIPELINE_DRAIN_FOLLOW_SECONDS`, 300 by default; 0 turns it off): after
+its batch, `drain` reads its partitions' lag every `KAFKAPIPELINE_DRAIN_POLL_SECONDS` and drains
+each next batch itself as soon as the sensor's rule says it is ready, until that many seconds from
+its start, or until nothing has been pending for three polls (or `max_wait_seconds`, if shorter):
+then the run ends and the next run's sensor waits, deferred. Each batch is committed on its own,
+with its own `drain_batches` row; the XCom sums them (`batches`), and the task's asset events come
+when it ends. A batch then waits for no run, trigger or task start, at the price of a worker slot
+held while traffic flows (one per partition group).
 
 **Recovery**: a failed or killed drain is retried 5 to 10 s after it ended, then with doubling waits
 of at most 30 s (5 retries). Airflow's log of a try whose process was killed says "Likely out of

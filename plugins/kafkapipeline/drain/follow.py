@@ -1,13 +1,14 @@
 """A drain task that follows on: after its batch, it drains the next ones itself as each becomes ready.
 
-With ``KAFKAPIPELINE_DRAIN_FOLLOW_SECONDS`` above 0, a drain task reads its partitions' lag every
-``poll_seconds`` after a batch and drains again as soon as the trigger's rule says a batch is ready
-(:func:`~kafkapipeline.kafka.lag_trigger.ready_reason`). It stops when that many seconds have passed
-since it started, or when its partitions have had nothing pending for ``max_wait_seconds``. Each
-batch is a batch of the drain's own (its transaction, its ``drain_batches`` row, its metrics) on the
-task's one set of connections (:mod:`kafkapipeline.drain.drainer`); the task returns them as one
-summary. Why: such a batch waits for no DAG run, trigger start or task start (together about 6 s on
-Postgres + Celery), at the price of a worker slot held while the task follows.
+By default (``KAFKAPIPELINE_DRAIN_FOLLOW_SECONDS``, 300; 0 turns it off) a drain task reads its
+partitions' lag every ``poll_seconds`` after a batch and drains again as soon as the trigger's rule
+says a batch is ready (:func:`~kafkapipeline.kafka.lag_trigger.ready_reason`). It stops when that
+many seconds have passed since it started, or when its partitions have had nothing pending for
+:data:`IDLE_POLLS` polls (or ``max_wait_seconds``, if shorter): a quiet topic goes back to the
+deferred sensor, which holds no worker slot. Each batch is a batch of the drain's own (its
+transaction, its ``drain_batches`` row, its metrics) on the task's one set of connections
+(:mod:`kafkapipeline.drain.drainer`); the task returns them as one summary. Why: such a batch waits
+for no DAG run, trigger start or task start, at the price of a worker slot held while traffic flows.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from kafkapipeline.kafka.lag import LagReader, TopicLag
 from kafkapipeline.kafka.lag_trigger import checked_thresholds, ready_reason
 
 log = logging.getLogger(__name__)
+
+#: Lag readings in a row with nothing pending that end the following: the time a batch takes to
+#: drain empties the lag for a moment even under steady traffic, so one empty reading is not idle.
+IDLE_POLLS = 3
 
 
 def owned(lag: TopicLag, partitions: Sequence[int] | None) -> TopicLag:
@@ -38,8 +43,8 @@ class Follower:
     :param reader: the lag reader (long-lived: one consumer for every reading)
     :param partitions: the task's partitions; None for all
     :param min_batch: messages pending that make a batch
-    :param max_wait_seconds: the oldest pending message's age that makes a batch; also how long an
-        idle group is waited for before the task ends
+    :param max_wait_seconds: the oldest pending message's age that makes a batch; an idle group is
+        waited for this long, or :data:`IDLE_POLLS` polls if shorter, before the task ends
     :param poll_seconds: seconds between lag readings
     :param clock: monotonic seconds (a parameter for the tests)
     :param sleep: waits that many seconds (a parameter for the tests)
@@ -59,6 +64,7 @@ class Follower:
         self.min_batch, self.max_wait_seconds, self.poll_seconds = checked_thresholds(
             min_batch, max_wait_seconds, poll_seconds
         )
+        self.idle_seconds = min(self.max_wait_seconds, IDLE_POLLS * self.poll_seconds)
         self.reader = reader
         self.partitions = partitions
         self.clock = clock
@@ -72,7 +78,7 @@ class Follower:
             now = self.clock()
             if lag.total == 0:
                 idle_since = now if idle_since is None else idle_since
-                if now - idle_since >= self.max_wait_seconds:
+                if now - idle_since >= self.idle_seconds:
                     return None
             else:
                 idle_since = None

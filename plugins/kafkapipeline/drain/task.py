@@ -109,7 +109,7 @@ def drain_task(
     ``stream`` is the stream's name (task arguments must serialise). ``partitions`` is one of the
     partition groups ``wait_for_batch`` returned (a mapped task); None drains them all.
     ``max_messages``, ``min_batch`` and ``max_wait_seconds`` are the Params rendered natively (checked
-    before anything connects). With ``KAFKAPIPELINE_DRAIN_FOLLOW_SECONDS`` set, the task then drains
+    before anything connects). Unless ``KAFKAPIPELINE_DRAIN_FOLLOW_SECONDS`` is 0, the task then drains
     each next batch as it becomes ready (:mod:`kafkapipeline.drain.follow`) and returns them as one
     summary. ``ti`` is Airflow's task instance (from the context): a retry logs how the tries before it
     ended (:mod:`kafkapipeline.drain.earlier_tries`) while it drains. The summary dict goes to XCom; it

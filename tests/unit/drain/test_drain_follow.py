@@ -120,10 +120,23 @@ def test_a_few_pending_wait_until_the_oldest_is_max_wait_old():
     assert clock.sleeps == [1.0, 1.0] and readings.with_ages_calls == 3
 
 
-def test_an_idle_group_ends_the_following_after_max_wait():
+def test_an_idle_group_ends_the_following_after_max_wait_when_that_is_shorter():
     clock = Clock()
     assert follower(Readings({0: (0, None)}), clock, max_wait=2.0).next_batch(until=30) is None
     assert clock.now == 2.0  # idle for max_wait, not until the deadline
+
+
+def test_an_idle_group_ends_the_following_after_three_polls_under_a_long_max_wait():
+    clock = Clock()
+    assert follower(Readings({0: (0, None)}), clock, max_wait=60.0).next_batch(until=300) is None
+    assert clock.now == 3.0  # back to the deferred sensor, not a minute holding a worker slot
+
+
+def test_a_moment_with_nothing_pending_is_not_idle():
+    clock = Clock()  # a batch just emptied the lag; the next messages arrive within two polls
+    readings = Readings({0: (0, None)}, {0: (0, None)}, {0: (150, 0.1)})
+    assert follower(readings, clock, max_wait=60.0).next_batch(until=300) == REASON_MIN_BATCH
+    assert clock.now == 2.0
 
 
 def test_the_deadline_ends_the_wait():
