@@ -45,8 +45,8 @@ def use_settings_consistency(session: Session) -> Session:
 def skip_schema_metadata(cluster: Cluster) -> None:
     """Connect ``cluster`` without reading the schema into the driver's metadata.
 
-    A session that only runs statements needs none of it, and reading it costs a connect more than
-    half its time and its Cassandra CPU. Kept when the connection routes by token
+    A session that only runs statements needs none of it, and reading it is a good part of a
+    connect's time and Cassandra CPU (docs/benchmarks.md). Kept when the connection routes by token
     (``TokenAwarePolicy`` needs the keyspaces' replication) and for DDL, where the driver only
     reports schema agreement after refreshing that metadata.
     """
