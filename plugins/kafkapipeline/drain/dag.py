@@ -151,8 +151,8 @@ every write is acknowledged: the dead letters and the offsets in one Kafka trans
 drain commits nothing and its dead letters are aborted; its retry re-reads the same messages, and
 the writes are idempotent upserts on the row's key, so neither rows nor dead letters are lost or
 duplicated. The XCom of `drain` holds the batch summary (offset ranges, counts, lag after); each
-committed batch is also a row of `drain_batches`. So a micro-batch costs two task starts on the
-workers: the sensor's resumption and the drain.
+committed batch is also a row of `drain_batches`. So a run costs two task starts on the workers
+(the sensor's resumption and the drain), for its first batch and every one it follows on with.
 
 **Following on** (`KAFKAPIPELINE_DRAIN_FOLLOW_SECONDS`, 300 by default; 0 turns it off): after
 its batch, `drain` reads its partitions' lag every `KAFKAPIPELINE_DRAIN_POLL_SECONDS` and drains
