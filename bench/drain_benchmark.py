@@ -192,6 +192,27 @@ class ProcessCpu:
         return (self.sample()["cassandra"] - before) / seconds
 
 
+def settle(cpu: ProcessCpu, keyspace: str | None) -> None:
+    """Flush what a way wrote and wait for Cassandra to go quiet, outside every timed window.
+
+    Otherwise a later way pays for its predecessor's flushes and compactions.
+    """
+    if keyspace:
+        nodes = len([p for p in cpu.pids if p.startswith("cassandra")]) or 1
+        cluster = os.environ.get("KAFKAPIPELINE_CLUSTER") == "1"
+        for node in range(1, nodes + 1):
+            where = ["--cluster", "--node", str(node)] if cluster else []
+            subprocess.run(
+                [str(REPO_ROOT / "scripts" / "services"), "nodetool", *where, "--", "flush", keyspace],
+                check=False,
+                capture_output=True,
+                timeout=300,
+            )
+    deadline = time.monotonic() + 120
+    while cpu.cassandra_busy() > 0.15 and time.monotonic() < deadline:
+        pass
+
+
 class Benchmark:
     """The ways to land the same tweets, each timed and checked (every row must be there)."""
 
@@ -253,28 +274,8 @@ class Benchmark:
         used = ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
         print(f"    {count} messages in {seconds:.2f}s; CPU us per message: {used}", flush=True)
         if not self.args.no_settle:
-            self.settle(self.keyspaces.get(way))
+            settle(self.cpu, self.keyspaces.get(way))
         return result
-
-    def settle(self, keyspace: str | None) -> None:
-        """Flush what a way wrote and wait for Cassandra to go quiet, outside every timed window.
-
-        Otherwise a later way pays for its predecessor's flushes and compactions.
-        """
-        if keyspace:
-            nodes = len([p for p in self.cpu.pids if p.startswith("cassandra")]) or 1
-            cluster = os.environ.get("KAFKAPIPELINE_CLUSTER") == "1"
-            for node in range(1, nodes + 1):
-                where = ["--cluster", "--node", str(node)] if cluster else []
-                subprocess.run(
-                    [str(REPO_ROOT / "scripts" / "services"), "nodetool", *where, "--", "flush", keyspace],
-                    check=False,
-                    capture_output=True,
-                    timeout=300,
-                )
-        deadline = time.monotonic() + 120
-        while self.cpu.cassandra_busy() > 0.15 and time.monotonic() < deadline:
-            pass
 
     def count_rows(self, way: str) -> int:
         return self.session.execute(f"SELECT count(*) FROM {self.keyspaces[way]}.tweets", timeout=120).one()[

@@ -2,10 +2,12 @@
 
 For each group count it starts the run command's stack, produces N tweets to a 3-partition topic and lets
 one micro-batch drain them all; prints the batch's wall time and rate, each mapped task's drain seconds and
-the task start-up cost. Then, on the same stack (idle by then), this process drains the same messages
-again with ``drain_topic`` (a consumer group and keyspace of its own, the sentiment model preloaded as a
-worker does): the in-process rate, printed next to the in-task one with their ratio. The groups share the
-cores with Kafka, Cassandra and Airflow, so the gain depends on the cores free::
+the task start-up cost. On the same stack, before the task and again after it, this process drains the
+same messages with ``drain_topic`` (a consumer group and keyspace of its own each time, the sentiment model
+preloaded as a worker does; Cassandra flushed and quiet first): the in-process rate, the mean of the two,
+printed next to the in-task one with their ratio, so neither side always runs on a Cassandra busier with
+the other's rows. The groups share the cores with Kafka, Cassandra and Airflow, so the gain depends on
+the cores free::
 
     .venv/bin/python bench/partition_groups_benchmark.py --messages 100000
 """
@@ -27,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # devtools
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from devtools.devstack import local_stack, tail
-from drain_benchmark import load_project_env, make_tweets, produce
+from drain_benchmark import ProcessCpu, load_project_env, make_tweets, produce, settle
 from kafkapipeline.airflow_api import wait_for
 from kafkapipeline.kafka.hook import PipelineKafkaHook
 
@@ -85,7 +87,12 @@ def measure(groups: int, values: list[tuple[bytes, bytes]], timeout: float) -> d
         try:
             os.environ.update({k: v for k, v in stack.env.items() if k.startswith("KAFKAPIPELINE_")})
             api = stack.api
-            produce(PipelineKafkaHook(), stack.env["KAFKAPIPELINE_TWEETS_TOPIC"], values)
+            topic = stack.env["KAFKAPIPELINE_TWEETS_TOPIC"]
+            produce(PipelineKafkaHook(), topic, values)
+            cpu = ProcessCpu()
+            settle(cpu, None)
+            in_process = [in_process_rate(topic, n)]
+            settle(cpu, None)
             api.unpause("drain_tweets")
 
             def finished_run() -> dict[str, Any] | None:
@@ -112,7 +119,8 @@ def measure(groups: int, values: list[tuple[bytes, bytes]], timeout: float) -> d
                         "partitions": sorted(p["partition"] for p in summary["partitions"]),
                     }
                 )
-            in_process = in_process_rate(stack.env["KAFKAPIPELINE_TWEETS_TOPIC"], n)
+            settle(cpu, stack.keyspace)
+            in_process.append(in_process_rate(topic, n))
         except Exception:
             print(tail(stack.log), file=sys.stderr)
             raise
@@ -125,7 +133,8 @@ def measure(groups: int, values: list[tuple[bytes, bytes]], timeout: float) -> d
         "wall": wall,
         "rate": n / wall,
         "drain_rate": n / drain_seconds,
-        "in_process": in_process,
+        "in_process": sum(in_process) / len(in_process),
+        "in_process_runs": in_process,
         "tasks": tasks,
     }
 
@@ -154,11 +163,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {groups} group(s) measured in {time.monotonic() - started:.0f}s (stack start included)")
     print()
     print("in-task: the batch's wall time on the workers (task starts included) and the drain's own")
-    print("seconds inside its task(s); in-process: this process draining the same messages, one consumer")
+    print("seconds inside its task(s); in-process: this process draining the same messages, one consumer,")
+    print("the mean of a run before the task and one after it (both shown)")
     header = "per task: drain s / start-up s (partitions)"
     print(
         f"{'groups':>6} {'batch wall s':>12} {'in-task msg/s':>13} {'in its task':>11} "
-        f"{'in-process':>10} {'wall/proc':>9} {'task/proc':>9} {header}"
+        f"{'in-process':>10} {'before/after':>15} {'wall/proc':>9} {'task/proc':>9} {header}"
     )
     for r in results:
         per_task = ", ".join(
@@ -167,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(
             f"{r['groups']:>6} {r['wall']:>12.1f} {r['rate']:>13,.0f} {r['drain_rate']:>11,.0f} "
-            f"{r['in_process']:>10,.0f} {r['rate'] / r['in_process']:>9.0%} "
+            f"{r['in_process']:>10,.0f} {' / '.join(f'{v:,.0f}' for v in r['in_process_runs']):>15} "
+            f"{r['rate'] / r['in_process']:>9.0%} "
             f"{r['drain_rate'] / r['in_process']:>9.0%} {per_task}"
         )
     one = results[0]["rate"]

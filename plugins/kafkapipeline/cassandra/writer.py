@@ -255,7 +255,9 @@ class ConcurrentRowWriter:
                 by_partition[key] = [index]
             else:
                 group.append(index)
-        query_id = self.statement.query_id
+        # The rows after a batch's first reach it through one reused BoundStatement: ``add`` keeps the
+        # values, not the statement, so a fresh one per row would only cost its construction.
+        carrier = BoundStatement(self.statement)
         encode = self._encoder.values
         max_rows = self.max_batch_rows
         max_bytes = self.max_batch_bytes
@@ -279,7 +281,8 @@ class ConcurrentRowWriter:
                     size = 0
                 values = encode(row) if pairs else None  # a first row goes through add(): routing key
                 if values is not None:
-                    batch._statements_and_parameters.append((True, query_id, values))
+                    carrier.values = values
+                    batch.add(carrier)
                 else:
                     bound = self._bind(row, sources[index])
                     if bound is None:  # this row only (rejected); the batch is left as it was
