@@ -29,6 +29,9 @@ export AIRFLOW__API__HOST="${AIRFLOW__API__HOST:-127.0.0.1}"
 # Tasks report to the api-server's execution API; it must follow the chosen port.
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="${AIRFLOW__CORE__EXECUTION_API_SERVER_URL:-http://127.0.0.1:$AIRFLOW__API__PORT/execution/}"
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="${AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL:-30}"
+# An unchanged DAG file is parsed again every 10 min, not 30 s: the files read nothing at parse time, and
+# a changed one is parsed at once (the default file_parsing_sort_mode, modified_time). Saves ~10% of a core.
+export AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="${AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL:-600}"
 export AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK=True
 # Its health server on loopback only (Airflow's default is every interface).
 export AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST="${AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST:-127.0.0.1}"

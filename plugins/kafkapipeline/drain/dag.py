@@ -161,8 +161,9 @@ its start, or until nothing has been pending for three polls (or `max_wait_secon
 then the run ends and the next run's sensor waits, deferred. Each batch is committed on its own,
 with its own `drain_batches` row; the XCom sums them (`batches`), and the task's asset events come
 when it ends. A batch then waits for no run, trigger or task start, at the price of a worker slot
-held while traffic flows (one per partition group); a manual run waits behind a following one
-(one run at a time) until it ends.
+held while traffic flows (one per partition group). A run of the DAG queued behind a following one
+(a manual trigger: one run at a time) ends the following at its next lag reading, so it starts
+within a poll and a batch, not after 300 s.
 
 **Recovery**: a failed or killed drain is retried 5 to 10 s after it ended, then with doubling waits
 of at most 30 s (5 retries). Airflow's log of a try whose process was killed says "Likely out of

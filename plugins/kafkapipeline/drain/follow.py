@@ -5,7 +5,9 @@ partitions' lag every ``poll_seconds`` after a batch and drains again as soon as
 says a batch is ready (:func:`~kafkapipeline.kafka.lag_trigger.ready_reason`). It stops when that
 many seconds have passed since it started, or when its partitions have had nothing pending for
 :data:`IDLE_POLLS` polls (or ``max_wait_seconds``, if shorter): a quiet topic goes back to the
-deferred sensor, which holds no worker slot. Each batch is a batch of the drain's own (its
+deferred sensor, which holds no worker slot. It also stops when another run of its DAG is queued (a
+manual run with Params, say): ``@continuous`` with one active run would otherwise keep that run waiting
+while this one follows on. Each batch is a batch of the drain's own (its
 transaction, its ``drain_batches`` row, its metrics) on the task's one set of connections
 (:mod:`kafkapipeline.drain.drainer`); the task returns them as one summary. Why: such a batch waits
 for no DAG run, trigger start or task start, at the price of a worker slot held while traffic flows.
@@ -46,6 +48,8 @@ class Follower:
     :param max_wait_seconds: the oldest pending message's age that makes a batch; an idle group is
         waited for this long, or :data:`IDLE_POLLS` polls if shorter, before the task ends
     :param poll_seconds: seconds between lag readings
+    :param waiting_run: asked before each lag reading; a reason to hand over to a run waiting for
+        this one to end (the task ends its following), or None to go on
     :param clock: monotonic seconds (a parameter for the tests)
     :param sleep: waits that many seconds (a parameter for the tests)
     """
@@ -58,6 +62,7 @@ class Follower:
         min_batch: int,
         max_wait_seconds: float,
         poll_seconds: float,
+        waiting_run: Callable[[], str | None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -67,13 +72,18 @@ class Follower:
         self.idle_seconds = min(self.max_wait_seconds, IDLE_POLLS * self.poll_seconds)
         self.reader = reader
         self.partitions = partitions
+        self.waiting_run = waiting_run
         self.clock = clock
         self.sleep = sleep
 
     def next_batch(self, until: float) -> str | None:
-        """Why the next batch is ready, or None when ``until`` comes first or the group stays idle."""
+        """Why the next batch is ready; None once ``until`` comes, the group stays idle or a run waits."""
         idle_since: float | None = None
         while True:
+            waiting = self.waiting_run() if self.waiting_run is not None else None
+            if waiting is not None:
+                log.info("Handing over: %s", waiting)
+                return None
             lag = owned(self.reader.read(with_age=False), self.partitions)
             now = self.clock()
             if lag.total == 0:
@@ -105,7 +115,7 @@ class Follower:
                 reason = self.next_batch(until)
             except Exception as err:
                 log.warning(
-                    "Stopped following %s after %d batches: lag unreadable: %s",
+                    "Stopped following %s after %d batches: lag or waiting runs unreadable: %s",
                     first.topic,
                     batches,
                     err,

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Annotated, Any
 
 from pydantic import Field, validate_call
@@ -134,6 +135,7 @@ def drain_task(
                         min_batch=min_batch,
                         max_wait_seconds=max_wait_seconds,
                         poll_seconds=settings.drain_setting("poll_seconds", 5),
+                        waiting_run=None if ti is None else partial(queued_run, ti),
                     )
                     summary = follower.follow(
                         summary, lambda: drainer.drain(max_messages), until=started + follow_seconds
@@ -142,6 +144,16 @@ def drain_task(
         if reporter is not None:
             reporter.join(JOIN_SECONDS)
     return summary.to_dict()
+
+
+def queued_run(ti: Any) -> str | None:
+    """Why a following drain should end: a run of its DAG queued behind it (a manual trigger), or None.
+
+    ``ti`` is the task instance of the Task SDK (``airflow.sdk.types.TaskInstance``); its
+    ``get_dr_count`` asks the API server, which is one request per lag reading.
+    """
+    queued = ti.get_dr_count(dag_id=ti.dag_id, states=["queued"])
+    return f"{queued} run(s) of {ti.dag_id} queued behind this one" if queued else None
 
 
 def drain_group(topic: str) -> str:

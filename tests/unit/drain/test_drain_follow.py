@@ -8,6 +8,7 @@ import pytest
 
 from kafkapipeline.drain.follow import Follower
 from kafkapipeline.drain.summary import DrainSummary
+from kafkapipeline.drain.task import queued_run
 from kafkapipeline.kafka.lag import PartitionLag, TopicLag
 from kafkapipeline.kafka.lag_trigger import REASON_MAX_WAIT, REASON_MIN_BATCH
 from kafkapipeline.kafka.snapshot import PartitionProgress
@@ -75,13 +76,16 @@ class Readings:
         )
 
 
-def follower(readings: Readings, clock: Clock, partitions=None, min_batch=100, max_wait=2.0) -> Follower:
+def follower(
+    readings: Readings, clock: Clock, partitions=None, min_batch=100, max_wait=2.0, *, waiting_run=None
+) -> Follower:
     return Follower(
         readings,  # type: ignore[arg-type]
         partitions,
         min_batch=min_batch,
         max_wait_seconds=max_wait,
         poll_seconds=1.0,
+        waiting_run=waiting_run,
         clock=clock,
         sleep=clock.sleep,
     )
@@ -189,6 +193,59 @@ def test_a_failed_batch_fails_the_task():
 
     with pytest.raises(RuntimeError, match="Cassandra refused"):
         follower(Readings({0: (150, 0.1)}), Clock()).follow(batch(0, 0, 9), failing, until=60)
+
+
+def test_a_queued_run_ends_the_following_before_the_next_batch():
+    clock = Clock()
+    answers = [None, "1 run(s) of drain_tweets queued behind this one"]  # asked after the second batch
+    readings = Readings({0: (150, 0.1)})  # always a batch ready
+    later = [batch(0, 200, 349)]
+    first = batch(0, 50, 199)
+    summary = follower(readings, clock, waiting_run=lambda: answers.pop(0)).follow(
+        first, lambda: later.pop(0), until=60
+    )
+    assert later == [] and answers == []
+    assert summary.batches == 2 and summary.messages_read == 300
+    assert clock.sleeps == []  # handed over at once, not after the idle polls
+
+
+def test_a_queued_run_is_noticed_while_waiting_for_a_batch():
+    clock = Clock()
+    answers = iter([None, None, "a run waits"])
+    readings = Readings({0: (5, 0.1)})  # too few and too young: the follower waits
+    assert follower(readings, clock, max_wait=60, waiting_run=lambda: next(answers)).next_batch(300) is None
+    assert clock.now == 2.0
+
+
+def test_waiting_runs_that_cannot_be_read_end_the_following_with_what_was_committed():
+    def unreadable() -> str | None:
+        raise ConnectionError("API server gone")
+
+    first = batch(0, 0, 9)
+    never = lambda: pytest.fail("no batch")  # noqa: E731
+    summary = follower(Readings({0: (150, 0.1)}), Clock(), waiting_run=unreadable).follow(first, never, 60)
+    assert summary is first
+
+
+class TaskInstance:
+    """The Task SDK's task instance, as far as ``queued_run`` uses it: runs of a DAG by state."""
+
+    dag_id = "drain_tweets"
+
+    def __init__(self, queued: int) -> None:
+        self.queued = queued
+        self.asked: list[tuple[str, list[str] | None]] = []
+
+    def get_dr_count(self, dag_id: str, logical_dates=None, run_ids=None, states=None) -> int:
+        self.asked.append((dag_id, states))
+        return self.queued if dag_id == self.dag_id and states == ["queued"] else 0
+
+
+def test_queued_run_names_the_runs_waiting_behind_the_task_s_dag():
+    ti = TaskInstance(queued=2)
+    assert queued_run(ti) == "2 run(s) of drain_tweets queued behind this one"
+    assert ti.asked == [("drain_tweets", ["queued"])]
+    assert queued_run(TaskInstance(queued=0)) is None
 
 
 def test_partitions_drained_in_one_batch_only_keep_their_range():
