@@ -337,11 +337,11 @@ def test_a_manual_run_does_not_wait_for_a_following_drain(stack, cassandra, kafk
     topic = stack.env["KAFKAPIPELINE_TWEETS_TOPIC"]
     group = settings.consumer_group("drain", topic)
     api.unpause("drain_tweets")
-    records = [msgspec.structs.replace(r, tweet_id=f"handover-{r.tweet_id}") for r in tweets(30_000)]
+    records = [msgspec.structs.replace(r, tweet_id=f"handover-{r.tweet_id}") for r in tweets(60_000)]
     stop = threading.Event()
     sent = [0]
 
-    def steady_traffic() -> None:  # 500 messages a second until the test is done
+    def steady_traffic() -> None:  # 500 messages a second (up to 2 min) until the test is done
         for start in range(0, len(records), 250):
             if stop.is_set():
                 return
