@@ -185,6 +185,49 @@ class ProcessCpu:
             seconds[name.split("-")[0]] += (int(fields[11]) + int(fields[12])) / self.TICKS
         return seconds
 
+    #: Cassandra's thread names (as /proc shows them, 15 characters) by role. Request stages share
+    #: one pool whose threads take the name of the stage they serve, so they are one role here.
+    THREAD_ROLES = (
+        ("requests", ("MutationStage", "Native-Transpor", "ReadStage", "RequestResponse", "CounterMutation")),
+        ("network", ("epollEventLoop", "nioEventLoop")),
+        ("GC", ("GC Thread", "G1 ", "VM Thread")),
+        ("JIT", ("C1 Compiler", "C2 Compiler")),
+    )
+
+    def cassandra_threads(self) -> dict[tuple[int, str], tuple[str, float]]:
+        """CPU seconds so far of every live Cassandra thread, with its role; ``(pid, "all")`` is
+        each process's total, threads that exited included (the difference is role "other")."""
+        threads: dict[tuple[int, str], tuple[str, float]] = {}
+        for name, pid in self.pids.items():
+            if not name.startswith("cassandra"):
+                continue
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            threads[(pid, "all")] = ("all", (int(fields[11]) + int(fields[12])) / self.TICKS)
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                try:
+                    comm = (task / "comm").read_text()
+                    fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue  # exited meanwhile: counted in the process total
+                role = next((r for r, prefixes in self.THREAD_ROLES if comm.startswith(prefixes)), "other")
+                threads[(pid, task.name)] = (role, (int(fields[11]) + int(fields[12])) / self.TICKS)
+        return threads
+
+    @staticmethod
+    def by_role(
+        before: dict[tuple[int, str], tuple[str, float]], after: dict[tuple[int, str], tuple[str, float]]
+    ) -> dict[str, float]:
+        """CPU seconds per role between two :meth:`cassandra_threads` samples."""
+        roles: dict[str, float] = {}
+        for key, (role, seconds) in after.items():
+            roles[role] = roles.get(role, 0.0) + seconds - before.get(key, (role, 0.0))[1]
+        total = roles.pop("all", 0.0)
+        roles["other"] = roles.get("other", 0.0) + total - sum(roles.values())
+        return roles
+
     def cassandra_busy(self, seconds: float = 1.0) -> float:
         """Cores Cassandra used over the next ``seconds``."""
         before = self.sample()["cassandra"]
@@ -247,28 +290,51 @@ class Benchmark:
         self.cpu = ProcessCpu()
         #: Per way, per round: CPU microseconds per message of each process group.
         self.cpu_rounds: dict[str, list[dict[str, float]]] = {}
+        #: Per way, per round: Cassandra's CPU microseconds per message by thread role.
+        self.cassandra_roles: dict[str, list[dict[str, float]]] = {}
 
-    def start_round(self, number: int) -> None:
-        """Fresh keyspaces for the repeated ways, so no round writes over another's rows."""
+    #: The ways timed once per round, each into a keyspace of its own per round.
+    REPEATED = ("drain", "ceiling_batched")
+
+    def round_keyspace(self, way: str, number: int) -> str:
+        return self.keyspaces[way] if number == 0 else f"bench_{way}_{self.run_id}_r{number}"
+
+    def create_keyspaces(self, rounds: int) -> None:
+        """Every keyspace of every round, before anything is timed, then a quiet Cassandra.
+
+        Creating a round's keyspaces between rounds left their schema changes' work (and garbage)
+        to whichever way ran first in that round.
+        """
         from kafkapipeline import settings
         from kafkapipeline.cassandra.migrations import apply_pending
 
+        replication = settings.current().replication
+        for keyspace in self.keyspaces.values():
+            apply_pending(self.session, keyspace, replication=replication)
+        for number in range(1, rounds):
+            for way in self.REPEATED:
+                self.dropped_later.append(self.round_keyspace(way, number))
+                apply_pending(self.session, self.dropped_later[-1], replication=replication)
+        if not self.args.no_settle:
+            settle(self.cpu, None)
+
+    def start_round(self, number: int) -> None:
+        """Point the repeated ways at this round's keyspaces, so no round writes over another's rows."""
         self.round = number
-        if number == 0:
-            return
-        for way in ("drain", "ceiling_batched"):
-            self.keyspaces[way] = f"bench_{way}_{self.run_id}_r{number}"
-            self.dropped_later.append(self.keyspaces[way])
-            apply_pending(self.session, self.keyspaces[way], replication=settings.current().replication)
+        for way in self.REPEATED:
+            self.keyspaces[way] = self.round_keyspace(way, number)
 
     def timed(self, way: str, label: str, count: int, fn: Callable[[], Any]) -> Any:
         print(f"  running {label} ...", flush=True)
+        threads_before = self.cpu.cassandra_threads()
         cpu_before = self.cpu.sample()
         started = time.perf_counter()
         result = fn()
         seconds = time.perf_counter() - started
         cpu = {k: 1e6 * (v - cpu_before[k]) / count for k, v in self.cpu.sample().items()}
+        roles = self.cpu.by_role(threads_before, self.cpu.cassandra_threads())
         self.cpu_rounds.setdefault(way, []).append(cpu)
+        self.cassandra_roles.setdefault(way, []).append({k: 1e6 * v / count for k, v in roles.items()})
         self.rounds.setdefault(way, []).append(count / seconds)
         self.results[way] = statistics.median(self.rounds[way])
         used = ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
@@ -507,6 +573,25 @@ class Benchmark:
                 f"  {label:<48} {median['python']:>8.1f} {median['cassandra']:>9.1f} "
                 f"{median['kafka']:>7.1f} {capacity:>7.1f}"
             )
+        print("Cassandra's CPU microseconds per message by thread role (medians):")
+        for way, rounds in self.cassandra_roles.items():
+            roles = [role for role, _ in ProcessCpu.THREAD_ROLES] + ["other"]
+            split = ", ".join(
+                f"{role} {statistics.median(r.get(role, 0.0) for r in rounds):.1f}" for role in roles
+            )
+            print(f"  {labels.get(way, way)[:48]:<48} {split}")
+        pairs = list(
+            zip(
+                (r["cassandra"] for r in self.cpu_rounds.get("drain", [])),
+                (r["cassandra"] for r in self.cpu_rounds.get("ceiling_batched", [])),
+                strict=False,
+            )
+        )
+        if pairs:
+            paired = statistics.median(drained / written for drained, written in pairs)
+            print(
+                f"  Cassandra per message, drain / write path, median of rounds (target <=1.20): {paired:.2f}"
+            )
 
     def report(self) -> None:
         results, n = self.results, self.n
@@ -612,7 +697,6 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["KAFKAPIPELINE_METRICS"] = args.metrics
     load_project_env()
     from kafkapipeline import settings
-    from kafkapipeline.cassandra.migrations import apply_pending
     from kafkapipeline.cassandra.session import cassandra_session
 
     bench = Benchmark(args)
@@ -626,8 +710,7 @@ def main(argv: list[str] | None = None) -> int:
         with cassandra_session() as session:
             bench.session = session
             try:
-                for keyspace in bench.keyspaces.values():
-                    apply_pending(session, keyspace, replication=settings.current().replication)
+                bench.create_keyspaces(args.rounds)
                 for number in range(args.rounds):
                     bench.start_round(number)
                     pair = [way for way in ("drain", "ceiling") if way not in args.skip]
