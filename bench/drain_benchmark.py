@@ -179,11 +179,16 @@ class ProcessCpu:
         seconds = {"python": time.process_time(), "kafka": 0.0, "cassandra": 0.0}
         for name, pid in self.pids.items():
             try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                seconds[name.split("-")[0]] += self.stat_seconds(Path(f"/proc/{pid}/stat"))
             except OSError:
                 continue
-            seconds[name.split("-")[0]] += (int(fields[11]) + int(fields[12])) / self.TICKS
         return seconds
+
+    @classmethod
+    def stat_seconds(cls, stat: Path) -> float:
+        """User plus system CPU seconds from a /proc ``stat`` file (a process's or one thread's)."""
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / cls.TICKS
 
     #: Cassandra's thread names (as /proc shows them, 15 characters) by role. Request stages share
     #: one pool whose threads take the name of the stage they serve, so they are one role here.
@@ -202,18 +207,17 @@ class ProcessCpu:
             if not name.startswith("cassandra"):
                 continue
             try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                threads[(pid, "all")] = ("all", self.stat_seconds(Path(f"/proc/{pid}/stat")))
             except OSError:
                 continue
-            threads[(pid, "all")] = ("all", (int(fields[11]) + int(fields[12])) / self.TICKS)
             for task in Path(f"/proc/{pid}/task").iterdir():
                 try:
                     comm = (task / "comm").read_text()
-                    fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                    seconds = self.stat_seconds(task / "stat")
                 except OSError:
                     continue  # exited meanwhile: counted in the process total
                 role = next((r for r, prefixes in self.THREAD_ROLES if comm.startswith(prefixes)), "other")
-                threads[(pid, task.name)] = (role, (int(fields[11]) + int(fields[12])) / self.TICKS)
+                threads[(pid, task.name)] = (role, seconds)
         return threads
 
     @staticmethod
@@ -297,7 +301,7 @@ class Benchmark:
     REPEATED = ("drain", "ceiling_batched")
 
     def round_keyspace(self, way: str, number: int) -> str:
-        return self.keyspaces[way] if number == 0 else f"bench_{way}_{self.run_id}_r{number}"
+        return f"bench_{way}_{self.run_id}" + (f"_r{number}" if number else "")
 
     def create_keyspaces(self, rounds: int) -> None:
         """Every keyspace of every round, before anything is timed, then a quiet Cassandra.
