@@ -296,6 +296,8 @@ class Benchmark:
         self.cpu_rounds: dict[str, list[dict[str, float]]] = {}
         #: Per way, per round: Cassandra's CPU microseconds per message by thread role.
         self.cassandra_roles: dict[str, list[dict[str, float]]] = {}
+        #: Per way, per round: the Cassandra requests its rows took (the batched writer's ways).
+        self.requests: dict[str, list[int]] = {}
 
     #: The ways timed once per round, each into a keyspace of its own per round.
     REPEATED = ("drain", "ceiling_batched")
@@ -405,6 +407,7 @@ class Benchmark:
         )
         if summary.rows_written != self.n or not summary.committed:
             raise RuntimeError(f"drain wrote {summary.rows_written} rows, expected {self.n}")
+        self.requests.setdefault("drain", []).append(summary.write_requests)
         self.round_stages.append(summary.stage_microseconds_per_message())
         self.stages = {
             stage: statistics.median(r[stage] for r in self.round_stages if stage in r)
@@ -476,6 +479,7 @@ class Benchmark:
         )
         if not outcome.ok:
             raise RuntimeError(f"batched ceiling: {outcome.describe_failure()}")
+        self.requests.setdefault("ceiling_batched", []).append(outcome.requests)
         self.expect_rows("ceiling_batched", self.n)
 
     def run_naive(self) -> None:
@@ -584,6 +588,12 @@ class Benchmark:
                 f"{role} {statistics.median(r.get(role, 0.0) for r in rounds):.1f}" for role in roles
             )
             print(f"  {labels.get(way, way)[:48]:<48} {split}")
+        for way, counts in self.requests.items():
+            requests = statistics.median(counts)
+            print(
+                f"  {labels.get(way, way)[:48]:<48} {requests:,.0f} requests, "
+                f"{self.n / requests:.1f} rows each (median of rounds)"
+            )
         pairs = list(
             zip(
                 (r["cassandra"] for r in self.cpu_rounds.get("drain", [])),

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
 from contextlib import contextmanager
 
 import pytest
 
 from kafkapipeline import settings
+from kafkapipeline.cassandra.writer import DEFAULT_MAX_BATCH_ROWS
 from kafkapipeline.drain import drainer as drainer_module
 from kafkapipeline.drain.drainer import TopicDrainer
 from kafkapipeline.drain.options import DrainOptions
@@ -45,6 +47,9 @@ def test_every_message_becomes_exactly_one_row_with_sentiment(make_topic, keyspa
 
     assert (summary.messages_read, summary.rows_written, summary.dead_lettered) == (300, 300, 0)
     assert summary.committed and summary.lag_after == 0
+    # Full single-partition batches, whatever Kafka partition each row came from.
+    per_partition = Counter((r.city, r.day) for r in records)
+    assert summary.write_requests == sum(-(-n // DEFAULT_MAX_BATCH_ROWS) for n in per_partition.values())
     assert committed_offsets(kafka_hook, topic, group) == end_offsets(kafka_hook, topic)
     assert sum(p.messages for p in summary.partitions) == 300
     stored = {row.tweet_id: row for row in cassandra.execute(f"SELECT * FROM {keyspace}.tweets", timeout=60)}

@@ -11,6 +11,10 @@ way a row is written twice) is the same value.
 Speed: statements are prepared once, rows are grouped by partition into UNLOGGED batches of
 up to 64 rows (a single-partition batch is one mutation on one replica set: atomic, no batch
 log, and one request instead of many), and requests run with a bounded number in flight.
+A partition's last, partial batch of a :meth:`~ConcurrentRowWriter.write` is held back and
+filled by the next one (sent at :meth:`~ConcurrentRowWriter.flush` at the latest): a caller
+writing chunk by chunk, such as the drain one Kafka partition at a time, sends full batches
+instead of one remnant per partition and chunk.
 The driver encodes and decodes in Python, so per-request overhead, not Cassandra, is what
 limits a Python writer; rows are serialised by :class:`kafkapipeline.cassandra.bind.RowEncoder`
 (the driver's bytes, cheaper; the driver still binds whatever the encoder is unsure of).
@@ -66,6 +70,9 @@ DEFAULT_CONCURRENCY = 64
 DEFAULT_MAX_BATCH_ROWS = 64
 DEFAULT_MAX_BATCH_BYTES = 64 * 1024
 DEFAULT_WRITE_TIMEOUT_SECONDS = 20.0
+#: Rows that may wait for their batch to fill, in full batches' worth: past it (many partitions
+#: with few rows each) the held rows are sent at once.
+HELD_BATCHES = DEFAULT_CONCURRENCY
 
 
 def unset_nulls(row: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -88,8 +95,9 @@ class ConcurrentRowWriter:
     Write rows of one table with prepared statements and a bounded number of requests in flight.
 
     Call :meth:`write` as often as needed (it blocks only while the window is full), then
-    :meth:`flush` once: it waits for every request, writes the rows of requests refused for
-    a row-specific reason one by one, and returns the :class:`WriteOutcome`.
+    :meth:`flush` once: it sends the rows held for fuller batches, waits for every request,
+    writes the rows of requests refused for a row-specific reason one by one, and returns the
+    :class:`WriteOutcome`.
 
     :param session: connected Cassandra session
     :param keyspace: keyspace of the table
@@ -149,26 +157,34 @@ class ConcurrentRowWriter:
         self._known_good: tuple[Any, ...] | None = None
         self._server_refused = False
         self._bind_rejected = 0
+        #: Per partition key, the unsent rows (with their sources) of its last partial batch.
+        self._held: dict[tuple[Any, ...], list[tuple[tuple[Any, ...], Any]]] = {}
+        self._held_rows = 0
+        self._max_held_rows = max_batch_rows * HELD_BATCHES
 
     # -- submitting ------------------------------------------------------------------------
 
     def write(self, rows: Sequence[tuple[Any, ...]], sources: Sequence[Any] | None = None) -> None:
-        """Queue ``rows`` for writing; returns once they are all sent (not yet acknowledged).
+        """Queue ``rows`` for writing; returns once they are sent or held (not yet acknowledged).
 
         ``sources`` (same length and order as ``rows``) names where each row came from; a row
         refused on its own is reported in :attr:`WriteOutcome.rejected` with it (the row itself
-        when not given). After a failure nothing more is sent: the remaining rows count as not
-        attempted.
+        when not given). After a failure nothing more is sent: the remaining rows, held ones
+        included, count as not attempted.
         """
         if sources is None:
             sources = rows
         elif len(sources) != len(rows):
             raise ValueError(f"{len(rows)} rows but {len(sources)} sources")
         self.outcome.rows_submitted += len(rows)
+        self._submit(self._requests(rows, sources), len(rows) + self._held_rows)
+
+    def _submit(self, requests: Iterator[tuple[Any, list]], offered: int) -> None:
+        """Send ``requests``, made from ``offered`` rows (new and held); count those neither sent nor held."""
         bind_rejected_before = self._bind_rejected
         sent = 0
         try:
-            for statement, pairs in self._requests(rows, sources):
+            for statement, pairs in requests:
                 if self.outcome.first_error is not None:
                     break  # stop adding load to a failing cluster: the batch will not be committed
                 count = len(pairs)  # before sending: a callback may run (and release pairs) at once
@@ -178,7 +194,8 @@ class ConcurrentRowWriter:
             with self._window:
                 if self.outcome.first_error is None:
                     self.outcome.first_error = err
-        self.outcome.rows_not_attempted += len(rows) - sent - (self._bind_rejected - bind_rejected_before)
+        rejected = self._bind_rejected - bind_rejected_before
+        self.outcome.rows_not_attempted += offered - sent - rejected - self._held_rows
 
     def _requests(
         self, rows: Sequence[tuple[Any, ...]], sources: Sequence[Any]
@@ -245,53 +262,73 @@ class ConcurrentRowWriter:
                 statement.clear()
 
     def _batches(self, rows: Sequence[tuple[Any, ...]], sources: Sequence[Any]) -> Iterator[tuple[Any, list]]:
+        """Batches of ``rows`` and their partitions' held rows; each partition's last partial one is held."""
         width = self.spec.partition_key_width
         size_column = self.spec.size_column
-        by_partition: dict[tuple[Any, ...], list[int]] = {}
-        for index, row in enumerate(rows):
+        held = self._held
+        by_partition: dict[tuple[Any, ...], list[tuple[tuple[Any, ...], Any]]] = {}
+        for row, source in zip(rows, sources, strict=True):
             key = row[:width]
             group = by_partition.get(key)
             if group is None:
-                by_partition[key] = [index]
-            else:
-                group.append(index)
+                group = by_partition[key] = held.pop(key, [])
+                self._held_rows -= len(group)
+            group.append((row, source))
+        max_rows = self.max_batch_rows
+        max_bytes = self.max_batch_bytes
+        for key, group in by_partition.items():
+            pairs: list[tuple[tuple[Any, ...], Any]] = []
+            size = 0
+            for pair in group:
+                row_size = 200 + (len(pair[0][size_column] or "") * 2 if size_column is not None else 0)
+                if pairs and (len(pairs) >= max_rows or size + row_size > max_bytes):
+                    yield from self._batch_of(pairs)
+                    pairs = []
+                    size = 0
+                pairs.append(pair)
+                size += row_size
+            if len(pairs) >= max_rows:
+                yield from self._batch_of(pairs)
+            else:  # filled by the next write, or sent at flush
+                held[key] = pairs
+                self._held_rows += len(pairs)
+        if self._held_rows > self._max_held_rows:
+            yield from self._release_held()
+
+    def _release_held(self) -> Iterator[tuple[Any, list]]:
+        """The requests of every held row (the held rows are forgotten as soon as this starts)."""
+        held, self._held = self._held, {}
+        self._held_rows = 0
+        for pairs in held.values():
+            yield from self._batch_of(pairs)
+
+    def _batch_of(self, pairs: list[tuple[tuple[Any, ...], Any]]) -> Iterator[tuple[Any, list]]:
+        """The request of one partition's rows (a batch, or a lone row's statement), less rejected rows."""
+        if len(pairs) == 1:
+            row, source = pairs[0]
+            bound = self._bind(row, source)
+            if bound is not None:
+                yield bound, pairs
+            return
+        batch = self._new_batch()
         # The rows after a batch's first reach it through one reused BoundStatement: ``add`` keeps the
         # values, not the statement, so a fresh one per row would only cost its construction.
         carrier = BoundStatement(self.statement)
         encode = self._encoder.values
-        max_rows = self.max_batch_rows
-        max_bytes = self.max_batch_bytes
-        for group in by_partition.values():
-            if len(group) == 1:
-                row, source = rows[group[0]], sources[group[0]]
-                bound = self._bind(row, source)
-                if bound is not None:
-                    yield bound, [(row, source)]
-                continue
-            batch = self._new_batch()
-            pairs: list[tuple[tuple[Any, ...], Any]] = []
-            size = 0
-            for index in group:
-                row = rows[index]
-                row_size = 200 + (len(row[size_column] or "") * 2 if size_column is not None else 0)
-                if pairs and (len(pairs) >= max_rows or size + row_size > max_bytes):
-                    yield batch, pairs
-                    batch = self._new_batch()
-                    pairs = []
-                    size = 0
-                values = encode(row) if pairs else None  # a first row goes through add(): routing key
-                if values is not None:
-                    carrier.values = values
-                    batch.add(carrier)
-                else:
-                    bound = self._bind(row, sources[index])
-                    if bound is None:  # this row only (rejected); the batch is left as it was
-                        continue
-                    batch.add(bound)
-                pairs.append((row, sources[index]))
-                size += row_size
-            if pairs:
-                yield batch, pairs
+        kept: list[tuple[tuple[Any, ...], Any]] = []
+        for pair in pairs:
+            values = encode(pair[0]) if kept else None  # a first row goes through add(): routing key
+            if values is not None:
+                carrier.values = values
+                batch.add(carrier)
+            else:
+                bound = self._bind(*pair)
+                if bound is None:  # this row only (rejected); the batch is left as it was
+                    continue
+                batch.add(bound)
+            kept.append(pair)
+        if kept:
+            yield batch, kept
 
     def _new_batch(self) -> BatchStatement:
         batch = BatchStatement(
@@ -353,11 +390,12 @@ class ConcurrentRowWriter:
     # -- finishing ----------------------------------------------------------------------------
 
     def flush(self) -> WriteOutcome:
-        """Wait for every request, rewrite the suspects row by row, and return the outcome.
+        """Send the held rows, wait for every request, rewrite the suspects one by one, return the outcome.
 
         The driver answers every request (result, error or its own timeout); the deadline
         here only guards against a callback that never comes.
         """
+        self._submit(self._release_held(), self._held_rows)
         deadline = time.monotonic() + self.timeout * (self.retry_policy.max_retries + 1) + 30
         self._wait(deadline)
         suspects, self._suspects = self._suspects, []

@@ -254,6 +254,7 @@ class MicroBatch:
             self.freshness = [max(0.0, readable_at - stamp / 1000.0) for stamp in self.produced_ms]
             summary.freshness_seconds = max(self.freshness, default=None)
         summary.rows_written = outcome.rows_written
+        summary.write_requests = outcome.requests
         if not outcome.complete:
             raise DrainError(
                 f"Cassandra write failed for {outcome.describe_failure()}; offsets not committed, "

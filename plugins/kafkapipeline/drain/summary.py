@@ -31,6 +31,8 @@ class DrainSummary:
     dead_lettered: int = 0
     #: Rows Cassandra or its driver refused one by one (dead-lettered, counted in ``dead_lettered``).
     rows_rejected: int = 0
+    #: Requests the rows took (single-partition batches mostly): rows per request is the write's shape.
+    write_requests: int = 0
     lag_after: int | None = None
     seconds: float = 0.0
     committed: bool = False
@@ -101,6 +103,7 @@ class DrainSummary:
             rows_written=self.rows_written + later.rows_written,
             dead_lettered=self.dead_lettered + later.dead_lettered,
             rows_rejected=self.rows_rejected + later.rows_rejected,
+            write_requests=self.write_requests + later.write_requests,
             seconds=self.seconds + later.seconds,
             committed=self.committed or later.committed,
             stopped_early=later.stopped_early or self.stopped_early,
@@ -137,7 +140,7 @@ class DrainSummary:
             f"{self.dead_lettered} dead-lettered ({self.rows_rejected} refused by Cassandra), "
             f"{self.messages_per_second:.0f} messages/s",
             f"  offsets committed: {'yes' if self.committed else 'no (nothing to commit)'}; "
-            f"lag after: {self.lag_after}",
+            f"lag after: {self.lag_after}; {self.write_requests} Cassandra requests",
             f"  ranges: {ranges}",
         ]
         stages = self.stage_microseconds_per_message()

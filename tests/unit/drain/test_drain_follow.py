@@ -100,6 +100,7 @@ def batch(partition: int, first: int, last: int, **counts: int) -> DrainSummary:
         batch_id=f"p{partition}:{first}-{last}",
         messages_read=progress.messages,
         rows_written=counts.get("rows", progress.messages),
+        write_requests=counts.get("requests", 1),
         dead_lettered=counts.get("dead", 0),
         seconds=1.0,
         committed=True,
@@ -158,12 +159,12 @@ def test_only_the_task_s_own_partitions_count():
 def test_follow_drains_each_ready_batch_and_returns_them_as_one_summary():
     clock = Clock()
     readings = Readings({0: (150, 0.1)}, {0: (150, 0.1)}, {0: (0, None)})
-    later = [batch(0, 200, 349, dead=2, lag=7), batch(0, 350, 499, lag=0)]
-    first = batch(0, 50, 199, dead=1, lag=3)
+    later = [batch(0, 200, 349, dead=2, lag=7, requests=3), batch(0, 350, 499, lag=0, requests=3)]
+    first = batch(0, 50, 199, dead=1, lag=3, requests=4)
     summary = follower(readings, clock).follow(first, lambda: later.pop(0), until=60)
     assert later == []
     assert (summary.messages_read, summary.rows_written, summary.dead_lettered) == (450, 450, 3)
-    assert summary.dead_letter_reasons == {"invalid_value": 3}
+    assert summary.dead_letter_reasons == {"invalid_value": 3} and summary.write_requests == 10
     (progress,) = summary.partitions
     assert (progress.start_offset, progress.first_offset, progress.last_offset, progress.messages) == (
         50,
