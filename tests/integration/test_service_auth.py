@@ -129,6 +129,22 @@ def test_the_pipeline_role_cannot_make_roles_or_touch_system_auth():
         cluster.shutdown()
 
 
+def test_cassandra_roles_are_stored_with_the_services_bcrypt_work_factor():
+    """Every drain task logs in; at Cassandra's default work factor each login cost 0.1 s of its CPU."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    from services_lib.cassandra import BCRYPT_LOG2_ROUNDS, admin_login
+    from services_lib.probes import cql_query
+
+    conn = connection("cassandra_default")
+    host = conn["host"].split(",")[0]
+    rows = cql_query(
+        conn["port"], "SELECT role, salted_hash FROM system_auth.roles", host=host, login=admin_login()
+    )
+    work_factors = {role.decode(): salted_hash[:7].decode() for role, salted_hash in rows}
+    expected = f"$2a${BCRYPT_LOG2_ROUNDS:02d}$"
+    assert work_factors[conn["login"]] == work_factors[admin_login()[0]] == expected
+
+
 def test_cassandra_jmx_refuses_nodetool_without_the_password():
     sys.path.insert(0, str(REPO / "scripts"))
     from services_lib.cassandra import Cassandra
