@@ -3,37 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib.util
-import io
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
+from tests.unit.tooling.bench_modules import load_bench, printed
 
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-cluster_benchmark = _load("cluster_benchmark")
-
-
-def printed(fn, *args) -> str:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        fn(*args)
-    return out.getvalue()
+cluster_benchmark = load_bench("cluster_benchmark")
 
 
 def test_the_drain_figures_are_read_from_drain_benchmarks_own_report():
-    drain_benchmark = _load("drain_benchmark")
+    drain_benchmark = load_bench("drain_benchmark")
     bench = drain_benchmark.Benchmark.__new__(drain_benchmark.Benchmark)
     bench.results = {"drain": 8812.4, "ceiling_batched": 15_702.0, "ceiling": 9_000.0}
     bench.n = bench.naive_n = 30_000
@@ -44,7 +23,7 @@ def test_the_drain_figures_are_read_from_drain_benchmarks_own_report():
 
 
 def test_the_freshness_figures_are_read_from_freshness_benchmarks_own_report():
-    freshness = _load("freshness_benchmark")
+    freshness = load_bench("freshness_benchmark")
     args = argparse.Namespace(rate=[20.0], seconds=120.0, min_batch=200, max_wait=1.0, follow_seconds=0)
     latencies = [float(n) / 10 for n in range(1, 101)]  # 0.1 .. 10.0 s
     batches = freshness.Batches(overheads=[0.3, 0.5], sizes=[40, 60], starts=[2, 3], task_instances=[2, 2])
@@ -124,7 +103,7 @@ def test_the_freshness_benchmark_counts_the_task_starts_of_each_batch(summary, s
 
     from kafkapipeline.airflow_api import AirflowApi
 
-    freshness = _load("freshness_benchmark")
+    freshness = load_bench("freshness_benchmark")
     base = "http://airflow.test:8080/api/v2"
     tis = {
         "task_instances": [
