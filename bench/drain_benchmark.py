@@ -199,6 +199,11 @@ class ProcessCpu:
         ("JIT", ("C1 Compiler", "C2 Compiler")),
     )
 
+    @classmethod
+    def role_of(cls, comm: str) -> str:
+        """The role of a Cassandra thread named ``comm``: one of THREAD_ROLES, else "other"."""
+        return next((role for role, prefixes in cls.THREAD_ROLES if comm.startswith(prefixes)), "other")
+
     def cassandra_threads(self) -> dict[tuple[int, str], tuple[str, float]]:
         """CPU seconds so far of every live Cassandra thread, with its role; ``(pid, "all")`` is
         each process's total, threads that exited included (the difference is role "other")."""
@@ -216,8 +221,7 @@ class ProcessCpu:
                     seconds = self.stat_seconds(task / "stat")
                 except OSError:
                     continue  # exited meanwhile: counted in the process total
-                role = next((r for r, prefixes in self.THREAD_ROLES if comm.startswith(prefixes)), "other")
-                threads[(pid, task.name)] = (role, seconds)
+                threads[(pid, task.name)] = (self.role_of(comm), seconds)
         return threads
 
     @staticmethod

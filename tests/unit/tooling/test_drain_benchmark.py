@@ -30,16 +30,8 @@ def test_cpu_by_role_counts_new_threads_from_zero_and_exited_ones_as_other():
 
 
 def test_thread_names_map_to_their_roles():
-    def role(comm: str) -> str:
-        return next((r for r, prefixes in ProcessCpu.THREAD_ROLES if comm.startswith(prefixes)), "other")
-
-    assert [role(c) for c in ("Native-Transpor", "MutationStage-3", "GC Thread#1", "C2 CompilerThre")] == [
-        "requests",
-        "requests",
-        "GC",
-        "JIT",
-    ]
-    assert role("CompactionExec") == "other"
+    names = ("Native-Transpor", "MutationStage-3", "GC Thread#1", "C2 CompilerThre", "CompactionExec")
+    assert [ProcessCpu.role_of(name) for name in names] == ["requests", "requests", "GC", "JIT", "other"]
 
 
 def test_each_round_of_a_repeated_way_writes_a_keyspace_of_its_own():
