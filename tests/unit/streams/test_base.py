@@ -309,7 +309,12 @@ def test_an_invalid_value_is_refused_with_its_reason(kind, raw, reason):
     [
         ("tweet", {"tweet_id": 1578516068309794817}, {"tweet_id": "1578516068309794817"}),
         ("tweet", {"tweet_id": " 42\n"}, {"tweet_id": "42"}),
-        ("tweet", {"lang": "", "source": "", "kind": ...}, {"lang": None, "source": "unknown"}),
+        ("tweet", {"tweet_id": "\u00a042"}, {"tweet_id": "42"}),
+        (
+            "tweet",
+            {"lang": "", "author_id": "", "place_id": "", "source": "", "kind": ...},
+            {"lang": None, "author_id": None, "place_id": None, "source": "unknown"},
+        ),
         ("tweet", {"kind": None, "author_id": None}, {}),
         (
             "tweet",
