@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 MODEL_NAME = "ngram-logreg"
 #: The first 12 hex digits of the sha256 of the weights (``weights_digest``); scripts/train-sentiment
 #: rewrites this line when it writes new weights, and loading refuses weights that do not match.
-MODEL_VERSION = "121e64b44136"
+MODEL_VERSION = "91d510e73eb8"
 WEIGHTS_PATH = Path(__file__).with_name("weights.npz")
 #: Characters of a text that are scored; the rest is ignored (a tweet is at most 280 characters;
 #: twice that leaves room for entities).

@@ -14,8 +14,9 @@ import numpy as np
 
 from kafkapipeline.sentiment.model import MAX_CHARS
 
-#: Hash buckets of the linear model (a power of two).
-BUCKET_BITS = 20
+#: Hash buckets of the linear model (a power of two): enough that the features training keeps rarely
+#: share one, few enough that the weights table stays small in cache (docs/benchmarks.md#sentiment).
+BUCKET_BITS = 19
 N_BUCKETS = 1 << BUCKET_BITS
 #: Length of the character n-grams (4 alone gives most of what 2- to 5-grams give, for less).
 CHAR_NGRAM = 4
