@@ -12,6 +12,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -143,6 +144,39 @@ def test_cassandra_roles_are_stored_with_the_services_bcrypt_work_factor():
     work_factors = {role.decode(): salted_hash[:7].decode() for role, salted_hash in rows}
     expected = f"$2a${BCRYPT_LOG2_ROUNDS:02d}$"
     assert work_factors[conn["login"]] == work_factors[admin_login()[0]] == expected
+
+
+def test_starting_the_services_again_converts_a_role_hashed_at_another_work_factor():
+    """An install made before the work factor was set keeps its roles' old hashes until setup_roles."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    from services_lib.cassandra import BCRYPT_LOG2_ROUNDS, Cassandra, admin_login, cql_literal, pipeline_login
+    from services_lib.common import state_root
+    from services_lib.probes import cql_query
+    from services_lib.prometheus import bcrypt_hash
+
+    conn = connection("cassandra_default")
+    host = conn["host"].split(",")[0]
+    user, password = pipeline_login()
+
+    def query(statement: str, login: tuple[str, str] = admin_login()) -> list:
+        return cql_query(conn["port"], statement, host=host, login=login)
+
+    where = f"WHERE role = {cql_literal(user)}"
+    [(_, written)] = query(f"SELECT salted_hash, writetime(salted_hash) FROM system_auth.roles {where}")
+    written_us = int.from_bytes(written, "big", signed=True)
+    # Cassandra refuses a password change within 5 s of the last one (by the cell's write time).
+    time.sleep(max(0.0, written_us / 1e6 + 6 - time.time()))
+    # What Cassandra's default work factor (10) made; jBCrypt reads the same hash as revision 2a.
+    old = bcrypt_hash(password, cost=10).replace("$2b$", "$2a$", 1)
+    stamp = f"USING TIMESTAMP {written_us + 1}"  # after the cell it replaces, still in the past
+    query(f"UPDATE system_auth.roles {stamp} SET salted_hash = {cql_literal(old)} {where}")
+    assert query(f"SELECT salted_hash FROM system_auth.roles {where}")[0][0][:7] == b"$2a$10$"
+
+    Cassandra(state_root()).setup_roles()
+
+    [(salted_hash,)] = query(f"SELECT salted_hash FROM system_auth.roles {where}")
+    assert salted_hash[:7].decode() == f"$2a${BCRYPT_LOG2_ROUNDS:02d}$"
+    assert query("SELECT release_version FROM system.local", login=(user, password))  # the same password
 
 
 def test_cassandra_jmx_refuses_nodetool_without_the_password():
