@@ -156,13 +156,17 @@ class SnapshotReader:
 
     def _inside(self, messages: list[Message]) -> list[Message]:
         kept: list[Message] = []
+        keep = kept.append
         progress = self.progress
-        for message in messages:
+        for message in messages:  # once per message a drain reads: plain calls and attributes only
             error = message.error()
             if error is not None:
                 self._on_error(message, error)
                 continue
-            _, partition, offset = self._position(message)
+            partition, offset = message.partition(), message.offset()
+            if partition is None or offset is None or message.topic() is None:
+                self._position(message)  # raises: without a position no range can be advanced
+                continue
             r = progress.get(partition)
             if r is None or r.done:
                 continue  # end or budget already reached on this partition: the next reader reads it
@@ -175,7 +179,7 @@ class SnapshotReader:
                 r.first_offset = offset
             r.last_offset = offset
             r.messages += 1
-            kept.append(message)
+            keep(message)
             if offset + 1 >= r.end_offset:
                 self.finish(r.partition)
         return kept

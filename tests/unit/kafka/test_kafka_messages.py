@@ -44,12 +44,17 @@ def reader() -> SnapshotReader:
     return SnapshotReader(_Consumer(), "t", {0: (0, 100)}, idle_timeout=1.0)  # type: ignore[arg-type]
 
 
-def test_the_reader_refuses_a_message_without_an_offset():
-    """Without an offset no range can advance: the drain and the replay fail and commit nothing."""
+@pytest.mark.parametrize("missing", ["topic", "partition", "offset"])
+def test_the_reader_refuses_a_message_without_its_position(missing):
+    """Without a position no range can advance: the drain and the replay fail and commit nothing."""
     snapshot = reader()
+    placed = {"topic": "t", "partition": 0, "offset": 3}
+    del placed[missing]
     with pytest.raises(SnapshotReadError, match="without its position"):
-        snapshot._inside([Message(topic="t", partition=0, value=b"{}")])
-    assert snapshot.progress[0].messages == 0
+        snapshot._inside(
+            [Message(topic="t", partition=0, offset=2, value=b"{}"), Message(**placed, value=b"{}")]
+        )
+    assert snapshot.progress[0].messages == 1
 
 
 def test_the_reader_refuses_an_end_of_partition_event_without_an_offset():
